@@ -1,0 +1,24 @@
+using System;
+
+namespace FapiLog;
+
+/// <summary>A configuration value is invalid. The message names the setting, the value and what was expected.</summary>
+public sealed class FapiLogConfigurationException : ArgumentException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="setting">The option or environment variable, e.g. <c>QueueCapacity</c> or <c>FAPILOG_QUEUE_CAPACITY</c>.</param>
+    /// <param name="value">The rejected value as given (never a secret).</param>
+    /// <param name="expected">What a valid value looks like.</param>
+    public FapiLogConfigurationException(string setting, string? value, string expected)
+        : base($"Invalid FapiLog setting {setting}: '{value ?? "(null)"}' is not valid; expected {expected}.")
+    {
+        Setting = setting;
+        Value = value;
+    }
+
+    /// <summary>The option or environment variable that was rejected.</summary>
+    public string Setting { get; }
+
+    /// <summary>The rejected value.</summary>
+    public string? Value { get; }
+}

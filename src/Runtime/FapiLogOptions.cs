@@ -1,0 +1,299 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog;
+
+/// <summary>
+/// Settings of the global pipeline. <see cref="FapiLogging.Configure(System.Action{FapiLogOptions})"/> starts from the defaults, applies the
+/// <c>FAPILOG_*</c> environment variables, then your callback; the result is validated before anything starts.
+/// </summary>
+public sealed class FapiLogOptions
+{
+    /// <summary>Largest accepted <see cref="QueueCapacity"/>.</summary>
+    public const int MaxQueueCapacity = 1 << 24;
+
+    private readonly List<LogSink> _sinks = new();
+
+    /// <summary>Events below this level are skipped at the call site (one compare). Default <see cref="LogLevel.Information"/>; env <c>FAPILOG_MIN_LEVEL</c>.</summary>
+    public LogLevel MinimumLevel { get; set; } = LogLevel.Information;
+
+    /// <summary>How many events the queue admits. Default 1000; env <c>FAPILOG_QUEUE_CAPACITY</c>.</summary>
+    public int QueueCapacity { get; set; } = 1000;
+
+    /// <summary>What a call does when the queue is full. Default <see cref="OverflowStrategy.Drop"/>; env <c>FAPILOG_OVERFLOW</c> (drop, block, sample).</summary>
+    public OverflowStrategy Overflow { get; set; } = OverflowStrategy.Drop;
+
+    /// <summary>Share of events kept while sampling, 0 to 1. Default 0.1; env <c>FAPILOG_SAMPLE_RATE</c>.</summary>
+    public double SampleRate { get; set; } = 0.1;
+
+    /// <summary>
+    /// Queue fill (share of <see cref="QueueCapacity"/>, 0 to 1) above which <see cref="OverflowStrategy.Sample"/> starts
+    /// sampling. Default 0.75; env <c>FAPILOG_SAMPLE_HIGH_WATER</c>.
+    /// </summary>
+    public double SampleHighWaterMark { get; set; } = 0.75;
+
+    /// <summary>Most events handed to the sinks at once. Default 100; env <c>FAPILOG_BATCH_SIZE</c>.</summary>
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>Longest time an event waits in the queue for its batch to fill. Default 2 s; env <c>FAPILOG_FLUSH_INTERVAL</c> (seconds).</summary>
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Longest time shutdown waits for the queue to drain and the sinks to finish. Default 5 s; env <c>FAPILOG_SHUTDOWN_TIMEOUT</c> (seconds).</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Longest time a call waits for room under <see cref="OverflowStrategy.Block"/> before its event is dropped and counted.
+    /// Default 5 s; env <c>FAPILOG_BLOCK_TIMEOUT</c> (seconds). <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> waits
+    /// as long as the worker lives (never after shutdown).
+    /// </summary>
+    public TimeSpan BlockTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Least time between two "events were dropped" warnings (stderr and the sinks). Default 10 s; env <c>FAPILOG_DROP_WARNING_INTERVAL</c> (seconds).</summary>
+    public TimeSpan DropWarningInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Whether calls record <see cref="System.Diagnostics.Activity.Current"/>'s trace and span ids. Default true.</summary>
+    public bool CaptureTraceContext { get; set; } = true;
+
+    /// <summary>Loki settings; the Loki sink is added when <see cref="LokiOptions.Url"/> is set.</summary>
+    public LokiOptions Loki { get; } = new();
+
+    /// <summary>
+    /// Whether to write to the console. Null (the default) means: only when no other sink is configured.
+    /// Env <c>FAPILOG_CONSOLE</c> (true, false, json).
+    /// </summary>
+    public bool? Console { get; set; }
+
+    /// <summary>Console output as JSON lines instead of readable text. Default false.</summary>
+    public bool ConsoleJson { get; set; }
+
+    /// <summary>A JSON-lines file to append to, or null. Env <c>FAPILOG_FILE</c>.</summary>
+    public string? FilePath { get; set; }
+
+    /// <summary>The clock the worker uses for flush deadlines; replace it in tests.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>The sinks added with <see cref="AddSink"/>.</summary>
+    public IReadOnlyList<LogSink> Sinks => _sinks;
+
+    /// <summary>Adds a sink of your own (or an <see cref="InMemorySink"/>).</summary>
+    public FapiLogOptions AddSink(LogSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        _sinks.Add(sink);
+        return this;
+    }
+
+    /// <summary>Removes every sink added with <see cref="AddSink"/>.</summary>
+    public FapiLogOptions ClearSinks()
+    {
+        _sinks.Clear();
+        return this;
+    }
+
+    /// <summary>Applies the <c>FAPILOG_*</c> environment variables; throws <see cref="FapiLogConfigurationException"/> naming a bad one.</summary>
+    /// <param name="getVariable">Reads a variable; <see cref="Environment.GetEnvironmentVariable(string)"/> when null.</param>
+    public FapiLogOptions ApplyEnvironment(Func<string, string?>? getVariable = null)
+    {
+        getVariable ??= Environment.GetEnvironmentVariable;
+        if (Get(getVariable, "FAPILOG_MIN_LEVEL") is { } level)
+        {
+            MinimumLevel = ParseLevel(level, "FAPILOG_MIN_LEVEL");
+        }
+
+        if (Get(getVariable, "FAPILOG_QUEUE_CAPACITY") is { } capacity)
+        {
+            QueueCapacity = ParseInt(capacity, "FAPILOG_QUEUE_CAPACITY", 1, MaxQueueCapacity);
+        }
+
+        if (Get(getVariable, "FAPILOG_OVERFLOW") is { } overflow)
+        {
+            Overflow = overflow.ToLowerInvariant() switch
+            {
+                "drop" => OverflowStrategy.Drop,
+                "block" => OverflowStrategy.Block,
+                "sample" => OverflowStrategy.Sample,
+                _ => throw new FapiLogConfigurationException("FAPILOG_OVERFLOW", overflow, "one of drop, block, sample"),
+            };
+        }
+
+        if (Get(getVariable, "FAPILOG_SAMPLE_RATE") is { } rate)
+        {
+            SampleRate = ParseFraction(rate, "FAPILOG_SAMPLE_RATE");
+        }
+
+        if (Get(getVariable, "FAPILOG_SAMPLE_HIGH_WATER") is { } highWater)
+        {
+            SampleHighWaterMark = ParseFraction(highWater, "FAPILOG_SAMPLE_HIGH_WATER");
+        }
+
+        if (Get(getVariable, "FAPILOG_BATCH_SIZE") is { } batch)
+        {
+            BatchSize = ParseInt(batch, "FAPILOG_BATCH_SIZE", 1, MaxQueueCapacity);
+        }
+
+        if (Get(getVariable, "FAPILOG_FLUSH_INTERVAL") is { } interval)
+        {
+            FlushInterval = ParseSeconds(interval, "FAPILOG_FLUSH_INTERVAL");
+        }
+
+        if (Get(getVariable, "FAPILOG_SHUTDOWN_TIMEOUT") is { } shutdown)
+        {
+            ShutdownTimeout = ParseSeconds(shutdown, "FAPILOG_SHUTDOWN_TIMEOUT");
+        }
+
+        if (Get(getVariable, "FAPILOG_BLOCK_TIMEOUT") is { } block)
+        {
+            BlockTimeout = ParseSeconds(block, "FAPILOG_BLOCK_TIMEOUT");
+        }
+
+        if (Get(getVariable, "FAPILOG_DROP_WARNING_INTERVAL") is { } warning)
+        {
+            DropWarningInterval = ParseSeconds(warning, "FAPILOG_DROP_WARNING_INTERVAL");
+        }
+
+        if (Get(getVariable, "FAPILOG_CONSOLE") is { } console)
+        {
+            switch (console.ToLowerInvariant())
+            {
+                case "true" or "1" or "text": Console = true; ConsoleJson = false; break;
+                case "json": Console = true; ConsoleJson = true; break;
+                case "false" or "0": Console = false; break;
+                default: throw new FapiLogConfigurationException("FAPILOG_CONSOLE", console, "one of true, false, json");
+            }
+        }
+
+        if (Get(getVariable, "FAPILOG_FILE") is { } file)
+        {
+            FilePath = file;
+        }
+
+        Loki.ApplyEnvironment(getVariable);
+        return this;
+    }
+
+    /// <summary>Checks every setting; throws <see cref="FapiLogConfigurationException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        if (MinimumLevel < LogLevel.Trace || MinimumLevel > LogLevel.None)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(MinimumLevel), MinimumLevel.ToString(), "a LogLevel from Trace to None");
+        }
+
+        if (QueueCapacity < 1 || QueueCapacity > MaxQueueCapacity)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(QueueCapacity), QueueCapacity.ToString(CultureInfo.InvariantCulture), $"a whole number from 1 to {MaxQueueCapacity}");
+        }
+
+        if (!Enum.IsDefined(Overflow))
+        {
+            ThrowHelper.ThrowConfiguration(nameof(Overflow), Overflow.ToString(), "Drop, Block or Sample");
+        }
+
+        if (!(SampleRate >= 0 && SampleRate <= 1))
+        {
+            ThrowHelper.ThrowConfiguration(nameof(SampleRate), SampleRate.ToString(CultureInfo.InvariantCulture), "a number from 0 to 1");
+        }
+
+        if (!(SampleHighWaterMark > 0 && SampleHighWaterMark <= 1))
+        {
+            ThrowHelper.ThrowConfiguration(nameof(SampleHighWaterMark), SampleHighWaterMark.ToString(CultureInfo.InvariantCulture), "a number above 0 and at most 1");
+        }
+
+        if (BatchSize < 1 || BatchSize > MaxQueueCapacity)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(BatchSize), BatchSize.ToString(CultureInfo.InvariantCulture), $"a whole number from 1 to {MaxQueueCapacity}");
+        }
+
+        CheckPositive(FlushInterval, nameof(FlushInterval), allowInfinite: false);
+        CheckPositive(ShutdownTimeout, nameof(ShutdownTimeout), allowInfinite: false);
+        CheckPositive(BlockTimeout, nameof(BlockTimeout), allowInfinite: true);
+        CheckPositive(DropWarningInterval, nameof(DropWarningInterval), allowInfinite: false);
+        if (TimeProvider is null)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(TimeProvider), null, "a TimeProvider");
+        }
+
+        if (FilePath is { Length: 0 })
+        {
+            ThrowHelper.ThrowConfiguration(nameof(FilePath), FilePath, "a file path or null");
+        }
+
+        Loki.Validate();
+    }
+
+    /// <summary>A copy of these options (sinks are shared, not cloned).</summary>
+    internal FapiLogOptions Clone()
+    {
+        var copy = (FapiLogOptions)MemberwiseClone();
+        return copy;
+    }
+
+    private static void CheckPositive(TimeSpan value, string name, bool allowInfinite)
+    {
+        if (allowInfinite && value == System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+
+        if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
+        {
+            ThrowHelper.ThrowConfiguration(name, value.ToString("c", CultureInfo.InvariantCulture),
+                "a duration above zero and at most one day" + (allowInfinite ? ", or Timeout.InfiniteTimeSpan" : string.Empty));
+        }
+    }
+
+    private static string? Get(Func<string, string?> getVariable, string name)
+    {
+        string? value = getVariable(name);
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    internal static LogLevel ParseLevel(string value, string setting)
+    {
+        switch (value.ToLowerInvariant())
+        {
+            case "trace": case "verbose": return LogLevel.Trace;
+            case "debug": return LogLevel.Debug;
+            case "information": case "info": return LogLevel.Information;
+            case "warning": case "warn": return LogLevel.Warning;
+            case "error": return LogLevel.Error;
+            case "critical": case "fatal": return LogLevel.Critical;
+            case "none": return LogLevel.None;
+            default: throw new FapiLogConfigurationException(setting, value, "one of trace, debug, information, warning, error, critical, none");
+        }
+    }
+
+    private static int ParseInt(string value, string setting, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) || result < min || result > max)
+        {
+            throw new FapiLogConfigurationException(setting, value, $"a whole number from {min} to {max}");
+        }
+
+        return result;
+    }
+
+    private static double ParseFraction(string value, string setting)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) || !(result >= 0 && result <= 1))
+        {
+            throw new FapiLogConfigurationException(setting, value, "a number from 0 to 1");
+        }
+
+        return result;
+    }
+
+    private static TimeSpan ParseSeconds(string value, string setting)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds > 0 && seconds <= 86400))
+        {
+            throw new FapiLogConfigurationException(setting, value, "a number of seconds above 0 and at most 86400 (fractions allowed, e.g. 0.5)");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+}

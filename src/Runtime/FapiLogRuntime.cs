@@ -1,0 +1,103 @@
+using System;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using FapiLog.Internal;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog;
+
+/// <summary>
+/// The entry points that generated log methods call. A generated method does, in order:
+/// <code>
+/// if (!FapiLogRuntime.IsEnabled(level)) return;       // one static read and compare
+/// var w = FapiLogRuntime.Begin(descriptor);            // claim a slot (overflow strategy applies), stamp time and trace
+/// if (!w.IsActive) return;                             // dropped, sampled out, or after shutdown: already counted
+/// w.Write(a); w.WriteString(b); w.SetException(e);     // typed values, in the descriptor's order
+/// w.Commit();                                          // publish to the worker
+/// </code>
+/// Not meant to be called by hand.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class FapiLogRuntime
+{
+    // Trace until the pipeline is configured, so that the first enabled-looking call reaches Begin and configures it.
+    private static int s_minimumLevel = (int)LogLevel.Trace;
+    private static LogQueue? s_queue;
+    private static bool s_captureTraceContext = true;
+
+    /// <summary>True when events of <paramref name="level"/> are logged. Inlined: one static read and one compare.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsEnabled(LogLevel level) => (int)level >= s_minimumLevel;
+
+    /// <summary>Claims a slot for an event of <paramref name="descriptor"/>; the writer is inactive when the event is not taken.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LogEventWriter Begin(LogEventDescriptor descriptor)
+    {
+        LogQueue? queue = s_queue;
+        if (queue is null || !queue.TryClaim(descriptor.Level, out long position))
+        {
+            return queue is null ? BeginUnconfigured(descriptor) : default;
+        }
+
+        ref LogRecord record = ref queue.Slot(position);
+        record._timestampTicks = DateTime.UtcNow.Ticks;
+        record._descriptor = descriptor;
+        if (s_captureTraceContext)
+        {
+            CaptureTraceContext(ref record);
+        }
+
+        return new LogEventWriter(ref record, queue, position, descriptor);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CaptureTraceContext(ref LogRecord record)
+    {
+        Activity? activity = Activity.Current;
+        if (activity is not null)
+        {
+            record._traceId = activity.TraceId;
+            record._spanId = activity.SpanId;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static LogEventWriter BeginUnconfigured(LogEventDescriptor descriptor)
+    {
+        FapiLogging.EnsureConfigured();
+        return IsEnabled(descriptor.Level) && s_queue is not null ? Begin(descriptor) : default;
+    }
+
+    /// <summary>
+    /// The invariant-culture string of a value of a type that is not stored by value, taken at the moment of the call
+    /// (so later mutation of the object cannot change what is logged). Null stays null.
+    /// </summary>
+    public static string? CaptureString<T>(T value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value is IFormattable formattable)
+        {
+            return formattable.ToString(null, CultureInfo.InvariantCulture);
+        }
+
+        return value.ToString();
+    }
+
+    /// <summary>Points the call sites at a new pipeline (or none).</summary>
+    internal static void Install(LogQueue? queue, LogLevel minimumLevel, bool captureTraceContext)
+    {
+        s_captureTraceContext = captureTraceContext;
+        Volatile.Write(ref s_queue, queue);
+        Volatile.Write(ref s_minimumLevel, (int)minimumLevel);
+    }
+
+    /// <summary>Back to the unconfigured state (tests only).</summary>
+    internal static void Reset() => Install(null, LogLevel.Trace, true);
+}

@@ -1,0 +1,280 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics.Metrics;
+using System.Threading;
+using System.Threading.Tasks;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog;
+
+/// <summary>
+/// The global logging pipeline that generated <c>[FapiLog]</c> methods write to: configuration, flushing, shutdown and
+/// statistics. Without <see cref="Configure(Action{FapiLogOptions})"/>, the first log call configures the pipeline from the <c>FAPILOG_*</c>
+/// environment variables (console output, plus Loki when <c>FAPILOG_LOKI_URL</c> is set).
+/// </summary>
+public static class FapiLogging
+{
+    private static readonly object s_lock = new();
+    private static readonly LogEventDescriptor s_unhandled = new(
+        2, "FapiLog.UnhandledException", LogLevel.Critical, "Unhandled exception; the process is terminating: {Message}",
+        LogArgument.Create<string>("Message"));
+
+    private static LogPipeline? s_pipeline;
+    private static long[] s_retired = new long[8];
+    private static int s_hooksRegistered;
+
+    /// <summary>
+    /// Sets up the global pipeline: defaults, then the <c>FAPILOG_*</c> environment variables, then <paramref name="configure"/>.
+    /// Call it once at startup, before the first log call. Calling it again replaces the pipeline: the old one is flushed
+    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first.
+    /// </summary>
+    /// <exception cref="FapiLogConfigurationException">A setting is invalid; the message names it and its value.</exception>
+    public static void Configure(Action<FapiLogOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new FapiLogOptions().ApplyEnvironment();
+        configure(options);
+        Start(options);
+    }
+
+    /// <summary>Sets up the global pipeline from ready-made options (validated here).</summary>
+    /// <exception cref="FapiLogConfigurationException">A setting is invalid.</exception>
+    public static void Configure(FapiLogOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Start(options);
+    }
+
+    /// <summary>True once a pipeline has been started (by <see cref="Configure(Action{FapiLogOptions})"/> or by the first log call).</summary>
+    public static bool IsConfigured => Volatile.Read(ref s_pipeline) is not null;
+
+    /// <summary>A snapshot of the counters of every pipeline this process has run.</summary>
+    public static FapiLogStatistics Statistics
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                FapiLogStatistics? current = s_pipeline?.GetStatistics();
+                long[] r = s_retired;
+                return current is null
+                    ? new FapiLogStatistics(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], 0)
+                    : new FapiLogStatistics(
+                        r[0] + current.Enqueued, r[1] + current.DroppedQueueFull, r[2] + current.DroppedBlockTimeout, r[3] + current.DroppedShutDown,
+                        r[4] + current.DroppedWorkerStopped, r[5] + current.SampledOut, r[6] + current.Delivered, r[7] + current.Failed, current.QueueCapacity);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Delivers every event logged before this call to the sinks and flushes them. Returns false when that took longer
+    /// than <paramref name="timeout"/> (the events stay queued and are delivered later).
+    /// </summary>
+    public static bool Flush(TimeSpan timeout)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        return pipeline is null || pipeline.Flush(timeout);
+    }
+
+    /// <summary>The asynchronous form of <see cref="Flush"/>: no thread waits.</summary>
+    public static Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        return pipeline is null ? Task.FromResult(true) : pipeline.FlushAsync(timeout, cancellationToken);
+    }
+
+    /// <summary>
+    /// Stops the pipeline: calls made from now on return at once (counted as dropped, reason
+    /// <see cref="DropReason.ShutDown"/>); everything logged before is delivered and the sinks are flushed and disposed.
+    /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
+    /// <paramref name="timeout"/> (default <see cref="FapiLogOptions.ShutdownTimeout"/>) and returns false when the sinks
+    /// did not finish in time; what was not delivered is then reported on stderr.
+    /// </summary>
+    public static bool Shutdown(TimeSpan? timeout = null)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        return pipeline is null || pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
+    }
+
+    /// <summary>The asynchronous form of <see cref="Shutdown"/>: no thread waits.</summary>
+    public static Task<bool> ShutdownAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        return pipeline is null ? Task.FromResult(true) : pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken);
+    }
+
+    /// <summary>
+    /// Hooks <see cref="AppDomain.ProcessExit"/> (flush and shut down) and <see cref="AppDomain.UnhandledException"/> (log the
+    /// exception as a Critical event, then shut down). Idempotent. The generated module initializer calls it once per
+    /// assembly that has a <c>[FapiLog]</c> method; call it yourself if you turned that off (<c>FapiLogShutdownHook=false</c>).
+    /// </summary>
+    public static void RegisterShutdownHooks()
+    {
+        if (Interlocked.Exchange(ref s_hooksRegistered, 1) != 0)
+        {
+            return;
+        }
+
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) => Shutdown();
+        AppDomain.CurrentDomain.UnhandledException += static (_, e) =>
+        {
+            if (e.ExceptionObject is Exception ex && IsConfigured && FapiLogRuntime.IsEnabled(LogLevel.Critical))
+            {
+                LogEventWriter writer = FapiLogRuntime.Begin(s_unhandled);
+                if (writer.IsActive)
+                {
+                    writer.WriteString(ex.Message);
+                    writer.SetException(ex);
+                    writer.Commit();
+                }
+            }
+
+            Shutdown();
+        };
+    }
+
+    /// <summary>Called by the first log call when nothing was configured: configure from the environment.</summary>
+    internal static void EnsureConfigured()
+    {
+        if (Volatile.Read(ref s_pipeline) is not null)
+        {
+            return;
+        }
+
+        lock (s_lock)
+        {
+            if (s_pipeline is null)
+            {
+                var options = new FapiLogOptions();
+                try
+                {
+                    options.ApplyEnvironment();
+                }
+                catch (FapiLogConfigurationException ex)
+                {
+                    Stderr.Write("FapiLog: " + ex.Message);
+                    throw;
+                }
+
+                StartLocked(options);
+            }
+        }
+    }
+
+    private static void Start(FapiLogOptions options)
+    {
+        LogPipeline? previous;
+        lock (s_lock)
+        {
+            previous = s_pipeline;
+            StartLocked(options);
+        }
+
+        if (previous is not null)
+        {
+            previous.Shutdown(previous.ShutdownTimeout);
+            Retire(previous);
+        }
+    }
+
+    private static void StartLocked(FapiLogOptions options)
+    {
+        options.Validate();
+        List<LogSink> sinks = BuildSinks(options);
+        var pipeline = new LogPipeline(options, sinks);
+        s_pipeline = pipeline;
+        FapiLogMetrics.EnsureCreated();
+        FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);
+    }
+
+    private static void Retire(LogPipeline pipeline)
+    {
+        FapiLogStatistics s = pipeline.GetStatistics();
+        lock (s_lock)
+        {
+            long[] r = (long[])s_retired.Clone();
+            r[0] += s.Enqueued; r[1] += s.DroppedQueueFull; r[2] += s.DroppedBlockTimeout; r[3] += s.DroppedShutDown;
+            r[4] += s.DroppedWorkerStopped; r[5] += s.SampledOut; r[6] += s.Delivered; r[7] += s.Failed;
+            s_retired = r;
+        }
+    }
+
+    internal static List<LogSink> BuildSinks(FapiLogOptions options)
+    {
+        var sinks = new List<LogSink>(options.Sinks);
+        if (options.FilePath is { } path)
+        {
+            sinks.Add(new JsonFileSink(path));
+        }
+
+        if (options.Loki.CreateSink() is { } loki)
+        {
+            sinks.Add(loki);
+        }
+
+        if (options.Console ?? sinks.Count == 0)
+        {
+            sinks.Add(new ConsoleSink(options.ConsoleJson));
+        }
+
+        return sinks;
+    }
+
+    /// <summary>The running pipeline, if any (tests and the hosting package).</summary>
+    internal static LogPipeline? CurrentPipeline => Volatile.Read(ref s_pipeline);
+
+    /// <summary>Shuts down and forgets the global pipeline and its counters (tests only).</summary>
+    internal static void ResetForTesting()
+    {
+        LogPipeline? pipeline;
+        lock (s_lock)
+        {
+            pipeline = s_pipeline;
+            s_pipeline = null;
+            s_retired = new long[8];
+            FapiLogRuntime.Reset();
+        }
+
+        pipeline?.Shutdown(pipeline.ShutdownTimeout);
+    }
+}
+
+/// <summary>The <c>FapiLog</c> <see cref="Meter"/>: counters read from <see cref="FapiLogging.Statistics"/> when collected, so logging itself pays nothing.</summary>
+internal static class FapiLogMetrics
+{
+    public const string MeterName = "FapiLog";
+    private static Meter? s_meter;
+
+    public static void EnsureCreated()
+    {
+        if (Volatile.Read(ref s_meter) is not null)
+        {
+            return;
+        }
+
+        var meter = new Meter(MeterName, typeof(FapiLogMetrics).Assembly.GetName().Version?.ToString());
+        if (Interlocked.CompareExchange(ref s_meter, meter, null) is not null)
+        {
+            meter.Dispose();
+            return;
+        }
+
+        meter.CreateObservableCounter("fapilog.events.enqueued", static () => FapiLogging.Statistics.Enqueued, "{event}", "Events accepted into the queue.");
+        meter.CreateObservableCounter("fapilog.events.dropped", static () => DroppedMeasurements(), "{event}", "Events dropped, by reason.");
+        meter.CreateObservableCounter("fapilog.events.sampled_out", static () => FapiLogging.Statistics.SampledOut, "{event}", "Events not kept by the Sample strategy.");
+        meter.CreateObservableCounter("fapilog.events.delivered", static () => FapiLogging.Statistics.Delivered, "{event}", "Events every sink accepted.");
+        meter.CreateObservableCounter("fapilog.sink.failures", static () => FapiLogging.Statistics.Failed, "{event}", "Events a sink failed to write.");
+        meter.CreateObservableGauge("fapilog.queue.depth", static () => FapiLogging.Statistics.Pending, "{event}", "Events waiting in the queue.");
+    }
+
+    private static IEnumerable<Measurement<long>> DroppedMeasurements()
+    {
+        FapiLogStatistics s = FapiLogging.Statistics;
+        yield return new Measurement<long>(s.DroppedQueueFull, new KeyValuePair<string, object?>("reason", "queue_full"));
+        yield return new Measurement<long>(s.DroppedBlockTimeout, new KeyValuePair<string, object?>("reason", "block_timeout"));
+        yield return new Measurement<long>(s.DroppedShutDown, new KeyValuePair<string, object?>("reason", "shutdown"));
+        yield return new Measurement<long>(s.DroppedWorkerStopped, new KeyValuePair<string, object?>("reason", "worker_stopped"));
+    }
+}

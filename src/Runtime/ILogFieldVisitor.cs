@@ -1,0 +1,44 @@
+using System;
+
+namespace FapiLog;
+
+/// <summary>
+/// Receives an event's fields with their types intact (see <see cref="LogRecord.VisitFields{TVisitor}(ref TVisitor)"/>).
+/// Integers arrive widened to <see cref="long"/> or <see cref="ulong"/>, <see cref="float"/> as <see cref="double"/>; enums,
+/// chars and strings as strings; <see langword="null"/> values through <see cref="VisitNull"/>.
+/// </summary>
+public interface ILogFieldVisitor
+{
+    /// <summary>A signed integer field.</summary>
+    void Visit(string name, long value);
+
+    /// <summary>An unsigned integer field.</summary>
+    void Visit(string name, ulong value);
+
+    /// <summary>A floating-point field.</summary>
+    void Visit(string name, double value);
+
+    /// <summary>A decimal field.</summary>
+    void Visit(string name, decimal value);
+
+    /// <summary>A Boolean field.</summary>
+    void Visit(string name, bool value);
+
+    /// <summary>A string field: strings, chars, enum names, and the invariant string of any other type.</summary>
+    void Visit(string name, string value);
+
+    /// <summary>A <see cref="DateTime"/> field.</summary>
+    void Visit(string name, DateTime value);
+
+    /// <summary>A <see cref="DateTimeOffset"/> field.</summary>
+    void Visit(string name, DateTimeOffset value);
+
+    /// <summary>A <see cref="TimeSpan"/> field.</summary>
+    void Visit(string name, TimeSpan value);
+
+    /// <summary>A <see cref="Guid"/> field.</summary>
+    void Visit(string name, Guid value);
+
+    /// <summary>A field whose value was <see langword="null"/>.</summary>
+    void VisitNull(string name);
+}

@@ -1,0 +1,404 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace FapiLog.Internal;
+
+/// <summary>
+/// One running pipeline: the queue, the sinks and the single background worker that moves batches from one to the other.
+/// The worker is a dedicated thread and calls the sinks synchronously, so shipping never waits on the thread pool.
+/// </summary>
+internal sealed class LogPipeline
+{
+    private readonly LogQueue _queue;
+    private readonly LogSink[] _sinks;
+    private readonly PipelineCounters _counters;
+    private readonly int _batchSize;
+    private readonly TimeSpan _flushInterval;
+    private readonly TimeSpan _shutdownTimeout;
+    private readonly TimeSpan _dropWarningInterval;
+    private readonly TimeProvider _time;
+    private readonly Thread _worker;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _flushLock = new();
+    private readonly List<(long Target, TaskCompletionSource Done)> _flushWaiters = new();
+    private readonly DropWarning _dropWarning;
+    private long _flushTarget = -1;
+    private int _shutdownState;
+    private long _finalTail = -1;
+    private Action<LogPipeline>? _faultForTesting;
+
+    public LogPipeline(FapiLogOptions options, IReadOnlyList<LogSink> sinks)
+    {
+        _counters = new PipelineCounters();
+        _queue = new LogQueue(options.QueueCapacity, options.Overflow, options.SampleRate, options.SampleHighWaterMark,
+            options.BlockTimeout, options.BatchSize, _counters);
+        _sinks = [.. sinks];
+        _batchSize = options.BatchSize;
+        _flushInterval = options.FlushInterval;
+        _shutdownTimeout = options.ShutdownTimeout;
+        _dropWarningInterval = options.DropWarningInterval;
+        _time = options.TimeProvider;
+        _dropWarning = new DropWarning(_counters);
+        _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
+        _worker.Start();
+    }
+
+    public LogQueue Queue => _queue;
+
+    public PipelineCounters Counters => _counters;
+
+    public IReadOnlyList<LogSink> Sinks => _sinks;
+
+    public TimeSpan ShutdownTimeout => _shutdownTimeout;
+
+    public bool IsShutDown => Volatile.Read(ref _shutdownState) != 0;
+
+    /// <summary>A task that completes when the worker has exited (after the final flush, or after a fault).</summary>
+    public Task Stopped => _stopped.Task;
+
+    public FapiLogStatistics GetStatistics() => new(
+        _queue.Tail,
+        _counters.Dropped(DropReason.QueueFull),
+        _counters.Dropped(DropReason.BlockTimeout),
+        _counters.Dropped(DropReason.ShutDown),
+        _counters.Dropped(DropReason.WorkerStopped),
+        _counters.SampledOut,
+        _counters.Delivered,
+        _counters.Failed,
+        _queue.Capacity);
+
+    /// <summary>Delivers everything enqueued before the call and flushes the sinks; false if that took longer than <paramref name="timeout"/>.</summary>
+    public bool Flush(TimeSpan timeout)
+    {
+        Task done = RequestFlush();
+        return IsWorkerThread ? done.IsCompleted : Wait(done, timeout);
+    }
+
+    public Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        => WaitAsync(RequestFlush(), timeout, cancellationToken);
+
+    private Task RequestFlush()
+    {
+        long target = _queue.Tail;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_flushLock)
+        {
+            if (_stopped.Task.IsCompleted)
+            {
+                return _stopped.Task;
+            }
+
+            _flushWaiters.Add((target, done));
+            if (target > _flushTarget)
+            {
+                _flushTarget = target;
+            }
+        }
+
+        _queue.WakeWorker.Set();
+        return Task.WhenAny(done.Task, _stopped.Task);
+    }
+
+    /// <summary>
+    /// Stops taking events, delivers everything taken before, flushes and disposes the sinks. Idempotent and safe from any
+    /// thread; returns false when the worker did not finish within <paramref name="timeout"/> (a hung sink), in which case
+    /// the sinks are told to give up and what was not delivered is reported on stderr.
+    /// </summary>
+    public bool Shutdown(TimeSpan timeout)
+    {
+        BeginShutdown();
+        if (IsWorkerThread)
+        {
+            return false;
+        }
+
+        bool finished = Wait(_stopped.Task, timeout);
+        if (!finished)
+        {
+            GiveUp(timeout);
+        }
+
+        return finished;
+    }
+
+    public async Task<bool> ShutdownAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        BeginShutdown();
+        bool finished = await WaitAsync(_stopped.Task, timeout, cancellationToken).ConfigureAwait(false);
+        if (!finished)
+        {
+            GiveUp(timeout);
+        }
+
+        return finished;
+    }
+
+    private void BeginShutdown()
+    {
+        if (Interlocked.Exchange(ref _shutdownState, 1) == 0)
+        {
+            Volatile.Write(ref _finalTail, _queue.Close());
+            _queue.WakeWorker.Set();
+        }
+    }
+
+    private void GiveUp(TimeSpan timeout)
+    {
+        if (Interlocked.Exchange(ref _shutdownState, 2) == 2)
+        {
+            return;
+        }
+
+        _abort.Cancel();
+        long undelivered = Math.Max(0, _queue.Tail - _counters.Delivered - _counters.Failed);
+        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
+            $"(a sink is slow or hung). {GetStatistics()}");
+    }
+
+    private bool IsWorkerThread => Thread.CurrentThread == _worker;
+
+    private static bool Wait(Task task, TimeSpan timeout)
+    {
+        try
+        {
+            return task.Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+            return true;
+        }
+    }
+
+    private static async Task<bool> WaitAsync(Task task, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Makes the worker throw on its next loop, to test what happens when it dies (tests only).</summary>
+    internal void FaultWorkerForTesting()
+    {
+        _faultForTesting = static _ => throw new InvalidOperationException("Worker fault injected by a test.");
+        _queue.WakeWorker.Set();
+    }
+
+    private void Run()
+    {
+        try
+        {
+            RunLoop();
+            FinishSinks();
+        }
+        catch (Exception ex)
+        {
+            Stderr.Write($"FapiLog: the background worker stopped unexpectedly; further events are dropped and counted. {ex}");
+        }
+        finally
+        {
+            _queue.MarkConsumerStopped();
+            CompleteFlushWaiters(long.MaxValue);
+            _stopped.TrySetResult();
+        }
+    }
+
+    private void RunLoop()
+    {
+        long pendingSince = -1;
+        ManualResetEventSlim wake = _queue.WakeWorker;
+        while (true)
+        {
+            _faultForTesting?.Invoke(this);
+            long head = _queue.Head;
+            long tail = _queue.Tail;
+            bool closing = _queue.IsClosed;
+            long pending = tail - head;
+            long flushTarget = Volatile.Read(ref _flushTarget);
+
+            if (pending > 0)
+            {
+                if (pendingSince < 0)
+                {
+                    pendingSince = _time.GetTimestamp();
+                }
+
+                bool due = pending >= _batchSize || closing || flushTarget > head || _time.GetElapsedTime(pendingSince) >= _flushInterval;
+                if (due)
+                {
+                    int count = (int)Math.Min(pending, _batchSize);
+                    _queue.WaitPublished(head, count);
+                    Deliver(_queue.GetBatch(head, count), countEvents: true);
+                    _queue.Release(head, count);
+                    // The events left behind arrived while this batch was out; their wait starts now.
+                    pendingSince = pending > count ? _time.GetTimestamp() : -1;
+                    continue;
+                }
+            }
+            else
+            {
+                pendingSince = -1;
+            }
+
+            if (flushTarget >= 0 && head >= flushTarget)
+            {
+                CompleteFlush(head);
+            }
+
+            if (closing && pending == 0 && head >= Volatile.Read(ref _finalTail))
+            {
+                return;
+            }
+
+            ReportDropsIfDue();
+
+            wake.Reset();
+            // Anything that arrived between the checks above and the reset has set the event or is visible now.
+            if (_queue.Tail != tail || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget || _faultForTesting is not null)
+            {
+                continue;
+            }
+
+            TimeSpan timeout = pending > 0 ? _flushInterval - _time.GetElapsedTime(pendingSince) : Timeout.InfiniteTimeSpan;
+            if (_dropWarning.HasUnreported)
+            {
+                TimeSpan untilWarning = _dropWarning.TimeUntilDue(_time, _dropWarningInterval);
+                timeout = timeout == Timeout.InfiniteTimeSpan || untilWarning < timeout ? untilWarning : timeout;
+            }
+
+            SleepUntil(wake, timeout);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a producer's signal or the timeout. With the real clock this is a kernel wait that needs no thread-pool
+    /// timer (so it works while the pool is starved); with a test clock the timer comes from that clock.
+    /// </summary>
+    private void SleepUntil(ManualResetEventSlim wake, TimeSpan timeout)
+    {
+        if (timeout != Timeout.InfiniteTimeSpan && timeout <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        if (ReferenceEquals(_time, TimeProvider.System) || timeout == Timeout.InfiniteTimeSpan)
+        {
+            wake.Wait(timeout);
+            return;
+        }
+
+        using ITimer timer = _time.CreateTimer(static state => ((ManualResetEventSlim)state!).Set(), wake, timeout, Timeout.InfiniteTimeSpan);
+        wake.Wait();
+    }
+
+    private void Deliver(LogBatch batch, bool countEvents)
+    {
+        bool allSucceeded = true;
+        foreach (LogSink sink in _sinks)
+        {
+            try
+            {
+                sink.Write(in batch, _abort.Token);
+            }
+            catch (Exception ex)
+            {
+                allSucceeded = false;
+                SinkFailureReporter.Report(sink, batch.Count, ex);
+            }
+        }
+
+        if (!countEvents)
+        {
+            return;
+        }
+
+        if (allSucceeded)
+        {
+            _counters.CountDelivered(batch.Count);
+        }
+        else
+        {
+            _counters.CountFailed(batch.Count);
+        }
+    }
+
+    private void FlushSinks()
+    {
+        foreach (LogSink sink in _sinks)
+        {
+            try
+            {
+                sink.Flush(_abort.Token);
+            }
+            catch (Exception ex)
+            {
+                SinkFailureReporter.Report(sink, 0, ex);
+            }
+        }
+    }
+
+    private void CompleteFlush(long head)
+    {
+        FlushSinks();
+        CompleteFlushWaiters(head);
+    }
+
+    private void CompleteFlushWaiters(long head)
+    {
+        lock (_flushLock)
+        {
+            for (int i = _flushWaiters.Count - 1; i >= 0; i--)
+            {
+                if (_flushWaiters[i].Target <= head)
+                {
+                    _flushWaiters[i].Done.TrySetResult();
+                    _flushWaiters.RemoveAt(i);
+                }
+            }
+
+            if (_flushWaiters.Count == 0)
+            {
+                _flushTarget = -1;
+            }
+        }
+    }
+
+    private void FinishSinks()
+    {
+        ReportDropsIfDue(force: true);
+        FlushSinks();
+        CompleteFlushWaiters(long.MaxValue);
+        foreach (LogSink sink in _sinks)
+        {
+            try
+            {
+                sink.Dispose();
+            }
+            catch (Exception ex)
+            {
+                SinkFailureReporter.Report(sink, 0, ex);
+            }
+        }
+    }
+
+    private void ReportDropsIfDue(bool force = false)
+    {
+        if (!_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
+        {
+            return;
+        }
+
+        ref LogRecord warning = ref _dropWarning.Take(_time);
+        Stderr.Write("FapiLog: " + warning.FormatMessage());
+        Deliver(_dropWarning.AsBatch(), countEvents: false);
+    }
+}

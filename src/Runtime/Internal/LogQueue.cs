@@ -1,0 +1,320 @@
+using System;
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.Internal;
+
+/// <summary>
+/// The bounded multi-producer, single-consumer queue. Producers claim a position with one compare-and-swap on the tail,
+/// fill the slot in place and publish it by writing the slot's marker; the single worker reads published slots from the
+/// head in order, hands them to the sinks by reference and releases them in one step per batch.
+/// </summary>
+/// <remarks>
+/// The ring's length is a power of two at least <c>capacity</c>, but admission is checked against the configured capacity
+/// (<c>tail - head &lt; capacity</c>), so users see and count exactly the number they configured. Shutdown sets a bit in the
+/// tail word itself, which makes "closed" and "claimed" one atomic fact: no event can slip in after the final position is known.
+/// </remarks>
+internal sealed class LogQueue
+{
+    /// <summary>Set in <see cref="_positions"/>.Tail once shutdown has begun; claims fail from then on.</summary>
+    internal const long ClosedBit = 1L << 62;
+
+    private readonly LogRecord[] _slots;
+    private readonly int _mask;
+    private readonly long _capacity;
+    private readonly long _fastPathLimit;
+    private readonly long _highWaterMark;
+    private readonly OverflowStrategy _strategy;
+    private readonly double _sampleRate;
+    private readonly long _blockTimeoutTicks;
+    private readonly int _batchSize;
+    private readonly PipelineCounters _counters;
+    private readonly object _spaceLock = new();
+    private Positions _positions;
+    private long _sampleSequence;
+    private int _blockedProducers;
+    private volatile bool _consumerStopped;
+
+    /// <summary>Set by producers when the worker should look: the first pending event, or a full batch.</summary>
+    internal readonly ManualResetEventSlim WakeWorker = new(false, spinCount: 0);
+
+    public LogQueue(int capacity, OverflowStrategy strategy, double sampleRate, double sampleHighWaterMark, TimeSpan blockTimeout, int batchSize, PipelineCounters counters)
+    {
+        int ringLength = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2));
+        _slots = new LogRecord[ringLength];
+        _mask = ringLength - 1;
+        _capacity = capacity;
+        _strategy = strategy;
+        _sampleRate = sampleRate;
+        _highWaterMark = Math.Max(1, (long)Math.Floor(capacity * sampleHighWaterMark));
+        _fastPathLimit = strategy == OverflowStrategy.Sample ? _highWaterMark : capacity;
+        _blockTimeoutTicks = blockTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : blockTimeout.Ticks;
+        _batchSize = batchSize;
+        _counters = counters;
+    }
+
+    public long Capacity => _capacity;
+
+    /// <summary>Positions claimed so far (the number of events ever enqueued).</summary>
+    public long Tail => Volatile.Read(ref _positions.Tail) & ~ClosedBit;
+
+    /// <summary>Positions released by the worker so far.</summary>
+    public long Head => Volatile.Read(ref _positions.Head);
+
+    public bool IsClosed => (Volatile.Read(ref _positions.Tail) & ClosedBit) != 0;
+
+    public long Depth => Tail - Head;
+
+    /// <summary>A view of [head, head + count) for the sinks.</summary>
+    public LogBatch GetBatch(long head, int count) => new(_slots, head, count, _mask);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref LogRecord Slot(long position) => ref _slots[(int)position & _mask];
+
+    /// <summary>Claims the next position, or applies the overflow strategy when there is no room.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryClaim(LogLevel level, out long position)
+    {
+        long tail = Volatile.Read(ref _positions.Tail);
+        // A closed tail has bit 62 set, so this difference is huge and the slow path sees shutdown too.
+        if (tail - Volatile.Read(ref _positions.Head) < _fastPathLimit
+            && Interlocked.CompareExchange(ref _positions.Tail, tail + 1, tail) == tail)
+        {
+            position = tail;
+            return true;
+        }
+
+        return TryClaimSlow(level, out position);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryClaimSlow(LogLevel level, out long position)
+    {
+        bool sampledIn = false;
+        long blockDeadline = 0;
+        var spinner = new SpinWait();
+        while (true)
+        {
+            long tail = Volatile.Read(ref _positions.Tail);
+            if ((tail & ClosedBit) != 0)
+            {
+                _counters.CountDrop(DropReason.ShutDown);
+                position = 0;
+                return false;
+            }
+
+            long depth = tail - Volatile.Read(ref _positions.Head);
+            if (depth >= _capacity)
+            {
+                if (_strategy != OverflowStrategy.Block)
+                {
+                    _counters.CountDrop(DropReason.QueueFull);
+                    position = 0;
+                    return false;
+                }
+
+                if (blockDeadline == 0)
+                {
+                    blockDeadline = _blockTimeoutTicks == long.MaxValue ? long.MaxValue : Stopwatch.GetTimestamp() + ToStopwatchTicks(_blockTimeoutTicks);
+                }
+
+                DropReason? reason = WaitForSpace(blockDeadline, ref spinner);
+                if (reason is { } r && r != DropReason.ShutDown)
+                {
+                    _counters.CountDrop(r);
+                    position = 0;
+                    return false;
+                }
+
+                // Room, or shutdown began: the top of the loop counts the latter.
+                continue;
+            }
+
+            if (_strategy == OverflowStrategy.Sample && !sampledIn && depth >= _highWaterMark && level < LogLevel.Error)
+            {
+                if (!SampleKeeps())
+                {
+                    _counters.CountSampledOut();
+                    position = 0;
+                    return false;
+                }
+
+                sampledIn = true;
+            }
+
+            if (Interlocked.CompareExchange(ref _positions.Tail, tail + 1, tail) == tail)
+            {
+                position = tail;
+                return true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps exactly floor(n * rate) of the first n events offered above the high-water mark: deterministic, so that the
+    /// counts are exact, and spread evenly rather than in bursts.
+    /// </summary>
+    private bool SampleKeeps()
+    {
+        long n = Interlocked.Increment(ref _sampleSequence);
+        return (long)(n * _sampleRate) > (long)((n - 1) * _sampleRate);
+    }
+
+    private static long ToStopwatchTicks(long timeSpanTicks)
+        => timeSpanTicks >= long.MaxValue / Stopwatch.Frequency * TimeSpan.TicksPerSecond
+            ? long.MaxValue / 2
+            : timeSpanTicks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+
+    /// <summary>
+    /// Waits (spinning briefly, then sleeping) until the queue may have room; null when it may, otherwise why it gave up.
+    /// </summary>
+    private DropReason? WaitForSpace(long deadline, ref SpinWait spinner)
+    {
+        if (!spinner.NextSpinWillYield)
+        {
+            spinner.SpinOnce(sleep1Threshold: -1);
+            return IsClosed ? DropReason.ShutDown : _consumerStopped ? DropReason.WorkerStopped : null;
+        }
+
+        lock (_spaceLock)
+        {
+            Interlocked.Increment(ref _blockedProducers);
+            try
+            {
+                while (true)
+                {
+                    if (IsClosed)
+                    {
+                        return DropReason.ShutDown;
+                    }
+
+                    if (_consumerStopped)
+                    {
+                        return DropReason.WorkerStopped;
+                    }
+
+                    // Registered as a waiter (full fence above) before re-reading the head: the worker advances the head
+                    // and then reads the waiter count, so one of the two always sees the other.
+                    if (Tail - Head < _capacity)
+                    {
+                        return null;
+                    }
+
+                    long now = Stopwatch.GetTimestamp();
+                    if (now >= deadline)
+                    {
+                        return DropReason.BlockTimeout;
+                    }
+
+                    long remainingMs = (deadline - now) * 1000 / Stopwatch.Frequency;
+                    Monitor.Wait(_spaceLock, (int)Math.Clamp(remainingMs + 1, 1, int.MaxValue));
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _blockedProducers);
+            }
+        }
+    }
+
+    /// <summary>Makes a written slot visible to the worker, and wakes it when this event starts a batch or fills one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Publish(ref LogRecord record, long position)
+    {
+        Volatile.Write(ref record._published, position + 1);
+        long depth = position - Volatile.Read(ref _positions.Head);
+        if (depth == 0 || depth == _batchSize - 1)
+        {
+            WakeWorker.Set();
+        }
+    }
+
+    /// <summary>True once the producer of <paramref name="position"/> has published it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsPublished(long position) => Volatile.Read(ref Slot(position)._published) == position + 1;
+
+    /// <summary>Waits for producers that claimed positions in [head, head + count) to publish them (nanoseconds, normally).</summary>
+    public void WaitPublished(long head, int count)
+    {
+        for (long p = head; p < head + count; p++)
+        {
+            if (!IsPublished(p))
+            {
+                var spinner = new SpinWait();
+                while (!IsPublished(p))
+                {
+                    spinner.SpinOnce();
+                }
+            }
+        }
+    }
+
+    /// <summary>Frees [head, head + count) for producers (worker only).</summary>
+    public void Release(long head, int count)
+    {
+        for (long p = head; p < head + count; p++)
+        {
+            Slot(p).ClearReferences();
+        }
+
+        Interlocked.Exchange(ref _positions.Head, head + count);
+        if (Volatile.Read(ref _blockedProducers) > 0)
+        {
+            lock (_spaceLock)
+            {
+                Monitor.PulseAll(_spaceLock);
+            }
+        }
+    }
+
+    /// <summary>Closes the queue: no claim succeeds afterwards. Returns the final tail (every position below it will be published).</summary>
+    public long Close()
+    {
+        long tail = Volatile.Read(ref _positions.Tail);
+        while ((tail & ClosedBit) == 0)
+        {
+            long seen = Interlocked.CompareExchange(ref _positions.Tail, tail | ClosedBit, tail);
+            if (seen == tail)
+            {
+                break;
+            }
+
+            tail = seen;
+        }
+
+        WakeBlockedProducers();
+        return tail & ~ClosedBit;
+    }
+
+    /// <summary>Called when the worker is gone for good, so that blocked producers stop waiting for it.</summary>
+    public void MarkConsumerStopped()
+    {
+        _consumerStopped = true;
+        WakeBlockedProducers();
+    }
+
+    private void WakeBlockedProducers()
+    {
+        lock (_spaceLock)
+        {
+            Monitor.PulseAll(_spaceLock);
+        }
+    }
+
+    /// <summary>Tail and head on their own cache lines: producers hammer the tail, the worker writes the head once per batch.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 3 * CacheLine)]
+    private struct Positions
+    {
+        private const int CacheLine = 64;
+
+        [FieldOffset(CacheLine)]
+        public long Tail;
+
+        [FieldOffset(2 * CacheLine)]
+        public long Head;
+    }
+}

@@ -1,0 +1,144 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Text.Json;
+using FapiLog.Internal;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog;
+
+/// <summary>
+/// Everything about one log event that does not change from call to call: id, name, level, the parsed template and the
+/// layout of its arguments. Generated code creates one per <c>[FapiLog]</c> method, once; the worker uses it to read the
+/// typed values back from a queue slot and render the message and the fields without reflection or boxing.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class LogEventDescriptor
+{
+    /// <summary>Value bytes a slot holds inline; events that need more use a per-slot buffer that is kept and reused.</summary>
+    internal const int InlineValueBytes = 64;
+
+    /// <summary>References a slot holds inline; events that need more use a per-slot array that is kept and reused.</summary>
+    internal const int InlineReferences = 4;
+
+    private static readonly HashSet<string> s_reservedFieldNames = new(StringComparer.Ordinal)
+    {
+        "level", "message", "event", "event_id", "exception", "timestamp", "trace_id", "span_id", "category",
+    };
+
+    /// <summary>Creates a descriptor; throws when the template and the arguments do not fit together.</summary>
+    /// <param name="eventId">The numeric event id (0 when none was given).</param>
+    /// <param name="eventName">The event name (the method name unless one was given).</param>
+    /// <param name="level">The event's level.</param>
+    /// <param name="message">The message template.</param>
+    /// <param name="arguments">The arguments in the order generated code writes them.</param>
+    /// <exception cref="ArgumentException">The template is malformed or names an argument that does not exist.</exception>
+    public LogEventDescriptor(int eventId, string eventName, LogLevel level, string message, params LogArgument[] arguments)
+    {
+        ArgumentNullException.ThrowIfNull(eventName);
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(arguments);
+        EventId = eventId;
+        EventName = eventName;
+        Level = level;
+        Message = message;
+        Arguments = arguments;
+
+        if (!MessageTemplate.TryParse(message, out List<TemplateSegment> parsed, out string? error, out _))
+        {
+            throw new ArgumentException($"The message template of event '{eventName}' is invalid: {error}.", nameof(message));
+        }
+
+        var fieldNames = new string?[arguments.Length];
+        Segments = new Segment[parsed.Count];
+        for (int i = 0; i < parsed.Count; i++)
+        {
+            TemplateSegment s = parsed[i];
+            if (!s.IsPlaceholder)
+            {
+                Segments[i] = new Segment(s.Literal!, -1, 0, null);
+                continue;
+            }
+
+            int index = Array.FindIndex(arguments, a => string.Equals(a.Name, s.Name, StringComparison.OrdinalIgnoreCase));
+            if (index < 0)
+            {
+                throw new ArgumentException($"The placeholder '{{{s.Name}}}' of event '{eventName}' has no matching argument.", nameof(message));
+            }
+
+            fieldNames[index] ??= s.Name;
+            Segments[i] = new Segment(null, index, s.Alignment, s.Format);
+        }
+
+        Offsets = new int[arguments.Length];
+        var names = new string[arguments.Length];
+        FieldNames = names;
+        JsonFieldNames = new JsonEncodedText[arguments.Length];
+        int valueBytes = 0;
+        int references = 0;
+        for (int i = 0; i < arguments.Length; i++)
+        {
+            LogArgument a = arguments[i];
+            if (a.IsReference)
+            {
+                Offsets[i] = references++;
+            }
+            else
+            {
+                Offsets[i] = valueBytes;
+                valueBytes += a.Size;
+            }
+
+            string field = fieldNames[i] ?? a.Name;
+            if (s_reservedFieldNames.Contains(field))
+            {
+                // A placeholder called {message} or {level} must not overwrite the event's own members.
+                field = "_" + field;
+            }
+
+            names[i] = field;
+            JsonFieldNames[i] = JsonEncodedText.Encode(field, JsonFormatting.Encoder);
+        }
+
+        ValueBytes = valueBytes;
+        ReferenceCount = references;
+        JsonEventName = JsonEncodedText.Encode(eventName, JsonFormatting.Encoder);
+    }
+
+    /// <summary>The numeric event id.</summary>
+    public int EventId { get; }
+
+    /// <summary>The event name.</summary>
+    public string EventName { get; }
+
+    /// <summary>The event's level.</summary>
+    public LogLevel Level { get; }
+
+    /// <summary>The message template as written.</summary>
+    public string Message { get; }
+
+    /// <summary>The arguments in the order they are written.</summary>
+    public IReadOnlyList<LogArgument> Arguments { get; }
+
+    /// <summary>The field name of each argument: the placeholder name as written in the template, else the parameter name.</summary>
+    public IReadOnlyList<string> FieldNames { get; }
+
+    internal Segment[] Segments { get; }
+
+    /// <summary>Byte offset in the value area (values) or index in the reference area (strings), per argument.</summary>
+    internal int[] Offsets { get; }
+
+    internal int ValueBytes { get; }
+
+    internal int ReferenceCount { get; }
+
+    internal JsonEncodedText[] JsonFieldNames { get; }
+
+    internal JsonEncodedText JsonEventName { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{EventName} ({EventId}, {Level}): {Message}";
+
+    /// <summary>A literal (<see cref="Literal"/> set) or a placeholder bound to an argument index.</summary>
+    internal readonly record struct Segment(string? Literal, int ArgumentIndex, int Alignment, string? Format);
+}

@@ -1,0 +1,47 @@
+using System;
+using System.Threading;
+
+namespace FapiLog;
+
+/// <summary>
+/// Receives batches of events from the background worker. All calls come from that one thread, in order, so a sink needs
+/// no locking of its own; it must not block forever (honour the token) and should reuse its buffers.
+/// </summary>
+/// <example>
+/// <code>
+/// sealed class CountingSink : LogSink
+/// {
+///     public long Count;
+///     public override void Write(in LogBatch batch, CancellationToken cancellationToken) => Count += batch.Count;
+/// }
+/// FapiLogging.Configure(o => o.AddSink(new CountingSink()));
+/// </code>
+/// </example>
+public abstract class LogSink : IDisposable
+{
+    /// <summary>A short name for statistics and error messages; the type name by default.</summary>
+    public virtual string Name => GetType().Name;
+
+    /// <summary>
+    /// Writes a batch. Returning means the events are delivered; throwing means this sink failed them (they are counted
+    /// as failed and the worker carries on). <paramref name="cancellationToken"/> fires when shutdown runs out of time.
+    /// </summary>
+    public abstract void Write(in LogBatch batch, CancellationToken cancellationToken);
+
+    /// <summary>Pushes anything buffered to its destination; called by <see cref="FapiLogging.Flush"/> and at shutdown.</summary>
+    public virtual void Flush(CancellationToken cancellationToken)
+    {
+    }
+
+    /// <summary>Releases the sink's resources; called once by the worker after the final flush.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases resources.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+}

@@ -1,0 +1,205 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+using FapiLog.Internal;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.Sinks;
+
+/// <summary>One event as captured by <see cref="InMemorySink"/>: rendered message, typed fields, exception and trace context.</summary>
+/// <param name="Timestamp">When the call was made (UTC).</param>
+/// <param name="Level">The event's level.</param>
+/// <param name="EventId">The event id.</param>
+/// <param name="EventName">The event name.</param>
+/// <param name="Message">The rendered message.</param>
+/// <param name="Template">The message template.</param>
+/// <param name="Fields">Field name to value, in argument order: <see cref="long"/>, <see cref="ulong"/>, <see cref="double"/>,
+/// <see cref="decimal"/>, <see cref="bool"/>, <see cref="string"/>, <see cref="DateTime"/>, <see cref="DateTimeOffset"/>,
+/// <see cref="TimeSpan"/>, <see cref="Guid"/> or null.</param>
+/// <param name="Exception">The exception, if any.</param>
+/// <param name="TraceId">The trace id in hex, or null.</param>
+/// <param name="SpanId">The span id in hex, or null.</param>
+/// <param name="Json">The event as the JSON object that the file sink and the Loki line carry.</param>
+public sealed record CapturedLogEvent(
+    DateTimeOffset Timestamp,
+    LogLevel Level,
+    int EventId,
+    string EventName,
+    string Message,
+    string Template,
+    IReadOnlyList<KeyValuePair<string, object?>> Fields,
+    Exception? Exception,
+    string? TraceId,
+    string? SpanId,
+    string Json)
+{
+    /// <summary>The value of field <paramref name="name"/>; throws when there is none.</summary>
+    public object? this[string name]
+    {
+        get
+        {
+            foreach (KeyValuePair<string, object?> field in Fields)
+            {
+                if (field.Key == name)
+                {
+                    return field.Value;
+                }
+            }
+
+            throw new KeyNotFoundException($"Event '{EventName}' has no field '{name}'.");
+        }
+    }
+}
+
+/// <summary>
+/// Keeps every event it receives in memory, for your tests: configure it, log, call <see cref="FapiLogging.Flush"/> (or
+/// <see cref="WaitForCount"/>), then assert on <see cref="Events"/>. It allocates per event; do not use it in production.
+/// </summary>
+public sealed class InMemorySink : LogSink
+{
+    private readonly object _lock = new();
+    private readonly List<CapturedLogEvent> _events = new();
+    private readonly List<int> _batchSizes = new();
+    private readonly PooledCharBuffer _scratch = new();
+    private readonly System.Buffers.ArrayBufferWriter<byte> _json = new();
+
+    /// <summary>A copy of the events received so far, oldest first.</summary>
+    public IReadOnlyList<CapturedLogEvent> Events
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _events.ToArray();
+            }
+        }
+    }
+
+    /// <summary>The size of each batch received so far, in order.</summary>
+    public IReadOnlyList<int> BatchSizes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _batchSizes.ToArray();
+            }
+        }
+    }
+
+    /// <summary>The number of events received so far.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _events.Count;
+            }
+        }
+    }
+
+    /// <summary>Forgets the events received so far.</summary>
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _events.Clear();
+            _batchSizes.Clear();
+        }
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> events have arrived; false if <paramref name="timeout"/> passed first.</summary>
+    public bool WaitForCount(int count, TimeSpan timeout)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        lock (_lock)
+        {
+            while (_events.Count < count)
+            {
+                long remaining = deadline - Stopwatch.GetTimestamp();
+                if (remaining <= 0)
+                {
+                    return false;
+                }
+
+                Monitor.Wait(_lock, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
+            }
+
+            return true;
+        }
+    }
+
+    /// <inheritdoc />
+    public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+    {
+        var captured = new CapturedLogEvent[batch.Count];
+        for (int i = 0; i < batch.Count; i++)
+        {
+            captured[i] = Capture(in batch[i]);
+        }
+
+        lock (_lock)
+        {
+            _events.AddRange(captured);
+            _batchSizes.Add(batch.Count);
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    private CapturedLogEvent Capture(in LogRecord record)
+    {
+        var fields = new FieldCollector(new List<KeyValuePair<string, object?>>(record.Descriptor.Arguments.Count));
+        record.VisitFields(ref fields);
+        _json.ResetWrittenCount();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(_json, JsonFormatting.WriterOptions))
+        {
+            JsonFormatting.WriteEvent(writer, in record, _scratch, JsonLineParts.Core);
+        }
+
+        return new CapturedLogEvent(
+            record.Timestamp,
+            record.Level,
+            record.Descriptor.EventId,
+            record.Descriptor.EventName,
+            record.FormatMessage(),
+            record.Descriptor.Message,
+            fields.Fields,
+            record.Exception,
+            record.HasTraceContext ? record.TraceId.ToHexString() : null,
+            record.HasTraceContext ? record.SpanId.ToHexString() : null,
+            System.Text.Encoding.UTF8.GetString(_json.WrittenSpan));
+    }
+
+    private readonly struct FieldCollector : ILogFieldVisitor
+    {
+        public FieldCollector(List<KeyValuePair<string, object?>> fields) => Fields = fields;
+
+        public List<KeyValuePair<string, object?>> Fields { get; }
+
+        private void Add(string name, object? value) => Fields.Add(new KeyValuePair<string, object?>(name, value));
+
+        public void Visit(string name, long value) => Add(name, value);
+
+        public void Visit(string name, ulong value) => Add(name, value);
+
+        public void Visit(string name, double value) => Add(name, value);
+
+        public void Visit(string name, decimal value) => Add(name, value);
+
+        public void Visit(string name, bool value) => Add(name, value);
+
+        public void Visit(string name, string value) => Add(name, value);
+
+        public void Visit(string name, DateTime value) => Add(name, value);
+
+        public void Visit(string name, DateTimeOffset value) => Add(name, value);
+
+        public void Visit(string name, TimeSpan value) => Add(name, value);
+
+        public void Visit(string name, Guid value) => Add(name, value);
+
+        public void VisitNull(string name) => Add(name, null);
+    }
+}
