@@ -6,8 +6,8 @@ using FapiLog.Internal;
 namespace FapiLog;
 
 /// <summary>
-/// Writes one event's values into the queue slot claimed by <see cref="FapiLogRuntime.Begin"/>. Generated code calls
-/// <see cref="Write{T}"/> / <see cref="WriteString"/> once per argument in the descriptor's order, then <see cref="Commit"/>.
+/// Writes one event's values into the queue slot claimed by <see cref="FapiLogRuntime.Begin(LogEventDescriptor)"/>. Generated code calls
+/// <see cref="Write{T}(T)"/> / <see cref="WriteString"/> once per argument in the descriptor's order, then <see cref="Commit"/>.
 /// When <see cref="IsActive"/> is false (the event was dropped, sampled out or logged after shutdown) every call is a no-op.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
@@ -55,6 +55,21 @@ public ref struct LogEventWriter
 
         Unsafe.WriteUnaligned(ref Unsafe.Add(ref _values, offset), value);
         _valueOffset = offset + Unsafe.SizeOf<T>();
+    }
+
+    /// <summary>Copies a nullable value-type argument (the has-value flag travels with the value).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write<T>(T? value)
+        where T : unmanaged
+    {
+        int offset = _valueOffset;
+        if ((uint)(offset + Unsafe.SizeOf<T?>()) > (uint)_valueLimit)
+        {
+            ThrowHelper.ThrowLayoutMismatch();
+        }
+
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref _values, offset), value);
+        _valueOffset = offset + Unsafe.SizeOf<T?>();
     }
 
     /// <summary>Stores a string argument (strings are immutable, so the reference is the value at call time).</summary>

@@ -59,6 +59,9 @@ internal sealed class LogQueue
 
     public long Capacity => _capacity;
 
+    /// <summary>Producers asleep waiting for room (Block), for tests and diagnostics.</summary>
+    public int BlockedProducers => Volatile.Read(ref _blockedProducers);
+
     /// <summary>Positions claimed so far (the number of events ever enqueued).</summary>
     public long Tail => Volatile.Read(ref _positions.Tail) & ~ClosedBit;
 
