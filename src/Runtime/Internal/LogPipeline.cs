@@ -28,6 +28,7 @@ internal sealed class LogPipeline
     private readonly DropWarning _dropWarning;
     private long _flushTarget = -1;
     private int _shutdownState;
+    private bool _workerExited;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
 
@@ -87,9 +88,9 @@ internal sealed class LogPipeline
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_flushLock)
         {
-            if (_stopped.Task.IsCompleted)
+            if (_workerExited)
             {
-                return _stopped.Task;
+                return Task.CompletedTask;
             }
 
             _flushWaiters.Add((target, done));
@@ -100,7 +101,9 @@ internal sealed class LogPipeline
         }
 
         _queue.WakeWorker.Set();
-        return Task.WhenAny(done.Task, _stopped.Task);
+        // No Task.WhenAny here: its completion would be queued to the thread pool, and a synchronous Flush must keep
+        // working while the pool is starved. The worker completes every waiter itself, also when it stops.
+        return done.Task;
     }
 
     /// <summary>
@@ -207,7 +210,12 @@ internal sealed class LogPipeline
         finally
         {
             _queue.MarkConsumerStopped();
-            CompleteFlushWaiters(long.MaxValue);
+            lock (_flushLock)
+            {
+                _workerExited = true;
+                CompleteFlushWaiters(long.MaxValue);
+            }
+
             _stopped.TrySetResult();
         }
     }
