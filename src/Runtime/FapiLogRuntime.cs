@@ -50,7 +50,7 @@ public static class FapiLogRuntime
         }
 
         ref LogRecord record = ref queue.Slot(position);
-        record._timestampTicks = DateTime.UtcNow.Ticks;
+        record._timestampTicks = queue.UtcNowTicks();
         record._descriptor = descriptor;
         if (captureTraceContext)
         {

@@ -57,7 +57,9 @@ public class OverflowTests
     [Fact]
     public void Block_waits_for_room_and_resumes_when_the_worker_frees_it()
     {
-        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMinutes(5); });
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 4; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMinutes(5); });
+        options.AddSink(gate);
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
         for (int i = 0; i < 4; i++)
@@ -65,11 +67,12 @@ public class OverflowTests
             Assert.True(TestLog.Emit(pipeline, 1, i));
         }
 
+        Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker holds all 4 slots inside the sink
         Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 4), TaskCreationOptions.LongRunning);
         Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1, TestLog.Safety));
         Assert.False(blocked.IsCompleted);
 
-        Assert.True(pipeline.Flush(TestLog.Safety)); // drains the 4 and frees their slots
+        gate.Open(); // the worker finishes the batch and frees the slots
         Assert.True(blocked.Wait(TestLog.Safety));
         Assert.True(blocked.Result);
 
@@ -82,32 +85,56 @@ public class OverflowTests
     }
 
     [Fact]
+    public void A_blocked_producer_wakes_the_worker_instead_of_waiting_for_the_flush_interval()
+    {
+        // The clock never moves and the batch never fills: only the producer's "space needed" signal can free room.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 3; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        Assert.Equal(10, Enumerable.Range(0, 10).Count(i => TestLog.Emit(pipeline, 1, i)));
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(0, pipeline.GetStatistics().Dropped);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), sink.Events.Select(e => (long)e["Sequence"]!));
+    }
+
+    [Fact]
     public void Block_gives_up_after_the_block_timeout_and_counts_the_drop()
     {
-        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMilliseconds(20); });
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMilliseconds(20); });
+        options.AddSink(gate);
         LogPipeline pipeline = TestLog.Start(options);
         Assert.True(TestLog.Emit(pipeline, 1, 0));
         Assert.True(TestLog.Emit(pipeline, 1, 1));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
 
         Assert.False(TestLog.Emit(pipeline, 1, 2));
 
         FapiLogStatistics stats = pipeline.GetStatistics();
         Assert.Equal(1, stats.DroppedBlockTimeout);
         Assert.Equal(2, stats.Enqueued);
+        gate.Open();
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 
     [Fact]
     public void Block_does_not_deadlock_when_the_worker_has_died()
     {
-        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        options.AddSink(gate);
         LogPipeline pipeline = TestLog.Start(options);
         TestLog.Emit(pipeline, 1, 0);
         TestLog.Emit(pipeline, 1, 1);
+        Assert.True(gate.WaitEntered(TestLog.Safety));
         Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 2), TaskCreationOptions.LongRunning);
         Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1, TestLog.Safety));
 
+        // The worker dies right after this batch, before it frees the slots.
         pipeline.FaultWorkerForTesting();
+        gate.Open();
 
         Assert.True(blocked.Wait(TestLog.Safety));
         Assert.False(blocked.Result);
