@@ -145,7 +145,7 @@ public sealed partial class FapiLogGenerator
             for (int i = 0; i < arguments.Count; i++)
             {
                 LogParameter p = arguments[i];
-                string type = p.Kind == ParameterKind.Value ? p.ValueType : "string";
+                string type = p.Kind is ParameterKind.Value or ParameterKind.NullableValue ? p.ValueType : "string";
                 w.Line("global::FapiLog.LogArgument.Create<" + type + ">(" + Literal(p.Name) + ")" + (i == arguments.Count - 1 ? ");" : ","));
             }
 
@@ -204,6 +204,9 @@ public sealed partial class FapiLogGenerator
                 {
                     case ParameterKind.Value:
                         w.Line(writer + ".Write(" + p.Identifier + ");");
+                        break;
+                    case ParameterKind.NullableValue:
+                        w.Line(writer + ".WriteNullable(" + p.Identifier + ");");
                         break;
                     case ParameterKind.String:
                         w.Line(writer + ".WriteString(" + p.Identifier + ");");

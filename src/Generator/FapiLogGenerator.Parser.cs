@@ -233,7 +233,7 @@ public sealed partial class FapiLogGenerator
                     p.Name,
                     Identifier(p.Name),
                     p.Type.ToDisplayString(s_typeFormat),
-                    kind == ParameterKind.Value ? p.Type.WithNullableAnnotation(NullableAnnotation.None).ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) : string.Empty,
+                    kind is ParameterKind.Value or ParameterKind.NullableValue ? p.Type.WithNullableAnnotation(NullableAnnotation.None).ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) : string.Empty,
                     ParameterModifier(method, p),
                     kind));
             }
@@ -322,10 +322,12 @@ public sealed partial class FapiLogGenerator
                 return ParameterKind.String;
             }
 
-            ITypeSymbol valueType = type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable
-                ? nullable.TypeArguments[0]
-                : type;
-            return IsStoredByValue(valueType) ? ParameterKind.Value : ParameterKind.Captured;
+            if (type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable)
+            {
+                return IsStoredByValue(nullable.TypeArguments[0]) ? ParameterKind.NullableValue : ParameterKind.Captured;
+            }
+
+            return IsStoredByValue(type) ? ParameterKind.Value : ParameterKind.Captured;
         }
 
         private static bool IsStoredByValue(ITypeSymbol type)

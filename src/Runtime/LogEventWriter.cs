@@ -57,6 +57,21 @@ public ref struct LogEventWriter
         _valueOffset = offset + Unsafe.SizeOf<T>();
     }
 
+    /// <summary>Copies a nullable value-type argument (<see cref="Write{T}"/> cannot take one: <see cref="Nullable{T}"/> is not <c>unmanaged</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WriteNullable<T>(T? value)
+        where T : unmanaged
+    {
+        int offset = _valueOffset;
+        if ((uint)(offset + Unsafe.SizeOf<T?>()) > (uint)_valueLimit)
+        {
+            ThrowHelper.ThrowLayoutMismatch();
+        }
+
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref _values, offset), value);
+        _valueOffset = offset + Unsafe.SizeOf<T?>();
+    }
+
     /// <summary>Stores a string argument (strings are immutable, so the reference is the value at call time).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteString(string? value)

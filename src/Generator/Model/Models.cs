@@ -6,6 +6,9 @@ internal enum ParameterKind
     /// <summary>Copied as raw bytes: <c>LogArgument.Create&lt;T&gt;</c> with the parameter's type and <c>Write</c>.</summary>
     Value,
 
+    /// <summary>A <see cref="System.Nullable{T}"/> of a <see cref="Value"/> type: <c>WriteNullable</c>.</summary>
+    NullableValue,
+
     /// <summary>A <see cref="string"/>: stored by reference with <c>WriteString</c>.</summary>
     String,
 
@@ -20,7 +23,7 @@ internal enum ParameterKind
 /// <param name="Name">The parameter name as declared, without a leading '@'.</param>
 /// <param name="Identifier">The name as it must be written in C# (with '@' for keywords).</param>
 /// <param name="Type">The type, fully qualified with <c>global::</c> and nullable annotations, as the signature needs it.</param>
-/// <param name="ValueType">For <see cref="ParameterKind.Value"/>: the type given to <c>LogArgument.Create</c>.</param>
+/// <param name="ValueType">For <see cref="ParameterKind.Value"/> and <see cref="ParameterKind.NullableValue"/>: the type given to <c>LogArgument.Create</c>.</param>
 /// <param name="Modifier">"in", "this", "this in" or empty.</param>
 /// <param name="Kind">How the value is stored.</param>
 internal sealed record LogParameter(string Name, string Identifier, string Type, string ValueType, string Modifier, ParameterKind Kind);
