@@ -155,7 +155,8 @@ public sealed partial class FapiLogGenerator
         private static void CheckMethod(IMethodSymbol method, MethodDeclarationSyntax syntax, List<DiagnosticInfo> diagnostics)
         {
             Location at = syntax.Identifier.GetLocation();
-            if (!syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
+            bool isPartial = syntax.Modifiers.Any(SyntaxKind.PartialKeyword);
+            if (!isPartial)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodNotPartial, at, method.Name));
             }
@@ -165,7 +166,8 @@ public sealed partial class FapiLogGenerator
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodNotVoid, at, method.Name));
             }
 
-            if (syntax.Body is not null || syntax.ExpressionBody is not null || method.PartialImplementationPart is not null)
+            // A method that is not partial always has a body; FAPI001 already says what to fix.
+            if (isPartial && (syntax.Body is not null || syntax.ExpressionBody is not null || method.PartialImplementationPart is not null))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodHasBody, at, method.Name));
             }
@@ -212,15 +214,15 @@ public sealed partial class FapiLogGenerator
                 if (badModifier is not null)
                 {
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidParameterModifier, at, p.Name, method.Name, badModifier));
-                    continue;
                 }
-
-                if (p.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol || p.Type.IsRefLikeType)
+                else if (p.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol || p.Type.IsRefLikeType)
                 {
                     diagnostics.Add(DiagnosticInfo.Create(
                         DiagnosticDescriptors.UnsupportedParameterType, at, p.Name, method.Name, p.Type.ToDisplayString()));
-                    continue;
                 }
+
+                // An invalid parameter stays in the list (the model is dropped anyway), so that the template check
+                // does not add a misleading "no matching parameter" for it.
 
                 ParameterKind kind = Classify(p.Type);
                 if (!haveException && exceptionType is not null && IsException(p.Type, exceptionType))
