@@ -23,7 +23,6 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
 
         IncrementalValuesProvider<EquatableArray<DiagnosticInfo>> methodDiagnostics = parsed
             .Select(static (r, _) => r.Diagnostics)
-            .Where(static d => d.Count > 0)
             .WithTrackingName(StepNames.MethodDiagnostics);
         context.RegisterSourceOutput(methodDiagnostics, static (spc, d) => Emitter.Report(spc, d));
 
