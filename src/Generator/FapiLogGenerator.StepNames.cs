@@ -14,11 +14,26 @@ public sealed partial class FapiLogGenerator
         /// <summary>The explicit EventIds, collected for the duplicate check.</summary>
         public const string EventIds = "FapiLog.EventIds";
 
+        /// <summary>All explicit EventIds of the compilation.</summary>
+        public const string AllEventIds = "FapiLog.AllEventIds";
+
         /// <summary>The duplicate-EventId diagnostics.</summary>
         public const string EventIdDiagnostics = "FapiLog.EventIdDiagnostics";
 
         /// <summary>The valid method models.</summary>
         public const string Methods = "FapiLog.Methods";
+
+        /// <summary>All valid method models of the compilation.</summary>
+        public const string AllMethods = "FapiLog.AllMethods";
+
+        /// <summary>Whether the compilation has any valid log method.</summary>
+        public const string HasMethods = "FapiLog.HasMethods";
+
+        /// <summary>That, with the MSBuild property.</summary>
+        public const string HookWithOption = "FapiLog.HookWithOption";
+
+        /// <summary>That, with the module-initializer support.</summary>
+        public const string HookWithSupport = "FapiLog.HookWithSupport";
 
         /// <summary>The methods grouped per containing type.</summary>
         public const string Types = "FapiLog.Types";

@@ -32,6 +32,7 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
             .Select(static (e, _) => e!)
             .WithTrackingName(StepNames.EventIds)
             .Collect()
+            .WithTrackingName(StepNames.AllEventIds)
             .Select(static (uses, _) => Parser.FindDuplicateEventIds(uses))
             .WithTrackingName(StepNames.EventIdDiagnostics);
         context.RegisterSourceOutput(eventIdDiagnostics, static (spc, d) => Emitter.Report(spc, d));
@@ -42,7 +43,9 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
             .Select(static (m, _) => m!)
             .WithTrackingName(StepNames.Methods);
 
-        IncrementalValueProvider<ImmutableArray<LogMethodInType>> allMethods = methods.Collect();
+        IncrementalValueProvider<ImmutableArray<LogMethodInType>> allMethods = methods
+            .Collect()
+            .WithTrackingName(StepNames.AllMethods);
         IncrementalValuesProvider<LogType> types = allMethods
             .SelectMany(static (all, _) => Parser.GroupByType(all))
             .WithTrackingName(StepNames.Types);
@@ -56,8 +59,11 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
             .WithTrackingName(StepNames.HookSupport);
         IncrementalValueProvider<HookRequest> hook = allMethods
             .Select(static (all, _) => !all.IsEmpty)
+            .WithTrackingName(StepNames.HasMethods)
             .Combine(hookOption)
+            .WithTrackingName(StepNames.HookWithOption)
             .Combine(hookSupport)
+            .WithTrackingName(StepNames.HookWithSupport)
             .Select(static (t, _) => new HookRequest(t.Left.Left, t.Left.Right, t.Right))
             .WithTrackingName(StepNames.Hook);
         context.RegisterSourceOutput(hook, static (spc, request) => Emitter.EmitHook(spc, request));

@@ -70,7 +70,8 @@ internal sealed record LogType(string Namespace, EquatableArray<ContainingType> 
                 builder.Append(Types[i].Name.Replace('<', '{').Replace('>', '}').Replace(", ", ","));
             }
 
-            return "FapiLog." + builder + ".g.cs";
+            // The suffix keeps type files apart from the module initializer's file whatever the types are called.
+            return builder + ".FapiLog.g.cs";
         }
     }
 }
