@@ -57,9 +57,9 @@ public ref struct LogEventWriter
         _valueOffset = offset + Unsafe.SizeOf<T>();
     }
 
-    /// <summary>Copies a nullable value-type argument (the has-value flag travels with the value).</summary>
+    /// <summary>Copies a nullable value-type argument (<see cref="Write{T}"/> cannot take one: <see cref="Nullable{T}"/> is not <c>unmanaged</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Write<T>(T? value)
+    public void WriteNullable<T>(T? value)
         where T : unmanaged
     {
         int offset = _valueOffset;

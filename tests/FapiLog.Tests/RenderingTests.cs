@@ -50,9 +50,9 @@ public class RenderingTests
         w.Write(new Guid("01234567-89ab-cdef-0123-456789abcdef"));
         w.Write(Colour.Green);
         w.WriteString(null);
-        w.Write((int?)null);
-        w.Write((int?)42);
-        w.Write((Colour?)Colour.Red);
+        w.WriteNullable((int?)null);
+        w.WriteNullable((int?)42);
+        w.WriteNullable((Colour?)Colour.Red);
         w.SetException(new InvalidOperationException("boom"));
         w.Commit();
         Assert.True(pipeline.Shutdown(TestLog.Safety));

@@ -1,0 +1,71 @@
+using System.Collections.Immutable;
+using FapiLog.Generator.Model;
+using Microsoft.CodeAnalysis;
+
+namespace FapiLog.Generator;
+
+/// <summary>
+/// Writes the bodies of <c>[FapiLog]</c> partial methods: a level check, then the typed arguments copied into the
+/// runtime's queue slot; plus one event descriptor per method and, once per assembly, the shutdown-hook module initializer.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed partial class FapiLogGenerator : IIncrementalGenerator
+{
+    /// <inheritdoc />
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        IncrementalValuesProvider<ParseResult> parsed = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                Parser.AttributeMetadataName,
+                static (node, _) => Parser.IsCandidate(node),
+                static (ctx, ct) => Parser.Parse(ctx, ct))
+            .WithTrackingName(StepNames.Parse);
+
+        IncrementalValuesProvider<EquatableArray<DiagnosticInfo>> methodDiagnostics = parsed
+            .Select(static (r, _) => r.Diagnostics)
+            .WithTrackingName(StepNames.MethodDiagnostics);
+        context.RegisterSourceOutput(methodDiagnostics, static (spc, d) => Emitter.Report(spc, d));
+
+        IncrementalValueProvider<EquatableArray<DiagnosticInfo>> eventIdDiagnostics = parsed
+            .Select(static (r, _) => r.EventId)
+            .Where(static e => e is not null)
+            .Select(static (e, _) => e!)
+            .WithTrackingName(StepNames.EventIds)
+            .Collect()
+            .WithTrackingName(StepNames.AllEventIds)
+            .Select(static (uses, _) => Parser.FindDuplicateEventIds(uses))
+            .WithTrackingName(StepNames.EventIdDiagnostics);
+        context.RegisterSourceOutput(eventIdDiagnostics, static (spc, d) => Emitter.Report(spc, d));
+
+        IncrementalValuesProvider<LogMethodInType> methods = parsed
+            .Select(static (r, _) => r.Method)
+            .Where(static m => m is not null)
+            .Select(static (m, _) => m!)
+            .WithTrackingName(StepNames.Methods);
+
+        IncrementalValueProvider<ImmutableArray<LogMethodInType>> allMethods = methods
+            .Collect()
+            .WithTrackingName(StepNames.AllMethods);
+        IncrementalValuesProvider<LogType> types = allMethods
+            .SelectMany(static (all, _) => Parser.GroupByType(all))
+            .WithTrackingName(StepNames.Types);
+        context.RegisterSourceOutput(types, static (spc, type) => spc.AddSource(type.HintName, Emitter.EmitType(type)));
+
+        IncrementalValueProvider<bool> hookOption = context.AnalyzerConfigOptionsProvider
+            .Select(static (options, _) => Parser.IsHookEnabled(options.GlobalOptions))
+            .WithTrackingName(StepNames.HookOption);
+        IncrementalValueProvider<bool> hookSupport = context.CompilationProvider
+            .Select(static (compilation, _) => Parser.SupportsModuleInitializer(compilation))
+            .WithTrackingName(StepNames.HookSupport);
+        IncrementalValueProvider<HookRequest> hook = allMethods
+            .Select(static (all, _) => !all.IsEmpty)
+            .WithTrackingName(StepNames.HasMethods)
+            .Combine(hookOption)
+            .WithTrackingName(StepNames.HookWithOption)
+            .Combine(hookSupport)
+            .WithTrackingName(StepNames.HookWithSupport)
+            .Select(static (t, _) => new HookRequest(t.Left.Left, t.Left.Right, t.Right))
+            .WithTrackingName(StepNames.Hook);
+        context.RegisterSourceOutput(hook, static (spc, request) => Emitter.EmitHook(spc, request));
+    }
+}

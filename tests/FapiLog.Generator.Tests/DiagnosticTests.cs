@@ -1,0 +1,315 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+using Xunit;
+
+namespace FapiLog.Generator.Tests;
+
+/// <summary>
+/// One test per diagnostic: the id, and the exact span it is reported at, marked in the source with <c>[|</c> and <c>|]</c>.
+/// </summary>
+public sealed class DiagnosticTests
+{
+    private const string Usings = "using System;\nusing FapiLog;\nusing Microsoft.Extensions.Logging;\n";
+
+    [Fact]
+    public void Valid_code_produces_no_diagnostics()
+    {
+        GeneratorRun run = GeneratorHarness.Run(Usings + """
+            namespace Ok;
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "Order {OrderId} by {Customer} ({OrderId})", EventId = 1)]
+                public static partial void A(long orderId, string customer, Exception? error);
+
+                [FapiLog(message: "Second {X,5:F1}", level: LogLevel.Error, EventId = 2)]
+                public static partial void B(double x, in Guid notInTemplate);
+            }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Empty(run.CompilationProblems);
+    }
+
+    [Fact]
+    public void FAPI001_method_not_partial()
+        => AssertDiagnostic("FAPI001", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static void [|M|]() { }
+            }
+            """);
+
+    [Fact]
+    public void FAPI002_method_not_void()
+        => AssertDiagnostic("FAPI002", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static partial int [|M|]();
+            }
+            """);
+
+    [Fact]
+    public void FAPI003_method_has_body()
+        => AssertDiagnostic("FAPI003", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static partial void [|M|]() { }
+            }
+            """);
+
+    [Fact]
+    public void FAPI003_definition_with_a_hand_written_implementation()
+        => AssertDiagnostic("FAPI003", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                static partial void [|M|]();
+                static partial void M() { }
+            }
+            """);
+
+    [Fact]
+    public void FAPI004_generic_method()
+        => AssertDiagnostic("FAPI004", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "{Value}")]
+                public static partial void [|M|]<T>(T value);
+            }
+            """);
+
+    [Theory]
+    [InlineData("out int [|value|]")]
+    [InlineData("ref int [|value|]")]
+    [InlineData("params int[] [|value|]")]
+    public void FAPI005_out_ref_params_parameter(string parameter)
+        => AssertDiagnostic("FAPI005", $$"""
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static partial void M({{parameter}});
+            }
+            """);
+
+    [Fact]
+    public void FAPI006_placeholder_without_parameter()
+        => AssertDiagnostic("FAPI006", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, [|"Order {OrderId} by {Customer}"|])]
+                public static partial void M(long orderId);
+            }
+            """);
+
+    [Theory]
+    [InlineData("\"Order {OrderId\"")]
+    [InlineData("\"Order OrderId}\"")]
+    [InlineData("\"Order {}\"")]
+    [InlineData("\"Order {OrderId,wide}\"")]
+    [InlineData("\"Order {OrderId:}\"")]
+    public void FAPI007_malformed_template(string template)
+        => AssertDiagnostic("FAPI007", $$"""
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, [|{{template}}|])]
+                public static partial void M(long orderId);
+            }
+            """);
+
+    [Fact]
+    public void FAPI008_parameters_differ_only_in_case()
+        => AssertDiagnostic("FAPI008", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "{Id}")]
+                public static partial void M(int id, int [|ID|]);
+            }
+            """);
+
+    [Fact]
+    public void FAPI009_one_parameter_spelled_two_ways()
+        => AssertDiagnostic("FAPI009", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, [|"{OrderId} then {ORDERID}"|])]
+                public static partial void M(long orderId);
+            }
+            """);
+
+    [Fact]
+    public void FAPI010_exception_used_as_placeholder()
+        => AssertDiagnostic("FAPI010", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Error, [|"Failed: {Error}"|])]
+                public static partial void M(Exception error);
+            }
+            """);
+
+    [Fact]
+    public void FAPI011_duplicate_event_id_in_one_type()
+        => AssertDiagnostic("FAPI011", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "a", EventId = 5)]
+                public static partial void A();
+
+                [FapiLog(LogLevel.Information, "b", EventId = [|5|])]
+                public static partial void B();
+            }
+
+            public static partial class Other
+            {
+                [FapiLog(LogLevel.Information, "same id, other type", EventId = 5)]
+                public static partial void C();
+            }
+            """);
+
+    [Fact]
+    public void FAPI011_duplicate_event_id_across_partial_files()
+    {
+        string first = Usings + """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "a", EventId = 9)]
+                public static partial void A();
+            }
+            """;
+        (string second, TextSpan span) = Markup.Parse(Usings + """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "b", EventId = [|9|])]
+                public static partial void B();
+            }
+            """);
+        CSharpCompilationRun run = CSharpCompilationRun.Of(first, second);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("FAPI011", diagnostic.Id);
+        Assert.Equal("/src/File1.cs", diagnostic.Location.GetLineSpan().Path);
+        Assert.Equal(span, diagnostic.Location.SourceSpan);
+    }
+
+    [Fact]
+    public void FAPI012_level_not_defined()
+        => AssertDiagnostic("FAPI012", """
+            public static partial class Log
+            {
+                [FapiLog([|(LogLevel)42|], "x")]
+                public static partial void M();
+            }
+            """);
+
+    [Fact]
+    public void FAPI013_containing_type_not_partial()
+        => AssertDiagnostic("FAPI013", """
+            public class Outer
+            {
+                public static partial class Log
+                {
+                    [FapiLog(LogLevel.Information, "x")]
+                    public static partial void [|M|]();
+                }
+            }
+            """);
+
+    [Fact]
+    public void FAPI014_ref_struct_parameter()
+        => AssertDiagnostic("FAPI014", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "{Data}")]
+                public static partial void M(ReadOnlySpan<byte> [|data|]);
+            }
+            """);
+
+    [Fact]
+    public void FAPI015_no_module_initializer_before_CSharp_9()
+    {
+        var options = GeneratorHarness.ParseOptions.WithLanguageVersion(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp8);
+        var tree = Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(Usings + """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                static partial void M();
+            }
+            """, options, path: "/src/File0.cs");
+        var driver = GeneratorHarness.CreateDriver().WithUpdatedParseOptions(options);
+        GeneratorDriverRunResult result = driver.RunGenerators(GeneratorHarness.CreateCompilation(new[] { tree })).GetRunResult();
+        Diagnostic diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("FAPI015", diagnostic.Id);
+        Assert.Equal(DiagnosticSeverity.Info, diagnostic.Severity);
+        Assert.DoesNotContain(result.GeneratedTrees, t => t.FilePath.EndsWith("ModuleInitializer.g.cs", System.StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void Shutdown_hook_follows_the_MSBuild_property(bool? property, bool expected)
+    {
+        GeneratorRun run = GeneratorHarness.Run(Usings + """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static partial void M();
+            }
+            """, property);
+        Assert.Equal(expected, run.Result.GeneratedTrees.Any(t => t.FilePath.EndsWith("FapiLog.ModuleInitializer.g.cs", System.StringComparison.Ordinal)));
+        Assert.Empty(run.CompilationProblems);
+    }
+
+    [Fact]
+    public void No_log_methods_no_shutdown_hook()
+    {
+        GeneratorRun run = GeneratorHarness.Run("public static class Plain { }");
+        Assert.Empty(run.Result.GeneratedTrees);
+    }
+
+    [Fact]
+    public void Every_descriptor_has_a_help_link_to_its_readme_anchor()
+    {
+        foreach (DiagnosticDescriptor d in DiagnosticDescriptors.All)
+        {
+            Assert.Equal("https://github.com/fapilog/FapiLog.Gen/blob/main/README.md#" + d.Id.ToLowerInvariant(), d.HelpLinkUri);
+        }
+    }
+
+    private static void AssertDiagnostic(string id, string markedSource)
+    {
+        (string source, TextSpan span) = Markup.Parse(Usings + markedSource);
+        CSharpCompilationRun run = CSharpCompilationRun.Of(source);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics, d => d.Id.StartsWith("FAPI", System.StringComparison.Ordinal));
+        Assert.Equal(id, diagnostic.Id);
+        Assert.Equal("/src/File0.cs", diagnostic.Location.GetLineSpan().Path);
+        Assert.Equal(span, diagnostic.Location.SourceSpan);
+        LinePosition start = SourceText.From(source).Lines.GetLinePosition(span.Start);
+        Assert.Equal(start, diagnostic.Location.GetLineSpan().StartLinePosition);
+        Assert.Contains("https://github.com/fapilog/FapiLog.Gen/blob/main/README.md#" + id.ToLowerInvariant(), diagnostic.Descriptor.HelpLinkUri, System.StringComparison.Ordinal);
+    }
+
+    /// <summary>The generator's diagnostics for sources; no generated file may be emitted for an invalid method.</summary>
+    private sealed record CSharpCompilationRun(System.Collections.Immutable.ImmutableArray<Diagnostic> Diagnostics)
+    {
+        public static CSharpCompilationRun Of(params string[] sources)
+        {
+            GeneratorDriverRunResult result = GeneratorHarness.CreateDriver(shutdownHook: false)
+                .RunGenerators(GeneratorHarness.CreateCompilation(sources)).GetRunResult();
+            return new CSharpCompilationRun(result.Diagnostics);
+        }
+    }
+
+    private static class Markup
+    {
+        public static (string Source, TextSpan Span) Parse(string marked)
+        {
+            int start = marked.IndexOf("[|", System.StringComparison.Ordinal);
+            int end = marked.IndexOf("|]", System.StringComparison.Ordinal);
+            Assert.True(start >= 0 && end > start, "The source must mark the expected span with [| and |].");
+            string source = marked.Remove(end, 2).Remove(start, 2);
+            return (source, new TextSpan(start, end - start - 2));
+        }
+    }
+}
