@@ -37,6 +37,11 @@ public static class FapiLogConfigurationBinder
             switch (key.ToUpperInvariant())
             {
                 case "LOKI":
+                    if (!string.IsNullOrWhiteSpace(value))
+                    {
+                        throw new FapiLogConfigurationException(setting, value, "a section such as \"Loki\": { \"Url\": \"http://localhost:3100\" }");
+                    }
+
                     BindLoki(child, options.Loki);
                     continue;
                 case "SINKS":

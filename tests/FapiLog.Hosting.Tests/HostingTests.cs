@@ -108,6 +108,9 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:MinimumLevel", "loud", "FapiLog:MinimumLevel")]
     [InlineData("FapiLog:Loki:Url", "ftp://example", "FapiLog:Loki:Url")]
     [InlineData("FapiLog:QueueCapcity", "10", "FapiLog:QueueCapcity")]
+    [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "FapiLog:Loki:Urll")]
+    [InlineData("FapiLog:Loki", "http://127.0.0.1:3100", "FapiLog:Loki")]
+    [InlineData("FapiLog:Console", "sometimes", "FapiLog:Console")]
     public async Task A_bad_setting_fails_the_host_start_naming_it(string key, string value, string expectedSetting)
     {
         var sink = new InMemorySink();
