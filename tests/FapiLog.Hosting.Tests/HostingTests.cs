@@ -238,6 +238,28 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal("first 1", Assert.Single(sink.Events).Message);
     }
 
+    [Fact]
+    public void The_public_provider_writes_to_a_pipeline_configured_by_hand()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.MinimumLevel = LogLevel.Debug;
+            o.AddSink(sink);
+        });
+        using ILoggerFactory factory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new FapiLogLoggerProvider()));
+        ILogger logger = factory.CreateLogger("Manual");
+
+        logger.LogTrace("below MinimumLevel");
+        logger.LogDebug("Manual {N}", 1);
+        Assert.True(FapiLogging.Shutdown(TimeSpan.FromSeconds(30)));
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("Manual 1", e.Message);
+        Assert.Equal("Manual", e["category"]);
+    }
+
     /// <summary>A sink that takes its time per batch, as a remote one would.</summary>
     private sealed class SlowSink : LogSink
     {
