@@ -34,6 +34,15 @@ public sealed class LogEventDescriptor
     /// <param name="arguments">The arguments in the order generated code writes them.</param>
     /// <exception cref="ArgumentException">The template is malformed or names an argument that does not exist.</exception>
     public LogEventDescriptor(int eventId, string eventName, LogLevel level, string message, params LogArgument[] arguments)
+        : this(eventId, eventName, level, message, arguments, keptReservedName: null)
+    {
+    }
+
+    /// <summary>
+    /// Creates a descriptor in which the argument called <paramref name="keptReservedName"/> keeps that name although it is
+    /// reserved (the hosting package's ILogger bridge writes the logger category as the field <c>category</c>).
+    /// </summary>
+    internal LogEventDescriptor(int eventId, string eventName, LogLevel level, string message, LogArgument[] arguments, string? keptReservedName)
     {
         ArgumentNullException.ThrowIfNull(eventName);
         ArgumentNullException.ThrowIfNull(message);
@@ -90,7 +99,7 @@ public sealed class LogEventDescriptor
             }
 
             string field = fieldNames[i] ?? a.Name;
-            if (s_reservedFieldNames.Contains(field))
+            if (s_reservedFieldNames.Contains(field) && !string.Equals(field, keptReservedName, StringComparison.Ordinal))
             {
                 // A placeholder called {message} or {level} must not overwrite the event's own members.
                 field = "_" + field;

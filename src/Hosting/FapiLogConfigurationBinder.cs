@@ -1,0 +1,360 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Globalization;
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+
+namespace FapiLog.Hosting;
+
+/// <summary>
+/// Binds the <c>FapiLog</c> configuration section onto <see cref="FapiLogOptions"/>. Written by hand rather than with
+/// <see cref="ConfigurationBinder"/> so that every bad value fails with a <see cref="FapiLogConfigurationException"/> naming
+/// the key (<c>FapiLog:QueueCapacity</c>), durations accept plain seconds as the environment variables do (the binder
+/// would read <c>"2"</c> as two days), and a misspelt key is an error instead of being ignored.
+/// </summary>
+public static class FapiLogConfigurationBinder
+{
+    /// <summary>The configuration section AddFapiLog reads: <c>FapiLog</c>.</summary>
+    public const string SectionName = "FapiLog";
+
+    /// <summary>
+    /// Applies the values present in <paramref name="section"/> to <paramref name="options"/>; keys that are absent keep their
+    /// current value. Durations are a number of seconds (<c>2</c>, <c>0.5</c>) or a <see cref="TimeSpan"/> (<c>00:00:02</c>).
+    /// </summary>
+    /// <exception cref="FapiLogConfigurationException">A value cannot be read, or a key is not a FapiLog setting.</exception>
+    public static void Bind(IConfiguration section, FapiLogOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(options);
+        string prefix = section is IConfigurationSection s ? s.Path + ":" : string.Empty;
+
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            string key = child.Key;
+            string setting = prefix + key;
+            string? value = child.Value;
+            switch (key.ToUpperInvariant())
+            {
+                case "LOKI":
+                    if (!string.IsNullOrWhiteSpace(value))
+                    {
+                        throw new FapiLogConfigurationException(setting, value, "a section such as \"Loki\": { \"Url\": \"http://localhost:3100\" }");
+                    }
+
+                    BindLoki(child, options.Loki);
+                    continue;
+                case "SINKS":
+                case "TIMEPROVIDER":
+                    throw new FapiLogConfigurationException(setting, value, "no value here: sinks and the clock are set in code (AddFapiLog(o => o.AddSink(...)))");
+            }
+
+            if (value is null)
+            {
+                if (child.GetChildren() is IEnumerable<IConfigurationSection> nested && HasAny(nested))
+                {
+                    throw new FapiLogConfigurationException(setting, null, "a single value, not a section");
+                }
+
+                continue;
+            }
+
+            value = value.Trim();
+            if (value.Length == 0)
+            {
+                // An empty value means "not set", as for the environment variables.
+                continue;
+            }
+
+            switch (key.ToUpperInvariant())
+            {
+                case "MINIMUMLEVEL":
+                    options.MinimumLevel = FapiLogOptions.ParseLevel(value, setting);
+                    break;
+                case "QUEUECAPACITY":
+                    options.QueueCapacity = ParseInt(value, setting);
+                    break;
+                case "OVERFLOW":
+                    options.Overflow = ParseEnum<OverflowStrategy>(value, setting, "one of Drop, Block, Sample");
+                    break;
+                case "SAMPLERATE":
+                    options.SampleRate = ParseDouble(value, setting);
+                    break;
+                case "SAMPLEHIGHWATERMARK":
+                    options.SampleHighWaterMark = ParseDouble(value, setting);
+                    break;
+                case "BATCHSIZE":
+                    options.BatchSize = ParseInt(value, setting);
+                    break;
+                case "FLUSHINTERVAL":
+                    options.FlushInterval = ParseDuration(value, setting);
+                    break;
+                case "SHUTDOWNTIMEOUT":
+                    options.ShutdownTimeout = ParseDuration(value, setting);
+                    break;
+                case "BLOCKTIMEOUT":
+                    options.BlockTimeout = string.Equals(value, "infinite", StringComparison.OrdinalIgnoreCase)
+                        ? System.Threading.Timeout.InfiniteTimeSpan
+                        : ParseDuration(value, setting);
+                    break;
+                case "DROPWARNINGINTERVAL":
+                    options.DropWarningInterval = ParseDuration(value, setting);
+                    break;
+                case "CAPTURETRACECONTEXT":
+                    options.CaptureTraceContext = ParseBool(value, setting);
+                    break;
+                case "CONSOLE":
+                    if (string.Equals(value, "json", StringComparison.OrdinalIgnoreCase))
+                    {
+                        options.Console = true;
+                        options.ConsoleJson = true;
+                    }
+                    else
+                    {
+                        options.Console = ParseBool(value, setting, "true, false or json");
+                    }
+
+                    break;
+                case "CONSOLEJSON":
+                    options.ConsoleJson = ParseBool(value, setting);
+                    break;
+                case "FILEPATH":
+                case "FILE":
+                    options.FilePath = value;
+                    break;
+                default:
+                    BindOther(options, key, setting, value);
+                    break;
+            }
+        }
+    }
+
+    private static bool HasAny(IEnumerable<IConfigurationSection> sections)
+    {
+        using IEnumerator<IConfigurationSection> e = sections.GetEnumerator();
+        return e.MoveNext();
+    }
+
+    /// <summary>
+    /// The Loki settings: <c>Url</c> is checked here (an absolute http or https URL); the others, which the Loki sink's
+    /// options define, are bound by name onto <see cref="LokiOptions"/>'s public settable properties.
+    /// </summary>
+    private static void BindLoki(IConfigurationSection loki, LokiOptions options)
+    {
+        foreach (IConfigurationSection child in loki.GetChildren())
+        {
+            string setting = child.Path;
+            if (string.Equals(child.Key, "Url", StringComparison.OrdinalIgnoreCase))
+            {
+                string? url = child.Value?.Trim();
+                if (string.IsNullOrEmpty(url))
+                {
+                    continue;
+                }
+
+                if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? parsed) || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps))
+                {
+                    throw new FapiLogConfigurationException(setting, url, "an absolute http:// or https:// URL such as http://localhost:3100");
+                }
+
+                options.Url = parsed;
+                continue;
+            }
+
+            PropertyInfo? property = FindProperty(typeof(LokiOptions), child.Key);
+            if (property is null)
+            {
+                throw new FapiLogConfigurationException(setting, child.Value, "a Loki setting (" + DescribeProperties(typeof(LokiOptions)) + ")");
+            }
+
+            try
+            {
+                if (child.Value is null)
+                {
+                    // A section (labels, for instance): let the configuration binder fill the existing or a new object.
+                    object? current = property.GetValue(options);
+                    if (current is not null)
+                    {
+                        child.Bind(current);
+                    }
+                    else if (property.CanWrite)
+                    {
+                        property.SetValue(options, child.Get(property.PropertyType));
+                    }
+                }
+                else if (property.CanWrite)
+                {
+                    property.SetValue(options, ConvertScalar(child.Value.Trim(), property.PropertyType, setting));
+                }
+                else
+                {
+                    throw new FapiLogConfigurationException(setting, child.Value, "a section, not a single value");
+                }
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new FapiLogConfigurationException(setting, child.Value, "a value of type " + property.PropertyType.Name + " (" + ex.Message + ")");
+            }
+            catch (TargetInvocationException ex) when (ex.InnerException is FapiLogConfigurationException inner)
+            {
+                throw inner;
+            }
+            catch (TargetInvocationException ex) when (ex.InnerException is ArgumentException inner)
+            {
+                throw new FapiLogConfigurationException(setting, child.Value, inner.Message);
+            }
+        }
+    }
+
+    /// <summary>Settings added to <see cref="FapiLogOptions"/> after this binder was written: bound by property name.</summary>
+    private static void BindOther(FapiLogOptions options, string key, string setting, string value)
+    {
+        PropertyInfo? property = FindProperty(typeof(FapiLogOptions), key);
+        if (property is null || !property.CanWrite)
+        {
+            throw new FapiLogConfigurationException(setting, value, "a FapiLog setting (" + DescribeProperties(typeof(FapiLogOptions)) + ")");
+        }
+
+        property.SetValue(options, ConvertScalar(value, property.PropertyType, setting));
+    }
+
+    private static object? ConvertScalar(string value, Type type, string setting)
+    {
+        Type target = Nullable.GetUnderlyingType(type) ?? type;
+        if (target == typeof(string))
+        {
+            return value;
+        }
+
+        if (target == typeof(TimeSpan))
+        {
+            return ParseDuration(value, setting);
+        }
+
+        if (target == typeof(bool))
+        {
+            return ParseBool(value, setting);
+        }
+
+        if (target.IsEnum)
+        {
+            if (Enum.TryParse(target, value, ignoreCase: true, out object? parsed) && Enum.IsDefined(target, parsed!))
+            {
+                return parsed;
+            }
+
+            throw new FapiLogConfigurationException(setting, value, "one of " + string.Join(", ", Enum.GetNames(target)));
+        }
+
+        if (target == typeof(Uri))
+        {
+            if (Uri.TryCreate(value, UriKind.Absolute, out Uri? uri))
+            {
+                return uri;
+            }
+
+            throw new FapiLogConfigurationException(setting, value, "an absolute URL");
+        }
+
+        try
+        {
+            return TypeDescriptor.GetConverter(target).ConvertFromInvariantString(value);
+        }
+        catch (Exception ex) when (ex is FormatException or NotSupportedException or ArgumentException or OverflowException)
+        {
+            throw new FapiLogConfigurationException(setting, value, "a value of type " + target.Name);
+        }
+    }
+
+    private static PropertyInfo? FindProperty(Type type, string name)
+    {
+        foreach (PropertyInfo property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase) && property.GetIndexParameters().Length == 0)
+            {
+                return property;
+            }
+        }
+
+        return null;
+    }
+
+    private static string DescribeProperties(Type type)
+    {
+        var names = new List<string>();
+        foreach (PropertyInfo property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.Name is not "Sinks" and not "TimeProvider")
+            {
+                names.Add(property.Name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return string.Join(", ", names);
+    }
+
+    private static int ParseInt(string value, string setting)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result))
+        {
+            throw new FapiLogConfigurationException(setting, value, "a whole number");
+        }
+
+        return result;
+    }
+
+    private static double ParseDouble(string value, string setting)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result))
+        {
+            throw new FapiLogConfigurationException(setting, value, "a number such as 0.25");
+        }
+
+        return result;
+    }
+
+    private static bool ParseBool(string value, string setting, string expected = "true or false")
+    {
+        if (bool.TryParse(value, out bool result))
+        {
+            return result;
+        }
+
+        return value switch
+        {
+            "1" => true,
+            "0" => false,
+            _ => throw new FapiLogConfigurationException(setting, value, expected),
+        };
+    }
+
+    private static TEnum ParseEnum<TEnum>(string value, string setting, string expected)
+        where TEnum : struct, Enum
+    {
+        if (!int.TryParse(value, out _) && Enum.TryParse(value, ignoreCase: true, out TEnum result) && Enum.IsDefined(result))
+        {
+            return result;
+        }
+
+        throw new FapiLogConfigurationException(setting, value, expected);
+    }
+
+    /// <summary>A number of seconds (<c>2</c>, <c>0.5</c>) or a <see cref="TimeSpan"/> in its invariant form (<c>00:00:02</c>).</summary>
+    internal static TimeSpan ParseDuration(string value, string setting)
+    {
+        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
+        {
+            if (double.IsFinite(seconds) && Math.Abs(seconds) <= TimeSpan.MaxValue.TotalSeconds)
+            {
+                return TimeSpan.FromSeconds(seconds);
+            }
+        }
+        else if (value.Contains(':', StringComparison.Ordinal) && TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out TimeSpan span))
+        {
+            return span;
+        }
+
+        throw new FapiLogConfigurationException(setting, value, "a number of seconds (e.g. 2 or 0.5) or a duration such as 00:00:02");
+    }
+}

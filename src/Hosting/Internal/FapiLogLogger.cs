@@ -1,0 +1,112 @@
+using System;
+using System.Collections.Generic;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.Hosting.Internal;
+
+/// <summary>One category's <see cref="ILogger"/>: collects the call's fields, finds the cached descriptor, writes the event.</summary>
+internal sealed class FapiLogLogger : ILogger
+{
+    private readonly string _category;
+    private readonly FapiLogLoggerProvider _provider;
+
+    public FapiLogLogger(string category, FapiLogLoggerProvider provider)
+    {
+        _category = category;
+        _provider = provider;
+    }
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull
+        => _provider.ScopeProvider.Push(state);
+
+    public bool IsEnabled(LogLevel logLevel)
+    {
+        if (logLevel == LogLevel.None)
+        {
+            return false;
+        }
+
+        FapiLogPipelineHost? host = _provider.Host;
+        if (host is not null && (!host.TryEnsureStarted() || (int)logLevel < host.MinimumLevel))
+        {
+            return false;
+        }
+
+        return FapiLogRuntime.IsEnabled(logLevel);
+    }
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (!IsEnabled(logLevel))
+        {
+            return;
+        }
+
+        FieldCollector fields = FieldCollector.Rent();
+        try
+        {
+            string? template = fields.AddState(state);
+            fields.AddCategory(_category);
+            fields.AddScopes(_provider.ScopeProvider);
+
+            BridgeEvent bridgeEvent = _provider.Descriptors.Get(fields, _category, logLevel, eventId, template);
+            string? rendered = bridgeEvent.RendersMessage ? Render(state, exception, formatter) : null;
+
+            LogEventWriter writer = FapiLogRuntime.Begin(bridgeEvent.Descriptor);
+            if (!writer.IsActive)
+            {
+                return;
+            }
+
+            if (bridgeEvent.RendersMessage)
+            {
+                writer.WriteString(rendered);
+            }
+
+            fields.WriteValues(ref writer);
+            writer.SetException(exception);
+            writer.Commit();
+        }
+        finally
+        {
+            FieldCollector.Return(fields);
+        }
+    }
+
+    private static string Render<TState>(TState state, Exception? exception, Func<TState, Exception?, string>? formatter)
+    {
+        if (formatter is not null)
+        {
+            return formatter(state, exception) ?? string.Empty;
+        }
+
+        return state?.ToString() ?? string.Empty;
+    }
+}
+
+/// <summary>What the bridge needs per event shape: the descriptor, and whether the message is the formatter's text.</summary>
+internal sealed class BridgeEvent
+{
+    public BridgeEvent(LogEventDescriptor descriptor, bool rendersMessage)
+    {
+        Descriptor = descriptor;
+        RendersMessage = rendersMessage;
+    }
+
+    public LogEventDescriptor Descriptor { get; }
+
+    /// <summary>
+    /// True when the state had no usable <c>{OriginalFormat}</c>: the first argument is then the formatter's text and the
+    /// template is <c>{message}</c>.
+    /// </summary>
+    public bool RendersMessage { get; }
+}
+
+/// <summary>A key/value list as <see cref="ILogger"/> states and scopes carry them.</summary>
+internal static class StateKeys
+{
+    public const string OriginalFormat = "{OriginalFormat}";
+
+    public static bool IsPairs(object? state) => state is IEnumerable<KeyValuePair<string, object?>>;
+}

@@ -1,0 +1,246 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using System.Threading.Tasks;
+using FapiLog.Hosting.Tests.Support;
+using FapiLog.Sinks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Hosting.Tests;
+
+public enum Carrier
+{
+    Post,
+    Ups,
+}
+
+public static partial class ShippingLog
+{
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Shipped {OrderId} in {Elapsed} via {Carrier} (express: {Express})")]
+    public static partial void Shipped(ILogger logger, int orderId, TimeSpan elapsed, Carrier carrier, bool express);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "Could not ship {OrderId}")]
+    public static partial void ShippingFailed(ILogger logger, long orderId, Exception error);
+}
+
+public sealed class BridgeTests : HostingTestBase
+{
+    [Fact]
+    public async Task ILogger_call_arrives_with_typed_fields_category_scopes_and_exception()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+        var error = new InvalidOperationException("card declined");
+
+        using (logger.BeginScope(new Dictionary<string, object?> { ["RequestId"] = "r-1", ["Tenant"] = 7, ["Customer"] = "outer" }))
+        using (logger.BeginScope("checkout"))
+        using (logger.BeginScope(new Dictionary<string, object?> { ["Tenant"] = 8 }))
+        {
+            logger.LogWarning(error, "Order {OrderId} failed for {Customer} at {Amount}", 42L, "alice", 99.50m);
+        }
+
+        await host.StopAsync();
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal(LogLevel.Warning, e.Level);
+        Assert.Equal("Order 42 failed for alice at 99.50", e.Message);
+        Assert.Equal("Order {OrderId} failed for {Customer} at {Amount}", e.Template);
+        Assert.Equal(42L, e["OrderId"]);
+        Assert.Equal("alice", e["Customer"]);
+        Assert.Equal(99.50m, e["Amount"]);
+        Assert.Equal(typeof(BridgeTests).FullName, e["category"]);
+        Assert.Equal("r-1", e["RequestId"]);
+        Assert.Equal(8L, e["Tenant"]);
+        Assert.Equal("checkout", e["scope"]);
+        Assert.Same(error, e.Exception);
+        Assert.Equal(
+            ["OrderId", "Customer", "Amount", "category", "Tenant", "RequestId", "scope"],
+            e.Fields.Select(f => f.Key).ToArray());
+        Assert.Contains("\"category\":\"FapiLog.Hosting.Tests.BridgeTests\"", e.Json, StringComparison.Ordinal);
+        Assert.Contains("\"exception\":{\"type\":\"System.InvalidOperationException\"", e.Json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoggerMessage_method_arrives_with_typed_fields_event_id_and_name()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shop.Shipping");
+
+        ShippingLog.Shipped(logger, 7, TimeSpan.FromSeconds(1.5), Carrier.Ups, true);
+        ShippingLog.ShippingFailed(logger, 8, new TimeoutException("carrier down"));
+        await host.StopAsync();
+
+        Assert.Equal(2, sink.Count);
+        CapturedLogEvent shipped = sink.Events[0];
+        Assert.Equal(12, shipped.EventId);
+        Assert.Equal("Shipped", shipped.EventName);
+        Assert.Equal("Shipped 7 in 00:00:01.5000000 via Ups (express: True)", shipped.Message);
+        Assert.Equal(7L, shipped["OrderId"]);
+        Assert.Equal(TimeSpan.FromSeconds(1.5), shipped["Elapsed"]);
+        Assert.Equal("Ups", shipped["Carrier"]);
+        Assert.Equal(true, shipped["Express"]);
+        Assert.Equal("Shop.Shipping", shipped["category"]);
+        Assert.Contains("\"Elapsed\":\"00:00:01.5000000\"", shipped.Json, StringComparison.Ordinal);
+        Assert.Contains("\"Express\":true", shipped.Json, StringComparison.Ordinal);
+
+        CapturedLogEvent failed = sink.Events[1];
+        Assert.Equal(LogLevel.Error, failed.Level);
+        Assert.Equal(13, failed.EventId);
+        Assert.Equal("Could not ship 8", failed.Message);
+        Assert.IsType<TimeoutException>(failed.Exception);
+    }
+
+    [Fact]
+    public async Task Values_of_other_types_are_captured_as_invariant_strings_at_call_time()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+        var mutable = new StringBuilder("before");
+
+        logger.LogInformation("Value {Value}, items {Items}, uri {Uri}", mutable, new[] { 1, 2, 3 }, new Uri("http://127.0.0.1:9/x"));
+        mutable.Clear().Append("after");
+        await host.StopAsync();
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("Value before, items 1, 2, 3, uri http://127.0.0.1:9/x", e.Message);
+        Assert.Equal("before", e["Value"]);
+        Assert.Equal("1, 2, 3", e["Items"]);
+    }
+
+    [Fact]
+    public async Task State_without_a_template_logs_the_formatter_text()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Custom");
+
+        logger.Log(LogLevel.Information, new EventId(5, "CustomEvent"), new CustomState(3), null, static (s, _) => $"custom state #{s.Number}");
+        logger.Log(LogLevel.Information, new EventId(6), "plain string state", null, static (s, _) => s.ToUpperInvariant());
+        await host.StopAsync();
+
+        Assert.Equal(2, sink.Count);
+        CapturedLogEvent custom = sink.Events[0];
+        Assert.Equal("custom state #3", custom.Message);
+        Assert.Equal(5, custom.EventId);
+        Assert.Equal("CustomEvent", custom.EventName);
+        Assert.Equal("Custom", custom["category"]);
+
+        CapturedLogEvent plain = sink.Events[1];
+        Assert.Equal("PLAIN STRING STATE", plain.Message);
+        Assert.Equal("Custom", plain.EventName);
+        Assert.Equal(6, plain.EventId);
+    }
+
+    [Fact]
+    public async Task Positional_and_repeated_placeholders_render_as_Microsoft_formatter_does()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+
+        logger.LogInformation("{A} then {a}", 1, 2);
+        logger.LogInformation("{0} and {1}", "x", 5);
+        logger.LogInformation("The {category} is {Value}", "books", 3);
+        await host.StopAsync();
+
+        Assert.Equal(["1 then 2", "x and 5", "The books is 3"], sink.Events.Select(e => e.Message).ToArray());
+        CapturedLogEvent third = sink.Events[2];
+        Assert.Equal("books", third["_category"]);
+        Assert.Equal(typeof(BridgeTests).FullName, third["category"]);
+    }
+
+    [Fact]
+    public async Task Descriptors_are_cached_per_shape()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+        FapiLogLoggerProvider provider = Provider(host);
+
+        logger.LogInformation("Order {OrderId}", 1);
+        int afterFirst = provider.Descriptors.Count;
+        for (int i = 2; i <= 50; i++)
+        {
+            logger.LogInformation("Order {OrderId}", i);
+        }
+
+        int afterSameShape = provider.Descriptors.Count;
+        logger.LogInformation("Order {OrderId}", "a string this time");
+        int afterNewShape = provider.Descriptors.Count;
+        await host.StopAsync();
+
+        Assert.Equal(1, afterFirst);
+        Assert.Equal(1, afterSameShape);
+        Assert.Equal(2, afterNewShape);
+        Assert.Equal(51, sink.Count);
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (object)(long)i), sink.Events.Take(50).Select(e => e["OrderId"]));
+        Assert.Same(sink.Events[0].Template, sink.Events[49].Template);
+    }
+
+    [Fact]
+    public async Task MinimumLevel_and_Logging_LogLevel_filters_both_apply()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?>
+        {
+            ["FapiLog:MinimumLevel"] = "Information",
+            ["Logging:LogLevel:Default"] = "Trace",
+            ["Logging:LogLevel:Noisy"] = "Error",
+        });
+        await host.StartAsync();
+        ILoggerFactory factory = host.Services.GetRequiredService<ILoggerFactory>();
+        ILogger quiet = factory.CreateLogger("Quiet");
+        ILogger noisy = factory.CreateLogger("Noisy");
+
+        Assert.False(quiet.IsEnabled(LogLevel.Debug));
+        Assert.True(quiet.IsEnabled(LogLevel.Information));
+        Assert.False(noisy.IsEnabled(LogLevel.Warning));
+        quiet.LogDebug("dropped by MinimumLevel");
+        quiet.LogInformation("kept");
+        noisy.LogWarning("dropped by Logging:LogLevel");
+        noisy.LogError("kept too");
+        await host.StopAsync();
+
+        Assert.Equal(["kept", "kept too"], sink.Events.Select(e => e.Message).ToArray());
+    }
+
+    [Fact]
+    public async Task Events_reach_the_same_pipeline_as_FapiLog_methods()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+        var descriptor = new LogEventDescriptor(1, "Direct", LogLevel.Information, "Direct {N}", LogArgument.Create<int>("n"));
+
+        logger.LogInformation("Bridged {N}", 1);
+        if (FapiLogRuntime.IsEnabled(LogLevel.Information))
+        {
+            LogEventWriter w = FapiLogRuntime.Begin(descriptor);
+            if (w.IsActive)
+            {
+                w.Write(2);
+                w.Commit();
+            }
+        }
+
+        await host.StopAsync();
+        Assert.Equal(["Bridged 1", "Direct 2"], sink.Events.Select(e => e.Message).ToArray());
+        Assert.Equal(2, FapiLogging.Statistics.Delivered);
+    }
+
+    private sealed record CustomState(int Number);
+}

@@ -1,0 +1,280 @@
+using System;
+using System.Collections.Generic;
+using System.Threading.Tasks;
+using FapiLog.Hosting.Tests.Support;
+using FapiLog.Sinks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Xunit;
+
+namespace FapiLog.Hosting.Tests;
+
+public sealed class HostingTests : HostingTestBase
+{
+    private static readonly Dictionary<string, string?> s_appSettings = new()
+    {
+        ["FapiLog:MinimumLevel"] = "Warning",
+        ["FapiLog:QueueCapacity"] = "123",
+        ["FapiLog:Overflow"] = "block",
+        ["FapiLog:SampleRate"] = "0.25",
+        ["FapiLog:BatchSize"] = "7",
+        ["FapiLog:FlushInterval"] = "0.5",
+        ["FapiLog:ShutdownTimeout"] = "00:00:03",
+        ["FapiLog:BlockTimeout"] = "1.5",
+        ["FapiLog:ConsoleJson"] = "true",
+        ["FapiLog:FilePath"] = "",
+        ["FapiLog:Loki:Url"] = "http://127.0.0.1:3100",
+    };
+
+    [Fact]
+    public async Task Options_are_bound_from_the_FapiLog_section()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, s_appSettings);
+        FapiLogOptions o = host.Services.GetRequiredService<IOptions<FapiLogOptions>>().Value;
+
+        Assert.Equal(LogLevel.Warning, o.MinimumLevel);
+        Assert.Equal(123, o.QueueCapacity);
+        Assert.Equal(OverflowStrategy.Block, o.Overflow);
+        Assert.Equal(0.25, o.SampleRate);
+        Assert.Equal(7, o.BatchSize);
+        Assert.Equal(TimeSpan.FromSeconds(0.5), o.FlushInterval);
+        Assert.Equal(TimeSpan.FromSeconds(3), o.ShutdownTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1.5), o.BlockTimeout);
+        Assert.True(o.ConsoleJson);
+        Assert.False(o.Console); // the code callback of BuildHost wins
+        Assert.Null(o.FilePath);
+        Assert.Equal(new Uri("http://127.0.0.1:3100"), o.Loki.Url);
+        Assert.Same(sink, Assert.Single(o.Sinks));
+
+        await host.StartAsync();
+        Assert.Equal(123, FapiLogging.Statistics.QueueCapacity);
+        Assert.False(FapiLogRuntime.IsEnabled(LogLevel.Information));
+        Assert.True(FapiLogRuntime.IsEnabled(LogLevel.Warning));
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public void Environment_wins_over_configuration_and_code_wins_over_both()
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["FAPILOG_QUEUE_CAPACITY"] = "456",
+            ["FAPILOG_BATCH_SIZE"] = "9",
+            ["FAPILOG_LOKI_URL"] = "http://127.0.0.1:3200",
+        };
+
+        using IHost host = BuildHost(new InMemorySink(), s_appSettings, o => o.BatchSize = 11, name => env.GetValueOrDefault(name));
+        FapiLogOptions o = host.Services.GetRequiredService<IOptions<FapiLogOptions>>().Value;
+
+        Assert.Equal(456, o.QueueCapacity);                               // environment over appsettings
+        Assert.Equal(11, o.BatchSize);                                    // code over environment
+        Assert.Equal(new Uri("http://127.0.0.1:3200"), o.Loki.Url);       // environment over appsettings
+        Assert.Equal(LogLevel.Warning, o.MinimumLevel);                   // appsettings over defaults
+        Assert.Equal(TimeSpan.FromSeconds(2), new FapiLogOptions().FlushInterval);
+        Assert.Equal(TimeSpan.FromSeconds(0.5), o.FlushInterval);
+    }
+
+    [Fact]
+    public void Code_callbacks_win_even_when_registered_before_the_configuration()
+    {
+        var sink = new InMemorySink();
+        var services = new ServiceCollection();
+        services.AddFapiLog(o => o.QueueCapacity = 77);
+        services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(
+            new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["FapiLog:QueueCapacity"] = "5", ["FapiLog:BatchSize"] = "3" })
+                .Build());
+        services.AddFapiLog(o => o.AddSink(sink));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        FapiLogOptions o = provider.GetRequiredService<IOptions<FapiLogOptions>>().Value;
+        Assert.Equal(77, o.QueueCapacity);
+        Assert.Equal(3, o.BatchSize);
+        Assert.Same(sink, Assert.Single(o.Sinks));
+        Assert.Single(provider.GetServices<ILoggerProvider>());
+        Assert.Single(provider.GetServices<IHostedService>());
+    }
+
+    [Theory]
+    [InlineData("FapiLog:QueueCapacity", "lots", "FapiLog:QueueCapacity")]
+    [InlineData("FapiLog:QueueCapacity", "-5", "QueueCapacity")]
+    [InlineData("FapiLog:Overflow", "explode", "FapiLog:Overflow")]
+    [InlineData("FapiLog:FlushInterval", "soon", "FapiLog:FlushInterval")]
+    [InlineData("FapiLog:SampleRate", "1.5", "SampleRate")]
+    [InlineData("FapiLog:MinimumLevel", "loud", "FapiLog:MinimumLevel")]
+    [InlineData("FapiLog:Loki:Url", "ftp://example", "FapiLog:Loki:Url")]
+    [InlineData("FapiLog:QueueCapcity", "10", "FapiLog:QueueCapcity")]
+    [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "FapiLog:Loki:Urll")]
+    [InlineData("FapiLog:Loki", "http://127.0.0.1:3100", "FapiLog:Loki")]
+    [InlineData("FapiLog:Console", "sometimes", "FapiLog:Console")]
+    public async Task A_bad_setting_fails_the_host_start_naming_it(string key, string value, string expectedSetting)
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { [key] = value });
+
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Equal(expectedSetting, ex.Setting);
+        Assert.Equal(value, ex.Value);
+        Assert.Contains(expectedSetting, ex.Message, StringComparison.Ordinal);
+        Assert.False(FapiLogging.IsConfigured);
+    }
+
+    [Fact]
+    public async Task A_bad_environment_variable_fails_the_host_start_naming_it()
+    {
+        using IHost host = BuildHost(new InMemorySink(), environment: name => name == "FAPILOG_OVERFLOW" ? "sometimes" : null);
+
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Equal("FAPILOG_OVERFLOW", ex.Setting);
+    }
+
+    [Fact]
+    public async Task A_log_call_before_the_host_starts_does_not_hide_a_bad_setting()
+    {
+        using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { ["FapiLog:BatchSize"] = "0" });
+        ILogger logger = host.Services.GetRequiredService<ILogger<HostingTests>>();
+
+        Assert.False(logger.IsEnabled(LogLevel.Critical));
+        logger.LogCritical("not logged: the configuration is invalid");
+
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Equal("BatchSize", ex.Setting);
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_delivers_every_event_and_shuts_the_pipeline_down()
+    {
+        var sink = new InMemorySink();
+        // Nothing would be delivered before shutdown on its own: the batch never fills and the interval is long.
+        using IHost host = BuildHost(sink, new Dictionary<string, string?>
+        {
+            ["FapiLog:QueueCapacity"] = "5000",
+            ["FapiLog:BatchSize"] = "5000",
+            ["FapiLog:FlushInterval"] = "3600",
+        });
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<HostingTests>>();
+        IHostApplicationLifetime lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStopping.Register(() => logger.LogInformation("Stopping {Count}", 1000));
+
+        for (int i = 0; i < 1000; i++)
+        {
+            logger.LogInformation("Event {Index}", i);
+        }
+
+        Assert.Equal(0, sink.Count);
+        await host.StopAsync();
+
+        Assert.Equal(1001, sink.Count);
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.Equal((long)i, sink.Events[i]["Index"]);
+        }
+
+        Assert.Equal("Stopping 1000", sink.Events[1000].Message);
+        Assert.True(FapiLogging.CurrentPipeline!.IsShutDown);
+        Assert.True(FapiLogging.CurrentPipeline.Stopped.IsCompleted);
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(1001, stats.Delivered);
+        Assert.Equal(0, stats.DroppedQueueFull);
+
+        // After shutdown, calls return at once and are counted, never processed.
+        logger.LogInformation("too late");
+        Assert.Equal(1, FapiLogging.Statistics.DroppedShutDown);
+        Assert.Equal(1001, sink.Count);
+    }
+
+    [Fact]
+    public async Task The_final_flush_is_not_cut_short_by_a_shorter_host_shutdown_timeout()
+    {
+        var sink = new SlowSink(TimeSpan.FromMilliseconds(300));
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "None" });
+        builder.Logging.ClearProviders();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(1));
+        builder.AddFapiLog(o =>
+        {
+            o.Console = false;
+            o.AddSink(sink);
+            o.BatchSize = 10;
+            o.FlushInterval = TimeSpan.FromHours(1);
+            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+        });
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<HostingTests>>();
+        for (int i = 0; i < 5; i++)
+        {
+            logger.LogInformation("Event {Index}", i);
+        }
+
+        await host.StopAsync();
+
+        Assert.Equal(5, sink.Count);
+        Assert.True(FapiLogging.CurrentPipeline!.Stopped.IsCompleted);
+    }
+
+    [Fact]
+    public async Task Without_a_host_the_provider_starts_the_pipeline_on_first_use()
+    {
+        var sink = new InMemorySink();
+        var services = new ServiceCollection();
+        services.AddFapiLog(o =>
+        {
+            o.Console = false;
+            o.AddSink(sink);
+        });
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        ILogger logger = provider.GetRequiredService<ILogger<HostingTests>>();
+
+        Assert.False(FapiLogging.IsConfigured);
+        logger.LogInformation("first {N}", 1);
+        Assert.True(FapiLogging.IsConfigured);
+        Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+        Assert.Equal("first 1", Assert.Single(sink.Events).Message);
+    }
+
+    [Fact]
+    public void The_public_provider_writes_to_a_pipeline_configured_by_hand()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.MinimumLevel = LogLevel.Debug;
+            o.AddSink(sink);
+        });
+        using ILoggerFactory factory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new FapiLogLoggerProvider()));
+        ILogger logger = factory.CreateLogger("Manual");
+
+        logger.LogTrace("below MinimumLevel");
+        logger.LogDebug("Manual {N}", 1);
+        Assert.True(FapiLogging.Shutdown(TimeSpan.FromSeconds(30)));
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("Manual 1", e.Message);
+        Assert.Equal("Manual", e["category"]);
+    }
+
+    /// <summary>A sink that takes its time per batch, as a remote one would.</summary>
+    private sealed class SlowSink : LogSink
+    {
+        private readonly TimeSpan _delay;
+        private int _count;
+
+        public SlowSink(TimeSpan delay) => _delay = delay;
+
+        public int Count => System.Threading.Volatile.Read(ref _count);
+
+        public override void Write(in LogBatch batch, System.Threading.CancellationToken cancellationToken)
+        {
+            // Simulated I/O latency of a remote sink (not used to synchronize the test).
+            System.Threading.Thread.Sleep(_delay);
+            System.Threading.Interlocked.Add(ref _count, batch.Count);
+        }
+    }
+}
