@@ -86,13 +86,17 @@ public sealed class PackageTests : IDisposable
     }
 
     [Fact]
-    public void The_packed_package_gives_a_consumer_the_runtime_and_the_generator()
+    public void The_packed_packages_give_a_consumer_the_runtime_the_generator_and_the_host_integration()
     {
         string feed = Path.Combine(_work, "feed");
         // A version no earlier run used, so that the machine's package cache cannot serve a stale copy.
         string version = "0.1.0-pkgtest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Environment.ProcessId;
-        Run(RepositoryRoot, "pack", Path.Combine("src", "Runtime", "FapiLog.csproj"), "-c", Configuration, "--no-build",
-            "-o", feed, "-p:Version=" + version);
+        foreach (string project in new[] { Path.Combine("src", "Runtime", "FapiLog.csproj"), Path.Combine("src", "Hosting", "FapiLog.Hosting.csproj") })
+        {
+            Run(RepositoryRoot, "pack", project, "-c", Configuration, "--no-build", "-o", feed, "-p:Version=" + version);
+        }
+
+        Assert.True(File.Exists(Path.Combine(feed, $"FapiLog.Gen.Hosting.{version}.nupkg")));
 
         string nupkg = Path.Combine(feed, $"FapiLog.Gen.{version}.nupkg");
         Assert.True(File.Exists(nupkg));
@@ -130,14 +134,17 @@ public sealed class PackageTests : IDisposable
         Run(consumer, "build", "-c", "Release");
         Run(consumer, "run", "-c", "Release", "--no-build");
 
-        string[] lines = File.ReadAllLines(Path.Combine(_work, "consumer.jsonl"));
-        Assert.Equal(2, lines.Length);
-        using JsonDocument order = JsonDocument.Parse(lines[0]);
-        Assert.Equal("Order 42 placed by alice for 99.50", order.RootElement.GetProperty("message").GetString());
-        Assert.Equal("99.50", order.RootElement.GetProperty("Amount").GetRawText());
-        using JsonDocument failure = JsonDocument.Parse(lines[1]);
-        Assert.Equal("error", failure.RootElement.GetProperty("level").GetString());
-        Assert.Equal(7, failure.RootElement.GetProperty("event_id").GetInt32());
-        Assert.Equal("card declined", failure.RootElement.GetProperty("exception").GetProperty("message").GetString());
+        JsonElement[] events = File.ReadAllLines(Path.Combine(_work, "consumer.jsonl"))
+            .Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        JsonElement order = events.Single(e => e.GetProperty("event").GetString() == "OrderPlaced");
+        Assert.Equal("Order 42 placed by alice for 99.50", order.GetProperty("message").GetString());
+        Assert.Equal("99.50", order.GetProperty("Amount").GetRawText());
+        JsonElement failure = events.Single(e => e.GetProperty("event").GetString() == "PaymentFailed");
+        Assert.Equal("error", failure.GetProperty("level").GetString());
+        Assert.Equal(7, failure.GetProperty("event_id").GetInt32());
+        JsonElement bridged = events.Single(e => e.GetProperty("message").GetString() == "Bridged 3 items");
+        Assert.Equal(3, bridged.GetProperty("Count").GetInt32());
+        Assert.Equal("Shop", bridged.GetProperty("category").GetString());
+        Assert.Equal("card declined", failure.GetProperty("exception").GetProperty("message").GetString());
     }
 }
