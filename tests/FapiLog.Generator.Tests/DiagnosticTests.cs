@@ -25,6 +25,37 @@ public sealed class DiagnosticTests
                 [FapiLog(message: "Second {X,5:F1}", level: LogLevel.Error, EventId = 2)]
                 public static partial void B(double x, in Guid notInTemplate);
             }
+
+            public readonly partial struct Money(decimal amount)
+            {
+                [FapiLog(LogLevel.Debug, "Money {Amount}")]
+                public partial void Logged(decimal amount);
+                public decimal Amount => amount;
+            }
+
+            public ref partial struct Reader
+            {
+                [FapiLog(LogLevel.Debug, "Read {Count}")]
+                internal partial void Read(int count);
+            }
+
+            public partial interface IHasLog
+            {
+                [FapiLog(LogLevel.Debug, "Static in interface {Value}")]
+                static partial void InInterface(int value);
+            }
+
+            public abstract partial class Base
+            {
+                [FapiLog(LogLevel.Debug, "Virtual {Value}")]
+                protected virtual partial void Virtual(int value);
+            }
+
+            public partial class Derived : Base
+            {
+                [FapiLog(LogLevel.Debug, "Override {Value}")]
+                protected override partial void Virtual(int value);
+            }
             """);
         Assert.Empty(run.GeneratorDiagnostics);
         Assert.Empty(run.CompilationProblems);
