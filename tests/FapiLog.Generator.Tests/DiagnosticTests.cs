@@ -257,6 +257,31 @@ public sealed class DiagnosticTests
             """);
 
     [Fact]
+    public void FAPI016_file_local_type()
+        => AssertDiagnostic("FAPI016", """
+            file static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static partial void [|M|]();
+            }
+            """);
+
+    [Fact]
+    public void Nullable_oblivious_declarations_compile_cleanly()
+    {
+        GeneratorRun run = GeneratorHarness.Run(Usings + """
+            #nullable disable
+            public static partial class Oblivious
+            {
+                [FapiLog(LogLevel.Information, "{Name} {Value} {Items}")]
+                public static partial void M(string name, object value, int[] items, Exception error);
+            }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Empty(run.CompilationProblems);
+    }
+
+    [Fact]
     public void FAPI015_no_module_initializer_before_CSharp_9()
     {
         var options = GeneratorHarness.ParseOptions.WithLanguageVersion(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp8);
