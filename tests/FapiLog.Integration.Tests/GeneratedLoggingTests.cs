@@ -268,6 +268,18 @@ public sealed class GeneratedLoggingTests
     }
 
     [Fact]
+    public void A_throwing_ToString_fails_the_call_before_a_slot_is_claimed()
+    {
+        // Other types are captured before Begin: had the slot been claimed first, it would never be published and the
+        // flush below could not complete.
+        var thrown = Assert.Throws<InvalidOperationException>(() => Log.WithExploding(1, new Exploding()));
+        Assert.Equal("ToString failed", thrown.Message);
+
+        Log.Escaped(3);
+        Assert.Equal("{literal} 3 }", Single().Message);
+    }
+
+    [Fact]
     public void Global_namespace_type()
     {
         GlobalNamespaceLog.Hello("world");

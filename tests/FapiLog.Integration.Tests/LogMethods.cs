@@ -22,6 +22,13 @@ public sealed class Basket
     public override string ToString() => "Basket(" + Items.ToString(CultureInfo.InvariantCulture) + ")";
 }
 
+/// <summary>A value whose ToString throws.</summary>
+public sealed class Exploding
+{
+    /// <inheritdoc />
+    public override string ToString() => throw new InvalidOperationException("ToString failed");
+}
+
 /// <summary>Formats with the culture it is given, to show that other types are captured with the invariant culture.</summary>
 /// <param name="amount">The amount.</param>
 public readonly struct Money(decimal amount) : IFormattable
@@ -67,6 +74,9 @@ public static partial class Log
     [FapiLog(LogLevel.Trace, "Twelve {A1} {A2} {A3} {A4} {A5} {A6} {A7} {A8} {A9} {A10} {A11} {A12}", EventId = 10)]
     public static partial void Twelve(int a1, long a2, string a3, double a4, bool a5, decimal a6,
         Guid a7, TimeSpan a8, string a9, object a10, int? a11, char a12);
+
+    [FapiLog(LogLevel.Information, "Value {Value} count {Count}", EventId = 12)]
+    public static partial void WithExploding(int count, Exploding value);
 
     [FapiLog(LogLevel.Information, "Message {message} level {level}", EventId = 11)]
     public static partial void ReservedNames(string message, in int level);
