@@ -111,6 +111,7 @@ public class GeneratedMethodBenchmarks
     }
 }
 
+/// <summary>The FapiLog methods under test: the same template at an enabled and at a disabled level.</summary>
 public static partial class BenchLog
 {
     [FapiLog(LogLevel.Information, "Order {OrderId} placed by {Customer} for {Amount}", EventId = 1)]
@@ -120,6 +121,7 @@ public static partial class BenchLog
     public static partial void OrderPlacedDebug(long orderId, string customer, double amount);
 }
 
+/// <summary>The same template through Microsoft's [LoggerMessage] generator.</summary>
 public static partial class MicrosoftLog
 {
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Order {OrderId} placed by {Customer} for {Amount}")]

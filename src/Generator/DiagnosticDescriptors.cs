@@ -65,6 +65,10 @@ internal static class DiagnosticDescriptors
         "FAPI014", "The parameter type cannot be logged",
         "Parameter '{0}' of log method '{1}' has type '{2}', which cannot be logged (pointers and ref structs such as Span<T> cannot be captured); pass a string or a supported type");
 
+    public static readonly DiagnosticDescriptor FileLocalType = Error(
+        "FAPI016", "A [FapiLog] method cannot be in a file-local type",
+        "Log method '{0}' is in file-local type '{1}'; the generator's part of the type would be in another file, so declare the type without 'file' (for example 'internal')");
+
     public static readonly DiagnosticDescriptor ShutdownHookUnavailable = new(
         "FAPI015", "The shutdown hook was not generated",
         "The flush-at-exit hook was not generated because this project cannot use [ModuleInitializer] (it needs C# 9 and .NET 5 or later); call FapiLogging.RegisterShutdownHooks() at startup, or set FapiLogShutdownHook to false",
@@ -86,6 +90,7 @@ internal static class DiagnosticDescriptors
         [UndefinedLevel.Id] = UndefinedLevel,
         [ContainingTypeNotPartial.Id] = ContainingTypeNotPartial,
         [UnsupportedParameterType.Id] = UnsupportedParameterType,
+        [FileLocalType.Id] = FileLocalType,
         [ShutdownHookUnavailable.Id] = ShutdownHookUnavailable,
     };
 

@@ -76,7 +76,7 @@ public sealed partial class FapiLogGenerator
 
             foreach (ContainingType t in type.Types)
             {
-                w.Open("partial " + t.Keyword + " " + t.Name);
+                w.Open(TypeHeader(t));
             }
 
             WriteMethods(w, type.Methods);
@@ -93,6 +93,12 @@ public sealed partial class FapiLogGenerator
 
             return w.ToString();
         }
+
+        // "ref" must come before "partial": ref partial struct.
+        private static string TypeHeader(ContainingType t)
+            => t.Keyword.StartsWith("ref ", System.StringComparison.Ordinal)
+                ? "ref partial " + t.Keyword.Substring(4) + " " + t.Name
+                : "partial " + t.Keyword + " " + t.Name;
 
         private static void WriteHeader(IndentedWriter w)
         {

@@ -183,6 +183,11 @@ public sealed partial class FapiLogGenerator
                 {
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ContainingTypeNotPartial, at, type.Identifier.ValueText, method.Name));
                 }
+
+                if (type.Modifiers.Any(SyntaxKind.FileKeyword))
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.FileLocalType, at, method.Name, type.Identifier.ValueText));
+                }
             }
         }
 

@@ -27,9 +27,7 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(methodDiagnostics, static (spc, d) => Emitter.Report(spc, d));
 
         IncrementalValueProvider<EquatableArray<DiagnosticInfo>> eventIdDiagnostics = parsed
-            .Select(static (r, _) => r.EventId)
-            .Where(static e => e is not null)
-            .Select(static (e, _) => e!)
+            .SelectMany(static (r, _) => r.EventId is null ? ImmutableArray<EventIdUse>.Empty : ImmutableArray.Create(r.EventId))
             .WithTrackingName(StepNames.EventIds)
             .Collect()
             .WithTrackingName(StepNames.AllEventIds)
@@ -38,9 +36,7 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(eventIdDiagnostics, static (spc, d) => Emitter.Report(spc, d));
 
         IncrementalValuesProvider<LogMethodInType> methods = parsed
-            .Select(static (r, _) => r.Method)
-            .Where(static m => m is not null)
-            .Select(static (m, _) => m!)
+            .SelectMany(static (r, _) => r.Method is null ? ImmutableArray<LogMethodInType>.Empty : ImmutableArray.Create(r.Method))
             .WithTrackingName(StepNames.Methods);
 
         IncrementalValueProvider<ImmutableArray<LogMethodInType>> allMethods = methods

@@ -25,6 +25,37 @@ public sealed class DiagnosticTests
                 [FapiLog(message: "Second {X,5:F1}", level: LogLevel.Error, EventId = 2)]
                 public static partial void B(double x, in Guid notInTemplate);
             }
+
+            public readonly partial struct Money(decimal amount)
+            {
+                [FapiLog(LogLevel.Debug, "Money {Amount}")]
+                public partial void Logged(decimal amount);
+                public decimal Amount => amount;
+            }
+
+            public ref partial struct Reader
+            {
+                [FapiLog(LogLevel.Debug, "Read {Count}")]
+                internal partial void Read(int count);
+            }
+
+            public partial interface IHasLog
+            {
+                [FapiLog(LogLevel.Debug, "Static in interface {Value}")]
+                static partial void InInterface(int value);
+            }
+
+            public abstract partial class Base
+            {
+                [FapiLog(LogLevel.Debug, "Virtual {Value}")]
+                protected virtual partial void Virtual(int value);
+            }
+
+            public partial class Derived : Base
+            {
+                [FapiLog(LogLevel.Debug, "Override {Value}")]
+                protected override partial void Virtual(int value);
+            }
             """);
         Assert.Empty(run.GeneratorDiagnostics);
         Assert.Empty(run.CompilationProblems);
@@ -224,6 +255,31 @@ public sealed class DiagnosticTests
                 public static partial void M(ReadOnlySpan<byte> [|data|]);
             }
             """);
+
+    [Fact]
+    public void FAPI016_file_local_type()
+        => AssertDiagnostic("FAPI016", """
+            file static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                public static partial void [|M|]();
+            }
+            """);
+
+    [Fact]
+    public void Nullable_oblivious_declarations_compile_cleanly()
+    {
+        GeneratorRun run = GeneratorHarness.Run(Usings + """
+            #nullable disable
+            public static partial class Oblivious
+            {
+                [FapiLog(LogLevel.Information, "{Name} {Value} {Items}")]
+                public static partial void M(string name, object value, int[] items, Exception error);
+            }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Empty(run.CompilationProblems);
+    }
 
     [Fact]
     public void FAPI015_no_module_initializer_before_CSharp_9()

@@ -92,6 +92,23 @@ public sealed class IncrementalityTests
     }
 
     [Fact]
+    public void Moving_the_log_methods_re_emits_nothing()
+    {
+        // Positions shift and nothing else. The parse result changes (diagnostic locations must stay exact), but the
+        // method models hold no locations, so they compare equal and no file is re-emitted.
+        GeneratorRunResult second = RunTwice(LogSource, c => Edit(c, "move the log methods down a line")).Second;
+
+        foreach (string step in new[] { FapiLogGenerator.StepNames.Methods, FapiLogGenerator.StepNames.AllMethods, FapiLogGenerator.StepNames.Types })
+        {
+            Assert.All(
+                second.TrackedSteps[step].SelectMany(s => s.Outputs),
+                o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+        }
+
+        AssertNoSourceOutputRan(second);
+    }
+
+    [Fact]
     public void Models_hold_no_compiler_objects()
     {
         // Include invalid methods too, so that diagnostics (and their locations) are in the models.
@@ -185,8 +202,11 @@ public sealed class IncrementalityTests
     {
         SyntaxTree unrelated = compilation.SyntaxTrees.Single(t => t.ToString().Contains("class Unrelated", StringComparison.Ordinal));
         string text = unrelated.ToString();
+        SyntaxTree logs = compilation.SyntaxTrees.First();
         return edit switch
         {
+            // Positions shift, nothing else: the models hold no locations, so nothing is re-emitted.
+            "move the log methods down a line" => Replace(compilation, logs, "// A new first line.\n" + logs.ToString()),
             "add an unrelated file" => compilation.AddSyntaxTrees(
                 CSharpSyntaxTree.ParseText("namespace Shop; public static class Added { }", GeneratorHarness.ParseOptions, "/src/Added.cs")),
             "change a comment in another file" => Replace(compilation, unrelated, text.Replace("A comment", "An edited comment", StringComparison.Ordinal)),

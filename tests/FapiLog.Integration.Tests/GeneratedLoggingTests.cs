@@ -14,6 +14,7 @@ namespace FapiLog.Integration.Tests;
 /// <summary>Configures the process-wide pipeline once, with an in-memory sink; each test starts from an empty sink.</summary>
 public sealed class PipelineFixture
 {
+    /// <summary>Starts the pipeline with <see cref="Sink"/> as its only sink, at Trace.</summary>
     public PipelineFixture()
     {
         FapiLogging.Configure(o =>
@@ -24,12 +25,15 @@ public sealed class PipelineFixture
         });
     }
 
+    /// <summary>The sink every test reads.</summary>
     public InMemorySink Sink { get; } = new();
 }
 
+/// <summary>All tests that use the global pipeline run in this one collection, never in parallel.</summary>
 [CollectionDefinition(Name)]
 public sealed class PipelineCollection : ICollectionFixture<PipelineFixture>
 {
+    /// <summary>The collection name.</summary>
     public const string Name = "Global pipeline";
 }
 
@@ -39,6 +43,7 @@ public sealed class GeneratedLoggingTests
 {
     private readonly InMemorySink _sink;
 
+    /// <summary>Drains what earlier tests logged and empties the sink.</summary>
     public GeneratedLoggingTests(PipelineFixture fixture)
     {
         _sink = fixture.Sink;
@@ -260,6 +265,28 @@ public sealed class GeneratedLoggingTests
             new[] { "Shard 2 stored Basket(1)", "Shard 2 stored (null)" },
             _sink.Events.Select(e => e.Message));
         Assert.Equal("Stored", _sink.Events[0].EventName);
+    }
+
+    [Fact]
+    public void A_throwing_ToString_fails_the_call_before_a_slot_is_claimed()
+    {
+        // Other types are captured before Begin: had the slot been claimed first, it would never be published and the
+        // flush below could not complete.
+        var thrown = Assert.Throws<InvalidOperationException>(() => Log.WithExploding(1, new Exploding()));
+        Assert.Equal("ToString failed", thrown.Message);
+
+        Log.Escaped(3);
+        Assert.Equal("{literal} 3 }", Single().Message);
+    }
+
+    [Fact]
+    public void Global_namespace_type()
+    {
+        GlobalNamespaceLog.Hello("world");
+
+        CapturedLogEvent e = Single();
+        Assert.Equal("Hello world", e.Message);
+        Assert.Equal("world", e["Name"]);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 
 namespace FapiLog.Integration.Tests;
 
+/// <summary>An enum argument: logged by name.</summary>
 public enum Tier
 {
     Free,
@@ -14,19 +15,32 @@ public enum Tier
 /// <summary>A mutable object: what is logged must be its value at the moment of the call.</summary>
 public sealed class Basket
 {
+    /// <summary>The number of items.</summary>
     public int Items { get; set; }
 
+    /// <inheritdoc />
     public override string ToString() => "Basket(" + Items.ToString(CultureInfo.InvariantCulture) + ")";
 }
 
+/// <summary>A value whose ToString throws.</summary>
+public sealed class Exploding
+{
+    /// <inheritdoc />
+    public override string ToString() => throw new InvalidOperationException("ToString failed");
+}
+
 /// <summary>Formats with the culture it is given, to show that other types are captured with the invariant culture.</summary>
+/// <param name="amount">The amount.</param>
 public readonly struct Money(decimal amount) : IFormattable
 {
+    /// <inheritdoc />
     public string ToString(string? format, IFormatProvider? formatProvider) => amount.ToString("N2", formatProvider) + " EUR";
 
+    /// <inheritdoc />
     public override string ToString() => ToString(null, CultureInfo.CurrentCulture);
 }
 
+/// <summary>Log methods of every supported kind, in a file-scoped namespace.</summary>
 public static partial class Log
 {
     [FapiLog(LogLevel.Information, "Order {OrderId} placed by {Customer} for {Amount}", EventId = 1)]
@@ -61,13 +75,20 @@ public static partial class Log
     public static partial void Twelve(int a1, long a2, string a3, double a4, bool a5, decimal a6,
         Guid a7, TimeSpan a8, string a9, object a10, int? a11, char a12);
 
+    [FapiLog(LogLevel.Information, "Value {Value} count {Count}", EventId = 12)]
+    public static partial void WithExploding(int count, Exploding value);
+
     [FapiLog(LogLevel.Information, "Message {message} level {level}", EventId = 11)]
     public static partial void ReservedNames(string message, in int level);
 }
 
+/// <summary>A generic containing type.</summary>
+/// <typeparam name="TEntity">Logged as its invariant string.</typeparam>
 public partial class Repository<TEntity>
     where TEntity : class
 {
+    /// <summary>An instance log method in a record struct nested in a generic type.</summary>
+    /// <param name="Index">The shard index.</param>
     public partial record struct Shard(int Index)
     {
         [FapiLog(LogLevel.Information, "Shard {Index} stored {Entity}")]
