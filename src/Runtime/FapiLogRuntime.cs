@@ -80,7 +80,8 @@ public static class FapiLogRuntime
 
     /// <summary>
     /// The invariant-culture string of a value of a type that is not stored by value, taken at the moment of the call
-    /// (so later mutation of the object cannot change what is logged). Null stays null.
+    /// (so later mutation of the object cannot change what is logged). Null stays null. A <c>ToString</c> that throws
+    /// does not make the log call throw: the value is logged as <c>&lt;ToString threw TypeName: message&gt;</c>.
     /// </summary>
     public static string? CaptureString<T>(T value)
     {
@@ -89,12 +90,17 @@ public static class FapiLogRuntime
             return null;
         }
 
-        if (value is IFormattable formattable)
+        try
         {
-            return formattable.ToString(null, CultureInfo.InvariantCulture);
+            return value is IFormattable formattable
+                ? formattable.ToString(null, CultureInfo.InvariantCulture)
+                : value.ToString();
         }
-
-        return value.ToString();
+        catch (Exception ex)
+        {
+            // Logging must never take the application down; the marker keeps the failure visible in the logs.
+            return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
+        }
     }
 
     /// <summary>Points the call sites at a new pipeline (or none).</summary>
