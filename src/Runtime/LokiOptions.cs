@@ -318,7 +318,8 @@ public sealed class LokiOptions
     }
 
     /// <summary>A URL as it may be shown: scheme, host, port and path, never user information or the query.</summary>
-    internal static string Redact(Uri url) => url.IsAbsoluteUri ? url.GetLeftPart(UriPartial.Path) : "(relative URL)";
+    internal static string Redact(Uri url)
+        => url.IsAbsoluteUri ? url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : "(relative URL)";
 
     private static Uri ParseUrl(string text, string setting, Uri? parsed = null)
     {
