@@ -112,6 +112,7 @@ public sealed class LokiOptions
         {
             foreach ((string name, string value) in ParsePairs(labels, "FAPILOG_LOKI_LABELS", secretValues: false))
             {
+                ValidateLabel(name, value, "FAPILOG_LOKI_LABELS");
                 Labels[name] = value;
             }
         }

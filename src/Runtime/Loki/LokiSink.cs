@@ -86,6 +86,7 @@ public sealed class LokiSink : LogSink
 
         // The sink owns the handler it created, never one it was given.
         _client = new HttpClient(handler, disposeHandler: options.HttpMessageHandler is null) { Timeout = Timeout.InfiniteTimeSpan };
+        _client.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("FapiLog", typeof(LokiSink).Assembly.GetName().Version?.ToString(3) ?? "0"));
     }
 
     /// <inheritdoc />
@@ -217,21 +218,21 @@ public sealed class LokiSink : LogSink
             string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {ReadSnippet(response, timeout.Token)}";
             return new Attempt(status, LokiFailureReasons.Http(status), retryable, retryable ? RetryAfter(response) : null, detail);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException or IOException)
         {
-            return new Attempt(0, LokiFailureReasons.Shutdown, false, null, "shutdown timed out while the request was in flight");
-        }
-        catch (OperationCanceledException)
-        {
-            return new Attempt(0, LokiFailureReasons.Timeout, true, null,
-                $"no answer within {_requestTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s");
-        }
-        catch (HttpRequestException ex)
-        {
-            return new Attempt(0, LokiFailureReasons.Connection, true, null, Describe(ex));
-        }
-        catch (IOException ex)
-        {
+            // Cancellation can surface as any of these (a cancelled socket read is an IOException inside an
+            // HttpRequestException), so the tokens, not the exception type, say whether it was shutdown or the timeout.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return new Attempt(0, LokiFailureReasons.Shutdown, false, null, "shutdown timed out while the request was in flight");
+            }
+
+            if (timeout.IsCancellationRequested || ex is OperationCanceledException)
+            {
+                return new Attempt(0, LokiFailureReasons.Timeout, true, null,
+                    $"no answer within {_requestTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s");
+            }
+
             return new Attempt(0, LokiFailureReasons.Connection, true, null, Describe(ex));
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)

@@ -124,8 +124,8 @@ public sealed class LokiOptionsTests
     [Fact]
     public void An_invalid_label_name_from_the_environment_is_rejected_at_Configure()
     {
-        var options = new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = "app-name=shop" }));
-        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = "app-name=shop" })));
+        Assert.Equal("FAPILOG_LOKI_LABELS", ex.Setting);
         Assert.Contains("app-name", ex.Message, StringComparison.Ordinal);
         Assert.Contains("[a-zA-Z_][a-zA-Z0-9_]*", ex.Message, StringComparison.Ordinal);
     }

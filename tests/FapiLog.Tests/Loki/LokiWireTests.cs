@@ -152,6 +152,7 @@ public sealed class LokiWireTests
         Assert.Equal("team-a", request.Header("X-Scope-OrgID"));
         Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("loki-user:s3cret-pass")), request.Header("Authorization"));
         Assert.Equal("key-123", request.Header("X-Api-Key"));
+        Assert.StartsWith("FapiLog/", request.Header("User-Agent"), StringComparison.Ordinal);
     }
 
     [Fact]
