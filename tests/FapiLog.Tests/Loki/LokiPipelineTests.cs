@@ -128,4 +128,48 @@ public sealed class LokiPipelineTests
             Console.SetError(originalError);
         }
     }
+
+    [Fact]
+    public void While_Loki_hangs_the_bounded_queue_drops_and_counts_the_overflow()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        var options = new FapiLogOptions
+        {
+            QueueCapacity = 50,
+            BatchSize = 10,
+            Overflow = OverflowStrategy.Drop,
+            FlushInterval = TimeSpan.FromMilliseconds(20),
+            ShutdownTimeout = TimeSpan.FromMilliseconds(200),
+        };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MaxAttempts = 1000;
+        var sink = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
+            receiver.WaitForRequests(1);
+
+            // The worker is stuck in a push that never returns: the queue fills up and the rest is dropped and counted.
+            int taken = 1;
+            for (int i = 1; i < 500; i++)
+            {
+                taken += LokiTestEvents.LogOrder(pipeline, i, "x", 1m) ? 1 : 0;
+            }
+
+            FapiLogStatistics stats = pipeline.GetStatistics();
+            Assert.Equal(taken, stats.Enqueued);
+            Assert.True(stats.Enqueued <= options.QueueCapacity, $"{stats.Enqueued} enqueued");
+            Assert.Equal(500 - stats.Enqueued, stats.DroppedQueueFull);
+            Assert.Equal(0, stats.Delivered);
+        }
+        finally
+        {
+            Assert.False(pipeline.Shutdown(options.ShutdownTimeout));
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
+    }
 }
