@@ -114,6 +114,7 @@ public sealed class LokiSink : LogSink
         int count = _encoder.Prepare(in batch);
         int from = 0;
         int failed = 0;
+        bool shutdown = false;
         Failure? first = null;
         while (from < count)
         {
@@ -124,6 +125,7 @@ public sealed class LokiSink : LogSink
             {
                 failed += entries;
                 first ??= f;
+                shutdown |= f.Reason == LokiFailureReasons.Shutdown;
                 if (f.Retryable && to < count)
                 {
                     // Loki stayed unreachable through every attempt (or shutdown ran out): the rest of the batch would only
@@ -141,7 +143,7 @@ public sealed class LokiSink : LogSink
         {
             var exception = new LokiPushException(failure1.Reason, failure1.StatusCode, failed, count,
                 $"Loki push to {_endpoint} gave up {failed} of {count} entries ({failure1.Reason}, {failure1.Attempts} attempt(s)): {failure1.Detail}");
-            if (failure1.Reason == LokiFailureReasons.Shutdown && !_shutdownReported)
+            if (shutdown && !_shutdownReported)
             {
                 // The pipeline reports failures once a minute at most; what shutdown could not deliver is always said.
                 _shutdownReported = true;

@@ -155,6 +155,9 @@ public sealed class LokiOptionsTests
         AssertRejected(o => o.Username = "user", "Loki.Password");
         AssertRejected(o => o.Headers["Content-Type"] = "text/plain", "Loki.Headers");
         AssertRejected(o => o.Tenant = "", "Loki.Tenant");
+        AssertRejected(o => o.Url = new Uri("/loki", UriKind.Relative), "Loki.Url");
+        AssertRejected(o => o.Url = new Uri("ftp://127.0.0.1/"), "Loki.Url");
+        AssertRejected(o => o.Url = new Uri("http://user:" + Password + "@127.0.0.1:3100"), "Loki.Url");
     }
 
     private static void AssertRejected(Action<LokiOptions> change, string setting, Action<LokiOptions>? also = null)
