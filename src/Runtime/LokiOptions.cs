@@ -94,6 +94,8 @@ public sealed class LokiOptions
     /// <summary>
     /// Your own handler for proxies, client certificates (mTLS) or custom TLS validation; it is not disposed by the sink.
     /// Null (the default) uses a <see cref="SocketsHttpHandler"/>, with TLS as the platform does it for https URLs.
+    /// A <see cref="SocketsHttpHandler"/> or <see cref="HttpClientHandler"/> is driven synchronously like the default;
+    /// any other handler (e.g. a <see cref="DelegatingHandler"/> chain) through <c>SendAsync</c>, which uses the thread pool.
     /// </summary>
     public HttpMessageHandler? HttpMessageHandler { get; set; }
 

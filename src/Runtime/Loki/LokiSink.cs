@@ -40,7 +40,7 @@ public sealed class LokiSink : LogSink
     private readonly int _maxAttempts;
     private readonly LokiBatchEncoder _encoder;
     private readonly LokiCounters _counters = new(LokiCounters.Global);
-    private bool _syncUnsupported;
+    private bool _useAsync;
     private bool _shutdownReported;
     private int _disposed;
 
@@ -83,6 +83,11 @@ public sealed class LokiSink : LogSink
             UseCookies = false,
             AllowAutoRedirect = false,
         };
+
+        // A DelegatingHandler that overrides only SendAsync would be skipped by the synchronous path (its Send goes
+        // straight to the inner handler), so a handler we did not build is driven through SendAsync, unless it is one of
+        // the framework's own transports, whose synchronous Send is complete.
+        _useAsync = !(handler is SocketsHttpHandler || handler.GetType() == typeof(HttpClientHandler));
 
         // The sink owns the handler it created, never one it was given.
         _client = new HttpClient(handler, disposeHandler: options.HttpMessageHandler is null) { Timeout = Timeout.InfiniteTimeSpan };
@@ -249,7 +254,7 @@ public sealed class LokiSink : LogSink
 
     private HttpResponseMessage Send(ref HttpRequestMessage request, ArraySegment<byte> body, CancellationToken token)
     {
-        if (!_syncUnsupported)
+        if (!_useAsync)
         {
             try
             {
@@ -257,13 +262,14 @@ public sealed class LokiSink : LogSink
             }
             catch (NotSupportedException)
             {
-                // A custom handler that only implements SendAsync: fall back to it (this path does use the thread pool).
-                _syncUnsupported = true;
+                // HTTP/2-only endpoints and the like: fall back to SendAsync from now on.
+                _useAsync = true;
                 request.Dispose();
                 request = CreateRequest(body);
             }
         }
 
+        // Blocks the worker on the async path: this one does need the thread pool.
         return _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, token).GetAwaiter().GetResult();
     }
 

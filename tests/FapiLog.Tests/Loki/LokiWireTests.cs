@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Net.Http;
 using System.Text;
 using System.Text.Json;
 using System.Threading;
@@ -226,5 +227,54 @@ public sealed class LokiWireTests
         Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
         options.Url = new Uri("http://localhost:3100");
         Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
+    }
+}
+
+/// <summary>A user's own HttpMessageHandler is used (even one that implements only SendAsync) and not disposed by the sink.</summary>
+public sealed class LokiHandlerTests
+{
+    private sealed class TaggingHandler : DelegatingHandler
+    {
+        public TaggingHandler() : base(new SocketsHttpHandler()) { }
+
+        public bool Disposed { get; private set; }
+
+        protected override System.Threading.Tasks.Task<System.Net.Http.HttpResponseMessage> SendAsync(System.Net.Http.HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.TryAddWithoutValidation("X-Through-Handler", "yes");
+            return base.SendAsync(request, cancellationToken);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+
+    [Fact]
+    public void A_custom_delegating_handler_sees_every_request_and_stays_undisposed()
+    {
+        using var receiver = new LokiReceiver();
+        using var handler = new TaggingHandler();
+        var sink = new LokiSink(new LokiOptions { Url = receiver.Url, HttpMessageHandler = handler });
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Dispose();
+
+        Assert.Equal("yes", receiver.WaitForRequests(1)[0].Header("X-Through-Handler"));
+        Assert.Equal(2, sink.Statistics.EntriesSent);
+        Assert.False(handler.Disposed);
+    }
+
+    [Fact]
+    public void A_socket_handler_of_your_own_is_used_synchronously()
+    {
+        using var receiver = new LokiReceiver();
+        using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) };
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, HttpMessageHandler = handler });
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+
+        Assert.Single(receiver.WaitForRequests(1));
+        Assert.Equal(2, sink.Statistics.EntriesSent);
     }
 }
