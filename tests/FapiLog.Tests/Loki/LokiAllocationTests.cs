@@ -48,6 +48,32 @@ public sealed class LokiAllocationTests
         Assert.True(allocated <= SnappierBytesPerCall * Iterations, $"{allocated} bytes over {Iterations} batches");
     }
 
+    [Fact]
+    public void Entries_out_of_time_order_are_sorted_per_stream_without_allocating()
+    {
+        // 100 info events in a scrambled order: past the insertion-sort limit, so the reused key array path runs.
+        var records = new LogRecord[100];
+        var random = new Random(42);
+        for (int i = 0; i < records.Length; i++)
+        {
+            LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + random.Next(0, 1_000_000), i, "c", 1m);
+        }
+
+        LokiBatchEncoder encoder = CreateEncoder(LokiFormat.Protobuf);
+        LogBatch batch = LokiTestEvents.Batch(records);
+        Assert.Equal(0, Measure(() => SerializeAll(encoder, in batch), out _));
+
+        encoder.Prepare(in batch);
+        encoder.EncodeNext(0, out ArraySegment<byte> body);
+        var request = new ReceivedRequest("POST", "/", new System.Collections.Generic.Dictionary<string, string> { ["Content-Type"] = "application/x-protobuf" }, body.ToArray());
+        DecodedStream stream = Assert.Single(request.Decode());
+        Assert.Equal(100, stream.Entries.Count);
+        for (int i = 1; i < stream.Entries.Count; i++)
+        {
+            Assert.True(stream.Entries[i - 1].Nanoseconds <= stream.Entries[i].Nanoseconds);
+        }
+    }
+
     private static LokiBatchEncoder CreateEncoder(LokiFormat format)
         => new(format, gzip: false, maxBatchBytes: 1024 * 1024, maxLineBytes: 256 * 1024, [new("service_name", "checkout"), new("env", "prod")]);
 
