@@ -99,9 +99,6 @@ public sealed class LokiOptions
     /// </summary>
     public HttpMessageHandler? HttpMessageHandler { get; set; }
 
-    /// <summary>Whether credentials are configured (they themselves are never shown).</summary>
-    public bool HasCredentials => Password is not null || BearerToken is not null;
-
     internal void ApplyEnvironment(Func<string, string?> getVariable)
     {
         string? url = Get(getVariable, "FAPILOG_LOKI_URL");

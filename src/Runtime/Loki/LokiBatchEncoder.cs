@@ -118,9 +118,6 @@ internal sealed class LokiBatchEncoder
     /// <summary>Content-Encoding of the bodies, or null (snappy protobuf carries no Content-Encoding).</summary>
     public string? ContentEncoding => _gzip ? "gzip" : null;
 
-    /// <summary>The label string of the stream for level index <paramref name="stream"/>, e.g. <c>{level="info", service_name="shop"}</c>.</summary>
-    internal string LabelString(int stream) => Encoding.UTF8.GetString(_protoLabels[stream]);
-
     /// <summary>Prometheus label syntax, values quoted and escaped as Go string literals (what Loki's parser reads).</summary>
     internal static string FormatLabels(IEnumerable<KeyValuePair<string, string>> labels)
     {
@@ -235,9 +232,6 @@ internal sealed class LokiBatchEncoder
         return to;
     }
 
-    /// <summary>The uncompressed size of the last encoded body (what the cap and Loki's limits count against).</summary>
-    public int LastRawBytes { get; private set; }
-
     private ArraySegment<byte> EncodeProtobuf(int from, int to)
     {
         // Pass 1: sizes, so every length prefix is known before anything is written.
@@ -298,7 +292,6 @@ internal sealed class LokiBatchEncoder
         }
 
         _body.Length = total;
-        LastRawBytes = total;
         return new ArraySegment<byte>(_body.Array, 0, total);
     }
 
@@ -402,7 +395,6 @@ internal sealed class LokiBatchEncoder
         w.WriteEndArray();
         w.WriteEndObject();
         w.Flush();
-        LastRawBytes = _body.Length;
         if (_gzipBuffer is null || !compress)
         {
             return new ArraySegment<byte>(_body.Array, 0, _body.Length);

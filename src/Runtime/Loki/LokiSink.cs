@@ -103,9 +103,6 @@ public sealed class LokiSink : LogSink
     /// <summary>What this sink has pushed, retried and given up so far.</summary>
     public LokiStatistics Statistics => _counters.Snapshot();
 
-    /// <summary>The encoder (tests and benchmarks).</summary>
-    internal LokiBatchEncoder Encoder => _encoder;
-
     /// <summary>The delay before the most recent retry (tests check that <c>Retry-After</c> was honoured).</summary>
     internal TimeSpan LastRetryDelay { get; private set; }
 
