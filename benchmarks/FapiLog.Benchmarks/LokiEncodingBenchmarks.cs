@@ -12,6 +12,8 @@ namespace FapiLog.Benchmarks;
 /// as the sink does on the worker thread. Run: <c>dotnet run -c Release --project benchmarks/FapiLog.Benchmarks -- --filter '*Loki*' --job short</c>.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 public class LokiEncodingBenchmarks
 {
     private const int Events = 100;
