@@ -17,7 +17,8 @@ namespace FapiLog.Loki;
 /// metadata, and the call's own timestamp in nanoseconds. Protobuf with snappy by default, JSON (optionally gzip) on request.
 /// </summary>
 /// <remarks>
-/// Requests are sent synchronously on the pipeline's worker thread, so delivery does not depend on the thread pool.
+/// Requests are sent synchronously on the pipeline's worker thread, so with the default handler delivery does not depend
+/// on the thread pool (the per-request timeout is a timer).
 /// 429, 5xx, timeouts and connection failures are retried with exponential backoff and jitter (honouring
 /// <c>Retry-After</c>) with the same body, so a retry is idempotent in Loki; other 4xx are given up at once. While a batch is
 /// retried, new events wait in the bounded queue, where the overflow strategy applies. A batch given up makes
