@@ -12,7 +12,7 @@ namespace FapiLog.Loki;
 
 /// <summary>
 /// Turns a batch into Loki push bodies. <see cref="Prepare"/> renders every line once and orders the entries (by stream,
-/// then by time); <see cref="EncodeNext"/> then encodes the next request of at most the byte cap. Every buffer is kept
+/// then by time); <see cref="EncodeNext(int, out ArraySegment{byte})"/> then encodes the next request of at most the byte cap. Every buffer is kept
 /// and reused, so once the buffers have grown to the batch size, encoding allocates nothing (gzip aside).
 /// </summary>
 /// <remarks>
@@ -188,15 +188,18 @@ internal sealed class LokiBatchEncoder
     /// Encodes the request that starts at send position <paramref name="from"/> into a reused buffer: as many entries as fit
     /// under the byte cap (at least one). Returns the position after the last entry; the body stays valid until the next call.
     /// </summary>
-    public int EncodeNext(int from, out ArraySegment<byte> body)
+    public int EncodeNext(int from, out ArraySegment<byte> body) => EncodeNext(from, int.MaxValue, out body);
+
+    /// <summary>As <see cref="EncodeNext(int, out ArraySegment{byte})"/>, with at most <paramref name="maxEntries"/> entries (after a 413).</summary>
+    public int EncodeNext(int from, int maxEntries, out ArraySegment<byte> body)
     {
-        int to = EntriesThatFit(from);
+        int to = EntriesThatFit(from, maxEntries);
         body = _format == LokiFormat.Protobuf ? Compress(EncodeProtobuf(from, to)) : EncodeJson(from, to, compress: true);
         return to;
     }
 
     /// <summary>The end of the request that starts at <paramref name="from"/>: entries while the byte cap allows, at least one.</summary>
-    private int EntriesThatFit(int from)
+    private int EntriesThatFit(int from, int maxEntries = int.MaxValue)
     {
         if ((uint)from >= (uint)_count)
         {
@@ -205,7 +208,8 @@ internal sealed class LokiBatchEncoder
 
         int to = from;
         long bytes = 0;
-        while (to < _count)
+        int end = (int)Math.Min(_count, (long)from + Math.Max(1, maxEntries));
+        while (to < end)
         {
             int entry = _order[to];
             int size = _lineLength[entry] + (_hasTrace[entry] ? s_metadataBytes : 0);
@@ -222,7 +226,7 @@ internal sealed class LokiBatchEncoder
     }
 
     /// <summary>
-    /// Like <see cref="EncodeNext"/> but stops before compression: the serialized protobuf or the plain JSON body. Lets
+    /// Like <see cref="EncodeNext(int, out ArraySegment{byte})"/> but stops before compression: the serialized protobuf or the plain JSON body. Lets
     /// tests and benchmarks tell the encoder's own allocations from the compressor's.
     /// </summary>
     internal int SerializeNext(int from, out ArraySegment<byte> body)

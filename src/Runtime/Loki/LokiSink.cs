@@ -20,7 +20,8 @@ namespace FapiLog.Loki;
 /// Requests are sent synchronously on the pipeline's worker thread, so with the default handler delivery does not depend
 /// on the thread pool (the per-request timeout is a timer).
 /// 429, 5xx, timeouts and connection failures are retried with exponential backoff and jitter (honouring
-/// <c>Retry-After</c>) with the same body, so a retry is idempotent in Loki; other 4xx are given up at once. While a batch is
+/// <c>Retry-After</c>) with the same body, so a retry is idempotent in Loki; a 413 splits the request in halves; other 4xx
+/// are given up at once. While a batch is
 /// retried, new events wait in the bounded queue, where the overflow strategy applies. A batch given up makes
 /// <see cref="Write"/> throw, which the pipeline counts as failed; <see cref="Statistics"/> has the detail by reason.
 /// </remarks>
@@ -119,11 +120,21 @@ public sealed class LokiSink : LogSink
         int failed = 0;
         bool shutdown = false;
         Failure? first = null;
+        int maxEntries = int.MaxValue;
         while (from < count)
         {
-            int to = _encoder.EncodeNext(from, out ArraySegment<byte> body);
+            int to = _encoder.EncodeNext(from, maxEntries, out ArraySegment<byte> body);
             int entries = to - from;
             Failure? failure = Push(body, entries, cancellationToken);
+            if (failure is { Split: true })
+            {
+                // 413: a proxy or Loki has a smaller body limit than MaxBatchBytes. Halve the requests for the rest of
+                // this batch rather than lose it; a single entry that is still too large is given up like any other 4xx.
+                maxEntries = Math.Max(1, entries / 2);
+                _counters.CountRetry();
+                continue;
+            }
+
             if (failure is { } f)
             {
                 failed += entries;
@@ -170,6 +181,11 @@ public sealed class LokiSink : LogSink
             {
                 _counters.CountSent(entries, body.Count);
                 return null;
+            }
+
+            if (result.StatusCode == (int)HttpStatusCode.RequestEntityTooLarge && entries > 1)
+            {
+                return new Failure(result.Reason, result.StatusCode, false, attempt, result.Detail, Split: true);
             }
 
             bool shutdown = result.Reason == LokiFailureReasons.Shutdown;
@@ -379,7 +395,7 @@ public sealed class LokiSink : LogSink
 
     private readonly record struct Attempt(int StatusCode, string? Reason, bool Retryable, TimeSpan? RetryAfter, string? Detail);
 
-    private readonly record struct Failure(string Reason, int StatusCode, bool Retryable, int Attempts, string? Detail);
+    private readonly record struct Failure(string Reason, int StatusCode, bool Retryable, int Attempts, string? Detail, bool Split = false);
 }
 
 /// <summary>The reasons <see cref="LokiStatistics.EntriesFailedByReason"/> and <see cref="LokiPushException.Reason"/> use.</summary>

@@ -182,4 +182,34 @@ public sealed class LokiFaultTests
         Assert.Equal(60 - firstPart, sink.Statistics.EntriesSent);
         Assert.Equal(firstPart, sink.Statistics.GetEntriesFailed("http_400"));
     }
+
+    [Fact]
+    public void A_413_splits_the_request_until_it_fits_without_loss_or_duplicates()
+    {
+        using var receiver = new LokiReceiver((_, request) => request.AllEntries().Count() > 10 ? new ResponsePlan(413, Body: "too large") : ResponsePlan.NoContent);
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(40)), CancellationToken.None);
+
+        IReadOnlyList<ReceivedRequest> requests = receiver.Requests;
+        Assert.Equal([40, 20, 10, 10, 10, 10], requests.Select(r => r.AllEntries().Count()));
+        List<long> delivered = requests.Skip(2).SelectMany(r => r.AllEntries()).Select(e => e.Json.GetProperty("OrderId").GetInt64()).ToList();
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), delivered);
+        Assert.Equal(40, sink.Statistics.EntriesSent);
+        Assert.Equal(0, sink.Statistics.EntriesFailed);
+        Assert.Equal(2, sink.Statistics.Retries);
+    }
+
+    [Fact]
+    public void A_413_for_a_single_entry_is_given_up_and_counted()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(413));
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None));
+
+        Assert.Equal("http_413", ex.Reason);
+        Assert.Equal([2, 1, 1], receiver.Requests.Select(r => r.AllEntries().Count()));
+        Assert.Equal(2, sink.Statistics.GetEntriesFailed("http_413"));
+    }
 }
