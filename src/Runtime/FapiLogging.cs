@@ -277,7 +277,7 @@ internal static class FapiLogMetrics
         meter.CreateObservableCounter("fapilog.loki.requests", static () => FapiLogging.LokiStatistics.RequestsSent, "{request}", "Push requests Loki accepted.");
         meter.CreateObservableCounter("fapilog.loki.entries.sent", static () => FapiLogging.LokiStatistics.EntriesSent, "{entry}", "Entries in the push requests Loki accepted.");
         meter.CreateObservableCounter("fapilog.loki.bytes.sent", static () => FapiLogging.LokiStatistics.BytesSent, "By", "Compressed body bytes of the push requests Loki accepted.");
-        meter.CreateObservableCounter("fapilog.loki.retries", static () => FapiLogging.LokiStatistics.Retries, "{request}", "Push attempts retried (429, 5xx, timeout, connection failure).");
+        meter.CreateObservableCounter("fapilog.loki.retries", static () => FapiLogging.LokiStatistics.Retries, "{request}", "Push attempts retried (429, 5xx, timeout, connection failure) or split after a 413.");
         meter.CreateObservableCounter("fapilog.loki.entries.failed", static () => LokiFailedMeasurements(), "{entry}", "Entries the Loki sink gave up, by reason.");
     }
 

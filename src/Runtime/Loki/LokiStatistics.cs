@@ -39,7 +39,7 @@ public sealed class LokiStatistics
     /// <summary>Body bytes of the accepted requests, as sent (compressed).</summary>
     public long BytesSent { get; }
 
-    /// <summary>Attempts that were retried after a 429, a 5xx, a timeout or a connection failure.</summary>
+    /// <summary>Attempts that were retried after a 429, a 5xx, a timeout or a connection failure, or sent again in halves after a 413.</summary>
     public long Retries { get; }
 
     /// <summary>Push requests given up.</summary>
