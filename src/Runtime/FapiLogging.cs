@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Internal;
+using FapiLog.Loki;
 using FapiLog.Sinks;
 using Microsoft.Extensions.Logging;
 
@@ -69,6 +70,12 @@ public static class FapiLogging
             }
         }
     }
+
+    /// <summary>
+    /// A snapshot of what every Loki sink of this process has pushed, retried and given up (by reason). For one sink,
+    /// see <see cref="LokiSink.Statistics"/>.
+    /// </summary>
+    public static LokiStatistics LokiStatistics => LokiCounters.Global.Snapshot();
 
     /// <summary>
     /// Delivers every event logged before this call to the sinks and flushes them. Returns false when that took longer
@@ -303,6 +310,19 @@ internal static class FapiLogMetrics
         meter.CreateObservableCounter("fapilog.events.delivered", static () => FapiLogging.Statistics.Delivered, "{event}", "Events every sink accepted.");
         meter.CreateObservableCounter("fapilog.sink.failures", static () => FapiLogging.Statistics.Failed, "{event}", "Events a sink failed to write.");
         meter.CreateObservableGauge("fapilog.queue.depth", static () => FapiLogging.Statistics.Pending, "{event}", "Events waiting in the queue.");
+        meter.CreateObservableCounter("fapilog.loki.requests", static () => FapiLogging.LokiStatistics.RequestsSent, "{request}", "Push requests Loki accepted.");
+        meter.CreateObservableCounter("fapilog.loki.entries.sent", static () => FapiLogging.LokiStatistics.EntriesSent, "{entry}", "Entries in the push requests Loki accepted.");
+        meter.CreateObservableCounter("fapilog.loki.bytes.sent", static () => FapiLogging.LokiStatistics.BytesSent, "By", "Compressed body bytes of the push requests Loki accepted.");
+        meter.CreateObservableCounter("fapilog.loki.retries", static () => FapiLogging.LokiStatistics.Retries, "{request}", "Push attempts retried (429, 5xx, timeout, connection failure) or split after a 413.");
+        meter.CreateObservableCounter("fapilog.loki.entries.failed", static () => LokiFailedMeasurements(), "{entry}", "Entries the Loki sink gave up, by reason.");
+    }
+
+    private static IEnumerable<Measurement<long>> LokiFailedMeasurements()
+    {
+        foreach (KeyValuePair<string, long> reason in FapiLogging.LokiStatistics.EntriesFailedByReason)
+        {
+            yield return new Measurement<long>(reason.Value, new KeyValuePair<string, object?>("reason", reason.Key));
+        }
     }
 
     private static IEnumerable<Measurement<long>> DroppedMeasurements()

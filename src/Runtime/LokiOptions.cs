@@ -1,31 +1,501 @@
 using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Net.Http;
+using System.Reflection;
+using System.Text;
+using FapiLog.Internal;
+using FapiLog.Loki;
 
 namespace FapiLog;
 
-/// <summary>Settings of the Grafana Loki sink (see the README's "Loki integration").</summary>
+/// <summary>The body format of Loki push requests.</summary>
+public enum LokiFormat
+{
+    /// <summary>Protobuf (<c>logproto.PushRequest</c>) compressed with snappy block format: the smallest and fastest. The default.</summary>
+    Protobuf,
+
+    /// <summary>The JSON push format (<c>{"streams":[...]}</c>), optionally gzip-compressed (<see cref="LokiOptions.Gzip"/>).</summary>
+    Json,
+}
+
+/// <summary>
+/// Settings of the Grafana Loki sink (see the README's "Loki integration"). The sink is added to the pipeline when
+/// <see cref="Url"/> is set; everything is checked at configuration, and a bad value throws
+/// <see cref="FapiLogConfigurationException"/> naming the setting (secrets are never echoed).
+/// </summary>
+/// <remarks>
+/// Label names must match <c>[a-zA-Z_][a-zA-Z0-9_]*</c> and must not start with <c>__</c>; invalid names are rejected,
+/// not rewritten, so that what you query is what you configured. <c>level</c> is reserved: the sink adds it to every stream.
+/// </remarks>
 public sealed class LokiOptions
 {
+    /// <summary>The most labels a stream may carry (Loki's default <c>max_label_names_per_series</c>), <c>level</c> included.</summary>
+    public const int MaxLabels = 15;
+
+    /// <summary>The label the sink adds to every stream with the event's level.</summary>
+    public const string LevelLabel = "level";
+
+    /// <summary>The push path appended to <see cref="Url"/>.</summary>
+    public const string PushPath = "loki/api/v1/push";
+
     /// <summary>Loki's base URL, e.g. <c>http://localhost:3100</c>; the push path is added. Env <c>FAPILOG_LOKI_URL</c>.</summary>
     public Uri? Url { get; set; }
 
+    /// <summary>
+    /// Static labels of every stream (the sink adds <c>level</c>). Starts with <c>service_name</c> = the entry assembly's name,
+    /// which Grafana's log views key on; remove or overwrite it as you like. Keep them few and of low cardinality: ids
+    /// belong in the line. Env <c>FAPILOG_LOKI_LABELS</c> (<c>app=shop,env=prod</c>) adds or replaces the listed labels.
+    /// </summary>
+    public IDictionary<string, string> Labels { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["service_name"] = DefaultServiceName(),
+    };
+
+    /// <summary>The body format. Default <see cref="LokiFormat.Protobuf"/> (snappy); env <c>FAPILOG_LOKI_FORMAT</c> (protobuf, json).</summary>
+    public LokiFormat Format { get; set; } = LokiFormat.Protobuf;
+
+    /// <summary>Gzip JSON bodies (<c>Content-Encoding: gzip</c>); ignored for protobuf, which is snappy-compressed. Default false; env <c>FAPILOG_LOKI_GZIP</c>.</summary>
+    public bool Gzip { get; set; }
+
+    /// <summary>The tenant sent as <c>X-Scope-OrgID</c> (multi-tenant Loki), or null. Env <c>FAPILOG_LOKI_TENANT</c>.</summary>
+    public string? Tenant { get; set; }
+
+    /// <summary>User name for HTTP basic authentication (with <see cref="Password"/>). Env <c>FAPILOG_LOKI_USERNAME</c>.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>Password for HTTP basic authentication. Never logged or shown. Env <c>FAPILOG_LOKI_PASSWORD</c>.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>A bearer token (<c>Authorization: Bearer …</c>), instead of basic authentication. Never logged or shown. Env <c>FAPILOG_LOKI_BEARER_TOKEN</c>.</summary>
+    public string? BearerToken { get; set; }
+
+    /// <summary>Extra request headers (e.g. a gateway's API key). Values are never logged or shown. Env <c>FAPILOG_LOKI_HEADERS</c> (<c>Name=value,Other=value</c>).</summary>
+    public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Longest time one push request may take before it counts as a timeout and is retried. Default 10 s; env <c>FAPILOG_LOKI_TIMEOUT</c> (seconds).</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The first retry delay; it doubles per attempt, with jitter in [d, 2d). Default 500 ms; env <c>FAPILOG_LOKI_MIN_BACKOFF</c> (seconds).</summary>
+    public TimeSpan MinBackoff { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The largest retry delay (also caps <c>Retry-After</c>). Default 5 min; env <c>FAPILOG_LOKI_MAX_BACKOFF</c> (seconds).</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Attempts per request, the first included; then the batch is dropped and counted. Default 10; env <c>FAPILOG_LOKI_MAX_ATTEMPTS</c>.</summary>
+    public int MaxAttempts { get; set; } = 10;
+
+    /// <summary>Largest uncompressed size of one push (line and metadata bytes); a larger batch is split into several requests. Default 1 MiB; env <c>FAPILOG_LOKI_MAX_BATCH_BYTES</c>.</summary>
+    public int MaxBatchBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Longest line in bytes (Loki's default <c>max_line_size</c>); longer lines are cut and end with a marker. Default 256 KiB; env <c>FAPILOG_LOKI_MAX_LINE_BYTES</c>.</summary>
+    public int MaxLineBytes { get; set; } = 256 * 1024;
+
+    /// <summary>
+    /// Your own handler for proxies, client certificates (mTLS) or custom TLS validation; it is not disposed by the sink.
+    /// Null (the default) uses a <see cref="SocketsHttpHandler"/>, with TLS as the platform does it for https URLs.
+    /// A <see cref="SocketsHttpHandler"/> or <see cref="HttpClientHandler"/> is driven synchronously like the default;
+    /// any other handler (e.g. a <see cref="DelegatingHandler"/> chain) through <c>SendAsync</c>, which uses the thread pool.
+    /// </summary>
+    public HttpMessageHandler? HttpMessageHandler { get; set; }
+
     internal void ApplyEnvironment(Func<string, string?> getVariable)
     {
-        string? url = getVariable("FAPILOG_LOKI_URL");
-        if (!string.IsNullOrWhiteSpace(url))
+        string? url = Get(getVariable, "FAPILOG_LOKI_URL");
+        if (url is not null)
         {
-            if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out Uri? parsed) || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps))
-            {
-                throw new FapiLogConfigurationException("FAPILOG_LOKI_URL", url, "an absolute http:// or https:// URL such as http://localhost:3100");
-            }
+            Url = ParseUrl(url, "FAPILOG_LOKI_URL");
+        }
 
-            Url = parsed;
+        if (Get(getVariable, "FAPILOG_LOKI_LABELS") is { } labels)
+        {
+            foreach ((string name, string value) in ParsePairs(labels, "FAPILOG_LOKI_LABELS", secretValues: false))
+            {
+                ValidateLabel(name, value, "FAPILOG_LOKI_LABELS");
+                Labels[name] = value;
+            }
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_FORMAT") is { } format)
+        {
+            Format = format.ToLowerInvariant() switch
+            {
+                "protobuf" or "proto" => LokiFormat.Protobuf,
+                "json" => LokiFormat.Json,
+                _ => throw new FapiLogConfigurationException("FAPILOG_LOKI_FORMAT", format, "protobuf or json"),
+            };
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_GZIP") is { } gzip)
+        {
+            Gzip = gzip.ToLowerInvariant() switch
+            {
+                "true" or "1" or "yes" => true,
+                "false" or "0" or "no" => false,
+                _ => throw new FapiLogConfigurationException("FAPILOG_LOKI_GZIP", gzip, "true or false"),
+            };
+        }
+
+        Tenant = Get(getVariable, "FAPILOG_LOKI_TENANT") ?? Tenant;
+        Username = Get(getVariable, "FAPILOG_LOKI_USERNAME") ?? Username;
+        Password = Get(getVariable, "FAPILOG_LOKI_PASSWORD") ?? Password;
+        BearerToken = Get(getVariable, "FAPILOG_LOKI_BEARER_TOKEN") ?? BearerToken;
+
+        if (Get(getVariable, "FAPILOG_LOKI_HEADERS") is { } headers)
+        {
+            foreach ((string name, string value) in ParsePairs(headers, "FAPILOG_LOKI_HEADERS", secretValues: true))
+            {
+                Headers[name] = value;
+            }
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_TIMEOUT") is { } timeout)
+        {
+            RequestTimeout = ParseSeconds(timeout, "FAPILOG_LOKI_TIMEOUT");
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_MIN_BACKOFF") is { } minBackoff)
+        {
+            MinBackoff = ParseSeconds(minBackoff, "FAPILOG_LOKI_MIN_BACKOFF");
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_MAX_BACKOFF") is { } maxBackoff)
+        {
+            MaxBackoff = ParseSeconds(maxBackoff, "FAPILOG_LOKI_MAX_BACKOFF");
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_MAX_ATTEMPTS") is { } attempts)
+        {
+            MaxAttempts = ParseInt(attempts, "FAPILOG_LOKI_MAX_ATTEMPTS", 1, 1000);
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_MAX_BATCH_BYTES") is { } batchBytes)
+        {
+            MaxBatchBytes = ParseInt(batchBytes, "FAPILOG_LOKI_MAX_BATCH_BYTES", MinBatchBytes, MaxBatchBytesLimit);
+        }
+
+        if (Get(getVariable, "FAPILOG_LOKI_MAX_LINE_BYTES") is { } lineBytes)
+        {
+            MaxLineBytes = ParseInt(lineBytes, "FAPILOG_LOKI_MAX_LINE_BYTES", MinLineBytes, MaxBatchBytesLimit);
         }
     }
 
+    internal const int MinLineBytes = 256;
+    internal const int MinBatchBytes = 1024;
+    internal const int MaxBatchBytesLimit = 64 * 1024 * 1024;
+
     internal void Validate()
     {
+        if (Url is null)
+        {
+            // Without a URL there is no sink; the other settings are still checked so that mistakes show early.
+        }
+        else
+        {
+            ParseUrl(Url.OriginalString, "Loki.Url", Url);
+        }
+
+        if (Labels.Count > MaxLabels - 1)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Labels", string.Join(",", Labels.Keys),
+                $"at most {MaxLabels - 1} static labels (Loki allows {MaxLabels} per stream and the sink adds '{LevelLabel}')");
+        }
+
+        foreach (KeyValuePair<string, string> label in Labels)
+        {
+            ValidateLabel(label.Key, label.Value, "Loki.Labels");
+        }
+
+        if (!Enum.IsDefined(Format))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Format", Format.ToString(), "Protobuf or Json");
+        }
+
+        if (Tenant is not null && (Tenant.Length == 0 || !IsHeaderValue(Tenant)))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Tenant", Tenant, "a non-empty tenant id without control characters, or null");
+        }
+
+        if ((Username is null) != (Password is null))
+        {
+            ThrowHelper.ThrowConfiguration(Username is null ? "Loki.Username" : "Loki.Password", Username is null ? null : "(set)",
+                "Username and Password set together (basic authentication), or neither");
+        }
+
+        if (Username is not null && (Username.Contains(':') || !IsHeaderValue(Username)))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Username", "(hidden)", "a user name without ':' or control characters");
+        }
+
+        if (Password is not null && !IsHeaderValue(Password))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Password", "(hidden)", "a password without control characters");
+        }
+
+        if (BearerToken is not null && (BearerToken.Length == 0 || !IsHeaderValue(BearerToken)))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.BearerToken", "(hidden)", "a non-empty token without control characters");
+        }
+
+        if (BearerToken is not null && Username is not null)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.BearerToken", "(hidden)", "either a bearer token or basic authentication (Username/Password), not both");
+        }
+
+        foreach (KeyValuePair<string, string> header in Headers)
+        {
+            ValidateHeader(header.Key, header.Value);
+        }
+
+        CheckDuration(RequestTimeout, "Loki.RequestTimeout", TimeSpan.FromMinutes(10));
+        CheckDuration(MinBackoff, "Loki.MinBackoff", TimeSpan.FromHours(1));
+        CheckDuration(MaxBackoff, "Loki.MaxBackoff", TimeSpan.FromHours(1));
+        if (MaxBackoff < MinBackoff)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.MaxBackoff", MaxBackoff.ToString("c", CultureInfo.InvariantCulture),
+                $"a duration at least Loki.MinBackoff ({MinBackoff.ToString("c", CultureInfo.InvariantCulture)})");
+        }
+
+        if (MaxAttempts < 1 || MaxAttempts > 1000)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.MaxAttempts", MaxAttempts.ToString(CultureInfo.InvariantCulture), "a whole number from 1 to 1000");
+        }
+
+        if (MaxBatchBytes < MinBatchBytes || MaxBatchBytes > MaxBatchBytesLimit)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.MaxBatchBytes", MaxBatchBytes.ToString(CultureInfo.InvariantCulture),
+                $"a number of bytes from {MinBatchBytes} to {MaxBatchBytesLimit}");
+        }
+
+        if (MaxLineBytes < MinLineBytes || MaxLineBytes > MaxBatchBytesLimit)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.MaxLineBytes", MaxLineBytes.ToString(CultureInfo.InvariantCulture),
+                $"a number of bytes from {MinLineBytes} to {MaxBatchBytesLimit}");
+        }
     }
 
     /// <summary>The Loki sink for these settings, or null when no URL is set.</summary>
-    internal LogSink? CreateSink() => null;
+    internal LogSink? CreateSink() => Url is null ? null : new LokiSink(this);
+
+    /// <summary>The push endpoint: <see cref="Url"/> plus <see cref="PushPath"/> (kept when the URL already ends with it).</summary>
+    internal Uri GetPushUri()
+    {
+        Uri url = Url ?? throw new InvalidOperationException("Loki.Url is not set.");
+        string text = url.GetLeftPart(UriPartial.Path);
+        if (text.EndsWith("/" + PushPath, StringComparison.Ordinal))
+        {
+            return new Uri(text + url.Query);
+        }
+
+        return new Uri(text.TrimEnd('/') + "/" + PushPath + url.Query);
+    }
+
+    /// <summary>Describes the settings with every secret hidden.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder("LokiOptions { ");
+        sb.Append("Url = ").Append(Url is null ? "(unset)" : Redact(Url)).Append(", Labels = {");
+        bool first = true;
+        foreach (KeyValuePair<string, string> label in Labels)
+        {
+            sb.Append(first ? " " : ", ").Append(label.Key).Append("=\"").Append(label.Value).Append('"');
+            first = false;
+        }
+
+        sb.Append(" }, Format = ").Append(Format);
+        sb.Append(", Gzip = ").Append(Gzip);
+        sb.Append(", Tenant = ").Append(Tenant ?? "(unset)");
+        sb.Append(", Auth = ").Append(BearerToken is not null ? "bearer (hidden)" : Username is not null ? "basic (hidden)" : "none");
+        sb.Append(", Headers = [").Append(string.Join(", ", Headers.Keys)).Append("] (values hidden)");
+        sb.Append(", RequestTimeout = ").Append(RequestTimeout.ToString("c", CultureInfo.InvariantCulture));
+        sb.Append(", Backoff = ").Append(MinBackoff.ToString("c", CultureInfo.InvariantCulture)).Append("..").Append(MaxBackoff.ToString("c", CultureInfo.InvariantCulture));
+        sb.Append(", MaxAttempts = ").Append(MaxAttempts.ToString(CultureInfo.InvariantCulture));
+        sb.Append(", MaxBatchBytes = ").Append(MaxBatchBytes.ToString(CultureInfo.InvariantCulture));
+        sb.Append(", MaxLineBytes = ").Append(MaxLineBytes.ToString(CultureInfo.InvariantCulture));
+        sb.Append(", HttpMessageHandler = ").Append(HttpMessageHandler is null ? "default" : HttpMessageHandler.GetType().Name);
+        sb.Append(" }");
+        return sb.ToString();
+    }
+
+    /// <summary>A URL as it may be shown: scheme, host, port and path, never user information or the query.</summary>
+    internal static string Redact(Uri url)
+        => url.IsAbsoluteUri ? url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : "(relative URL)";
+
+    private static Uri ParseUrl(string text, string setting, Uri? parsed = null)
+    {
+        if (parsed is null && !Uri.TryCreate(text.Trim(), UriKind.Absolute, out parsed))
+        {
+            throw new FapiLogConfigurationException(setting, RedactText(text), "an absolute http:// or https:// URL such as http://localhost:3100");
+        }
+
+        if (!parsed.IsAbsoluteUri || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new FapiLogConfigurationException(setting, RedactText(text), "an absolute http:// or https:// URL such as http://localhost:3100");
+        }
+
+        if (parsed.UserInfo.Length > 0)
+        {
+            // The URL is shown in messages; credentials in it would leak. Keep them in Username/Password instead.
+            throw new FapiLogConfigurationException(setting, Redact(parsed), "a URL without user information; set Loki.Username and Loki.Password (or the FAPILOG_LOKI_USERNAME/PASSWORD variables) instead");
+        }
+
+        return parsed;
+    }
+
+    private static string RedactText(string text)
+    {
+        // A malformed URL may still carry "user:password@": show nothing after the scheme's authority part.
+        int at = text.IndexOf('@', StringComparison.Ordinal);
+        return at < 0 ? text : "(hidden)" + text.Substring(at);
+    }
+
+    internal static void ValidateLabel(string name, string value, string setting)
+    {
+        if (!IsLabelName(name))
+        {
+            ThrowHelper.ThrowConfiguration(setting, name,
+                "label names that match [a-zA-Z_][a-zA-Z0-9_]* and do not start with '__' (invalid names are rejected, not rewritten)");
+        }
+
+        if (name == LevelLabel)
+        {
+            ThrowHelper.ThrowConfiguration(setting, name, $"a label other than '{LevelLabel}', which the sink sets from each event's level");
+        }
+
+        if (string.IsNullOrEmpty(value))
+        {
+            ThrowHelper.ThrowConfiguration(setting, name + "=" + value, "a non-empty label value (Loki removes empty labels)");
+        }
+
+        if (value.Length > 1024)
+        {
+            ThrowHelper.ThrowConfiguration(setting, name + "=" + value.Substring(0, 32) + "…", "a label value of at most 1024 characters");
+        }
+    }
+
+    internal static bool IsLabelName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.StartsWith("__", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            bool ok = c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or '_' || (i > 0 && c is >= '0' and <= '9');
+            if (!ok)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void ValidateHeader(string name, string value)
+    {
+        bool token = name.Length > 0;
+        foreach (char c in name)
+        {
+            token &= c > ' ' && c < 127 && "()<>@,;:\\\"/[]?={}".IndexOf(c) < 0;
+        }
+
+        if (!token)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Headers", name, "header names that are HTTP tokens");
+        }
+
+        if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || name.Equals("Host", StringComparison.OrdinalIgnoreCase)
+            || name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("X-Scope-OrgID", StringComparison.OrdinalIgnoreCase))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Headers", name,
+                "a header the sink does not set itself (use Tenant for X-Scope-OrgID and Username/Password or BearerToken for Authorization)");
+        }
+
+        if (value is null || !IsHeaderValue(value))
+        {
+            ThrowHelper.ThrowConfiguration("Loki.Headers", name + " (value hidden)", "a header value without control characters");
+        }
+    }
+
+    private static bool IsHeaderValue(string value)
+    {
+        foreach (char c in value)
+        {
+            if (c < ' ' || c == 127)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void CheckDuration(TimeSpan value, string setting, TimeSpan max)
+    {
+        if (value <= TimeSpan.Zero || value > max)
+        {
+            ThrowHelper.ThrowConfiguration(setting, value.ToString("c", CultureInfo.InvariantCulture),
+                $"a duration above zero and at most {max.ToString("c", CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    private static IEnumerable<(string Name, string Value)> ParsePairs(string text, string setting, bool secretValues)
+    {
+        var pairs = new List<(string, string)>();
+        foreach (string part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = part.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                throw new FapiLogConfigurationException(setting, secretValues ? "(hidden)" : text, "comma-separated name=value pairs, e.g. app=shop,env=prod");
+            }
+
+            pairs.Add((part.Substring(0, eq).Trim(), part.Substring(eq + 1).Trim()));
+        }
+
+        return pairs;
+    }
+
+    private static string? Get(Func<string, string?> getVariable, string name)
+    {
+        string? value = getVariable(name);
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    private static int ParseInt(string value, string setting, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) || result < min || result > max)
+        {
+            throw new FapiLogConfigurationException(setting, value, $"a whole number from {min} to {max}");
+        }
+
+        return result;
+    }
+
+    private static TimeSpan ParseSeconds(string value, string setting)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds > 0 && seconds <= 3600))
+        {
+            throw new FapiLogConfigurationException(setting, value, "a number of seconds above 0 and at most 3600 (fractions allowed, e.g. 0.5)");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+
+    private static string DefaultServiceName()
+    {
+        string? name = null;
+        try
+        {
+            name = Assembly.GetEntryAssembly()?.GetName().Name;
+        }
+        catch (Exception)
+        {
+            // Some hosts have no entry assembly or forbid reflection on it; fall back below.
+        }
+
+        return string.IsNullOrWhiteSpace(name) ? "unknown_service" : name;
+    }
 }

@@ -1,0 +1,558 @@
+using System;
+using System.Buffers.Text;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using FapiLog.Internal;
+using Snappier;
+
+namespace FapiLog.Loki;
+
+/// <summary>
+/// Turns a batch into Loki push bodies. <see cref="Prepare"/> renders every line once and orders the entries (by stream,
+/// then by time); <see cref="EncodeNext(int, out ArraySegment{byte})"/> then encodes the next request of at most the byte cap. Every buffer is kept
+/// and reused, so once the buffers have grown to the batch size, encoding allocates nothing (gzip aside).
+/// </summary>
+/// <remarks>
+/// The wire messages are logproto's (grafana/loki pkg/push/push.proto):
+/// <c>PushRequest { repeated StreamAdapter streams = 1; }</c>,
+/// <c>StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; }</c>,
+/// <c>EntryAdapter { Timestamp timestamp = 1; string line = 2; repeated LabelPairAdapter structuredMetadata = 3; }</c>,
+/// <c>Timestamp { int64 seconds = 1; int32 nanos = 2; }</c>, <c>LabelPairAdapter { string name = 1; string value = 2; }</c>.
+/// </remarks>
+internal sealed class LokiBatchEncoder
+{
+    /// <summary>Streams: one per level (trace … none) plus one for levels outside that range.</summary>
+    internal const int StreamCount = 8;
+
+    private const int TraceHexLength = 32;
+    private const int SpanHexLength = 16;
+    private const int MetadataStride = TraceHexLength + SpanHexLength;
+    private const int InsertionSortLimit = 32;
+
+    private static readonly byte[] s_traceIdName = "trace_id"u8.ToArray();
+    private static readonly byte[] s_spanIdName = "span_id"u8.ToArray();
+    private static readonly JsonEncodedText s_streams = JsonEncodedText.Encode("streams");
+    private static readonly JsonEncodedText s_stream = JsonEncodedText.Encode("stream");
+    private static readonly JsonEncodedText s_values = JsonEncodedText.Encode("values");
+    private static readonly JsonEncodedText s_traceId = JsonEncodedText.Encode("trace_id");
+    private static readonly JsonEncodedText s_spanId = JsonEncodedText.Encode("span_id");
+    private static readonly JsonEncodedText s_levelName = JsonEncodedText.Encode(LokiOptions.LevelLabel);
+    private static readonly string[] s_levelValues = ["trace", "debug", "info", "warning", "error", "critical", "none", "unknown"];
+
+    /// <summary>Bytes one entry's trace metadata counts towards the batch cap (names and values, as Promtail counts).</summary>
+    private static readonly int s_metadataBytes = s_traceIdName.Length + TraceHexLength + s_spanIdName.Length + SpanHexLength;
+
+    private readonly LokiFormat _format;
+    private readonly bool _gzip;
+    private readonly int _maxBatchBytes;
+    private readonly int _maxLineBytes;
+
+    // Pre-encoded per stream: the Prometheus label string for protobuf, and the label pairs for JSON.
+    private readonly byte[][] _protoLabels = new byte[StreamCount][];
+    private readonly JsonEncodedText[] _jsonLabelNames;
+    private readonly JsonEncodedText[] _jsonLabelValues;
+    private readonly JsonEncodedText[] _jsonLevelValues = new JsonEncodedText[StreamCount];
+
+    private readonly ByteBuffer _lines = new(64 * 1024);
+    private readonly Utf8JsonWriter _lineWriter;
+    private readonly PooledCharBuffer _message = new(256);
+    private readonly ByteBuffer _body = new(64 * 1024);
+    private readonly Utf8JsonWriter _bodyWriter;
+    private readonly ByteBuffer _compressed = new(32 * 1024);
+    private readonly MemoryStream? _gzipBuffer;
+    private readonly int[] _streamStart = new int[StreamCount + 1];
+    private readonly int[] _streamSize = new int[StreamCount];
+
+    // Per entry, indexed by the entry's position in the batch.
+    private int[] _lineStart = new int[128];
+    private int[] _lineLength = new int[128];
+    private long[] _time = new long[128];
+    private byte[] _stream = new byte[128];
+    private bool[] _hasTrace = new bool[128];
+    private byte[] _traceHex = new byte[128 * MetadataStride];
+
+    // Per position in send order.
+    private int[] _order = new int[128];
+    private int[] _entrySize = new int[128];
+    private long[] _sortKeys = new long[128];
+    private int _count;
+
+    public LokiBatchEncoder(LokiFormat format, bool gzip, int maxBatchBytes, int maxLineBytes, IReadOnlyList<KeyValuePair<string, string>> labels)
+    {
+        _format = format;
+        _gzip = gzip && format == LokiFormat.Json;
+        _maxBatchBytes = maxBatchBytes;
+        _maxLineBytes = maxLineBytes;
+        _lineWriter = new Utf8JsonWriter(_lines, JsonFormatting.WriterOptions);
+        _bodyWriter = new Utf8JsonWriter(_body, JsonFormatting.WriterOptions);
+        _gzipBuffer = _gzip ? new MemoryStream(32 * 1024) : null;
+
+        var sorted = new List<KeyValuePair<string, string>>(labels);
+        sorted.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        _jsonLabelNames = new JsonEncodedText[sorted.Count];
+        _jsonLabelValues = new JsonEncodedText[sorted.Count];
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            _jsonLabelNames[i] = JsonEncodedText.Encode(sorted[i].Key, JsonFormatting.Encoder);
+            _jsonLabelValues[i] = JsonEncodedText.Encode(sorted[i].Value, JsonFormatting.Encoder);
+        }
+
+        for (int s = 0; s < StreamCount; s++)
+        {
+            _jsonLevelValues[s] = JsonEncodedText.Encode(s_levelValues[s]);
+            var withLevel = new List<KeyValuePair<string, string>>(sorted) { new(LokiOptions.LevelLabel, s_levelValues[s]) };
+            withLevel.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+            _protoLabels[s] = Encoding.UTF8.GetBytes(FormatLabels(withLevel));
+        }
+    }
+
+    /// <summary>The entries of the prepared batch.</summary>
+    public int Count => _count;
+
+    /// <summary>Content-Type of the bodies.</summary>
+    public string ContentType => _format == LokiFormat.Protobuf ? "application/x-protobuf" : "application/json";
+
+    /// <summary>Content-Encoding of the bodies, or null (snappy protobuf carries no Content-Encoding).</summary>
+    public string? ContentEncoding => _gzip ? "gzip" : null;
+
+    /// <summary>Prometheus label syntax, values quoted and escaped as Go string literals (what Loki's parser reads).</summary>
+    internal static string FormatLabels(IEnumerable<KeyValuePair<string, string>> labels)
+    {
+        var sb = new StringBuilder("{");
+        foreach (KeyValuePair<string, string> label in labels)
+        {
+            if (sb.Length > 1)
+            {
+                sb.Append(", ");
+            }
+
+            sb.Append(label.Key).Append("=\"");
+            foreach (char c in label.Value)
+            {
+                switch (c)
+                {
+                    case '\\': sb.Append("\\\\"); break;
+                    case '"': sb.Append("\\\""); break;
+                    case '\n': sb.Append("\\n"); break;
+                    default: sb.Append(c); break;
+                }
+            }
+
+            sb.Append('"');
+        }
+
+        return sb.Append('}').ToString();
+    }
+
+    /// <summary>Renders the lines of <paramref name="batch"/> and orders its entries; returns the number of entries.</summary>
+    public int Prepare(in LogBatch batch)
+    {
+        int n = batch.Count;
+        EnsureCapacity(n);
+        _lines.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            ref readonly LogRecord record = ref batch[i];
+            int start = _lines.Length;
+            _lineWriter.Reset(_lines);
+            JsonFormatting.WriteEvent(_lineWriter, in record, _message, JsonLineParts.Core);
+            _lineWriter.Flush();
+            int length = _lines.Length - start;
+            if (length > _maxLineBytes)
+            {
+                length = Truncate(start, length);
+            }
+
+            _lineStart[i] = start;
+            _lineLength[i] = length;
+            _time[i] = record.UnixTimeNanoseconds;
+            int level = (int)record.Level;
+            _stream[i] = (byte)((uint)level < StreamCount - 1 ? level : StreamCount - 1);
+            bool hasTrace = record.HasTraceContext;
+            _hasTrace[i] = hasTrace;
+            if (hasTrace)
+            {
+                WriteTraceHex(in record, _traceHex.AsSpan(i * MetadataStride, MetadataStride));
+            }
+        }
+
+        _count = n;
+        Order(n);
+        return n;
+    }
+
+    /// <summary>
+    /// Encodes the request that starts at send position <paramref name="from"/> into a reused buffer: as many entries as fit
+    /// under the byte cap (at least one). Returns the position after the last entry; the body stays valid until the next call.
+    /// </summary>
+    public int EncodeNext(int from, out ArraySegment<byte> body) => EncodeNext(from, int.MaxValue, out body);
+
+    /// <summary>As <see cref="EncodeNext(int, out ArraySegment{byte})"/>, with at most <paramref name="maxEntries"/> entries (after a 413).</summary>
+    public int EncodeNext(int from, int maxEntries, out ArraySegment<byte> body)
+    {
+        int to = EntriesThatFit(from, maxEntries);
+        body = _format == LokiFormat.Protobuf ? Compress(EncodeProtobuf(from, to)) : EncodeJson(from, to, compress: true);
+        return to;
+    }
+
+    /// <summary>The end of the request that starts at <paramref name="from"/>: entries while the byte cap allows, at least one.</summary>
+    private int EntriesThatFit(int from, int maxEntries = int.MaxValue)
+    {
+        if ((uint)from >= (uint)_count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(from));
+        }
+
+        int to = from;
+        long bytes = 0;
+        int end = (int)Math.Min(_count, (long)from + Math.Max(1, maxEntries));
+        while (to < end)
+        {
+            int entry = _order[to];
+            int size = _lineLength[entry] + (_hasTrace[entry] ? s_metadataBytes : 0);
+            if (to > from && bytes + size > _maxBatchBytes)
+            {
+                break;
+            }
+
+            bytes += size;
+            to++;
+        }
+
+        return to;
+    }
+
+    /// <summary>
+    /// Like <see cref="EncodeNext(int, out ArraySegment{byte})"/> but stops before compression: the serialized protobuf or the plain JSON body. Lets
+    /// tests and benchmarks tell the encoder's own allocations from the compressor's.
+    /// </summary>
+    internal int SerializeNext(int from, out ArraySegment<byte> body)
+    {
+        int to = EntriesThatFit(from);
+        body = _format == LokiFormat.Protobuf ? EncodeProtobuf(from, to) : EncodeJson(from, to, compress: false);
+        return to;
+    }
+
+    private ArraySegment<byte> EncodeProtobuf(int from, int to)
+    {
+        // Pass 1: sizes, so every length prefix is known before anything is written.
+        int total = 0;
+        int streams = 0;
+        int pos = from;
+        while (pos < to)
+        {
+            int stream = _stream[_order[pos]];
+            int size = Protobuf.LengthDelimitedSize(_protoLabels[stream].Length);
+            _streamStart[streams] = pos;
+            while (pos < to && _stream[_order[pos]] == stream)
+            {
+                int entry = _order[pos];
+                int entrySize = EntrySize(entry);
+                _entrySize[pos] = entrySize;
+                size += Protobuf.LengthDelimitedSize(entrySize);
+                pos++;
+            }
+
+            _streamSize[streams++] = size;
+            total += Protobuf.LengthDelimitedSize(size);
+        }
+
+        _streamStart[streams] = to;
+
+        // Pass 2: write.
+        _body.Clear();
+        _body.Ensure(total);
+        Span<byte> span = _body.Array.AsSpan(0, total);
+        ReadOnlySpan<byte> lines = _lines.Array;
+        int w = 0;
+        for (int s = 0; s < streams; s++)
+        {
+            Protobuf.WriteLengthPrefix(span, ref w, 1, _streamSize[s]);
+            Protobuf.WriteBytesField(span, ref w, 1, _protoLabels[_stream[_order[_streamStart[s]]]]);
+            for (int p = _streamStart[s]; p < _streamStart[s + 1]; p++)
+            {
+                int entry = _order[p];
+                Protobuf.WriteLengthPrefix(span, ref w, 2, _entrySize[p]);
+                SplitTime(_time[entry], out long seconds, out int nanos);
+                Protobuf.WriteLengthPrefix(span, ref w, 1, Protobuf.VarintFieldSize((ulong)seconds) + Protobuf.VarintFieldSize((ulong)(long)nanos));
+                Protobuf.WriteVarintField(span, ref w, 1, (ulong)seconds);
+                Protobuf.WriteVarintField(span, ref w, 2, (ulong)(long)nanos);
+                Protobuf.WriteBytesField(span, ref w, 2, lines.Slice(_lineStart[entry], _lineLength[entry]));
+                if (_hasTrace[entry])
+                {
+                    ReadOnlySpan<byte> hex = _traceHex.AsSpan(entry * MetadataStride, MetadataStride);
+                    WriteLabelPair(span, ref w, s_traceIdName, hex.Slice(0, TraceHexLength));
+                    WriteLabelPair(span, ref w, s_spanIdName, hex.Slice(TraceHexLength, SpanHexLength));
+                }
+            }
+        }
+
+        if (w != total)
+        {
+            throw new InvalidOperationException($"Loki protobuf size mismatch: computed {total} bytes, wrote {w}.");
+        }
+
+        _body.Length = total;
+        return new ArraySegment<byte>(_body.Array, 0, total);
+    }
+
+    private ArraySegment<byte> Compress(ArraySegment<byte> raw)
+    {
+        int total = raw.Count;
+
+        // Snappy block format, as Loki's push handler expects (not the framed stream format). Snappier 1.3's block API
+        // creates a small compressor object per call (48 B; its hash table comes from the array pool): that is the only
+        // allocation on this path, once per request, whatever the batch size.
+        _compressed.Clear();
+        _compressed.Ensure(Snappy.GetMaxCompressedLength(total));
+        int compressed = Snappy.Compress(raw.AsSpan(), _compressed.Array);
+        _compressed.Length = compressed;
+        return new ArraySegment<byte>(_compressed.Array, 0, compressed);
+    }
+
+    private int EntrySize(int entry)
+    {
+        SplitTime(_time[entry], out long seconds, out int nanos);
+        int timestamp = Protobuf.VarintFieldSize((ulong)seconds) + Protobuf.VarintFieldSize((ulong)(long)nanos);
+        int size = Protobuf.LengthDelimitedSize(timestamp) + Protobuf.LengthDelimitedSize(_lineLength[entry]);
+        if (_hasTrace[entry])
+        {
+            size += Protobuf.LengthDelimitedSize(LabelPairSize(s_traceIdName.Length, TraceHexLength));
+            size += Protobuf.LengthDelimitedSize(LabelPairSize(s_spanIdName.Length, SpanHexLength));
+        }
+
+        return size;
+    }
+
+    private static int LabelPairSize(int name, int value) => Protobuf.LengthDelimitedSize(name) + Protobuf.LengthDelimitedSize(value);
+
+    private static void WriteLabelPair(Span<byte> span, ref int w, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        Protobuf.WriteLengthPrefix(span, ref w, 3, LabelPairSize(name.Length, value.Length));
+        Protobuf.WriteBytesField(span, ref w, 1, name);
+        Protobuf.WriteBytesField(span, ref w, 2, value);
+    }
+
+    /// <summary>google.protobuf.Timestamp: seconds since the epoch and a non-negative nanosecond part.</summary>
+    private static void SplitTime(long unixNanoseconds, out long seconds, out int nanos)
+    {
+        seconds = Math.DivRem(unixNanoseconds, 1_000_000_000L, out long rest);
+        if (rest < 0)
+        {
+            seconds--;
+            rest += 1_000_000_000L;
+        }
+
+        nanos = (int)rest;
+    }
+
+    private ArraySegment<byte> EncodeJson(int from, int to, bool compress)
+    {
+        _body.Clear();
+        Utf8JsonWriter w = _bodyWriter;
+        w.Reset(_body);
+        w.WriteStartObject();
+        w.WriteStartArray(s_streams);
+        ReadOnlySpan<byte> lines = _lines.Array;
+        Span<byte> number = stackalloc byte[24];
+        int pos = from;
+        while (pos < to)
+        {
+            int stream = _stream[_order[pos]];
+            w.WriteStartObject();
+            w.WriteStartObject(s_stream);
+            for (int i = 0; i < _jsonLabelNames.Length; i++)
+            {
+                w.WriteString(_jsonLabelNames[i], _jsonLabelValues[i]);
+            }
+
+            w.WriteString(s_levelName, _jsonLevelValues[stream]);
+            w.WriteEndObject();
+            w.WriteStartArray(s_values);
+            while (pos < to && _stream[_order[pos]] == stream)
+            {
+                int entry = _order[pos++];
+                w.WriteStartArray();
+                // Loki wants the nanosecond timestamp as a string; a number is rejected with 400.
+                Utf8Formatter.TryFormat(_time[entry], number, out int written);
+                w.WriteStringValue(number.Slice(0, written));
+                w.WriteStringValue(lines.Slice(_lineStart[entry], _lineLength[entry]));
+                if (_hasTrace[entry])
+                {
+                    ReadOnlySpan<byte> hex = _traceHex.AsSpan(entry * MetadataStride, MetadataStride);
+                    w.WriteStartObject();
+                    w.WriteString(s_traceId, hex.Slice(0, TraceHexLength));
+                    w.WriteString(s_spanId, hex.Slice(TraceHexLength, SpanHexLength));
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.Flush();
+        if (_gzipBuffer is null || !compress)
+        {
+            return new ArraySegment<byte>(_body.Array, 0, _body.Length);
+        }
+
+        // GZipStream cannot be reset, so gzip costs a small allocation per request; protobuf+snappy does not.
+        _gzipBuffer.SetLength(0);
+        using (var gzip = new GZipStream(_gzipBuffer, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(_body.WrittenSpan);
+        }
+
+        return new ArraySegment<byte>(_gzipBuffer.GetBuffer(), 0, (int)_gzipBuffer.Length);
+    }
+
+    /// <summary>Cuts a line to the limit on a UTF-8 character boundary and ends it with a marker that gives the original size.</summary>
+    private int Truncate(int start, int length)
+    {
+        Span<byte> marker = stackalloc byte[64];
+        int m = 0;
+        "… [truncated by FapiLog, "u8.CopyTo(marker);
+        m += "… [truncated by FapiLog, "u8.Length;
+        Utf8Formatter.TryFormat(length, marker.Slice(m), out int digits);
+        m += digits;
+        " bytes]"u8.CopyTo(marker.Slice(m));
+        m += " bytes]"u8.Length;
+
+        int keep = _maxLineBytes - m;
+        Span<byte> line = _lines.Array.AsSpan(start, length);
+        while (keep > 0 && (line[keep] & 0xC0) == 0x80)
+        {
+            // Do not split a multi-byte character: back up to its first byte.
+            keep--;
+        }
+
+        marker.Slice(0, m).CopyTo(line.Slice(keep));
+        _lines.Length = start + keep + m;
+        return keep + m;
+    }
+
+    private static void WriteTraceHex(in LogRecord record, Span<byte> destination)
+    {
+        Span<byte> raw = stackalloc byte[16];
+        record.TraceId.CopyTo(raw);
+        Hex(raw, destination.Slice(0, TraceHexLength));
+        record.SpanId.CopyTo(raw.Slice(0, 8));
+        Hex(raw.Slice(0, 8), destination.Slice(TraceHexLength, SpanHexLength));
+    }
+
+    private static void Hex(ReadOnlySpan<byte> raw, Span<byte> destination)
+    {
+        ReadOnlySpan<byte> digits = "0123456789abcdef"u8;
+        for (int i = 0; i < raw.Length; i++)
+        {
+            destination[2 * i] = digits[raw[i] >> 4];
+            destination[(2 * i) + 1] = digits[raw[i] & 0xF];
+        }
+    }
+
+    /// <summary>Orders entries by stream (a stable counting sort), then by time within each stream.</summary>
+    private void Order(int n)
+    {
+        Span<int> next = stackalloc int[StreamCount];
+        next.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            next[_stream[i]]++;
+        }
+
+        int sum = 0;
+        for (int s = 0; s < StreamCount; s++)
+        {
+            int c = next[s];
+            next[s] = sum;
+            sum += c;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            _order[next[_stream[i]]++] = i;
+        }
+
+        int start = 0;
+        while (start < n)
+        {
+            int stream = _stream[_order[start]];
+            int end = start + 1;
+            while (end < n && _stream[_order[end]] == stream)
+            {
+                end++;
+            }
+
+            SortByTime(start, end);
+            start = end;
+        }
+    }
+
+    private void SortByTime(int start, int end)
+    {
+        // Entries arrive in enqueue order, which is time order except where producers raced: usually nothing to do.
+        bool sorted = true;
+        for (int p = start + 1; p < end && sorted; p++)
+        {
+            sorted = _time[_order[p - 1]] <= _time[_order[p]];
+        }
+
+        if (sorted)
+        {
+            return;
+        }
+
+        if (end - start <= InsertionSortLimit)
+        {
+            for (int p = start + 1; p < end; p++)
+            {
+                int entry = _order[p];
+                long key = _time[entry];
+                int q = p - 1;
+                while (q >= start && _time[_order[q]] > key)
+                {
+                    _order[q + 1] = _order[q];
+                    q--;
+                }
+
+                _order[q + 1] = entry;
+            }
+
+            return;
+        }
+
+        for (int p = start; p < end; p++)
+        {
+            _sortKeys[p] = _time[_order[p]];
+        }
+
+        Array.Sort(_sortKeys, _order, start, end - start);
+    }
+
+    private void EnsureCapacity(int n)
+    {
+        if (_order.Length >= n)
+        {
+            return;
+        }
+
+        int size = Math.Max(n, _order.Length * 2);
+        _lineStart = new int[size];
+        _lineLength = new int[size];
+        _time = new long[size];
+        _stream = new byte[size];
+        _hasTrace = new bool[size];
+        _traceHex = new byte[size * MetadataStride];
+        _order = new int[size];
+        _entrySize = new int[size];
+        _sortKeys = new long[size];
+    }
+}

@@ -1,0 +1,150 @@
+using System;
+using System.Diagnostics;
+using FapiLog.Loki;
+using Xunit;
+
+namespace FapiLog.Tests.Loki;
+
+/// <summary>Encoding a batch allocates nothing once the reused buffers have grown (allocation assertions, not timing ones).</summary>
+public sealed class LokiAllocationTests
+{
+    /// <summary>What Snappier 1.3.1's block API allocates per call (a compressor and its hash-table holder; the table is pooled).</summary>
+    private const long SnappierBytesPerCall = 48;
+
+    private const int Iterations = 50;
+
+    [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void Serializing_a_batch_of_100_events_allocates_nothing_in_steady_state(LokiFormat format)
+    {
+        LokiBatchEncoder encoder = CreateEncoder(format);
+        LogBatch batch = LokiTestEvents.Batch(RealisticBatch(100));
+
+        long allocated = Measure(() => SerializeAll(encoder, in batch), out int bytes);
+
+        Assert.True(bytes > 0);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
+    public void Encoding_json_requests_allocates_nothing_in_steady_state()
+    {
+        LokiBatchEncoder encoder = CreateEncoder(LokiFormat.Json);
+        LogBatch batch = LokiTestEvents.Batch(RealisticBatch(100));
+
+        Assert.Equal(0, Measure(() => EncodeAll(encoder, in batch), out _));
+    }
+
+    [Fact]
+    public void Encoding_protobuf_with_snappy_allocates_only_snappiers_fixed_object_per_request()
+    {
+        LokiBatchEncoder encoder = CreateEncoder(LokiFormat.Protobuf);
+        LogBatch batch = LokiTestEvents.Batch(RealisticBatch(100));
+
+        long allocated = Measure(() => EncodeAll(encoder, in batch), out _);
+
+        // One request per batch: at most Snappier's per-call object, nothing that grows with the events.
+        Assert.True(allocated <= SnappierBytesPerCall * Iterations, $"{allocated} bytes over {Iterations} batches");
+    }
+
+    [Fact]
+    public void Entries_out_of_time_order_are_sorted_per_stream_without_allocating()
+    {
+        // 100 info events in a scrambled order: past the insertion-sort limit, so the reused key array path runs.
+        var records = new LogRecord[100];
+        var random = new Random(42);
+        for (int i = 0; i < records.Length; i++)
+        {
+            LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + random.Next(0, 1_000_000), i, "c", 1m);
+        }
+
+        LokiBatchEncoder encoder = CreateEncoder(LokiFormat.Protobuf);
+        LogBatch batch = LokiTestEvents.Batch(records);
+        Assert.Equal(0, Measure(() => SerializeAll(encoder, in batch), out _));
+
+        encoder.Prepare(in batch);
+        encoder.EncodeNext(0, out ArraySegment<byte> body);
+        var request = new ReceivedRequest("POST", "/", new System.Collections.Generic.Dictionary<string, string> { ["Content-Type"] = "application/x-protobuf" }, body.ToArray());
+        DecodedStream stream = Assert.Single(request.Decode());
+        Assert.Equal(100, stream.Entries.Count);
+        for (int i = 1; i < stream.Entries.Count; i++)
+        {
+            Assert.True(stream.Entries[i - 1].Nanoseconds <= stream.Entries[i].Nanoseconds);
+        }
+    }
+
+    private static LokiBatchEncoder CreateEncoder(LokiFormat format)
+        => new(format, gzip: false, maxBatchBytes: 1024 * 1024, maxLineBytes: 256 * 1024, [new("service_name", "checkout"), new("env", "prod")]);
+
+    private delegate int EncodeBatch();
+
+    private static long Measure(EncodeBatch encode, out int bytes)
+    {
+        for (int i = 0; i < 20; i++)
+        {
+            encode();
+        }
+
+        bytes = 0;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Iterations; i++)
+        {
+            bytes += encode();
+        }
+
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    internal static int EncodeAll(LokiBatchEncoder encoder, in LogBatch batch)
+    {
+        int count = encoder.Prepare(in batch);
+        int bytes = 0;
+        for (int from = 0; from < count;)
+        {
+            from = encoder.EncodeNext(from, out ArraySegment<byte> body);
+            bytes += body.Count;
+        }
+
+        return bytes;
+    }
+
+    internal static int SerializeAll(LokiBatchEncoder encoder, in LogBatch batch)
+    {
+        int count = encoder.Prepare(in batch);
+        int bytes = 0;
+        for (int from = 0; from < count;)
+        {
+            from = encoder.SerializeNext(from, out ArraySegment<byte> body);
+            bytes += body.Count;
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Mixed levels, string, number, decimal, TimeSpan and bool fields, a third with trace context; no exceptions (their ToString allocates).</summary>
+    internal static LogRecord[] RealisticBatch(int count)
+    {
+        var records = new LogRecord[count];
+        string[] customers = ["alice", "bob", "carol@example.com", "dave \"the\" user", "éva"];
+        for (int i = 0; i < count; i++)
+        {
+            long ticks = LokiTestEvents.BaseTicks + (i * 1337);
+            if (i % 5 == 4)
+            {
+                LokiTestEvents.Miss(ref records[i], ticks, "cart:" + i, TimeSpan.FromMilliseconds(i), i % 2 == 0);
+            }
+            else if (i % 3 == 0)
+            {
+                LokiTestEvents.Order(ref records[i], ticks, 100_000 + i, customers[i % customers.Length], 19.99m + i,
+                    ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom());
+            }
+            else
+            {
+                LokiTestEvents.Order(ref records[i], ticks, 100_000 + i, customers[i % customers.Length], 5.5m * i);
+            }
+        }
+
+        return records;
+    }
+}

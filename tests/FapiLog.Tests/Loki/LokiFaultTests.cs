@@ -1,0 +1,215 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using FapiLog.Loki;
+using Xunit;
+
+namespace FapiLog.Tests.Loki;
+
+/// <summary>How the sink behaves when Loki fails: retries, drops, timeouts, refused connections.</summary>
+public sealed class LokiFaultTests
+{
+    private static LokiOptions Options(Uri url, int maxAttempts = 5) => new()
+    {
+        Url = url,
+        MinBackoff = TimeSpan.FromMilliseconds(10),
+        MaxBackoff = TimeSpan.FromMilliseconds(40),
+        MaxAttempts = maxAttempts,
+    };
+
+    [Fact]
+    public void A_500_then_204_is_delivered_once_with_the_same_body()
+    {
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(500, Body: "ingester unavailable") : ResponsePlan.NoContent);
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
+
+        IReadOnlyList<ReceivedRequest> requests = receiver.WaitForRequests(2);
+        Assert.Equal(2, requests.Count);
+        // The retry carries the original timestamps: byte for byte the same body, so Loki de-duplicates it.
+        Assert.Equal(requests[0].Body, requests[1].Body);
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), requests[1].AllEntries().Select(e => e.Json.GetProperty("OrderId").GetInt64()));
+        LokiStatistics stats = sink.Statistics;
+        Assert.Equal(1, stats.Retries);
+        Assert.Equal(1, stats.RequestsSent);
+        Assert.Equal(10, stats.EntriesSent);
+        Assert.Equal(0, stats.EntriesFailed);
+    }
+
+    [Fact]
+    public void A_429_is_retried_after_the_Retry_After_delay()
+    {
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(429, RetryAfter: "1", Body: "rate limited") : ResponsePlan.NoContent);
+        LokiOptions options = Options(receiver.Url);
+        options.MaxBackoff = TimeSpan.FromSeconds(5);
+        using var sink = new LokiSink(options);
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+
+        Assert.Equal(2, receiver.WaitForRequests(2).Count);
+        // The server's delay (1 s), not the 10 ms backoff.
+        Assert.Equal(TimeSpan.FromSeconds(1), sink.LastRetryDelay);
+        Assert.Equal(1, sink.Statistics.Retries);
+        Assert.Equal(3, sink.Statistics.EntriesSent);
+    }
+
+    [Fact]
+    public void Retry_After_as_an_HTTP_date_is_honoured_and_capped_at_MaxBackoff()
+    {
+        string inAnHour = DateTimeOffset.UtcNow.AddHours(1).ToString("r", System.Globalization.CultureInfo.InvariantCulture);
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(503, RetryAfter: inAnHour) : ResponsePlan.NoContent);
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        Assert.Equal(2, receiver.Requests.Count);
+        Assert.Equal(TimeSpan.FromMilliseconds(40), sink.LastRetryDelay);
+    }
+
+    [Fact]
+    public void A_400_is_dropped_at_once_counted_and_not_retried()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(400, Body: "entry too far behind"));
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None));
+
+        Assert.Equal("http_400", ex.Reason);
+        Assert.Equal(400, ex.StatusCode);
+        Assert.Equal(4, ex.FailedEntries);
+        Assert.Contains("entry too far behind", ex.Message, StringComparison.Ordinal);
+        Assert.Single(receiver.Requests);
+        LokiStatistics stats = sink.Statistics;
+        Assert.Equal(0, stats.Retries);
+        Assert.Equal(4, stats.GetEntriesFailed("http_400"));
+        Assert.Equal(1, stats.RequestsFailed);
+    }
+
+    [Fact]
+    public void A_5xx_that_persists_is_given_up_after_MaxAttempts()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503));
+        using var sink = new LokiSink(Options(receiver.Url, maxAttempts: 3));
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None));
+
+        Assert.Equal("http_503", ex.Reason);
+        Assert.Equal(3, receiver.Requests.Count);
+        Assert.Equal(2, sink.Statistics.Retries);
+        Assert.Equal(2, sink.Statistics.GetEntriesFailed("http_503"));
+    }
+
+    [Fact]
+    public void Nothing_listening_is_retried_then_failed_and_counted()
+    {
+        using var sink = new LokiSink(Options(new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}"), maxAttempts: 3));
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None));
+
+        Assert.Equal(LokiFailureReasons.Connection, ex.Reason);
+        Assert.Equal(0, ex.StatusCode);
+        LokiStatistics stats = sink.Statistics;
+        Assert.Equal(2, stats.Retries);
+        Assert.Equal(5, stats.GetEntriesFailed(LokiFailureReasons.Connection));
+        Assert.Equal(0, stats.EntriesSent);
+    }
+
+    [Fact]
+    public void A_server_that_never_answers_times_out_and_is_retried()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        LokiOptions options = Options(receiver.Url, maxAttempts: 2);
+        options.RequestTimeout = TimeSpan.FromSeconds(1);
+        using var sink = new LokiSink(options);
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None));
+
+        Assert.Equal(LokiFailureReasons.Timeout, ex.Reason);
+        Assert.Equal(0, ex.StatusCode);
+        // The receiver saw the request and never answered (on a loaded machine it may not have read the retry in time).
+        Assert.NotEmpty(receiver.WaitForRequests(1));
+        Assert.Equal(1, sink.Statistics.Retries);
+        Assert.Equal(3, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Timeout));
+    }
+
+    [Fact]
+    public void A_cancelled_token_ends_the_retry_wait_and_counts_shutdown()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503));
+        LokiOptions options = Options(receiver.Url, maxAttempts: 1000);
+        options.MinBackoff = TimeSpan.FromMinutes(10);
+        options.MaxBackoff = TimeSpan.FromMinutes(10);
+        using var sink = new LokiSink(options);
+        using var abort = new CancellationTokenSource();
+        LokiPushException? caught = null;
+        var writer = new Thread(() =>
+        {
+            try
+            {
+                sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), abort.Token);
+            }
+            catch (LokiPushException ex)
+            {
+                caught = ex;
+            }
+        });
+        writer.Start();
+
+        receiver.WaitForRequests(1);
+        abort.Cancel();
+        Assert.True(writer.Join(LokiReceiver.SafetyTimeout), "the sink did not wake up from its backoff on cancellation");
+        Assert.NotNull(caught);
+        Assert.Equal(LokiFailureReasons.Shutdown, caught!.Reason);
+        Assert.Equal(2, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+    }
+
+    [Fact]
+    public void A_4xx_on_one_part_of_a_split_batch_does_not_stop_the_other_parts()
+    {
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(400, Body: "bad") : ResponsePlan.NoContent);
+        LokiOptions options = Options(receiver.Url);
+        options.MaxBatchBytes = 2048;
+        using var sink = new LokiSink(options);
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(60, customerLength: 100)), CancellationToken.None));
+
+        IReadOnlyList<ReceivedRequest> requests = receiver.Requests;
+        Assert.True(requests.Count > 1);
+        int firstPart = requests[0].AllEntries().Count();
+        Assert.Equal(firstPart, ex.FailedEntries);
+        Assert.Equal(60 - firstPart, sink.Statistics.EntriesSent);
+        Assert.Equal(firstPart, sink.Statistics.GetEntriesFailed("http_400"));
+    }
+
+    [Fact]
+    public void A_413_splits_the_request_until_it_fits_without_loss_or_duplicates()
+    {
+        using var receiver = new LokiReceiver((_, request) => request.AllEntries().Count() > 10 ? new ResponsePlan(413, Body: "too large") : ResponsePlan.NoContent);
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(40)), CancellationToken.None);
+
+        IReadOnlyList<ReceivedRequest> requests = receiver.Requests;
+        Assert.Equal([40, 20, 10, 10, 10, 10], requests.Select(r => r.AllEntries().Count()));
+        List<long> delivered = requests.Skip(2).SelectMany(r => r.AllEntries()).Select(e => e.Json.GetProperty("OrderId").GetInt64()).ToList();
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), delivered);
+        Assert.Equal(40, sink.Statistics.EntriesSent);
+        Assert.Equal(0, sink.Statistics.EntriesFailed);
+        Assert.Equal(2, sink.Statistics.Retries);
+    }
+
+    [Fact]
+    public void A_413_for_a_single_entry_is_given_up_and_counted()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(413));
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None));
+
+        Assert.Equal("http_413", ex.Reason);
+        Assert.Equal([2, 1, 1], receiver.Requests.Select(r => r.AllEntries().Count()));
+        Assert.Equal(2, sink.Statistics.GetEntriesFailed("http_413"));
+    }
+}

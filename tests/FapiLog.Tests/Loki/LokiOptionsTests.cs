@@ -1,0 +1,243 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using FapiLog.Loki;
+using Xunit;
+
+namespace FapiLog.Tests.Loki;
+
+/// <summary>Loki settings: environment variables, validation at configuration, and secrets that never show.</summary>
+public sealed class LokiOptionsTests
+{
+    private const string Password = "p4ss-W0rd-never-shown";
+    private const string Token = "bearer-token-never-shown";
+    private const string HeaderSecret = "header-secret-never-shown";
+
+    private static Func<string, string?> Env(Dictionary<string, string> values) => name => values.TryGetValue(name, out string? v) ? v : null;
+
+    [Fact]
+    public void Environment_variables_set_every_Loki_option()
+    {
+        var options = new FapiLogOptions().ApplyEnvironment(Env(new()
+        {
+            ["FAPILOG_LOKI_URL"] = "http://127.0.0.1:3100",
+            ["FAPILOG_LOKI_LABELS"] = "app=shop, env=prod",
+            ["FAPILOG_LOKI_FORMAT"] = "json",
+            ["FAPILOG_LOKI_GZIP"] = "true",
+            ["FAPILOG_LOKI_TENANT"] = "team-a",
+            ["FAPILOG_LOKI_USERNAME"] = "user",
+            ["FAPILOG_LOKI_PASSWORD"] = Password,
+            ["FAPILOG_LOKI_HEADERS"] = "X-Api-Key=" + HeaderSecret,
+            ["FAPILOG_LOKI_TIMEOUT"] = "2.5",
+            ["FAPILOG_LOKI_MIN_BACKOFF"] = "0.1",
+            ["FAPILOG_LOKI_MAX_BACKOFF"] = "30",
+            ["FAPILOG_LOKI_MAX_ATTEMPTS"] = "4",
+            ["FAPILOG_LOKI_MAX_BATCH_BYTES"] = "65536",
+            ["FAPILOG_LOKI_MAX_LINE_BYTES"] = "4096",
+        }));
+        options.Validate();
+        LokiOptions loki = options.Loki;
+
+        Assert.Equal(new Uri("http://127.0.0.1:3100"), loki.Url);
+        Assert.Equal("shop", loki.Labels["app"]);
+        Assert.Equal("prod", loki.Labels["env"]);
+        Assert.True(loki.Labels.ContainsKey("service_name"));
+        Assert.Equal(LokiFormat.Json, loki.Format);
+        Assert.True(loki.Gzip);
+        Assert.Equal("team-a", loki.Tenant);
+        Assert.Equal("user", loki.Username);
+        Assert.Equal(Password, loki.Password);
+        Assert.Equal(HeaderSecret, loki.Headers["X-Api-Key"]);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), loki.RequestTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(0.1), loki.MinBackoff);
+        Assert.Equal(TimeSpan.FromSeconds(30), loki.MaxBackoff);
+        Assert.Equal(4, loki.MaxAttempts);
+        Assert.Equal(65536, loki.MaxBatchBytes);
+        Assert.Equal(4096, loki.MaxLineBytes);
+    }
+
+    [Fact]
+    public void The_defaults_are_Promtails()
+    {
+        var loki = new LokiOptions();
+        Assert.Null(loki.Url);
+        Assert.Equal(LokiFormat.Protobuf, loki.Format);
+        Assert.Equal(TimeSpan.FromSeconds(10), loki.RequestTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), loki.MinBackoff);
+        Assert.Equal(TimeSpan.FromMinutes(5), loki.MaxBackoff);
+        Assert.Equal(10, loki.MaxAttempts);
+        Assert.Equal(1024 * 1024, loki.MaxBatchBytes);
+        Assert.Equal(256 * 1024, loki.MaxLineBytes);
+        Assert.Equal(["service_name"], loki.Labels.Keys);
+        Assert.Null(loki.CreateSink());
+    }
+
+    [Fact]
+    public void The_Loki_sink_is_built_when_a_URL_is_configured()
+    {
+        var options = new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_URL"] = "http://127.0.0.1:9" }));
+        options.Validate();
+        List<LogSink> sinks = FapiLogging.BuildSinks(options);
+        try
+        {
+            LokiSink loki = Assert.Single(sinks, s => s is LokiSink) as LokiSink ?? throw new InvalidOperationException();
+            Assert.Equal("http://127.0.0.1:9/loki/api/v1/push", loki.PushUri.ToString());
+        }
+        finally
+        {
+            sinks.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Theory]
+    [InlineData("FAPILOG_LOKI_URL", "not a url")]
+    [InlineData("FAPILOG_LOKI_URL", "ftp://loki:3100")]
+    [InlineData("FAPILOG_LOKI_LABELS", "app")]
+    [InlineData("FAPILOG_LOKI_FORMAT", "xml")]
+    [InlineData("FAPILOG_LOKI_GZIP", "maybe")]
+    [InlineData("FAPILOG_LOKI_TIMEOUT", "-1")]
+    [InlineData("FAPILOG_LOKI_MAX_ATTEMPTS", "0")]
+    [InlineData("FAPILOG_LOKI_MAX_BATCH_BYTES", "10")]
+    public void A_bad_variable_fails_at_configuration_naming_it_and_its_value(string variable, string value)
+    {
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new() { [variable] = value })));
+        Assert.Equal(variable, ex.Setting);
+        Assert.Contains(variable, ex.Message, StringComparison.Ordinal);
+        Assert.Contains(value, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("1app")]
+    [InlineData("app-name")]
+    [InlineData("__name__")]
+    [InlineData("")]
+    [InlineData("level")]
+    public void Invalid_or_reserved_label_names_are_rejected(string name)
+    {
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100") };
+        options.Labels[name] = "x";
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("Loki.Labels", ex.Setting);
+        Assert.Contains("'" + name, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_invalid_label_name_from_the_environment_is_rejected_at_Configure()
+    {
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = "app-name=shop" })));
+        Assert.Equal("FAPILOG_LOKI_LABELS", ex.Setting);
+        Assert.Contains("app-name", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("[a-zA-Z_][a-zA-Z0-9_]*", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void More_than_fifteen_labels_with_level_are_rejected()
+    {
+        var options = new LokiOptions();
+        for (int i = 0; i < 14; i++)
+        {
+            options.Labels["l" + i] = "v";
+        }
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("Loki.Labels", ex.Setting);
+        options.Labels.Remove("l0");
+        options.Validate();
+    }
+
+    [Fact]
+    public void Other_bad_settings_are_rejected_with_their_name()
+    {
+        AssertRejected(o => o.MaxAttempts = 0, "Loki.MaxAttempts");
+        AssertRejected(o => o.RequestTimeout = TimeSpan.Zero, "Loki.RequestTimeout");
+        AssertRejected(o => o.MinBackoff = TimeSpan.FromSeconds(10), "Loki.MaxBackoff", o => o.MaxBackoff = TimeSpan.FromSeconds(1));
+        AssertRejected(o => o.MaxLineBytes = 1, "Loki.MaxLineBytes");
+        AssertRejected(o => o.Username = "user", "Loki.Password");
+        AssertRejected(o => o.Headers["Content-Type"] = "text/plain", "Loki.Headers");
+        AssertRejected(o => o.Tenant = "", "Loki.Tenant");
+        AssertRejected(o => o.Url = new Uri("/loki", UriKind.Relative), "Loki.Url");
+        AssertRejected(o => o.Url = new Uri("ftp://127.0.0.1/"), "Loki.Url");
+        AssertRejected(o => o.Url = new Uri("http://user:" + Password + "@127.0.0.1:3100"), "Loki.Url");
+    }
+
+    private static void AssertRejected(Action<LokiOptions> change, string setting, Action<LokiOptions>? also = null)
+    {
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100") };
+        also?.Invoke(options);
+        change(options);
+        Assert.Equal(setting, Assert.Throws<FapiLogConfigurationException>(options.Validate).Setting);
+    }
+
+    [Fact]
+    public void Credentials_never_appear_in_ToString_or_configuration_errors()
+    {
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100"), Username = "user", Password = Password };
+        options.Headers["X-Api-Key"] = HeaderSecret;
+        string text = options.ToString();
+        Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(HeaderSecret, text, StringComparison.Ordinal);
+        Assert.Contains("X-Api-Key", text, StringComparison.Ordinal);
+
+        options.BearerToken = Token;
+        var both = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        AssertNoSecret(both.Message);
+        AssertNoSecret(both.Value);
+        AssertNoSecret(options.ToString());
+
+        options.Username = null;
+        options.Password = null;
+        AssertNoSecret(options.ToString());
+
+        var bad = new LokiOptions { Password = Password + "\n" };
+        bad.Username = "user";
+        AssertNoSecret(Assert.Throws<FapiLogConfigurationException>(bad.Validate).Message);
+
+        var badHeader = new LokiOptions();
+        badHeader.Headers["X-Api-Key"] = HeaderSecret + "\r\n";
+        AssertNoSecret(Assert.Throws<FapiLogConfigurationException>(badHeader.Validate).Message);
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new()
+        {
+            ["FAPILOG_LOKI_URL"] = $"http://user:{Password}@127.0.0.1:3100",
+        })));
+        AssertNoSecret(ex.Message);
+        var malformed = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new()
+        {
+            ["FAPILOG_LOKI_URL"] = $"http://user:{Password}@127.0.0.1:port",
+        })));
+        AssertNoSecret(malformed.Message);
+    }
+
+    [Fact]
+    public void Credentials_never_appear_in_push_failures_or_statistics()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(401, Body: "no org id"));
+        var options = new LokiOptions { Url = receiver.Url, Username = "user", Password = Password, MaxAttempts = 1 };
+        options.Headers["X-Api-Key"] = HeaderSecret;
+        using var sink = new LokiSink(options);
+
+        var ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
+
+        Assert.Equal("http_401", ex.Reason);
+        AssertNoSecret(ex.ToString());
+        AssertNoSecret(sink.Statistics.ToString());
+        AssertNoSecret(sink.ToString());
+
+        using var refused = new LokiSink(new LokiOptions { Url = new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}"), BearerToken = Token, MaxAttempts = 1 });
+        var connection = Assert.Throws<LokiPushException>(() => refused.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
+        AssertNoSecret(connection.ToString());
+    }
+
+    private static void AssertNoSecret(string? text)
+    {
+        if (text is null)
+        {
+            return;
+        }
+
+        Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(Token, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(HeaderSecret, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("user:" + Password)), text, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,280 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Net.Http;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using FapiLog.Loki;
+using Xunit;
+
+namespace FapiLog.Tests.Loki;
+
+/// <summary>What the sink puts on the wire, decoded by the receiver with code independent of the sink's encoder.</summary>
+public sealed class LokiWireTests
+{
+    private static LokiOptions Options(LokiReceiver receiver, LokiFormat format = LokiFormat.Protobuf, bool gzip = false)
+    {
+        var options = new LokiOptions { Url = receiver.Url, Format = format, Gzip = gzip, MinBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(50) };
+        options.Labels.Clear();
+        options.Labels["app"] = "shop";
+        options.Labels["env"] = "prod";
+        return options;
+    }
+
+    [Theory]
+    [InlineData(LokiFormat.Protobuf, false)]
+    [InlineData(LokiFormat.Json, false)]
+    [InlineData(LokiFormat.Json, true)]
+    public void A_batch_becomes_one_push_with_streams_per_level_lines_metadata_and_nanosecond_timestamps(LokiFormat format, bool gzip)
+    {
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver, format, gzip));
+        ActivityTraceId traceId = ActivityTraceId.CreateRandom();
+        ActivitySpanId spanId = ActivitySpanId.CreateRandom();
+        var error = new InvalidOperationException("card declined");
+        var records = new LogRecord[5];
+        long t = LokiTestEvents.BaseTicks;
+        // Out of time order within the info stream: the sink must sort them.
+        LokiTestEvents.Order(ref records[0], t + 30, 3, "carol", 30m);
+        LokiTestEvents.Order(ref records[1], t + 10, 1, "alice", 99.50m, traceId, spanId);
+        LokiTestEvents.Payment(ref records[2], t + 20, 2, error);
+        LokiTestEvents.Order(ref records[3], t + 20, 2, "bob \"the builder\"", -0.5m);
+        LokiTestEvents.Miss(ref records[4], t + 40, "user:7", TimeSpan.FromSeconds(1.5), false);
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        ReceivedRequest request = Assert.Single(receiver.WaitForRequests(1));
+        Assert.Equal("POST", request.Method);
+        Assert.Equal("/loki/api/v1/push", request.Path);
+        Assert.Equal(format == LokiFormat.Protobuf ? "application/x-protobuf" : "application/json", request.Header("Content-Type"));
+        Assert.Equal(gzip ? "gzip" : null, request.Header("Content-Encoding"));
+
+        IReadOnlyList<DecodedStream> streams = request.Decode();
+        Assert.Equal(3, streams.Count);
+        DecodedStream info = streams.Single(s => s.Labels["level"] == "info");
+        DecodedStream errors = streams.Single(s => s.Labels["level"] == "error");
+        DecodedStream warnings = streams.Single(s => s.Labels["level"] == "warning");
+        foreach (DecodedStream s in streams)
+        {
+            Assert.Equal(3, s.Labels.Count);
+            Assert.Equal("shop", s.Labels["app"]);
+            Assert.Equal("prod", s.Labels["env"]);
+        }
+
+        if (format == LokiFormat.Protobuf)
+        {
+            Assert.Equal("{app=\"shop\", env=\"prod\", level=\"info\"}", info.LabelText);
+        }
+
+        Assert.Equal([LokiTestEvents.Nanoseconds(t + 10), LokiTestEvents.Nanoseconds(t + 20), LokiTestEvents.Nanoseconds(t + 30)],
+            info.Entries.Select(e => e.Nanoseconds));
+        Assert.Equal([1L, 2L, 3L], info.Entries.Select(e => e.Json.GetProperty("OrderId").GetInt64()));
+
+        JsonElement first = info.Entries[0].Json;
+        Assert.Equal("info", first.GetProperty("level").GetString());
+        Assert.Equal("Order 1 placed by alice for 99.50", first.GetProperty("message").GetString());
+        Assert.Equal("OrderPlaced", first.GetProperty("event").GetString());
+        Assert.Equal(5, first.GetProperty("event_id").GetInt32());
+        Assert.Equal(JsonValueKind.Number, first.GetProperty("OrderId").ValueKind);
+        Assert.Equal("alice", first.GetProperty("Customer").GetString());
+        Assert.Equal(JsonValueKind.Number, first.GetProperty("Amount").ValueKind);
+        Assert.Equal(99.50m, first.GetProperty("Amount").GetDecimal());
+        Assert.False(first.TryGetProperty("trace_id", out _));
+        Assert.Equal(traceId.ToHexString(), info.Entries[0].Metadata["trace_id"]);
+        Assert.Equal(spanId.ToHexString(), info.Entries[0].Metadata["span_id"]);
+        Assert.Empty(info.Entries[1].Metadata);
+        Assert.Equal("bob \"the builder\"", info.Entries[1].Json.GetProperty("Customer").GetString());
+        Assert.Equal(-0.5m, info.Entries[1].Json.GetProperty("Amount").GetDecimal());
+
+        DecodedEntry failure = Assert.Single(errors.Entries);
+        Assert.Equal(LokiTestEvents.Nanoseconds(t + 20), failure.Nanoseconds);
+        JsonElement failed = failure.Json;
+        Assert.Equal("error", failed.GetProperty("level").GetString());
+        Assert.Equal(7, failed.GetProperty("event_id").GetInt32());
+        Assert.Equal("System.InvalidOperationException", failed.GetProperty("exception").GetProperty("type").GetString());
+        Assert.Equal("card declined", failed.GetProperty("exception").GetProperty("message").GetString());
+        Assert.Contains("card declined", failed.GetProperty("exception").GetProperty("stack").GetString(), StringComparison.Ordinal);
+
+        JsonElement miss = Assert.Single(warnings.Entries).Json;
+        Assert.Equal("Cache miss for user:7 after 00:00:01.5000000 (False)", miss.GetProperty("message").GetString());
+        Assert.Equal(JsonValueKind.False, miss.GetProperty("Hit").ValueKind);
+        Assert.Equal("00:00:01.5000000", miss.GetProperty("Elapsed").GetString());
+
+        LokiStatistics stats = sink.Statistics;
+        Assert.Equal(1, stats.RequestsSent);
+        Assert.Equal(5, stats.EntriesSent);
+        Assert.Equal(request.Body.Length, stats.BytesSent);
+        Assert.Equal(0, stats.EntriesFailed);
+    }
+
+    [Fact]
+    public void The_default_labels_are_service_name_and_level()
+    {
+        using var receiver = new LokiReceiver();
+        var options = new LokiOptions { Url = receiver.Url };
+        using var sink = new LokiSink(options);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        DecodedStream stream = Assert.Single(receiver.WaitForRequests(1)[0].Decode());
+        Assert.Equal(2, stream.Labels.Count);
+        Assert.Equal("info", stream.Labels["level"]);
+        Assert.False(string.IsNullOrEmpty(stream.Labels["service_name"]));
+        Assert.Equal(options.Labels["service_name"], stream.Labels["service_name"]);
+    }
+
+    [Fact]
+    public void Label_values_are_escaped_in_the_protobuf_label_string()
+    {
+        using var receiver = new LokiReceiver();
+        var options = new LokiOptions { Url = receiver.Url };
+        options.Labels["path"] = "C:\\logs \"x\"\nnext";
+        using var sink = new LokiSink(options);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        DecodedStream stream = Assert.Single(receiver.WaitForRequests(1)[0].Decode());
+        Assert.Equal("C:\\logs \"x\"\nnext", stream.Labels["path"]);
+    }
+
+    [Fact]
+    public void Tenant_basic_auth_and_extra_headers_are_sent()
+    {
+        using var receiver = new LokiReceiver();
+        LokiOptions options = Options(receiver);
+        options.Tenant = "team-a";
+        options.Username = "loki-user";
+        options.Password = "s3cret-pass";
+        options.Headers["X-Api-Key"] = "key-123";
+        using var sink = new LokiSink(options);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+
+        ReceivedRequest request = receiver.WaitForRequests(1)[0];
+        Assert.Equal("team-a", request.Header("X-Scope-OrgID"));
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("loki-user:s3cret-pass")), request.Header("Authorization"));
+        Assert.Equal("key-123", request.Header("X-Api-Key"));
+        Assert.StartsWith("FapiLog/", request.Header("User-Agent"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bearer_token_is_sent()
+    {
+        using var receiver = new LokiReceiver();
+        LokiOptions options = Options(receiver);
+        options.BearerToken = "tok-456";
+        using var sink = new LokiSink(options);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        Assert.Equal("Bearer tok-456", receiver.WaitForRequests(1)[0].Header("Authorization"));
+    }
+
+    [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void A_batch_over_the_byte_cap_is_split_into_several_requests_without_loss_or_duplicates(LokiFormat format)
+    {
+        using var receiver = new LokiReceiver();
+        LokiOptions options = Options(receiver, format);
+        options.MaxBatchBytes = 2048;
+        using var sink = new LokiSink(options);
+        LogRecord[] records = LokiTestEvents.Orders(60, customerLength: 100);
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        IReadOnlyList<ReceivedRequest> requests = receiver.Requests;
+        Assert.True(requests.Count > 1, $"expected a split, got {requests.Count} request(s)");
+        foreach (ReceivedRequest request in requests)
+        {
+            int bytes = request.AllEntries().Sum(e => Encoding.UTF8.GetByteCount(e.Line));
+            Assert.True(bytes <= 2048, $"a request carries {bytes} line bytes");
+        }
+
+        List<long> ids = requests.SelectMany(r => r.AllEntries()).Select(e => e.Json.GetProperty("OrderId").GetInt64()).ToList();
+        Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), ids.Order());
+        Assert.Equal(requests.Count, sink.Statistics.RequestsSent);
+        Assert.Equal(60, sink.Statistics.EntriesSent);
+    }
+
+    [Fact]
+    public void A_line_over_the_limit_is_truncated_with_a_marker()
+    {
+        using var receiver = new LokiReceiver();
+        LokiOptions options = Options(receiver);
+        options.MaxLineBytes = 300;
+        using var sink = new LokiSink(options);
+        var records = new LogRecord[2];
+        LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, new string('é', 1000), 1m);
+        LokiTestEvents.Order(ref records[1], LokiTestEvents.BaseTicks + 1, 2, "short", 1m);
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        List<DecodedEntry> entries = receiver.WaitForRequests(1)[0].AllEntries().ToList();
+        string longLine = entries[0].Line;
+        Assert.True(Encoding.UTF8.GetByteCount(longLine) <= 300);
+        Assert.StartsWith("{\"level\":\"info\"", longLine, StringComparison.Ordinal);
+        Assert.EndsWith(" bytes]", longLine, StringComparison.Ordinal);
+        Assert.Contains("[truncated by FapiLog, ", longLine, StringComparison.Ordinal);
+        Assert.DoesNotContain('\uFFFD', longLine);
+        Assert.Equal(2, entries[1].Json.GetProperty("OrderId").GetInt64());
+    }
+
+    [Fact]
+    public void A_url_with_a_path_prefix_keeps_it()
+    {
+        var options = new LokiOptions { Url = new Uri("https://gateway.example/tenant-a/") };
+        Assert.Equal("https://gateway.example/tenant-a/loki/api/v1/push", options.GetPushUri().ToString());
+        options.Url = new Uri("http://localhost:3100/loki/api/v1/push");
+        Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
+        options.Url = new Uri("http://localhost:3100");
+        Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
+    }
+}
+
+/// <summary>A user's own HttpMessageHandler is used (even one that implements only SendAsync) and not disposed by the sink.</summary>
+public sealed class LokiHandlerTests
+{
+    private sealed class TaggingHandler : DelegatingHandler
+    {
+        public TaggingHandler() : base(new SocketsHttpHandler()) { }
+
+        public bool Disposed { get; private set; }
+
+        protected override System.Threading.Tasks.Task<System.Net.Http.HttpResponseMessage> SendAsync(System.Net.Http.HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.TryAddWithoutValidation("X-Through-Handler", "yes");
+            return base.SendAsync(request, cancellationToken);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+
+    [Fact]
+    public void A_custom_delegating_handler_sees_every_request_and_stays_undisposed()
+    {
+        using var receiver = new LokiReceiver();
+        using var handler = new TaggingHandler();
+        var sink = new LokiSink(new LokiOptions { Url = receiver.Url, HttpMessageHandler = handler });
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Dispose();
+
+        Assert.Equal("yes", receiver.WaitForRequests(1)[0].Header("X-Through-Handler"));
+        Assert.Equal(2, sink.Statistics.EntriesSent);
+        Assert.False(handler.Disposed);
+    }
+
+    [Fact]
+    public void A_socket_handler_of_your_own_is_used_synchronously()
+    {
+        using var receiver = new LokiReceiver();
+        using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) };
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, HttpMessageHandler = handler });
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+
+        Assert.Single(receiver.WaitForRequests(1));
+        Assert.Equal(2, sink.Statistics.EntriesSent);
+    }
+}
