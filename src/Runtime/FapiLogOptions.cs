@@ -62,7 +62,8 @@ public sealed class FapiLogOptions
     public LokiOptions Loki { get; } = new();
 
     /// <summary>
-    /// Whether to write to the console. Null (the default) means: only when no other sink is configured.
+    /// Whether to write to the console. Null (the default) means: yes, unless you added sinks of your own or a
+    /// <see cref="FilePath"/> (a Loki URL alone keeps the console, as the environment-only setup promises).
     /// Env <c>FAPILOG_CONSOLE</c> (true, false, json).
     /// </summary>
     public bool? Console { get; set; }

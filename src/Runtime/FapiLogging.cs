@@ -257,7 +257,8 @@ public static class FapiLogging
             sinks.Add(loki);
         }
 
-        if (options.Console ?? sinks.Count == 0)
+        // Console by default, Loki as well when configured; sinks or a file you add yourself replace the console.
+        if (options.Console ?? (options.Sinks.Count == 0 && options.FilePath is null))
         {
             sinks.Add(new ConsoleSink(options.ConsoleJson));
         }

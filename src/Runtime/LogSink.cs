@@ -19,6 +19,9 @@ namespace FapiLog;
 /// </example>
 public abstract class LogSink : IDisposable
 {
+    /// <summary>When this sink's last failure was reported (Stopwatch ticks): the throttle is per sink.</summary>
+    internal long _lastFailureReport;
+
     /// <summary>A short name for statistics and error messages; the type name by default.</summary>
     public virtual string Name => GetType().Name;
 

@@ -30,18 +30,16 @@ internal static class Stderr
 /// <summary>Reports sink failures on stderr, at most once per sink per minute, with the count of events affected.</summary>
 internal static class SinkFailureReporter
 {
-    private static long s_lastReport = long.MinValue;
-
     public static void Report(LogSink sink, int events, Exception ex)
     {
         long now = Stopwatch.GetTimestamp();
-        long last = Volatile.Read(ref s_lastReport);
-        if (last != long.MinValue && Stopwatch.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+        long last = Volatile.Read(ref sink._lastFailureReport);
+        if (last != 0 && Stopwatch.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
         {
             return;
         }
 
-        Volatile.Write(ref s_lastReport, now);
+        Volatile.Write(ref sink._lastFailureReport, now);
         string what = events > 0 ? $"failed {events} event(s)" : "failed";
         Stderr.Write($"FapiLog: sink '{sink.Name}' {what}: {ex.GetType().Name}: {ex.Message}");
     }

@@ -82,6 +82,8 @@ public sealed class LokiOptionsTests
         {
             LokiSink loki = Assert.Single(sinks, s => s is LokiSink) as LokiSink ?? throw new InvalidOperationException();
             Assert.Equal("http://127.0.0.1:9/loki/api/v1/push", loki.PushUri.ToString());
+            // DESIGN.md: console by default, and Loki as well when FAPILOG_LOKI_URL is set.
+            Assert.Single(sinks, s => s is FapiLog.Sinks.ConsoleSink);
         }
         finally
         {
