@@ -12,17 +12,17 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
+using FapiLog.Tests.Loki;
 using Xunit;
 
 namespace FapiLog.Hosting.Tests;
 
 /// <summary>
 /// Starts the built samples/WebApi as a real child process, sends it requests on 127.0.0.1, stops it with a signal and
-/// checks that every event reached the JSON-lines file sink.
+/// checks that every event reached a loopback Loki receiver (decoded independently of the sink) and the JSON-lines file sink.
 /// Both SIGTERM and SIGINT (Ctrl+C) are tried. The flush interval and batch size are set so that nothing is
 /// delivered before the shutdown: what is in the file got there through the hosted service's final flush.
 /// </summary>
-/// <remarks>TODO(loki): once the Loki sink lands, replace the file with a loopback Loki receiver (FAPILOG_LOKI_URL).</remarks>
 public sealed class WebApiProcessTests
 {
     private const int Orders = 20;
@@ -43,6 +43,7 @@ public sealed class WebApiProcessTests
         Assert.True(File.Exists(dll), $"The web sample was not built at {dll}.");
 
         string file = Path.Combine(Path.GetTempPath(), $"fapilog-webapi-{Guid.NewGuid():N}.jsonl");
+        using var loki = new LokiReceiver();
         int port = FreeLoopbackPort();
         var start = new ProcessStartInfo("dotnet")
         {
@@ -60,6 +61,8 @@ public sealed class WebApiProcessTests
         }
 
         start.Environment["FAPILOG_FILE"] = file;
+        start.Environment["FAPILOG_LOKI_URL"] = loki.Url.ToString();
+        start.Environment["FAPILOG_LOKI_LABELS"] = "app=webapi-test";
         start.Environment["FAPILOG_CONSOLE"] = "false";
         start.Environment["FAPILOG_QUEUE_CAPACITY"] = "20000";
         start.Environment["FAPILOG_BATCH_SIZE"] = "10000";
@@ -106,6 +109,16 @@ public sealed class WebApiProcessTests
             Assert.True(process.ExitCode == 0, $"The sample exited with {process.ExitCode}:\n{Output(output)}");
 
             List<JsonElement> events = File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+
+            // Loki got the very same events (its line is the file's object without timestamp and trace ids), once each.
+            List<DecodedEntry> pushed = loki.Requests.SelectMany(r => r.AllEntries()).ToList();
+            Assert.NotEmpty(pushed);
+            Assert.All(loki.Requests, r => Assert.Equal("/loki/api/v1/push", r.Path));
+            Assert.Equal(events.Count, pushed.Count);
+            Assert.All(loki.Requests.SelectMany(r => r.Decode()), stream => Assert.Equal("webapi-test", stream.Labels["app"]));
+            var lokiMessages = pushed.Select(e => Str(e.Json, "message")).OrderBy(m => m, StringComparer.Ordinal).ToList();
+            var fileMessages = events.Select(e => Str(e, "message")).OrderBy(m => m, StringComparer.Ordinal).ToList();
+            Assert.Equal(fileMessages, lokiMessages);
 
             foreach (long id in orderIds)
             {
