@@ -69,7 +69,7 @@ public static class FapiLogConfigurationBinder
             switch (key.ToUpperInvariant())
             {
                 case "MINIMUMLEVEL":
-                    options.MinimumLevel = FapiLogOptions.ParseLevel(value, setting);
+                    options.MinimumLevel = FapiLog.Internal.SettingParser.ParseLevel(value, setting);
                     break;
                 case "QUEUECAPACITY":
                     options.QueueCapacity = ParseInt(value, setting);

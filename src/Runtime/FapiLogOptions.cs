@@ -100,17 +100,17 @@ public sealed class FapiLogOptions
     public FapiLogOptions ApplyEnvironment(Func<string, string?>? getVariable = null)
     {
         getVariable ??= Environment.GetEnvironmentVariable;
-        if (Get(getVariable, "FAPILOG_MIN_LEVEL") is { } level)
+        if (SettingParser.Get(getVariable, "FAPILOG_MIN_LEVEL") is { } level)
         {
-            MinimumLevel = ParseLevel(level, "FAPILOG_MIN_LEVEL");
+            MinimumLevel = SettingParser.ParseLevel(level, "FAPILOG_MIN_LEVEL");
         }
 
-        if (Get(getVariable, "FAPILOG_QUEUE_CAPACITY") is { } capacity)
+        if (SettingParser.Get(getVariable, "FAPILOG_QUEUE_CAPACITY") is { } capacity)
         {
-            QueueCapacity = ParseInt(capacity, "FAPILOG_QUEUE_CAPACITY", 1, MaxQueueCapacity);
+            QueueCapacity = SettingParser.ParseInt(capacity, "FAPILOG_QUEUE_CAPACITY", 1, MaxQueueCapacity);
         }
 
-        if (Get(getVariable, "FAPILOG_OVERFLOW") is { } overflow)
+        if (SettingParser.Get(getVariable, "FAPILOG_OVERFLOW") is { } overflow)
         {
             Overflow = overflow.ToLowerInvariant() switch
             {
@@ -121,42 +121,42 @@ public sealed class FapiLogOptions
             };
         }
 
-        if (Get(getVariable, "FAPILOG_SAMPLE_RATE") is { } rate)
+        if (SettingParser.Get(getVariable, "FAPILOG_SAMPLE_RATE") is { } rate)
         {
-            SampleRate = ParseFraction(rate, "FAPILOG_SAMPLE_RATE");
+            SampleRate = SettingParser.ParseFraction(rate, "FAPILOG_SAMPLE_RATE");
         }
 
-        if (Get(getVariable, "FAPILOG_SAMPLE_HIGH_WATER") is { } highWater)
+        if (SettingParser.Get(getVariable, "FAPILOG_SAMPLE_HIGH_WATER") is { } highWater)
         {
-            SampleHighWaterMark = ParseFraction(highWater, "FAPILOG_SAMPLE_HIGH_WATER");
+            SampleHighWaterMark = SettingParser.ParseFraction(highWater, "FAPILOG_SAMPLE_HIGH_WATER");
         }
 
-        if (Get(getVariable, "FAPILOG_BATCH_SIZE") is { } batch)
+        if (SettingParser.Get(getVariable, "FAPILOG_BATCH_SIZE") is { } batch)
         {
-            BatchSize = ParseInt(batch, "FAPILOG_BATCH_SIZE", 1, MaxQueueCapacity);
+            BatchSize = SettingParser.ParseInt(batch, "FAPILOG_BATCH_SIZE", 1, MaxQueueCapacity);
         }
 
-        if (Get(getVariable, "FAPILOG_FLUSH_INTERVAL") is { } interval)
+        if (SettingParser.Get(getVariable, "FAPILOG_FLUSH_INTERVAL") is { } interval)
         {
-            FlushInterval = ParseSeconds(interval, "FAPILOG_FLUSH_INTERVAL");
+            FlushInterval = SettingParser.ParseSeconds(interval, "FAPILOG_FLUSH_INTERVAL", 86400);
         }
 
-        if (Get(getVariable, "FAPILOG_SHUTDOWN_TIMEOUT") is { } shutdown)
+        if (SettingParser.Get(getVariable, "FAPILOG_SHUTDOWN_TIMEOUT") is { } shutdown)
         {
-            ShutdownTimeout = ParseSeconds(shutdown, "FAPILOG_SHUTDOWN_TIMEOUT");
+            ShutdownTimeout = SettingParser.ParseSeconds(shutdown, "FAPILOG_SHUTDOWN_TIMEOUT", 86400);
         }
 
-        if (Get(getVariable, "FAPILOG_BLOCK_TIMEOUT") is { } block)
+        if (SettingParser.Get(getVariable, "FAPILOG_BLOCK_TIMEOUT") is { } block)
         {
-            BlockTimeout = ParseSeconds(block, "FAPILOG_BLOCK_TIMEOUT");
+            BlockTimeout = SettingParser.ParseSeconds(block, "FAPILOG_BLOCK_TIMEOUT", 86400);
         }
 
-        if (Get(getVariable, "FAPILOG_DROP_WARNING_INTERVAL") is { } warning)
+        if (SettingParser.Get(getVariable, "FAPILOG_DROP_WARNING_INTERVAL") is { } warning)
         {
-            DropWarningInterval = ParseSeconds(warning, "FAPILOG_DROP_WARNING_INTERVAL");
+            DropWarningInterval = SettingParser.ParseSeconds(warning, "FAPILOG_DROP_WARNING_INTERVAL", 86400);
         }
 
-        if (Get(getVariable, "FAPILOG_CONSOLE") is { } console)
+        if (SettingParser.Get(getVariable, "FAPILOG_CONSOLE") is { } console)
         {
             switch (console.ToLowerInvariant())
             {
@@ -167,7 +167,7 @@ public sealed class FapiLogOptions
             }
         }
 
-        if (Get(getVariable, "FAPILOG_FILE") is { } file)
+        if (SettingParser.Get(getVariable, "FAPILOG_FILE") is { } file)
         {
             FilePath = file;
         }
@@ -245,56 +245,5 @@ public sealed class FapiLogOptions
             ThrowHelper.ThrowConfiguration(name, value.ToString("c", CultureInfo.InvariantCulture),
                 "a duration above zero and at most one day" + (allowInfinite ? ", or Timeout.InfiniteTimeSpan" : string.Empty));
         }
-    }
-
-    private static string? Get(Func<string, string?> getVariable, string name)
-    {
-        string? value = getVariable(name);
-        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-    }
-
-    internal static LogLevel ParseLevel(string value, string setting)
-    {
-        switch (value.ToLowerInvariant())
-        {
-            case "trace": case "verbose": return LogLevel.Trace;
-            case "debug": return LogLevel.Debug;
-            case "information": case "info": return LogLevel.Information;
-            case "warning": case "warn": return LogLevel.Warning;
-            case "error": return LogLevel.Error;
-            case "critical": case "fatal": return LogLevel.Critical;
-            case "none": return LogLevel.None;
-            default: throw new FapiLogConfigurationException(setting, value, "one of trace, debug, information, warning, error, critical, none");
-        }
-    }
-
-    private static int ParseInt(string value, string setting, int min, int max)
-    {
-        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) || result < min || result > max)
-        {
-            throw new FapiLogConfigurationException(setting, value, $"a whole number from {min} to {max}");
-        }
-
-        return result;
-    }
-
-    private static double ParseFraction(string value, string setting)
-    {
-        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) || !(result >= 0 && result <= 1))
-        {
-            throw new FapiLogConfigurationException(setting, value, "a number from 0 to 1");
-        }
-
-        return result;
-    }
-
-    private static TimeSpan ParseSeconds(string value, string setting)
-    {
-        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds > 0 && seconds <= 86400))
-        {
-            throw new FapiLogConfigurationException(setting, value, "a number of seconds above 0 and at most 86400 (fractions allowed, e.g. 0.5)");
-        }
-
-        return TimeSpan.FromSeconds(seconds);
     }
 }

@@ -101,13 +101,13 @@ public sealed class LokiOptions
 
     internal void ApplyEnvironment(Func<string, string?> getVariable)
     {
-        string? url = Get(getVariable, "FAPILOG_LOKI_URL");
+        string? url = SettingParser.Get(getVariable, "FAPILOG_LOKI_URL");
         if (url is not null)
         {
             Url = ParseUrl(url, "FAPILOG_LOKI_URL");
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_LABELS") is { } labels)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_LABELS") is { } labels)
         {
             foreach ((string name, string value) in ParsePairs(labels, "FAPILOG_LOKI_LABELS", secretValues: false))
             {
@@ -116,7 +116,7 @@ public sealed class LokiOptions
             }
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_FORMAT") is { } format)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_FORMAT") is { } format)
         {
             Format = format.ToLowerInvariant() switch
             {
@@ -126,7 +126,7 @@ public sealed class LokiOptions
             };
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_GZIP") is { } gzip)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_GZIP") is { } gzip)
         {
             Gzip = gzip.ToLowerInvariant() switch
             {
@@ -136,12 +136,12 @@ public sealed class LokiOptions
             };
         }
 
-        Tenant = Get(getVariable, "FAPILOG_LOKI_TENANT") ?? Tenant;
-        Username = Get(getVariable, "FAPILOG_LOKI_USERNAME") ?? Username;
-        Password = Get(getVariable, "FAPILOG_LOKI_PASSWORD") ?? Password;
-        BearerToken = Get(getVariable, "FAPILOG_LOKI_BEARER_TOKEN") ?? BearerToken;
+        Tenant = SettingParser.Get(getVariable, "FAPILOG_LOKI_TENANT") ?? Tenant;
+        Username = SettingParser.Get(getVariable, "FAPILOG_LOKI_USERNAME") ?? Username;
+        Password = SettingParser.Get(getVariable, "FAPILOG_LOKI_PASSWORD") ?? Password;
+        BearerToken = SettingParser.Get(getVariable, "FAPILOG_LOKI_BEARER_TOKEN") ?? BearerToken;
 
-        if (Get(getVariable, "FAPILOG_LOKI_HEADERS") is { } headers)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_HEADERS") is { } headers)
         {
             foreach ((string name, string value) in ParsePairs(headers, "FAPILOG_LOKI_HEADERS", secretValues: true))
             {
@@ -149,34 +149,34 @@ public sealed class LokiOptions
             }
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_TIMEOUT") is { } timeout)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_TIMEOUT") is { } timeout)
         {
-            RequestTimeout = ParseSeconds(timeout, "FAPILOG_LOKI_TIMEOUT");
+            RequestTimeout = SettingParser.ParseSeconds(timeout, "FAPILOG_LOKI_TIMEOUT", 3600);
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_MIN_BACKOFF") is { } minBackoff)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MIN_BACKOFF") is { } minBackoff)
         {
-            MinBackoff = ParseSeconds(minBackoff, "FAPILOG_LOKI_MIN_BACKOFF");
+            MinBackoff = SettingParser.ParseSeconds(minBackoff, "FAPILOG_LOKI_MIN_BACKOFF", 3600);
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_MAX_BACKOFF") is { } maxBackoff)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MAX_BACKOFF") is { } maxBackoff)
         {
-            MaxBackoff = ParseSeconds(maxBackoff, "FAPILOG_LOKI_MAX_BACKOFF");
+            MaxBackoff = SettingParser.ParseSeconds(maxBackoff, "FAPILOG_LOKI_MAX_BACKOFF", 3600);
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_MAX_ATTEMPTS") is { } attempts)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MAX_ATTEMPTS") is { } attempts)
         {
-            MaxAttempts = ParseInt(attempts, "FAPILOG_LOKI_MAX_ATTEMPTS", 1, 1000);
+            MaxAttempts = SettingParser.ParseInt(attempts, "FAPILOG_LOKI_MAX_ATTEMPTS", 1, 1000);
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_MAX_BATCH_BYTES") is { } batchBytes)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MAX_BATCH_BYTES") is { } batchBytes)
         {
-            MaxBatchBytes = ParseInt(batchBytes, "FAPILOG_LOKI_MAX_BATCH_BYTES", MinBatchBytes, MaxBatchBytesLimit);
+            MaxBatchBytes = SettingParser.ParseInt(batchBytes, "FAPILOG_LOKI_MAX_BATCH_BYTES", MinBatchBytes, MaxBatchBytesLimit);
         }
 
-        if (Get(getVariable, "FAPILOG_LOKI_MAX_LINE_BYTES") is { } lineBytes)
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MAX_LINE_BYTES") is { } lineBytes)
         {
-            MaxLineBytes = ParseInt(lineBytes, "FAPILOG_LOKI_MAX_LINE_BYTES", MinLineBytes, MaxBatchBytesLimit);
+            MaxLineBytes = SettingParser.ParseInt(lineBytes, "FAPILOG_LOKI_MAX_LINE_BYTES", MinLineBytes, MaxBatchBytesLimit);
         }
     }
 
@@ -456,32 +456,6 @@ public sealed class LokiOptions
         }
 
         return pairs;
-    }
-
-    private static string? Get(Func<string, string?> getVariable, string name)
-    {
-        string? value = getVariable(name);
-        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-    }
-
-    private static int ParseInt(string value, string setting, int min, int max)
-    {
-        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) || result < min || result > max)
-        {
-            throw new FapiLogConfigurationException(setting, value, $"a whole number from {min} to {max}");
-        }
-
-        return result;
-    }
-
-    private static TimeSpan ParseSeconds(string value, string setting)
-    {
-        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds > 0 && seconds <= 3600))
-        {
-            throw new FapiLogConfigurationException(setting, value, "a number of seconds above 0 and at most 3600 (fractions allowed, e.g. 0.5)");
-        }
-
-        return TimeSpan.FromSeconds(seconds);
     }
 
     private static string DefaultServiceName()

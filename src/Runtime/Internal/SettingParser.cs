@@ -1,0 +1,62 @@
+using System;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.Internal;
+
+/// <summary>Parses setting values from the environment (or configuration); every failure names the setting and the value.</summary>
+internal static class SettingParser
+{
+    /// <summary>The trimmed value of a variable, or null when it is unset or blank.</summary>
+    public static string? Get(Func<string, string?> getVariable, string name)
+    {
+        string? value = getVariable(name);
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    public static LogLevel ParseLevel(string value, string setting)
+    {
+        switch (value.ToLowerInvariant())
+        {
+            case "trace": case "verbose": return LogLevel.Trace;
+            case "debug": return LogLevel.Debug;
+            case "information": case "info": return LogLevel.Information;
+            case "warning": case "warn": return LogLevel.Warning;
+            case "error": return LogLevel.Error;
+            case "critical": case "fatal": return LogLevel.Critical;
+            case "none": return LogLevel.None;
+            default: throw new FapiLogConfigurationException(setting, value, "one of trace, debug, information, warning, error, critical, none");
+        }
+    }
+
+    public static int ParseInt(string value, string setting, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) || result < min || result > max)
+        {
+            throw new FapiLogConfigurationException(setting, value, $"a whole number from {min} to {max}");
+        }
+
+        return result;
+    }
+
+    public static double ParseFraction(string value, string setting)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) || !(result >= 0 && result <= 1))
+        {
+            throw new FapiLogConfigurationException(setting, value, "a number from 0 to 1");
+        }
+
+        return result;
+    }
+
+    /// <summary>A duration given in seconds (fractions allowed), above 0 and at most <paramref name="maxSeconds"/>.</summary>
+    public static TimeSpan ParseSeconds(string value, string setting, double maxSeconds)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds > 0 && seconds <= maxSeconds))
+        {
+            throw new FapiLogConfigurationException(setting, value, $"a number of seconds above 0 and at most {maxSeconds.ToString(CultureInfo.InvariantCulture)} (fractions allowed, e.g. 0.5)");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+}
