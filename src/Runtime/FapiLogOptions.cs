@@ -226,13 +226,6 @@ public sealed class FapiLogOptions
         Loki.Validate();
     }
 
-    /// <summary>A copy of these options (sinks are shared, not cloned).</summary>
-    internal FapiLogOptions Clone()
-    {
-        var copy = (FapiLogOptions)MemberwiseClone();
-        return copy;
-    }
-
     private static void CheckPositive(TimeSpan value, string name, bool allowInfinite)
     {
         if (allowInfinite && value == System.Threading.Timeout.InfiniteTimeSpan)
