@@ -33,6 +33,7 @@ internal sealed class LogQueue
     private readonly long _blockTimeoutTicks;
     private readonly int _batchSize;
     private readonly long _halfCapacity;
+    private readonly long _wakeProducersAt;
     private readonly PipelineCounters _counters;
     private readonly object _spaceLock = new();
     private Positions _positions;
@@ -59,6 +60,7 @@ internal sealed class LogQueue
         _blockTimeoutTicks = blockTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : blockTimeout.Ticks;
         _batchSize = batchSize;
         _halfCapacity = Math.Max(1, capacity / 2);
+        _wakeProducersAt = Math.Max(1, capacity / 4);
         _counters = counters;
     }
 
@@ -284,7 +286,10 @@ internal sealed class LogQueue
         }
 
         Interlocked.Exchange(ref _positions.Head, head + count);
-        if (Volatile.Read(ref _blockedProducers) > 0)
+        // Sleeping producers are woken once a quarter of the queue is free, not after every batch: waking them for a
+        // few slots would cost a context switch per batch per producer. Draining only ever frees more, so the threshold
+        // is always reached while the worker runs; producers that are still spinning see every freed slot at once.
+        if (Volatile.Read(ref _blockedProducers) > 0 && _capacity - (Tail - (head + count)) >= _wakeProducersAt)
         {
             lock (_spaceLock)
             {
