@@ -37,15 +37,22 @@ public static class FapiLogRuntime
     public static LogEventWriter Begin(LogEventDescriptor descriptor)
     {
         LogQueue? queue = s_queue;
-        if (queue is null || !queue.TryClaim(descriptor.Level, out long position))
+        return queue is null ? BeginUnconfigured(descriptor) : Begin(queue, descriptor, s_captureTraceContext);
+    }
+
+    /// <summary>Claims a slot in <paramref name="queue"/>: the one code path behind every log call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static LogEventWriter Begin(LogQueue queue, LogEventDescriptor descriptor, bool captureTraceContext)
+    {
+        if (!queue.TryClaim(descriptor.Level, out long position))
         {
-            return queue is null ? BeginUnconfigured(descriptor) : default;
+            return default;
         }
 
         ref LogRecord record = ref queue.Slot(position);
-        record._timestampTicks = DateTime.UtcNow.Ticks;
+        record._timestampTicks = queue.UtcNowTicks();
         record._descriptor = descriptor;
-        if (s_captureTraceContext)
+        if (captureTraceContext)
         {
             CaptureTraceContext(ref record);
         }

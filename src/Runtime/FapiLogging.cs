@@ -24,6 +24,8 @@ public static class FapiLogging
     private static LogPipeline? s_pipeline;
     private static long[] s_retired = new long[8];
     private static int s_hooksRegistered;
+    // Kept referenced: a collected registration unregisters its handler.
+    private static System.Runtime.InteropServices.PosixSignalRegistration[]? s_signalRegistrations;
 
     /// <summary>
     /// Sets up the global pipeline: defaults, then the <c>FAPILOG_*</c> environment variables, then <paramref name="configure"/>.
@@ -106,8 +108,8 @@ public static class FapiLogging
     }
 
     /// <summary>
-    /// Hooks <see cref="AppDomain.ProcessExit"/> (flush and shut down) and <see cref="AppDomain.UnhandledException"/> (log the
-    /// exception as a Critical event, then shut down). Idempotent. The generated module initializer calls it once per
+    /// Hooks <see cref="AppDomain.ProcessExit"/> (flush and shut down), <see cref="AppDomain.UnhandledException"/> (log the
+    /// exception as a Critical event, then shut down) and SIGTERM / SIGINT (flush, then let the signal proceed). Idempotent. The generated module initializer calls it once per
     /// assembly that has a <c>[FapiLog]</c> method; call it yourself if you turned that off (<c>FapiLogShutdownHook=false</c>).
     /// </summary>
     public static void RegisterShutdownHooks()
@@ -118,6 +120,7 @@ public static class FapiLogging
         }
 
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => Shutdown();
+        RegisterSignalHandlers();
         AppDomain.CurrentDomain.UnhandledException += static (_, e) =>
         {
             if (e.ExceptionObject is Exception ex && IsConfigured && FapiLogRuntime.IsEnabled(LogLevel.Critical))
@@ -133,6 +136,39 @@ public static class FapiLogging
 
             Shutdown();
         };
+    }
+
+    /// <summary>
+    /// SIGTERM and SIGINT end a .NET process without raising <see cref="AppDomain.ProcessExit"/>, so the events queued at
+    /// that moment would be lost. The handlers flush (within the shutdown timeout) and then let the signal take its
+    /// default course. They flush rather than shut down so that an application that cancels the signal and keeps running
+    /// (the Generic Host does, to stop gracefully) keeps logging.
+    /// </summary>
+    private static void RegisterSignalHandlers()
+    {
+        if (OperatingSystem.IsBrowser() || OperatingSystem.IsWasi() || OperatingSystem.IsIOS() || OperatingSystem.IsTvOS())
+        {
+            return;
+        }
+
+        try
+        {
+            s_signalRegistrations =
+            [
+                System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal),
+                System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal),
+            ];
+        }
+        catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
+        {
+            // No signals here: ProcessExit and explicit Shutdown remain.
+        }
+    }
+
+    private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        pipeline?.Flush(pipeline.ShutdownTimeout);
     }
 
     /// <summary>Called by the first log call when nothing was configured: configure from the environment.</summary>

@@ -6,9 +6,10 @@ using FapiLog.Internal;
 namespace FapiLog;
 
 /// <summary>
-/// Writes one event's values into the queue slot claimed by <see cref="FapiLogRuntime.Begin"/>. Generated code calls
-/// <see cref="Write{T}"/> / <see cref="WriteString"/> once per argument in the descriptor's order, then <see cref="Commit"/>.
-/// When <see cref="IsActive"/> is false (the event was dropped, sampled out or logged after shutdown) every call is a no-op.
+/// Writes one event's values into the queue slot claimed by <see cref="FapiLogRuntime.Begin(LogEventDescriptor)"/>. Generated code calls
+/// <see cref="Write{T}(T)"/> / <see cref="WriteString"/> once per argument in the descriptor's order, then <see cref="Commit"/>.
+/// When <see cref="IsActive"/> is false (the event was dropped, sampled out or logged after shutdown; already counted) the
+/// caller must return without writing: an inactive writer has no slot behind it.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public ref struct LogEventWriter

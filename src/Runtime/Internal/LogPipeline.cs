@@ -28,14 +28,22 @@ internal sealed class LogPipeline
     private readonly DropWarning _dropWarning;
     private long _flushTarget = -1;
     private int _shutdownState;
+    private bool _workerExited;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
+    private long _lastDelivery;
+
+    /// <summary>How often the worker looks at the queue while events are flowing (real time, whatever the clock).</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>How long after its last delivery the worker keeps polling before it sleeps for whole intervals.</summary>
+    private static readonly TimeSpan ActiveWindow = TimeSpan.FromMilliseconds(100);
 
     public LogPipeline(FapiLogOptions options, IReadOnlyList<LogSink> sinks)
     {
         _counters = new PipelineCounters();
         _queue = new LogQueue(options.QueueCapacity, options.Overflow, options.SampleRate, options.SampleHighWaterMark,
-            options.BlockTimeout, options.BatchSize, _counters);
+            options.BlockTimeout, options.BatchSize, _counters, options.TimeProvider);
         _sinks = [.. sinks];
         _batchSize = options.BatchSize;
         _flushInterval = options.FlushInterval;
@@ -87,9 +95,9 @@ internal sealed class LogPipeline
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_flushLock)
         {
-            if (_stopped.Task.IsCompleted)
+            if (_workerExited)
             {
-                return _stopped.Task;
+                return Task.CompletedTask;
             }
 
             _flushWaiters.Add((target, done));
@@ -100,7 +108,9 @@ internal sealed class LogPipeline
         }
 
         _queue.WakeWorker.Set();
-        return Task.WhenAny(done.Task, _stopped.Task);
+        // No Task.WhenAny here: its completion would be queued to the thread pool, and a synchronous Flush must keep
+        // working while the pool is starved. The worker completes every waiter itself, also when it stops.
+        return done.Task;
     }
 
     /// <summary>
@@ -207,46 +217,46 @@ internal sealed class LogPipeline
         finally
         {
             _queue.MarkConsumerStopped();
-            CompleteFlushWaiters(long.MaxValue);
+            lock (_flushLock)
+            {
+                _workerExited = true;
+                CompleteFlushWaiters(long.MaxValue);
+            }
+
             _stopped.TrySetResult();
         }
     }
 
     private void RunLoop()
     {
-        long pendingSince = -1;
         ManualResetEventSlim wake = _queue.WakeWorker;
         while (true)
         {
             _faultForTesting?.Invoke(this);
             long head = _queue.Head;
-            long tail = _queue.Tail;
+            long pending = _queue.Tail - head;
             bool closing = _queue.IsClosed;
-            long pending = tail - head;
             long flushTarget = Volatile.Read(ref _flushTarget);
+            TimeSpan untilDue = Timeout.InfiniteTimeSpan;
 
             if (pending > 0)
             {
-                if (pendingSince < 0)
-                {
-                    pendingSince = _time.GetTimestamp();
-                }
-
-                bool due = pending >= _batchSize || closing || flushTarget > head || _time.GetElapsedTime(pendingSince) >= _flushInterval;
+                // Age comes from the oldest event's own timestamp, so no producer has to announce the first event.
+                _queue.WaitPublished(head, 1);
+                TimeSpan age = TimeSpan.FromTicks(Math.Max(0, _queue.UtcNowTicks() - _queue.Slot(head)._timestampTicks));
+                bool due = pending >= _batchSize || closing || flushTarget > head || _queue.BlockedProducers > 0 || age >= _flushInterval;
                 if (due)
                 {
                     int count = (int)Math.Min(pending, _batchSize);
                     _queue.WaitPublished(head, count);
                     Deliver(_queue.GetBatch(head, count), countEvents: true);
+                    _lastDelivery = Stopwatch.GetTimestamp();
+                    _faultForTesting?.Invoke(this);
                     _queue.Release(head, count);
-                    // The events left behind arrived while this batch was out; their wait starts now.
-                    pendingSince = pending > count ? _time.GetTimestamp() : -1;
                     continue;
                 }
-            }
-            else
-            {
-                pendingSince = -1;
+
+                untilDue = _flushInterval - age;
             }
 
             if (flushTarget >= 0 && head >= flushTarget)
@@ -262,20 +272,36 @@ internal sealed class LogPipeline
             ReportDropsIfDue();
 
             wake.Reset();
-            // Anything that arrived between the checks above and the reset has set the event or is visible now.
-            if (_queue.Tail != tail || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget || _faultForTesting is not null)
+            // A signal sent between the checks above and the reset is not lost: its condition is visible now.
+            if (_queue.Tail - head >= _batchSize || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget
+                || _queue.BlockedProducers > 0 || _faultForTesting is not null)
             {
                 continue;
             }
 
-            TimeSpan timeout = pending > 0 ? _flushInterval - _time.GetElapsedTime(pendingSince) : Timeout.InfiniteTimeSpan;
+            TimeSpan timeout = pending > 0 ? untilDue : _flushInterval;
             if (_dropWarning.HasUnreported)
             {
                 TimeSpan untilWarning = _dropWarning.TimeUntilDue(_time, _dropWarningInterval);
-                timeout = timeout == Timeout.InfiniteTimeSpan || untilWarning < timeout ? untilWarning : timeout;
+                timeout = untilWarning < timeout ? untilWarning : timeout;
             }
 
-            SleepUntil(wake, timeout);
+            if (pending > 0 || Stopwatch.GetElapsedTime(_lastDelivery) < ActiveWindow)
+            {
+                // Traffic is flowing: look again shortly instead of having producers pay a system call to wake us.
+                wake.Wait(PollInterval);
+                continue;
+            }
+
+            // Idle: sleep for the whole interval; from now on a producer that completes a batch wakes the worker.
+            _queue.WorkerIdle = true;
+            Interlocked.MemoryBarrier();
+            if (_queue.Tail - head < _batchSize)
+            {
+                SleepUntil(wake, timeout);
+            }
+
+            _queue.WorkerIdle = false;
         }
     }
 

@@ -32,18 +32,22 @@ internal sealed class LogQueue
     private readonly double _sampleRate;
     private readonly long _blockTimeoutTicks;
     private readonly int _batchSize;
+    private readonly long _halfCapacity;
     private readonly PipelineCounters _counters;
     private readonly object _spaceLock = new();
     private Positions _positions;
     private long _sampleSequence;
     private int _blockedProducers;
     private volatile bool _consumerStopped;
+    private readonly TimeProvider? _testClock;
 
     /// <summary>Set by producers when the worker should look: the first pending event, or a full batch.</summary>
     internal readonly ManualResetEventSlim WakeWorker = new(false, spinCount: 0);
 
-    public LogQueue(int capacity, OverflowStrategy strategy, double sampleRate, double sampleHighWaterMark, TimeSpan blockTimeout, int batchSize, PipelineCounters counters)
+    public LogQueue(int capacity, OverflowStrategy strategy, double sampleRate, double sampleHighWaterMark, TimeSpan blockTimeout, int batchSize,
+        PipelineCounters counters, TimeProvider time)
     {
+        _testClock = ReferenceEquals(time, TimeProvider.System) ? null : time;
         int ringLength = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2));
         _slots = new LogRecord[ringLength];
         _mask = ringLength - 1;
@@ -54,10 +58,14 @@ internal sealed class LogQueue
         _fastPathLimit = strategy == OverflowStrategy.Sample ? _highWaterMark : capacity;
         _blockTimeoutTicks = blockTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : blockTimeout.Ticks;
         _batchSize = batchSize;
+        _halfCapacity = Math.Max(1, capacity / 2);
         _counters = counters;
     }
 
     public long Capacity => _capacity;
+
+    /// <summary>Producers asleep waiting for room (Block), for tests and diagnostics.</summary>
+    public int BlockedProducers => Volatile.Read(ref _blockedProducers);
 
     /// <summary>Positions claimed so far (the number of events ever enqueued).</summary>
     public long Tail => Volatile.Read(ref _positions.Tail) & ~ClosedBit;
@@ -183,6 +191,8 @@ internal sealed class LogQueue
         lock (_spaceLock)
         {
             Interlocked.Increment(ref _blockedProducers);
+            // Space is needed: the worker may be waiting for a full batch or its timer, so tell it now.
+            WakeWorker.Set();
             try
             {
                 while (true)
@@ -221,17 +231,29 @@ internal sealed class LogQueue
         }
     }
 
-    /// <summary>Makes a written slot visible to the worker, and wakes it when this event starts a batch or fills one.</summary>
+    /// <summary>
+    /// Makes a written slot visible to the worker. Producers almost never make a system call: they wake the worker only
+    /// when it is idle and this event completes a batch, or when the queue reaches half its capacity.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Publish(ref LogRecord record, long position)
     {
         Volatile.Write(ref record._published, position + 1);
         long depth = position - Volatile.Read(ref _positions.Head);
-        if (depth == 0 || depth == _batchSize - 1)
+        // While traffic flows the worker polls on its own; only an idle worker needs the batch signal, and a half-full
+        // queue always gets one, so that a burst is drained before it overflows.
+        if ((depth == _batchSize - 1 && WorkerIdle) || depth == _halfCapacity)
         {
             WakeWorker.Set();
         }
     }
+
+    /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
+    internal volatile bool WorkerIdle;
+
+    /// <summary>The current time in UTC ticks: the system clock, or the test clock when one was configured.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long UtcNowTicks() => _testClock is null ? DateTime.UtcNow.Ticks : _testClock.GetUtcNow().UtcTicks;
 
     /// <summary>True once the producer of <paramref name="position"/> has published it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -30,28 +30,21 @@ internal static class MessageRenderer
 
     private static void RenderAligned(in LogRecord record, LogEventDescriptor d, LogEventDescriptor.Segment s, IBufferWriter<char> w)
     {
-        // Alignment is rare: render into a scratch buffer, then pad on the side composite formatting pads.
-        var scratch = new PooledCharBuffer(64);
-        try
+        // Render into a per-thread scratch buffer, then pad on the side composite formatting pads.
+        PooledCharBuffer scratch = t_scratch ??= new PooledCharBuffer(64);
+        scratch.Clear();
+        ValueReader.Format(in record, d, s.ArgumentIndex, s.Format, scratch);
+        ReadOnlySpan<char> text = scratch.WrittenSpan;
+        int pad = Math.Abs(s.Alignment) - text.Length;
+        if (pad > 0 && s.Alignment > 0)
         {
-            ValueReader.Format(in record, d, s.ArgumentIndex, s.Format, scratch);
-            ReadOnlySpan<char> text = scratch.WrittenSpan;
-            int width = Math.Abs(s.Alignment);
-            int pad = width - text.Length;
-            if (pad > 0 && s.Alignment > 0)
-            {
-                Pad(w, pad);
-            }
-
-            ValueReader.Append(w, text);
-            if (pad > 0 && s.Alignment < 0)
-            {
-                Pad(w, pad);
-            }
+            Pad(w, pad);
         }
-        finally
+
+        ValueReader.Append(w, text);
+        if (pad > 0 && s.Alignment < 0)
         {
-            scratch.Dispose();
+            Pad(w, pad);
         }
     }
 
@@ -61,6 +54,9 @@ internal static class MessageRenderer
         span.Slice(0, count).Fill(' ');
         w.Advance(count);
     }
+
+    [ThreadStatic]
+    private static PooledCharBuffer? t_scratch;
 }
 
 /// <summary>A growable char buffer over <see cref="ArrayPool{T}"/>; reset and reuse it instead of allocating.</summary>

@@ -173,13 +173,12 @@ public sealed class ConsoleSink : StreamSink
         record.Timestamp.UtcDateTime.TryFormat(time, out int n, "yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
         ValueReader.Append(text, time.Slice(0, n));
         ValueReader.Append(text, " ");
-        string level = JsonFormatting.LevelName(record.Level);
         if (_colour)
         {
             ValueReader.Append(text, Colour(record.Level));
         }
 
-        ValueReader.Append(text, level.PadRight(8).AsSpan(0, 8));
+        ValueReader.Append(text, PaddedLevel(record.Level));
         if (_colour)
         {
             ValueReader.Append(text, "\u001b[0m");
@@ -197,6 +196,11 @@ public sealed class ConsoleSink : StreamSink
         ValueReader.Append(text, "\n");
         AppendUtf8(text.WrittenSpan);
     }
+
+    private static readonly string[] s_paddedLevels = ["trace   ", "debug   ", "info    ", "warning ", "error   ", "critical", "none    "];
+
+    private static string PaddedLevel(Microsoft.Extensions.Logging.LogLevel level)
+        => (uint)level < (uint)s_paddedLevels.Length ? s_paddedLevels[(int)level] : "unknown ";
 
     private static string Colour(Microsoft.Extensions.Logging.LogLevel level) => level switch
     {

@@ -1,0 +1,268 @@
+using System;
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.LoadTest;
+
+/// <summary>
+/// Open-loop load: each task logs the events that are due by the clock, in 1 ms steps, so a slow call does not lower
+/// the offered rate (the next step catches up). Every call is timed with the monotonic clock; the figures include one
+/// clock read (about 28 ns on the reference machine), which is reported beside them.
+/// </summary>
+internal static partial class LoadTestRunner
+{
+    private static readonly string[] s_customers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+
+    public static int Run(LoadTestSettings s)
+    {
+        var sink = new RenderingSink(s.Sink == "render");
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.Overflow = s.Strategy;
+            o.QueueCapacity = s.Capacity;
+            o.BatchSize = s.BatchSize;
+            o.FlushInterval = TimeSpan.FromSeconds(s.FlushIntervalSeconds);
+            o.BlockTimeout = TimeSpan.FromSeconds(30);
+            o.ShutdownTimeout = TimeSpan.FromSeconds(60);
+            o.CaptureTraceContext = true;
+            o.AddSink(sink);
+        });
+
+        bool unlimited = s.RatePerTask == 0;
+        long perTask = unlimited ? 0 : (long)(s.RatePerTask * s.DurationSeconds);
+        int sampleCapacity = unlimited ? 1 << 22 : (int)Math.Min(perTask, 1 << 26);
+        var samples = new long[s.Concurrency][];
+        var counts = new long[s.Concurrency];
+        for (int i = 0; i < s.Concurrency; i++)
+        {
+            samples[i] = new long[sampleCapacity];
+        }
+
+        Console.WriteLine($"FapiLog load test: {s.Concurrency} task(s) x {(unlimited ? "max" : s.RatePerTask.ToString("N0", CultureInfo.InvariantCulture))} events/s " +
+                          $"for {s.DurationSeconds} s; strategy={s.Strategy} capacity={s.Capacity} batch={s.BatchSize} " +
+                          $"flush={s.FlushIntervalSeconds} s sink={s.Sink}; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+
+        // Warm the call path (tiering) before measuring; these events are not part of the report.
+        Warmup();
+        FapiLogStatistics baseline = FapiLogging.Statistics;
+        long baselineRendered = sink.Rendered;
+
+        using var start = new Barrier(s.Concurrency + 1);
+        long durationTicks = (long)(s.DurationSeconds * Stopwatch.Frequency);
+        var threads = Enumerable.Range(0, s.Concurrency).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            counts[t] = unlimited
+                ? Flood(t, samples[t], durationTicks)
+                : Paced(t, samples[t], perTask, s.RatePerTask, durationTicks);
+        }) { IsBackground = true, Name = "producer " + t }).ToArray();
+        foreach (Thread thread in threads)
+        {
+            thread.Start();
+        }
+
+        start.SignalAndWait();
+        long began = Stopwatch.GetTimestamp();
+        while (threads.Any(t => t.IsAlive))
+        {
+            if (threads.All(t => t.Join(TimeSpan.FromSeconds(1))))
+            {
+                break;
+            }
+
+            FapiLogStatistics now = FapiLogging.Statistics;
+            Console.Error.WriteLine(
+                $"  t={Stopwatch.GetElapsedTime(began).TotalSeconds,5:0.0}s attempted={now.Attempted - baseline.Attempted,12:N0} " +
+                $"enqueued={now.Enqueued - baseline.Enqueued,12:N0} dropped={now.Dropped - baseline.Dropped,8:N0} " +
+                $"delivered={now.Delivered - baseline.Delivered,12:N0} depth={now.Pending,6:N0}");
+        }
+
+        TimeSpan logging = Stopwatch.GetElapsedTime(began);
+        bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(120));
+        TimeSpan total = Stopwatch.GetElapsedTime(began);
+        FapiLogStatistics end = FapiLogging.Statistics;
+        FapiLogging.Shutdown();
+
+        long attempted = end.Attempted - baseline.Attempted;
+        long delivered = end.Delivered - baseline.Delivered;
+        long[] all = Merge(samples, counts);
+        Array.Sort(all);
+        double toNs = 1e9 / Stopwatch.Frequency;
+
+        Console.WriteLine();
+        Console.WriteLine("result");
+        Console.WriteLine($"  attempted      {attempted,14:N0}");
+        Console.WriteLine($"  enqueued       {end.Enqueued - baseline.Enqueued,14:N0}");
+        Console.WriteLine($"  dropped        {end.Dropped - baseline.Dropped,14:N0}   queue full {end.DroppedQueueFull - baseline.DroppedQueueFull:N0}, " +
+                          $"block timeout {end.DroppedBlockTimeout - baseline.DroppedBlockTimeout:N0}, after shutdown {end.DroppedShutDown - baseline.DroppedShutDown:N0}, " +
+                          $"worker stopped {end.DroppedWorkerStopped - baseline.DroppedWorkerStopped:N0}");
+        Console.WriteLine($"  sampled out    {end.SampledOut - baseline.SampledOut,14:N0}");
+        Console.WriteLine($"  delivered      {delivered,14:N0}   rendered by the sink {sink.Rendered - baselineRendered:N0}, failed {end.Failed - baseline.Failed:N0}, flushed {flushed}");
+        Console.WriteLine($"  offered rate   {attempted / logging.TotalSeconds,14:N0} events/s over {logging.TotalSeconds:0.00} s");
+        Console.WriteLine($"  delivered rate {delivered / total.TotalSeconds,14:N0} events/s over {total.TotalSeconds:0.00} s (until the last event was delivered)");
+        if (all.Length > 0)
+        {
+            Console.WriteLine($"  enqueue latency (ns, {all.Length:N0} calls, incl. one clock read):");
+            Console.WriteLine($"    avg {all.Average() * toNs,10:N1}   p50 {Pct(all, 50) * toNs,8:N0}   p99 {Pct(all, 99) * toNs,8:N0}   " +
+                              $"p99.9 {Pct(all, 99.9) * toNs,8:N0}   max {all[^1] * toNs,10:N0}");
+        }
+
+        return 0;
+    }
+
+    private static void Warmup()
+    {
+        long until = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 2;
+        long i = 0;
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            OrderPlaced(i++, s_customers[i & 7], 99.5);
+            if ((i & 255) == 0)
+            {
+                FapiLogging.Flush(TimeSpan.FromSeconds(10));
+            }
+        }
+
+        FapiLogging.Flush(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Logs what is due by the clock each millisecond, then sleeps until the next.</summary>
+    private static long Paced(int task, long[] samples, long total, int ratePerTask, long durationTicks)
+    {
+        long start = Stopwatch.GetTimestamp();
+        long end = start + durationTicks;
+        long sent = 0;
+        double perTick = (double)ratePerTask / Stopwatch.Frequency;
+        while (sent < total)
+        {
+            long now = Stopwatch.GetTimestamp();
+            long due = now >= end ? total : Math.Min(total, (long)((now - start) * perTick));
+            for (; sent < due; sent++)
+            {
+                long before = Stopwatch.GetTimestamp();
+                OrderPlaced(task * 1_000_000_000L + sent, s_customers[sent & 7], 99.5 + sent);
+                samples[sent] = Stopwatch.GetTimestamp() - before;
+            }
+
+            if (sent < total)
+            {
+                Thread.Sleep(1);
+            }
+        }
+
+        return sent;
+    }
+
+    /// <summary>Logs as fast as possible for the duration (a throughput run).</summary>
+    private static long Flood(int task, long[] samples, long durationTicks)
+    {
+        long end = Stopwatch.GetTimestamp() + durationTicks;
+        long sent = 0;
+        while (true)
+        {
+            long before = Stopwatch.GetTimestamp();
+            if (before >= end)
+            {
+                return Math.Min(sent, samples.Length);
+            }
+
+            OrderPlaced(task * 1_000_000_000L + sent, s_customers[sent & 7], 99.5);
+            long after = Stopwatch.GetTimestamp();
+            if (sent < samples.Length)
+            {
+                samples[sent] = after - before;
+            }
+
+            sent++;
+        }
+    }
+
+    /// <summary>The measured call: a generated [FapiLog] method.</summary>
+    [FapiLog(LogLevel.Information, "Order {OrderId} placed by {Customer} for {Amount}", EventId = 1)]
+    private static partial void OrderPlaced(long orderId, string customer, double amount);
+
+    private static long[] Merge(long[][] samples, long[] counts)
+    {
+        long n = counts.Select((c, i) => Math.Min(c, samples[i].Length)).Sum();
+        var all = new long[n];
+        long at = 0;
+        for (int i = 0; i < samples.Length; i++)
+        {
+            long c = Math.Min(counts[i], samples[i].Length);
+            Array.Copy(samples[i], 0, all, at, c);
+            at += c;
+        }
+
+        return all;
+    }
+
+    private static double Pct(long[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (long)Math.Ceiling(p / 100 * sorted.Length) - 1)];
+
+    /// <summary>A sink that keeps up and does real work: renders every message and every field into reused buffers.</summary>
+    private sealed class RenderingSink(bool render) : LogSink
+    {
+        private readonly ArrayBufferWriter<char> _text = new(4096);
+        private long _rendered;
+
+        public long Rendered => Volatile.Read(ref _rendered);
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (render)
+            {
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    _text.ResetWrittenCount();
+                    ref readonly LogRecord record = ref batch[i];
+                    record.FormatMessage(_text);
+                    var fields = new FieldRenderer(_text);
+                    record.VisitFields(ref fields);
+                }
+            }
+
+            Volatile.Write(ref _rendered, _rendered + batch.Count);
+        }
+    }
+
+    private readonly struct FieldRenderer(ArrayBufferWriter<char> text) : ILogFieldVisitor
+    {
+        private void Name(string name)
+        {
+            text.Write(name);
+            text.Write("=");
+        }
+
+        private void Value<T>(T value) where T : ISpanFormattable
+        {
+            value.TryFormat(text.GetSpan(64), out int n, default, CultureInfo.InvariantCulture);
+            text.Advance(n);
+        }
+
+        public void Visit(string name, long value) { Name(name); Value(value); }
+
+        public void Visit(string name, ulong value) { Name(name); Value(value); }
+
+        public void Visit(string name, double value) { Name(name); Value(value); }
+
+        public void Visit(string name, decimal value) { Name(name); Value(value); }
+
+        public void Visit(string name, bool value) { Name(name); text.Write(value ? "true" : "false"); }
+
+        public void Visit(string name, string value) { Name(name); text.Write(value); }
+
+        public void Visit(string name, DateTime value) { Name(name); Value(value); }
+
+        public void Visit(string name, DateTimeOffset value) { Name(name); Value(value); }
+
+        public void Visit(string name, TimeSpan value) { Name(name); Value(value); }
+
+        public void Visit(string name, Guid value) { Name(name); Value(value); }
+
+        public void VisitNull(string name) { Name(name); text.Write("null"); }
+    }
+}

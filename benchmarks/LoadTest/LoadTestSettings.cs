@@ -1,0 +1,123 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+
+namespace FapiLog.LoadTest;
+
+/// <summary>The load test's settings: flags win over FAPILOG_LOADTEST_* variables, which win over the defaults.</summary>
+internal sealed class LoadTestSettings
+{
+    public int Concurrency { get; private set; } = 4;
+
+    /// <summary>Events per second per task; 0 means as fast as possible (a throughput run).</summary>
+    public int RatePerTask { get; private set; } = 2_500;
+
+    public double DurationSeconds { get; private set; } = 10;
+
+    public OverflowStrategy Strategy { get; private set; } = OverflowStrategy.Drop;
+
+    public int Capacity { get; private set; } = 1000;
+
+    public int BatchSize { get; private set; } = 100;
+
+    public double FlushIntervalSeconds { get; private set; } = 2;
+
+    /// <summary>render: the worker renders message and fields of every event into a reused buffer; null: discards.</summary>
+    public string Sink { get; private set; } = "render";
+
+    public static string Usage => """
+        FapiLog load test: logs "Order {OrderId} placed by {Customer} for {Amount}" from N tasks at a fixed rate,
+        measures every call, and reports what happened to every event.
+
+        usage: dotnet run -c Release --project benchmarks/LoadTest -- [options]
+
+          -c, --concurrency N     tasks logging at once                      FAPILOG_LOADTEST_CONCURRENCY   default 4
+          -r, --rate N            events per second per task (0 = max)       FAPILOG_LOADTEST_RATE          default 2500
+          -d, --duration S        seconds to log for                         FAPILOG_LOADTEST_DURATION      default 10
+          -s, --strategy NAME     drop | block | sample                      FAPILOG_LOADTEST_STRATEGY      default drop
+          -q, --capacity N        queue capacity                             FAPILOG_LOADTEST_CAPACITY      default 1000
+          -b, --batch-size N      batch size                                 FAPILOG_LOADTEST_BATCH_SIZE    default 100
+          -f, --flush-interval S  flush interval in seconds                  FAPILOG_LOADTEST_FLUSH_INTERVAL default 2
+              --sink NAME         render | null                              FAPILOG_LOADTEST_SINK          default render
+          -h, --help              this text
+        """;
+
+    public static LoadTestSettings Parse(string[] args, Func<string, string?> env)
+    {
+        var s = new LoadTestSettings();
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach ((string key, string name) in Keys)
+        {
+            if (env("FAPILOG_LOADTEST_" + name) is { Length: > 0 } value)
+            {
+                values[key] = value;
+            }
+        }
+
+        for (int i = 0; i < args.Length; i++)
+        {
+            string arg = args[i];
+            string? key = arg switch
+            {
+                "-c" or "--concurrency" => "concurrency",
+                "-r" or "--rate" => "rate",
+                "-d" or "--duration" => "duration",
+                "-s" or "--strategy" => "strategy",
+                "-q" or "--capacity" => "capacity",
+                "-b" or "--batch-size" => "batch-size",
+                "-f" or "--flush-interval" => "flush-interval",
+                "--sink" => "sink",
+                _ => null,
+            };
+            if (key is null || i + 1 >= args.Length)
+            {
+                throw new ArgumentException($"Unknown or incomplete option '{arg}'.\n\n{Usage}");
+            }
+
+            values[key] = args[++i];
+        }
+
+        foreach ((string key, string value) in values)
+        {
+            switch (key)
+            {
+                case "concurrency": s.Concurrency = Int(key, value, 1, 1024); break;
+                case "rate": s.RatePerTask = Int(key, value, 0, 100_000_000); break;
+                case "duration": s.DurationSeconds = Number(key, value, 0.1, 3600); break;
+                case "strategy":
+                    s.Strategy = value.ToLowerInvariant() switch
+                    {
+                        "drop" => OverflowStrategy.Drop,
+                        "block" => OverflowStrategy.Block,
+                        "sample" => OverflowStrategy.Sample,
+                        _ => throw new ArgumentException($"--strategy: '{value}' is not one of drop, block, sample."),
+                    };
+                    break;
+                case "capacity": s.Capacity = Int(key, value, 1, FapiLogOptions.MaxQueueCapacity); break;
+                case "batch-size": s.BatchSize = Int(key, value, 1, FapiLogOptions.MaxQueueCapacity); break;
+                case "flush-interval": s.FlushIntervalSeconds = Number(key, value, 0.001, 86400); break;
+                case "sink":
+                    s.Sink = value is "render" or "null" ? value : throw new ArgumentException($"--sink: '{value}' is not one of render, null.");
+                    break;
+            }
+        }
+
+        return s;
+    }
+
+    private static readonly (string Key, string Env)[] Keys =
+    [
+        ("concurrency", "CONCURRENCY"), ("rate", "RATE"), ("duration", "DURATION"), ("strategy", "STRATEGY"),
+        ("capacity", "CAPACITY"), ("batch-size", "BATCH_SIZE"), ("flush-interval", "FLUSH_INTERVAL"), ("sink", "SINK"),
+    ];
+
+    private static int Int(string key, string value, int min, int max)
+        => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"--{key}: '{value}' is not a whole number from {min} to {max}.");
+
+    private static double Number(string key, string value, double min, double max)
+        => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"--{key}: '{value}' is not a number from {min} to {max}.");
+}

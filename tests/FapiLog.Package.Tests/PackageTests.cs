@@ -1,0 +1,143 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace FapiLog.Package.Tests;
+
+/// <summary>
+/// Packs FapiLog.Gen into a local folder, then restores, builds (warnings as errors) and runs a consumer whose only
+/// link to this repository is a PackageReference, and checks what it logged.
+/// </summary>
+public sealed class PackageTests : IDisposable
+{
+    private readonly ITestOutputHelper _output;
+    private readonly string _work = Path.Combine(Path.GetTempPath(), "fapilog-package-" + Guid.NewGuid().ToString("N"));
+
+    public PackageTests(ITestOutputHelper output)
+    {
+        _output = output;
+        Directory.CreateDirectory(_work);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static string RepositoryRoot
+    {
+        get
+        {
+            string? dir = AppContext.BaseDirectory;
+            while (dir is not null && !File.Exists(Path.Combine(dir, "FapiLog.Gen.sln")))
+            {
+                dir = Path.GetDirectoryName(dir);
+            }
+
+            return dir ?? throw new InvalidOperationException("FapiLog.Gen.sln not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    private static string Configuration => Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)))!;
+
+    private string Run(string workingDirectory, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        // The consumer must not see this repository's build settings or a Loki URL from the environment.
+        info.Environment.Remove("FAPILOG_LOKI_URL");
+        info.Environment["FAPILOG_FILE"] = Path.Combine(_work, "consumer.jsonl");
+        info.Environment["FAPILOG_CONSOLE"] = "false";
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using Process p = Process.Start(info)!;
+        var stdout = new StringBuilder();
+        p.OutputDataReceived += (_, e) => stdout.AppendLine(e.Data);
+        p.ErrorDataReceived += (_, e) => stdout.AppendLine(e.Data);
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), "dotnet " + string.Join(' ', args) + " did not finish");
+        p.WaitForExit();
+        string text = stdout.ToString();
+        _output.WriteLine("dotnet " + string.Join(' ', args) + " -> " + p.ExitCode);
+        _output.WriteLine(text);
+        Assert.True(p.ExitCode == 0, $"dotnet {string.Join(' ', args)} failed ({p.ExitCode}):\n{text}");
+        return text;
+    }
+
+    [Fact]
+    public void The_packed_package_gives_a_consumer_the_runtime_and_the_generator()
+    {
+        string feed = Path.Combine(_work, "feed");
+        // A version no earlier run used, so that the machine's package cache cannot serve a stale copy.
+        string version = "0.1.0-pkgtest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Environment.ProcessId;
+        Run(RepositoryRoot, "pack", Path.Combine("src", "Runtime", "FapiLog.csproj"), "-c", Configuration, "--no-build",
+            "-o", feed, "-p:Version=" + version);
+
+        string nupkg = Path.Combine(feed, $"FapiLog.Gen.{version}.nupkg");
+        Assert.True(File.Exists(nupkg));
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(nupkg))
+        {
+            string[] entries = zip.Entries.Select(e => e.FullName).ToArray();
+            Assert.Contains("lib/net8.0/FapiLog.dll", entries);
+            Assert.Contains("analyzers/dotnet/cs/FapiLog.Generator.dll", entries);
+            Assert.Contains("buildTransitive/FapiLog.Gen.props", entries);
+            Assert.Contains("README.md", entries);
+            Assert.Contains("LICENSE", entries);
+        }
+
+        string consumer = Path.Combine(_work, "consumer");
+        Directory.CreateDirectory(consumer);
+        string templates = Path.Combine(AppContext.BaseDirectory, "Consumer");
+        File.WriteAllText(Path.Combine(consumer, "Consumer.csproj"),
+            File.ReadAllText(Path.Combine(templates, "Consumer.csproj.template")).Replace("@VERSION@", version));
+        File.Copy(Path.Combine(templates, "Program.cs.template"), Path.Combine(consumer, "Program.cs"));
+        File.WriteAllText(Path.Combine(consumer, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="local" value="{feed}" />
+                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
+              </packageSources>
+            </configuration>
+            """);
+        // Stop MSBuild from walking up into a Directory.Build.props of whatever folder holds the temp directory.
+        File.WriteAllText(Path.Combine(consumer, "Directory.Build.props"), "<Project />");
+        File.WriteAllText(Path.Combine(consumer, "Directory.Build.targets"), "<Project />");
+        File.WriteAllText(Path.Combine(consumer, "Directory.Packages.props"), "<Project />");
+
+        Run(consumer, "build", "-c", "Release");
+        Run(consumer, "run", "-c", "Release", "--no-build");
+
+        string[] lines = File.ReadAllLines(Path.Combine(_work, "consumer.jsonl"));
+        Assert.Equal(2, lines.Length);
+        using JsonDocument order = JsonDocument.Parse(lines[0]);
+        Assert.Equal("Order 42 placed by alice for 99.50", order.RootElement.GetProperty("message").GetString());
+        Assert.Equal("99.50", order.RootElement.GetProperty("Amount").GetRawText());
+        using JsonDocument failure = JsonDocument.Parse(lines[1]);
+        Assert.Equal("error", failure.RootElement.GetProperty("level").GetString());
+        Assert.Equal(7, failure.RootElement.GetProperty("event_id").GetInt32());
+        Assert.Equal("card declined", failure.RootElement.GetProperty("exception").GetProperty("message").GetString());
+    }
+}

@@ -1,0 +1,112 @@
+using System;
+using System.Threading;
+using FapiLog;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.TestHost;
+
+/// <summary>
+/// Usage: FapiLog.TestHost MODE FILE COUNT. Logs COUNT "Tick" events into the JSON-lines FILE, then:
+/// exit: returns from Main (the ProcessExit hook must flush); unhandled: throws (the UnhandledException hook logs it and
+/// flushes); sigterm: prints "ready" and waits to be killed with SIGTERM; starve: saturates the thread pool first and
+/// flushes explicitly, exiting 0 only if everything was delivered.
+/// </summary>
+public static class Program
+{
+    private static readonly LogEventDescriptor s_tick = new(
+        1, "Tick", LogLevel.Information, "Tick {Sequence}", LogArgument.Create<long>("sequence"));
+
+    public static int Main(string[] args)
+    {
+        string mode = args[0];
+        string file = args[1];
+        int count = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+
+        // What the generated module initializer does in an application with [FapiLog] methods.
+        FapiLogging.RegisterShutdownHooks();
+        FapiLogging.Configure(o =>
+        {
+            o.FilePath = file;
+            o.Console = false;
+            o.BatchSize = 1000;
+            o.FlushInterval = mode == "starve" ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromHours(1);
+            o.QueueCapacity = Math.Max(1000, count);
+        });
+
+        using var blockers = new ManualResetEventSlim(false);
+        if (mode == "starve")
+        {
+            Starve(blockers);
+        }
+
+        for (long i = 0; i < count; i++)
+        {
+            Tick(i);
+        }
+
+        switch (mode)
+        {
+            case "exit":
+                return 0;
+            case "unhandled":
+                throw new InvalidOperationException("unhandled on purpose");
+            case "sigterm":
+                Console.WriteLine("ready");
+                Console.Out.Flush();
+                Thread.Sleep(Timeout.Infinite);
+                return 1;
+            case "starve":
+                bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(60));
+                Console.WriteLine($"flushed={flushed} {FapiLogging.Statistics}");
+                int code = flushed && FapiLogging.Statistics.Delivered == count ? 0 : 3;
+                blockers.Set();
+                return code;
+            default:
+                Console.Error.WriteLine("unknown mode " + mode);
+                return 2;
+        }
+    }
+
+    /// <summary>Caps the pool at its minimum size and occupies every thread, so nothing queued to it can run.</summary>
+    private static void Starve(ManualResetEventSlim release)
+    {
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMaxThreads(workers, io);
+        using var started = new CountdownEvent(workers);
+        for (int i = 0; i < workers; i++)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(_ =>
+            {
+                started.Signal();
+                release.Wait();
+            }, null);
+        }
+
+        started.Wait();
+        // Proof that the pool is starved: this item cannot start until the blockers are released.
+        using var probe = new ManualResetEventSlim(false);
+        ThreadPool.UnsafeQueueUserWorkItem(_ => probe.Set(), null);
+        if (probe.Wait(TimeSpan.FromMilliseconds(200)))
+        {
+            Console.Error.WriteLine("the thread pool was not starved");
+            Environment.Exit(4);
+        }
+    }
+
+    private static void Tick(long sequence)
+    {
+        if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        LogEventWriter w = FapiLogRuntime.Begin(s_tick);
+        if (!w.IsActive)
+        {
+            return;
+        }
+
+        w.Write(sequence);
+        w.Commit();
+    }
+}

@@ -1,0 +1,130 @@
+using System;
+using System.Linq;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+public class BatchingTests
+{
+    [Fact]
+    public void Events_wait_for_the_flush_interval_then_go_out_together()
+    {
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o => { o.TimeProvider = time; o.FlushInterval = TimeSpan.FromSeconds(2); o.BatchSize = 100; });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        // The worker noticed the first event and armed a timer for its deadline; until the clock reaches it, nothing moves.
+        Assert.True(time.WaitForTimers(1, TestLog.Safety));
+        time.Advance(TimeSpan.FromSeconds(1.9));
+        Assert.Equal(0, sink.Count);
+        Assert.Equal(3, pipeline.GetStatistics().Pending);
+
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.True(sink.WaitForCount(3, TestLog.Safety));
+        Assert.Equal(new[] { 3 }, sink.BatchSizes);
+        Assert.Equal(new long[] { 0, 1, 2 }, sink.Events.Select(e => (long)e["Sequence"]!));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void A_full_batch_is_shipped_without_waiting_for_the_interval()
+    {
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 10);
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 25; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        // The clock never moves, so only the batch-size trigger can deliver these.
+        Assert.True(sink.WaitForCount(20, TestLog.Safety));
+        Assert.Equal(new[] { 10, 10 }, sink.BatchSizes.Take(2));
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), sink.Events.Take(20).Select(e => (long)e["Sequence"]!));
+
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(25, sink.Count);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Batches_never_exceed_the_batch_size()
+    {
+        FapiLogOptions options = TestLog.Options(o => { o.BatchSize = 7; o.QueueCapacity = 100; });
+        var gate = new GateSink();
+        options.AddSink(gate);
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        gate.Open();
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(50, sink.Count);
+        Assert.All(sink.BatchSizes, size => Assert.InRange(size, 1, 7));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Flush_delivers_everything_logged_before_it_and_returns_true()
+    {
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 5; i++)
+        {
+            TestLog.Emit(pipeline, 1, i);
+        }
+
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(5, sink.Count);
+        Assert.Equal(5, pipeline.GetStatistics().Delivered);
+        Assert.True(pipeline.Flush(TestLog.Safety)); // nothing pending: completes at once
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Flush_with_nothing_ever_logged_completes()
+    {
+        LogPipeline pipeline = TestLog.Start(TestLog.Options());
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.True(pipeline.FlushAsync(TestLog.Safety, default).GetAwaiter().GetResult());
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void A_failing_sink_counts_its_events_as_failed_and_the_other_sinks_still_get_them()
+    {
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new FailingSink());
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 4; i++)
+        {
+            TestLog.Emit(pipeline, 1, i);
+        }
+
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(4, sink.Count);
+        Assert.Equal(4, stats.Failed);
+        Assert.Equal(0, stats.Delivered);
+        Assert.Equal(0, stats.Pending);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+}

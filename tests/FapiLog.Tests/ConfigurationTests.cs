@@ -1,0 +1,107 @@
+using System;
+using System.Collections.Generic;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+public class ConfigurationTests
+{
+    [Fact]
+    public void Defaults_are_those_of_the_design()
+    {
+        var o = new FapiLogOptions();
+        Assert.Equal(LogLevel.Information, o.MinimumLevel);
+        Assert.Equal(1000, o.QueueCapacity);
+        Assert.Equal(OverflowStrategy.Drop, o.Overflow);
+        Assert.Equal(0.1, o.SampleRate);
+        Assert.Equal(100, o.BatchSize);
+        Assert.Equal(TimeSpan.FromSeconds(2), o.FlushInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), o.ShutdownTimeout);
+        o.Validate();
+    }
+
+    [Fact]
+    public void Environment_variables_set_every_option()
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["FAPILOG_MIN_LEVEL"] = "warning",
+            ["FAPILOG_QUEUE_CAPACITY"] = "5000",
+            ["FAPILOG_OVERFLOW"] = "Sample",
+            ["FAPILOG_SAMPLE_RATE"] = "0.25",
+            ["FAPILOG_BATCH_SIZE"] = "250",
+            ["FAPILOG_FLUSH_INTERVAL"] = "0.5",
+            ["FAPILOG_SHUTDOWN_TIMEOUT"] = "7",
+            ["FAPILOG_BLOCK_TIMEOUT"] = "1.5",
+            ["FAPILOG_CONSOLE"] = "json",
+        };
+        var o = new FapiLogOptions().ApplyEnvironment(name => env.GetValueOrDefault(name));
+
+        Assert.Equal(LogLevel.Warning, o.MinimumLevel);
+        Assert.Equal(5000, o.QueueCapacity);
+        Assert.Equal(OverflowStrategy.Sample, o.Overflow);
+        Assert.Equal(0.25, o.SampleRate);
+        Assert.Equal(250, o.BatchSize);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), o.FlushInterval);
+        Assert.Equal(TimeSpan.FromSeconds(7), o.ShutdownTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1.5), o.BlockTimeout);
+        Assert.True(o.Console);
+        Assert.True(o.ConsoleJson);
+        o.Validate();
+    }
+
+    [Theory]
+    [InlineData("FAPILOG_QUEUE_CAPACITY", "-5")]
+    [InlineData("FAPILOG_QUEUE_CAPACITY", "lots")]
+    [InlineData("FAPILOG_OVERFLOW", "explode")]
+    [InlineData("FAPILOG_SAMPLE_RATE", "1.5")]
+    [InlineData("FAPILOG_BATCH_SIZE", "0")]
+    [InlineData("FAPILOG_FLUSH_INTERVAL", "-1")]
+    [InlineData("FAPILOG_SHUTDOWN_TIMEOUT", "soon")]
+    [InlineData("FAPILOG_MIN_LEVEL", "loud")]
+    [InlineData("FAPILOG_LOKI_URL", "not a url")]
+    [InlineData("FAPILOG_LOKI_URL", "ftp://logs.example/")]
+    public void A_bad_environment_variable_is_rejected_naming_the_variable_and_the_value(string name, string value)
+    {
+        var ex = Assert.Throws<FapiLogConfigurationException>(
+            () => new FapiLogOptions().ApplyEnvironment(n => n == name ? value : null));
+
+        Assert.Equal(name, ex.Setting);
+        Assert.Equal(value, ex.Value);
+        Assert.Contains(name, ex.Message);
+        Assert.Contains($"'{value}'", ex.Message);
+    }
+
+    [Theory]
+    [InlineData(nameof(FapiLogOptions.QueueCapacity), "-1")]
+    [InlineData(nameof(FapiLogOptions.QueueCapacity), "0")]
+    [InlineData(nameof(FapiLogOptions.BatchSize), "0")]
+    [InlineData(nameof(FapiLogOptions.SampleRate), "-0.5")]
+    [InlineData(nameof(FapiLogOptions.SampleRate), "NaN")]
+    [InlineData(nameof(FapiLogOptions.SampleHighWaterMark), "0")]
+    [InlineData(nameof(FapiLogOptions.FlushInterval), "00:00:00")]
+    [InlineData(nameof(FapiLogOptions.ShutdownTimeout), "-00:00:01")]
+    [InlineData(nameof(FapiLogOptions.Overflow), "7")]
+    [InlineData(nameof(FapiLogOptions.MinimumLevel), "42")]
+    public void A_bad_option_is_rejected_at_configuration_naming_the_option_and_the_value(string option, string value)
+    {
+        var o = new FapiLogOptions();
+        switch (option)
+        {
+            case nameof(FapiLogOptions.QueueCapacity): o.QueueCapacity = int.Parse(value); break;
+            case nameof(FapiLogOptions.BatchSize): o.BatchSize = int.Parse(value); break;
+            case nameof(FapiLogOptions.SampleRate): o.SampleRate = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            case nameof(FapiLogOptions.SampleHighWaterMark): o.SampleHighWaterMark = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            case nameof(FapiLogOptions.FlushInterval): o.FlushInterval = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            case nameof(FapiLogOptions.ShutdownTimeout): o.ShutdownTimeout = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            case nameof(FapiLogOptions.Overflow): o.Overflow = (OverflowStrategy)int.Parse(value); break;
+            case nameof(FapiLogOptions.MinimumLevel): o.MinimumLevel = (LogLevel)int.Parse(value); break;
+        }
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(o.Validate);
+        Assert.Equal(option, ex.Setting);
+        Assert.Contains(option, ex.Message);
+        Assert.Contains("expected", ex.Message);
+    }
+}

@@ -1,0 +1,194 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics.Metrics;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>Tests of the process-wide pipeline behind generated code; they share global state, so they never run in parallel.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GlobalPipelineCollection
+{
+    public const string Name = "global pipeline";
+}
+
+[Collection(GlobalPipelineCollection.Name)]
+public sealed class GlobalPipelineTests : IDisposable
+{
+    private static readonly LogEventDescriptor s_hello = new(
+        30, "Hello", LogLevel.Information, "Hello {Name}", LogArgument.Create<string>("name"));
+
+    private static readonly LogEventDescriptor s_debug = new(
+        31, "Chatter", LogLevel.Debug, "Chatter {N}", LogArgument.Create<int>("n"));
+
+    public GlobalPipelineTests() => FapiLogging.ResetForTesting();
+
+    public void Dispose() => FapiLogging.ResetForTesting();
+
+    /// <summary>Exactly what a generated method does.</summary>
+    private static void Hello(string name)
+    {
+        if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        LogEventWriter w = FapiLogRuntime.Begin(s_hello);
+        if (!w.IsActive)
+        {
+            return;
+        }
+
+        w.WriteString(name);
+        w.Commit();
+    }
+
+    private static void Chatter(int n)
+    {
+        if (!FapiLogRuntime.IsEnabled(LogLevel.Debug))
+        {
+            return;
+        }
+
+        LogEventWriter w = FapiLogRuntime.Begin(s_debug);
+        if (!w.IsActive)
+        {
+            return;
+        }
+
+        w.Write(n);
+        w.Commit();
+    }
+
+    [Fact]
+    public void Configure_then_log_then_flush_reaches_the_sink_and_the_level_filter_applies()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o => { o.AddSink(sink); o.Console = false; });
+
+        Hello("alice");
+        Chatter(1); // below Information: skipped at the call site, not even counted
+
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("Hello alice", e.Message);
+        Assert.False(FapiLogRuntime.IsEnabled(LogLevel.Debug));
+        Assert.Equal(1, FapiLogging.Statistics.Attempted);
+        Assert.Equal(1, FapiLogging.Statistics.Delivered);
+    }
+
+    [Fact]
+    public void Without_configure_the_first_call_configures_from_the_environment()
+    {
+        string file = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N") + ".jsonl");
+        Environment.SetEnvironmentVariable("FAPILOG_FILE", file);
+        Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
+        try
+        {
+            Assert.False(FapiLogging.IsConfigured);
+            Hello("from-env");
+            Assert.True(FapiLogging.IsConfigured);
+            Assert.True(FapiLogging.Shutdown(TestLog.Safety));
+
+            string line = Assert.Single(File.ReadAllLines(file));
+            using JsonDocument doc = JsonDocument.Parse(line);
+            Assert.Equal("Hello from-env", doc.RootElement.GetProperty("message").GetString());
+            Assert.Equal("from-env", doc.RootElement.GetProperty("Name").GetString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_FILE", null);
+            Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", null);
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_bad_environment_fails_the_first_call_loudly_instead_of_dropping_silently()
+    {
+        Environment.SetEnvironmentVariable("FAPILOG_QUEUE_CAPACITY", "-5");
+        try
+        {
+            var ex = Assert.Throws<FapiLogConfigurationException>(() => Hello("x"));
+            Assert.Equal("FAPILOG_QUEUE_CAPACITY", ex.Setting);
+            Assert.False(FapiLogging.IsConfigured);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_QUEUE_CAPACITY", null);
+        }
+    }
+
+    [Fact]
+    public void After_shutdown_calls_return_at_once_and_are_counted()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o => { o.AddSink(sink); o.Console = false; });
+        Hello("before");
+        Assert.True(FapiLogging.Shutdown());
+        Assert.True(FapiLogging.Shutdown()); // idempotent
+
+        Hello("after");
+
+        Assert.Equal(new[] { "Hello before" }, sink.Events.Select(e => e.Message));
+        Assert.Equal(1, FapiLogging.Statistics.DroppedShutDown);
+    }
+
+    [Fact]
+    public void Reconfiguring_flushes_the_old_pipeline_and_keeps_the_counters()
+    {
+        var first = new InMemorySink();
+        var second = new InMemorySink();
+        FapiLogging.Configure(o => { o.AddSink(first); o.Console = false; });
+        Hello("one");
+        FapiLogging.Configure(o => { o.AddSink(second); o.Console = false; });
+        Hello("two");
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+
+        Assert.Equal("Hello one", Assert.Single(first.Events).Message);
+        Assert.Equal("Hello two", Assert.Single(second.Events).Message);
+        Assert.Equal(2, FapiLogging.Statistics.Delivered);
+    }
+
+    [Fact]
+    public void The_meter_reports_the_pipeline_counters()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o => { o.AddSink(sink); o.Console = false; o.QueueCapacity = 2; o.BatchSize = 1000; o.FlushInterval = TimeSpan.FromHours(1); });
+        Hello("a");
+        Hello("b");
+        Hello("c"); // dropped: queue full
+        var seen = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "FapiLog")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string key = instrument.Name;
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                key += ":" + tag.Value;
+            }
+
+            seen[key] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(2, seen["fapilog.events.enqueued"]);
+        Assert.Equal(1, seen["fapilog.events.dropped:queue_full"]);
+        Assert.Equal(2, seen["fapilog.queue.depth"]);
+        Assert.Equal(0, seen["fapilog.events.delivered"]);
+    }
+}

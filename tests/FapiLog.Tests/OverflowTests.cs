@@ -1,0 +1,230 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+public class OverflowTests
+{
+    [Fact]
+    public void Drop_accepts_exactly_the_capacity_and_counts_every_drop()
+    {
+        // Capacity 10 is not a power of two: the ring is 16 long, but exactly 10 are admitted.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 10; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Drop; });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        int accepted = Enumerable.Range(0, 25).Count(i => TestLog.Emit(pipeline, 1, i));
+
+        Assert.Equal(10, accepted);
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(10, stats.Enqueued);
+        Assert.Equal(15, stats.DroppedQueueFull);
+        Assert.Equal(25, stats.Attempted);
+
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(10, pipeline.GetStatistics().Delivered);
+    }
+
+    [Fact]
+    public void Drops_are_reported_to_the_sinks_with_their_counts()
+    {
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 1000; });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 10; i++)
+        {
+            TestLog.Emit(pipeline, 1, i);
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        CapturedLogEvent warning = Assert.Single(sink.Events, e => e.EventName == "FapiLog.EventsDropped");
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal(6L, warning["Dropped"]);
+        Assert.Equal(6L, warning["QueueFull"]);
+        Assert.Contains("dropped 6 event(s)", warning.Message);
+    }
+
+    [Fact]
+    public void Block_waits_for_room_and_resumes_when_the_worker_frees_it()
+    {
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 4; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMinutes(5); });
+        options.AddSink(gate);
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker holds all 4 slots inside the sink
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 4), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1, TestLog.Safety));
+        Assert.False(blocked.IsCompleted);
+
+        gate.Open(); // the worker finishes the batch and frees the slots
+        Assert.True(blocked.Wait(TestLog.Safety));
+        Assert.True(blocked.Result);
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(5, stats.Enqueued);
+        Assert.Equal(0, stats.Dropped);
+        Assert.Equal(5, stats.Delivered);
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => (long)i), sink.Events.Select(e => (long)e["Sequence"]!));
+    }
+
+    [Fact]
+    public void A_blocked_producer_wakes_the_worker_instead_of_waiting_for_the_flush_interval()
+    {
+        // The clock never moves and the batch never fills: only the producer's "space needed" signal can free room.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 3; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        Assert.Equal(10, Enumerable.Range(0, 10).Count(i => TestLog.Emit(pipeline, 1, i)));
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(0, pipeline.GetStatistics().Dropped);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), sink.Events.Select(e => (long)e["Sequence"]!));
+    }
+
+    [Fact]
+    public void Block_gives_up_after_the_block_timeout_and_counts_the_drop()
+    {
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMilliseconds(20); });
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(TestLog.Emit(pipeline, 1, 1));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        Assert.False(TestLog.Emit(pipeline, 1, 2));
+
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(1, stats.DroppedBlockTimeout);
+        Assert.Equal(2, stats.Enqueued);
+        gate.Open();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Block_does_not_deadlock_when_the_worker_has_died()
+    {
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        TestLog.Emit(pipeline, 1, 0);
+        TestLog.Emit(pipeline, 1, 1);
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 2), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1, TestLog.Safety));
+
+        // The worker dies right after this batch, before it frees the slots.
+        pipeline.FaultWorkerForTesting();
+        gate.Open();
+
+        Assert.True(blocked.Wait(TestLog.Safety));
+        Assert.False(blocked.Result);
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+        Assert.False(TestLog.Emit(pipeline, 1, 3)); // later calls do not wait either
+        Assert.Equal(2, pipeline.GetStatistics().DroppedWorkerStopped);
+    }
+
+    [Fact]
+    public void Block_does_not_deadlock_when_shutdown_begins_while_waiting()
+    {
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; o.ShutdownTimeout = TimeSpan.FromSeconds(30); });
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        TestLog.Emit(pipeline, 1, 0);
+        TestLog.Emit(pipeline, 1, 1);
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 2), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1, TestLog.Safety));
+
+        Task<bool> shutdown = Task.Factory.StartNew(() => pipeline.Shutdown(TestLog.Safety), TaskCreationOptions.LongRunning);
+
+        Assert.True(blocked.Wait(TestLog.Safety));
+        Assert.False(blocked.Result);
+        gate.Open();
+        Assert.True(shutdown.Wait(TestLog.Safety));
+        Assert.True(shutdown.Result);
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(1, stats.DroppedShutDown);
+        Assert.Equal(2, stats.Delivered);
+    }
+
+    [Fact]
+    public void Block_does_not_deadlock_when_the_sink_hangs()
+    {
+        var hung = new GateSink(honourCancellation: false);
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMilliseconds(50); o.ShutdownTimeout = TimeSpan.FromMilliseconds(200); });
+        options.AddSink(hung);
+        LogPipeline pipeline = TestLog.Start(options);
+        TestLog.Emit(pipeline, 1, 0);
+        TestLog.Emit(pipeline, 1, 1);
+        Assert.True(hung.WaitEntered(TestLog.Safety)); // the worker is stuck inside the sink with both slots
+
+        Assert.False(TestLog.Emit(pipeline, 1, 2));
+        Assert.Equal(1, pipeline.GetStatistics().DroppedBlockTimeout);
+
+        Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(200))); // bounded: reports and returns
+        Assert.False(TestLog.Emit(pipeline, 1, 3));
+        Assert.Equal(1, pipeline.GetStatistics().DroppedShutDown);
+        hung.Open();
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Sample_keeps_the_configured_share_above_the_high_water_mark_and_never_samples_errors()
+    {
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.QueueCapacity = 100;
+            o.BatchSize = 1000;
+            o.Overflow = OverflowStrategy.Sample;
+            o.SampleRate = 0.1;
+            o.SampleHighWaterMark = 0.5;
+        });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        // Below the mark (50 of 100) everything is kept.
+        Assert.Equal(50, Enumerable.Range(0, 50).Count(i => TestLog.Emit(pipeline, 1, i)));
+        // Above it, exactly one in ten Information events is kept, spread evenly.
+        Assert.Equal(10, Enumerable.Range(50, 100).Count(i => TestLog.Emit(pipeline, 1, i)));
+        Assert.Equal(90, pipeline.GetStatistics().SampledOut);
+        // Errors and Critical are never sampled out: 40 fill the queue to 100...
+        Assert.Equal(20, Enumerable.Range(0, 20).Count(i => TestLog.Emit(pipeline, TestLog.Failure, i)));
+        Assert.Equal(20, Enumerable.Range(0, 20).Count(i => TestLog.Emit(pipeline, TestLog.Critical, i)));
+        // ...and only a full queue drops them.
+        Assert.False(TestLog.Emit(pipeline, TestLog.Failure, 99));
+        Assert.False(TestLog.Emit(pipeline, 1, 999));
+
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(100, stats.Enqueued);
+        Assert.Equal(90, stats.SampledOut);
+        Assert.Equal(2, stats.DroppedQueueFull);
+        Assert.Equal(192, stats.Attempted);
+
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(20, sink.Events.Count(e => e.Level == LogLevel.Error));
+        Assert.Equal(20, sink.Events.Count(e => e.Level == LogLevel.Critical));
+        long[] keptAboveMark = sink.Events.Where(e => e.EventName == "Sequenced" && (long)e["Sequence"]! >= 50).Select(e => (long)e["Sequence"]!).ToArray();
+        Assert.Equal(new long[] { 59, 69, 79, 89, 99, 109, 119, 129, 139, 149 }, keptAboveMark);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+}

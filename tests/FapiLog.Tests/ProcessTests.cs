@@ -1,0 +1,77 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using FapiLog.Tests.Support;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>Exit, crash, signal and starvation behaviour, each in a real child process.</summary>
+public sealed class ProcessTests : IDisposable
+{
+    private readonly string _file = Path.Combine(Path.GetTempPath(), "fapilog-proc-" + Guid.NewGuid().ToString("N") + ".jsonl");
+
+    public void Dispose() => File.Delete(_file);
+
+    private long[] Sequences() => File.ReadAllLines(_file)
+        .Select(l => JsonDocument.Parse(l).RootElement)
+        .Where(e => e.GetProperty("event").GetString() == "Tick")
+        .Select(e => e.GetProperty("Sequence").GetInt64())
+        .ToArray();
+
+    private static void WaitForExit(Process p)
+    {
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "the child process did not exit");
+        p.WaitForExit();
+    }
+
+    [Fact]
+    public void Returning_from_main_flushes_everything_through_the_process_exit_hook()
+    {
+        using Process p = ChildProcess.Start("exit", _file, "500");
+        WaitForExit(p);
+
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => (long)i), Sequences());
+    }
+
+    [Fact]
+    public void An_unhandled_exception_is_logged_and_everything_before_it_is_flushed()
+    {
+        using Process p = ChildProcess.Start("unhandled", _file, "300");
+        WaitForExit(p);
+
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Sequences());
+        JsonElement crash = File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "FapiLog.UnhandledException");
+        Assert.Equal("critical", crash.GetProperty("level").GetString());
+        Assert.Equal("unhandled on purpose", crash.GetProperty("exception").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void Sigterm_flushes_everything_before_the_process_ends()
+    {
+        using Process p = ChildProcess.Start("sigterm", _file, "400");
+        Assert.Equal("ready", p.StandardOutput.ReadLine());
+
+        ChildProcess.SendSigterm(p);
+        WaitForExit(p);
+
+        Assert.Equal(Enumerable.Range(0, 400).Select(i => (long)i), Sequences());
+    }
+
+    [Fact]
+    public void Events_are_delivered_while_the_thread_pool_is_starved()
+    {
+        using Process p = ChildProcess.Start("starve", _file, "2000");
+        string output = p.StandardOutput.ReadToEnd();
+        string errors = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output} {errors}");
+        Assert.Equal(2000, Sequences().Length);
+    }
+}

@@ -1,0 +1,110 @@
+using System;
+using System.Linq;
+using System.Threading.Tasks;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+public class ShutdownTests
+{
+    [Fact]
+    public void Shutdown_delivers_everything_accepted_before_it_and_nothing_after()
+    {
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1000);
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        for (int i = 0; i < 42; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(42, sink.Count);
+        Assert.False(TestLog.Emit(pipeline, 1, 42));
+        Assert.False(TestLog.Emit(pipeline, 1, 43));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(42, stats.Enqueued);
+        Assert.Equal(42, stats.Delivered);
+        Assert.Equal(2, stats.DroppedShutDown);
+        Assert.Equal(0, stats.Pending);
+        Assert.Equal(42, sink.Count); // the calls after shutdown were counted, never processed
+    }
+
+    [Fact]
+    public void Shutdown_is_idempotent_and_safe_from_many_threads_at_once()
+    {
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        for (int i = 0; i < 10; i++)
+        {
+            TestLog.Emit(pipeline, 1, i);
+        }
+
+        Task<bool>[] calls = Enumerable.Range(0, 8)
+            .Select(i => i % 2 == 0
+                ? Task.Factory.StartNew(() => pipeline.Shutdown(TestLog.Safety), TaskCreationOptions.LongRunning)
+                : pipeline.ShutdownAsync(TestLog.Safety, default))
+            .ToArray();
+
+        Assert.True(Task.WaitAll(calls, TestLog.Safety));
+        Assert.All(calls, c => Assert.True(c.Result));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(10, sink.Count);
+    }
+
+    [Fact]
+    public void Shutdown_disposes_the_sinks_once_after_the_final_flush()
+    {
+        var sink = new RecordingSink();
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        TestLog.Emit(pipeline, 1, 0);
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new[] { "write:1", "flush", "dispose" }, sink.Calls);
+    }
+
+    [Fact]
+    public void Shutdown_returns_within_its_timeout_when_a_sink_hangs_and_cancels_the_sink()
+    {
+        var gate = new GateSink(honourCancellation: true);
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        TestLog.Emit(pipeline, 1, 0);
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+
+        // The sink saw the cancellation and the worker wound down; the event was not delivered and is counted as failed.
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+        Assert.Equal(1, pipeline.GetStatistics().Failed);
+    }
+
+    [Fact]
+    public void Flush_after_shutdown_returns_at_once()
+    {
+        LogPipeline pipeline = TestLog.Start(TestLog.Options());
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.True(pipeline.Flush(TestLog.Safety));
+    }
+
+    private sealed class RecordingSink : LogSink
+    {
+        public System.Collections.Generic.List<string> Calls { get; } = new();
+
+        public override void Write(in LogBatch batch, System.Threading.CancellationToken cancellationToken) => Calls.Add("write:" + batch.Count);
+
+        public override void Flush(System.Threading.CancellationToken cancellationToken) => Calls.Add("flush");
+
+        protected override void Dispose(bool disposing) => Calls.Add("dispose");
+    }
+}

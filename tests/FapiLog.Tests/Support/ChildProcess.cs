@@ -1,0 +1,54 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Runtime.InteropServices;
+
+namespace FapiLog.Tests.Support;
+
+/// <summary>Starts FapiLog.TestHost (built beside this test project) as a real process.</summary>
+internal static class ChildProcess
+{
+    public static string HostPath
+    {
+        get
+        {
+            // bin/<Configuration>/<tfm>/ of this project mirrors the host's.
+            string here = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+            string tfm = Path.GetFileName(here);
+            string configuration = Path.GetFileName(Path.GetDirectoryName(here)!);
+            string tests = Path.GetFullPath(Path.Combine(here, "..", "..", "..", ".."));
+            string path = Path.Combine(tests, "FapiLog.TestHost", "bin", configuration, tfm, "FapiLog.TestHost.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("Build tests/FapiLog.TestHost first.", path);
+        }
+    }
+
+    public static Process Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(HostPath);
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment.Remove("FAPILOG_LOKI_URL");
+        return Process.Start(info)!;
+    }
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
+
+    public static void SendSigterm(Process process)
+    {
+        const int SIGTERM = 15;
+        if (Kill(process.Id, SIGTERM) != 0)
+        {
+            throw new InvalidOperationException("kill(SIGTERM) failed: errno " + Marshal.GetLastPInvokeError());
+        }
+    }
+}

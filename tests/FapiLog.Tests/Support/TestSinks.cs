@@ -1,0 +1,102 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace FapiLog.Tests.Support;
+
+/// <summary>Blocks every Write until <see cref="Open"/> is called; tells the test when the worker is inside Write.</summary>
+internal sealed class GateSink : LogSink
+{
+    private readonly ManualResetEventSlim _open = new(false);
+    private readonly SemaphoreSlim _entered = new(0);
+    private readonly bool _honourCancellation;
+
+    public GateSink(bool honourCancellation = true) => _honourCancellation = honourCancellation;
+
+    public long Received;
+
+    public void Open() => _open.Set();
+
+    /// <summary>Waits until the worker has entered Write (a safety timeout, not a synchronization sleep).</summary>
+    public bool WaitEntered(TimeSpan timeout) => _entered.Wait(timeout);
+
+    public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+    {
+        _entered.Release();
+        if (_honourCancellation)
+        {
+            _open.Wait(cancellationToken);
+        }
+        else
+        {
+            _open.Wait();
+        }
+
+        Interlocked.Add(ref Received, batch.Count);
+    }
+}
+
+/// <summary>Records (producer, sequence) pairs from the "Sequenced" event, to check exactly-once delivery and order.</summary>
+internal sealed class SequenceSink : LogSink
+{
+    public readonly List<(long Producer, long Sequence)> Seen = new();
+
+    public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+    {
+        foreach (ref readonly LogRecord record in batch)
+        {
+            if (record.Descriptor != TestLog.Sequenced)
+            {
+                continue; // e.g. the pipeline's own "events were dropped" warning
+            }
+
+            var reader = new Reader();
+            record.VisitFields(ref reader);
+            Seen.Add((reader.Producer, reader.Sequence));
+        }
+    }
+
+    private struct Reader : ILogFieldVisitor
+    {
+        public long Producer;
+        public long Sequence;
+
+        public void Visit(string name, long value)
+        {
+            if (name == "Producer")
+            {
+                Producer = value;
+            }
+            else
+            {
+                Sequence = value;
+            }
+        }
+
+        public void Visit(string name, ulong value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, double value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, decimal value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, bool value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, string value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, DateTime value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, DateTimeOffset value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, TimeSpan value) => throw new InvalidOperationException(name);
+
+        public void Visit(string name, Guid value) => throw new InvalidOperationException(name);
+
+        public void VisitNull(string name) => throw new InvalidOperationException(name);
+    }
+}
+
+/// <summary>Throws on every Write.</summary>
+internal sealed class FailingSink : LogSink
+{
+    public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new InvalidOperationException("sink is broken");
+}
