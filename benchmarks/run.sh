@@ -112,7 +112,7 @@ report="$out/comparison.md"
     echo
     if [[ -n "$f" ]]; then
       # The table only (the environment block is the same for every suite; it is at the end).
-      grep '^|' "$f"
+      grep '^|' "$f" | sed "s/&#39;//g"
     else
       echo "(no BenchmarkDotNet result)"
     fi
@@ -132,7 +132,7 @@ report="$out/comparison.md"
   echo "BenchmarkDotNet environment:"
   echo
   echo '```'
-  sed -n '/^BenchmarkDotNet v/,/^$/p' "$work/bdn.txt" | head -12
+  sed -n '/^BenchmarkDotNet v/,/^$/p' "$work/bdn.txt" | awk 'NF==0{exit} {print}'
   echo '```'
 } > "$report"
 echo "== wrote $report and $out/comparison-latency.svg"
