@@ -14,7 +14,7 @@ namespace FapiLog.Comparison;
 /// <list type="bullet">
 /// <item><c>check</c>: logs a few events through every library and prints what each sink rendered.</item>
 /// <item><c>bdn [BenchmarkDotNet arguments]</c>: the call-site suites (disabled, enabled with room, saturated, exception).</item>
-/// <item><c>throughput [--events N] [--rounds R] [--threads 1,2,4] [--out DIR]</c>: lossless throughput.</item>
+/// <item><c>throughput [--events N] [--rounds R] [--threads 1,2,4] [--out DIR]</c>: lossless throughput (FapiLog also with BatchSize=1000).</item>
 /// <item><c>latency [--rates 10000,200000] [--tasks 4] [--seconds S] [--out DIR]</c>: call latency, and the chart.</item>
 /// </list>
 /// <c>--libraries FapiLog,ZLogger,...</c> narrows the last three. benchmarks/run.sh runs them all and writes the report.
@@ -43,7 +43,7 @@ public static class Program
                 string outDir = Option(rest, "--out") ?? "results";
                 Directory.CreateDirectory(outDir);
                 Console.WriteLine($"Lossless throughput: {events:N0} events x {rounds} rounds, threads {string.Join(",", threads)}");
-                List<ThroughputResult> results = ThroughputRunner.Run(Libraries(rest), threads, events, rounds);
+                List<ThroughputResult> results = ThroughputRunner.Run(Libraries(rest, [.. Contender.Names, Contender.FapiLogBigBatch]), threads, events, rounds);
                 File.WriteAllText(Path.Combine(outDir, "throughput.json"), JsonSerializer.Serialize(results, s_json));
                 File.WriteAllText(Path.Combine(outDir, "throughput.md"), Report.ThroughputMarkdown(results, rounds));
                 return results.All(r => r.Lossless) ? 0 : 1;
@@ -117,8 +117,8 @@ public static class Program
         return failures == 0 ? 0 : 1;
     }
 
-    private static string[] Libraries(string[] args) =>
-        Option(args, "--libraries")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Contender.Names;
+    private static string[] Libraries(string[] args, string[]? fallback = null) =>
+        Option(args, "--libraries")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? fallback ?? Contender.Names;
 
     private static string? Option(string[] args, string name)
     {

@@ -14,6 +14,7 @@ public static class Report
     private static readonly Dictionary<string, string> s_colors = new()
     {
         ["FapiLog"] = "#d62728",
+        [Contender.FapiLogBigBatch] = "#8c1a1a",
         ["MEL Console"] = "#1f77b4",
         ["ZLogger"] = "#2ca02c",
         ["Serilog"] = "#9467bd",
@@ -37,7 +38,7 @@ public static class Report
         sb.Append('\n');
         foreach (string library in results.Select(r => r.Library).Distinct())
         {
-            sb.Append(Inv, $"| {library} ({BlockingMode(library)}) |");
+            sb.Append(Inv, $"| {(library == Contender.FapiLogBigBatch ? "FapiLog (Overflow=Block, BatchSize=1000)" : $"{library} ({BlockingMode(library)})")} |");
             foreach (int t in threads)
             {
                 ThroughputResult? r = results.FirstOrDefault(x => x.Library == library && x.Threads == t);
@@ -47,17 +48,23 @@ public static class Report
             sb.Append('\n');
         }
 
-        sb.Append("| **FapiLog ÷ fastest peer** |");
-        foreach (int t in threads)
+        foreach (string fapiName in results.Select(r => r.Library).Distinct().Where(IsFapiLog))
         {
-            double fapi = results.FirstOrDefault(x => x.Library == "FapiLog" && x.Threads == t)?.Median ?? double.NaN;
-            ThroughputResult? best = results.Where(x => x.Library != "FapiLog" && x.Threads == t).MaxBy(x => x.Median);
-            sb.Append(best is null ? " – |" : string.Create(Inv, $" **{fapi / best.Median:0.00}×** (vs {best.Library}) |"));
+            sb.Append(Inv, $"| **{fapiName} ÷ fastest peer** |");
+            foreach (int t in threads)
+            {
+                double fapi = results.FirstOrDefault(x => x.Library == fapiName && x.Threads == t)?.Median ?? double.NaN;
+                ThroughputResult? best = results.Where(x => !IsFapiLog(x.Library) && x.Threads == t).MaxBy(x => x.Median);
+                sb.Append(best is null ? " – |" : string.Create(Inv, $" **{fapi / best.Median:0.00}×** (vs {best.Library}) |"));
+            }
+
+            sb.Append('\n');
         }
 
-        sb.Append('\n');
         return sb.ToString();
     }
+
+    public static bool IsFapiLog(string library) => library.StartsWith("FapiLog", StringComparison.Ordinal);
 
     public static string LatencyMarkdown(List<LatencyResult> results)
     {
@@ -76,8 +83,8 @@ public static class Report
             }
 
             LatencyResult? fapi = rows.FirstOrDefault(r => r.Library == "FapiLog");
-            LatencyResult? bestP99 = rows.Where(r => r.Library != "FapiLog").MinBy(r => r.PercentileNs[4]);
-            LatencyResult? bestAvg = rows.Where(r => r.Library != "FapiLog").MinBy(r => r.AverageNs);
+            LatencyResult? bestP99 = rows.Where(r => !IsFapiLog(r.Library)).MinBy(r => r.PercentileNs[4]);
+            LatencyResult? bestAvg = rows.Where(r => !IsFapiLog(r.Library)).MinBy(r => r.AverageNs);
             if (fapi is not null && bestP99 is not null && bestAvg is not null)
             {
                 sb.Append(Inv, $"\nFastest peer's p99 ÷ FapiLog's p99: **{bestP99.PercentileNs[4] / fapi.PercentileNs[4]:0.0}×** (vs {bestP99.Library}); " +
@@ -159,7 +166,7 @@ public static class Report
 
     public static string BlockingMode(string library) => library switch
     {
-        "FapiLog" => "Overflow=Block",
+        "FapiLog" or Contender.FapiLogBigBatch => "Overflow=Block",
         "MEL Console" => "QueueFullMode=Wait",
         "ZLogger" => "FullMode=Block",
         "Serilog" => "blockWhenFull",
