@@ -22,12 +22,12 @@ done
 
 if [[ $quick == 1 ]]; then
   out="$here/results/quick"
-  events=100000; rounds=2; seconds=1
+  events=100000; rounds=2; seconds=1; repetitions=1
   export COMPARISON_QUICK=1
   command="benchmarks/run.sh --quick"
 else
   out="$here/results"
-  events=1000000; rounds=5; seconds=8
+  events=1000000; rounds=5; seconds=5; repetitions=3
   export COMPARISON_QUICK=0
   command="benchmarks/run.sh"
 fi
@@ -65,7 +65,7 @@ dotnet "$dll" throughput --events "$events" --rounds "$rounds" --threads 1,2,4 -
 
 echo "== call latency"
 load_lat="$(load)"
-dotnet "$dll" latency --rates 10000,200000 --tasks 4 --seconds "$seconds" --out "$work" \
+dotnet "$dll" latency --rates 10000,200000 --tasks 4 --seconds "$seconds" --repetitions "$repetitions" --out "$work" \
   --subtitle "$started, $cores cores, .NET $runtime, load avg at start $load_lat"
 load_end="$(load)"
 

@@ -15,7 +15,7 @@ namespace FapiLog.Comparison;
 /// <item><c>check</c>: logs a few events through every library and prints what each sink rendered.</item>
 /// <item><c>bdn [BenchmarkDotNet arguments]</c>: the call-site suites (disabled, enabled with room, saturated, exception).</item>
 /// <item><c>throughput [--events N] [--rounds R] [--threads 1,2,4] [--out DIR]</c>: lossless throughput (FapiLog also with BatchSize=1000).</item>
-/// <item><c>latency [--rates 10000,200000] [--tasks 4] [--seconds S] [--out DIR]</c>: call latency, and the chart.</item>
+/// <item><c>latency [--rates 10000,200000] [--tasks 4] [--seconds S] [--repetitions R] [--out DIR]</c>: call latency, and the chart.</item>
 /// </list>
 /// <c>--libraries FapiLog,ZLogger,...</c> narrows the last three. benchmarks/run.sh runs them all and writes the report.
 /// </summary>
@@ -53,12 +53,13 @@ public static class Program
             {
                 int[] rates = Ints(rest, "--rates", [10_000, 200_000]);
                 int tasks = Int(rest, "--tasks", 4);
-                double seconds = double.Parse(Option(rest, "--seconds") ?? "8", CultureInfo.InvariantCulture);
+                double seconds = double.Parse(Option(rest, "--seconds") ?? "5", CultureInfo.InvariantCulture);
+                int repetitions = Int(rest, "--repetitions", 3);
                 string outDir = Option(rest, "--out") ?? "results";
                 string subtitle = Option(rest, "--subtitle") ?? $"{Environment.ProcessorCount} cores, .NET {Environment.Version}";
                 Directory.CreateDirectory(outDir);
-                Console.WriteLine($"Call latency: rates {string.Join(",", rates)} from {tasks} tasks for {seconds} s each");
-                List<LatencyResult> results = LatencyRunner.Run(Libraries(rest), rates, tasks, seconds);
+                Console.WriteLine($"Call latency: rates {string.Join(",", rates)} from {tasks} tasks for {seconds} s each, {repetitions} repetitions");
+                List<LatencyResult> results = LatencyRunner.Run(Libraries(rest), rates, tasks, seconds, repetitions);
                 File.WriteAllText(Path.Combine(outDir, "latency.json"), JsonSerializer.Serialize(results, s_json));
                 File.WriteAllText(Path.Combine(outDir, "latency.md"), Report.LatencyMarkdown(results));
                 File.WriteAllText(Path.Combine(outDir, "latency.svg"), Report.LatencySvg(results, subtitle));

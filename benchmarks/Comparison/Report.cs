@@ -73,7 +73,8 @@ public static class Report
         {
             LatencyResult[] rows = [.. results.Where(r => r.Rate == rate)];
             LatencyResult first = rows[0];
-            sb.Append(Inv, $"**{rate:N0} logs/s** in total from {first.Tasks} tasks for {first.Seconds:0.#} s ({first.Calls:N0} calls per library); call latency in ns (incl. one clock read):\n\n");
+            sb.Append(Inv, $"**{rate:N0} logs/s** in total from {first.Tasks} tasks, {first.Repetitions} × {first.Seconds:0.#} s ({first.Calls:N0} calls per library); ");
+            sb.Append("call latency in ns (incl. one clock read), each figure the median over the repetitions:\n\n");
             sb.Append("| library | avg | p50 | p90 | p99 | p99.9 | p99.99 | max | B/call (caller) | delivered |\n");
             sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             foreach (LatencyResult r in rows)

@@ -14,7 +14,7 @@ public sealed record ThroughputResult(string Library, int Threads, int Events, d
 
 public sealed record LatencyResult(
     string Library, int Rate, int Tasks, double Seconds, long Calls, long Seen, double AverageNs, double[] PercentileNs,
-    double MaxNs, double BytesPerCall, long Dropped);
+    double MaxNs, double BytesPerCall, long Dropped, int Repetitions = 1);
 
 public static class Stats
 {
@@ -43,28 +43,45 @@ public static class ThroughputRunner
 
     public static List<ThroughputResult> Run(string[] libraries, int[] threadCounts, int events, int rounds)
     {
+        // Rounds are interleaved (round 1 of every library and thread count, then round 2, ...), so that a change in
+        // the machine's load during the run spreads over all libraries instead of landing on one.
+        var rates = new Dictionary<(string, int), double[]>();
+        var lossless = new Dictionary<(string, int), bool>();
+        var dropped = new Dictionary<(string, int), long>();
+        for (int r = 0; r < rounds; r++)
+        {
+            foreach (string library in libraries)
+            {
+                foreach (int threads in threadCounts)
+                {
+                    using Contender c = Contender.Create(library, QueueMode.Lossless);
+                    Round(c, Math.Max(threads * 1000, events / 10), threads);
+                    Collect();
+                    (double rate, bool ok) = Round(c, events, threads);
+                    (string, int) key = (library, threads);
+                    if (!rates.TryGetValue(key, out double[]? list))
+                    {
+                        rates[key] = list = new double[rounds];
+                        lossless[key] = true;
+                        dropped[key] = 0;
+                    }
+
+                    list[r] = rate;
+                    lossless[key] &= ok;
+                    dropped[key] += Math.Max(0, c.Dropped);
+                    Console.WriteLine($"  round {r + 1}/{rounds} {library,-26} {threads} thread(s): {rate,12:N0} events/s{(ok ? "" : "  NOT ALL DELIVERED")}");
+                }
+            }
+        }
+
         var results = new List<ThroughputResult>();
         foreach (string library in libraries)
         {
             foreach (int threads in threadCounts)
             {
-                using Contender c = Contender.Create(library, QueueMode.Lossless);
-                Round(c, Math.Max(threads * 1000, events / 4), threads);
-                var rates = new double[rounds];
-                bool lossless = true;
-                for (int r = 0; r < rounds; r++)
-                {
-                    Collect();
-                    (double rate, bool ok) = Round(c, events, threads);
-                    rates[r] = rate;
-                    lossless &= ok;
-                }
-
-                var result = new ThroughputResult(library, threads, events, rates, lossless, c.Dropped);
+                var result = new ThroughputResult(library, threads, events, rates[(library, threads)], lossless[(library, threads)], dropped[(library, threads)]);
                 results.Add(result);
-                Console.WriteLine($"  {library,-12} {threads} thread(s): median {result.Median,12:N0} events/s  " +
-                                  $"[{string.Join(", ", rates.Select(x => x.ToString("N0", CultureInfo.InvariantCulture)))}]" +
-                                  $"{(lossless ? "" : "  NOT ALL DELIVERED")}{(result.Dropped > 0 ? $"  dropped {result.Dropped}" : "")}");
+                Console.WriteLine($"  {library,-26} {threads} thread(s): median {result.Median,12:N0} events/s");
             }
         }
 
@@ -119,26 +136,58 @@ public static class ThroughputRunner
 /// The load test's latency comparison for every library: 4 tasks at a fixed total rate, open loop (each task logs the
 /// events due by the clock in 1 ms steps, so a slow call does not lower the offered rate), each call timed with the
 /// monotonic clock (the figures include one clock read). Bytes per call are those the producer threads allocated.
-/// Every library runs in its blocking (lossless) mode; at these rates the queues should not fill.
+/// Every library runs in its blocking (lossless) mode; at these rates the queues should not fill. Each figure is the
+/// median over the repetitions.
 /// </summary>
 public static class LatencyRunner
 {
     private static readonly string[] s_customers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
 
-    public static List<LatencyResult> Run(string[] libraries, int[] rates, int tasks, double seconds)
+    public static List<LatencyResult> Run(string[] libraries, int[] rates, int tasks, double seconds, int repetitions)
     {
+        // Repetitions are interleaved across libraries (as the throughput rounds are); each figure reported is the
+        // median of that figure over the repetitions.
+        var runs = new Dictionary<(string, int), List<LatencyResult>>();
+        for (int rep = 0; rep < repetitions; rep++)
+        {
+            foreach (string library in libraries)
+            {
+                using Contender c = Contender.Create(library, QueueMode.Lossless);
+                Warmup(c);
+                foreach (int rate in rates)
+                {
+                    ThroughputRunner.Collect();
+                    LatencyResult r = RunOne(c, rate, tasks, seconds);
+                    if (!runs.TryGetValue((library, rate), out List<LatencyResult>? list))
+                    {
+                        runs[(library, rate)] = list = [];
+                    }
+
+                    list.Add(r);
+                    Console.WriteLine($"  rep {rep + 1}/{repetitions} {library,-12} {rate,9:N0}/s: avg {r.AverageNs,8:N0} ns  p50 {r.PercentileNs[0],8:N0}  p99 {r.PercentileNs[4],8:N0}  " +
+                                      $"p99.9 {r.PercentileNs[6],8:N0}  max {r.MaxNs,10:N0}  {r.BytesPerCall:0.#} B/call  seen {r.Seen:N0}/{r.Calls:N0}");
+                }
+            }
+        }
+
         var results = new List<LatencyResult>();
         foreach (string library in libraries)
         {
-            using Contender c = Contender.Create(library, QueueMode.Lossless);
-            Warmup(c);
             foreach (int rate in rates)
             {
-                ThroughputRunner.Collect();
-                LatencyResult r = RunOne(c, rate, tasks, seconds);
-                results.Add(r);
-                Console.WriteLine($"  {library,-12} {rate,9:N0}/s: avg {r.AverageNs,8:N0} ns  p50 {r.PercentileNs[0],8:N0}  p99 {r.PercentileNs[4],8:N0}  " +
-                                  $"p99.9 {r.PercentileNs[6],8:N0}  max {r.MaxNs,10:N0}  {r.BytesPerCall:0.#} B/call  seen {r.Seen:N0}/{r.Calls:N0}");
+                List<LatencyResult> list = runs[(library, rate)];
+                LatencyResult first = list[0];
+                results.Add(first with
+                {
+                    Calls = list.Sum(x => x.Calls),
+                    Seen = list.Sum(x => x.Seen),
+                    AverageNs = Stats.Median([.. list.Select(x => x.AverageNs)]),
+                    PercentileNs = [.. Enumerable.Range(0, Stats.Percentiles.Length).Select(i => Stats.Median([.. list.Select(x => x.PercentileNs[i])]))],
+                    MaxNs = Stats.Median([.. list.Select(x => x.MaxNs)]),
+                    BytesPerCall = list.Average(x => x.BytesPerCall),
+                    Dropped = list.Any(x => x.Dropped < 0) ? -1 : list.Sum(x => x.Dropped),
+                    Repetitions = list.Count,
+                });
             }
         }
 
