@@ -36,6 +36,30 @@ public class BatchingTests
     }
 
     [Fact]
+    public void Events_logged_before_the_worker_first_looks_still_wait_for_the_interval()
+    {
+        // The order a slow machine can produce: the events are queued before the worker thread has run at all.
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o => { o.TimeProvider = time; o.FlushInterval = TimeSpan.FromSeconds(2); o.BatchSize = 100; });
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        pipeline.StartWorkerForTesting();
+        Assert.True(time.WaitForTimers(1, TestLog.Safety));
+        time.Advance(TimeSpan.FromSeconds(1.9));
+        Assert.Equal(0, sink.Count);
+
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.True(sink.WaitForCount(3, TestLog.Safety));
+        Assert.Equal(new[] { 3 }, sink.BatchSizes);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
     public void A_full_batch_is_shipped_without_waiting_for_the_interval()
     {
         FapiLogOptions options = TestLog.Options(o => o.BatchSize = 10);

@@ -32,6 +32,7 @@ internal sealed class LogPipeline
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
     private long _lastDelivery;
+    private readonly bool _systemClock;
 
     /// <summary>How often the worker looks at the queue while events are flowing (real time, whatever the clock).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
@@ -40,6 +41,12 @@ internal sealed class LogPipeline
     private static readonly TimeSpan ActiveWindow = TimeSpan.FromMilliseconds(100);
 
     public LogPipeline(FapiLogOptions options, IReadOnlyList<LogSink> sinks)
+        : this(options, sinks, startWorker: true)
+    {
+    }
+
+    /// <summary>Builds the pipeline; tests pass <paramref name="startWorker"/> false to log before the worker first looks.</summary>
+    internal LogPipeline(FapiLogOptions options, IReadOnlyList<LogSink> sinks, bool startWorker)
     {
         _counters = new PipelineCounters();
         _queue = new LogQueue(options.QueueCapacity, options.Overflow, options.SampleRate, options.SampleHighWaterMark,
@@ -50,10 +57,17 @@ internal sealed class LogPipeline
         _shutdownTimeout = options.ShutdownTimeout;
         _dropWarningInterval = options.DropWarningInterval;
         _time = options.TimeProvider;
+        _systemClock = ReferenceEquals(_time, TimeProvider.System);
         _dropWarning = new DropWarning(_counters);
         _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
-        _worker.Start();
+        if (startWorker)
+        {
+            _worker.Start();
+        }
     }
+
+    /// <summary>Starts a worker that the constructor was told not to start (tests only).</summary>
+    internal void StartWorkerForTesting() => _worker.Start();
 
     public LogQueue Queue => _queue;
 
@@ -286,9 +300,11 @@ internal sealed class LogPipeline
                 timeout = untilWarning < timeout ? untilWarning : timeout;
             }
 
-            if (pending > 0 || Stopwatch.GetElapsedTime(_lastDelivery) < ActiveWindow)
+            if (_systemClock && (pending > 0 || Stopwatch.GetElapsedTime(_lastDelivery) < ActiveWindow))
             {
                 // Traffic is flowing: look again shortly instead of having producers pay a system call to wake us.
+                // A test clock never polls: every wait then arms a timer of that clock, so a test that moves the
+                // clock can tell the worker is waiting for it, whether it saw the events before or after it went idle.
                 wake.Wait(PollInterval);
                 continue;
             }
@@ -316,7 +332,7 @@ internal sealed class LogPipeline
             return;
         }
 
-        if (ReferenceEquals(_time, TimeProvider.System) || timeout == Timeout.InfiniteTimeSpan)
+        if (_systemClock || timeout == Timeout.InfiniteTimeSpan)
         {
             wake.Wait(timeout);
             return;
