@@ -2,7 +2,7 @@
 # Runs the side-by-side comparison (FapiLog, Microsoft console provider, ZLogger, Serilog, NLog) and writes
 # benchmarks/results/comparison.md with the machine's description and benchmarks/results/comparison-latency.svg.
 #
-#   benchmarks/run.sh            full run (about 10-15 minutes on 2 cores)
+#   benchmarks/run.sh            full run (about 25 minutes on 2 cores)
 #   benchmarks/run.sh --quick    smoke run (a couple of minutes; written to benchmarks/results/quick/, not committed)
 #
 # Three parts: BenchmarkDotNet call-site suites (disabled, enabled with room, saturated, exception), lossless

@@ -38,9 +38,11 @@ internal static partial class LoadTestRunner
         int sampleCapacity = unlimited ? 1 << 22 : (int)Math.Min(perTask, 1 << 26);
         var samples = new long[s.Concurrency][];
         var counts = new long[s.Concurrency];
+        var pauses = new PauseStats[s.Concurrency];
         for (int i = 0; i < s.Concurrency; i++)
         {
             samples[i] = new long[sampleCapacity];
+            pauses[i] = new PauseStats();
         }
 
         Console.WriteLine($"FapiLog load test: {s.Concurrency} task(s) x {(unlimited ? "max" : s.RatePerTask.ToString("N0", CultureInfo.InvariantCulture))} events/s " +
@@ -59,7 +61,7 @@ internal static partial class LoadTestRunner
             start.SignalAndWait();
             counts[t] = unlimited
                 ? Flood(t, samples[t], durationTicks)
-                : Paced(t, samples[t], perTask, s.RatePerTask, durationTicks);
+                : Paced(t, samples[t], pauses[t], perTask, s.RatePerTask, durationTicks);
         }) { IsBackground = true, Name = "producer " + t }).ToArray();
         foreach (Thread thread in threads)
         {
@@ -112,6 +114,18 @@ internal static partial class LoadTestRunner
                               $"p99.9 {Pct(all, 99.9) * toNs,8:N0}   max {all[^1] * toNs,10:N0}");
         }
 
+        if (!unlimited)
+        {
+            PauseStats p = PauseStats.Sum(pauses);
+            Console.WriteLine($"  the first call after each 1 ms pause: avg {p.FirstTicks * toNs / Math.Max(1, p.FirstCalls),8:N1} ns over {p.FirstCalls:N0} calls; " +
+                              $"the other calls: avg {p.OtherTicks * toNs / Math.Max(1, p.OtherCalls):N1} ns over {p.OtherCalls:N0}");
+            Console.WriteLine($"  reference, after the same pause: an atomic increment of a counter only that task uses costs " +
+                              $"{p.ProbeTicks * toNs / Math.Max(1, p.Probes):N1} ns (incl. one clock read)");
+            double headroomMs = 1000.0 * s.Capacity / (s.RatePerTask * (double)s.Concurrency);
+            Console.WriteLine($"  longest gap between two steps of a task: {p.LongestGapTicks * 1000.0 / Stopwatch.Frequency:N1} ms (steps are 1 ms apart; after a gap " +
+                              $"longer than capacity / offered rate = {headroomMs:N1} ms, the catch-up can fill the queue before the worker runs)");
+        }
+
         return 0;
     }
 
@@ -131,22 +145,48 @@ internal static partial class LoadTestRunner
         FapiLogging.Flush(TimeSpan.FromSeconds(10));
     }
 
-    /// <summary>Logs what is due by the clock each millisecond, then sleeps until the next.</summary>
-    private static long Paced(int task, long[] samples, long total, int ratePerTask, long durationTicks)
+    /// <summary>
+    /// Logs what is due by the clock each millisecond, then sleeps until the next. After each pause it first times an
+    /// atomic increment of a counter only this task touches: on a machine whose caches other threads have used in the
+    /// meantime, that is the least any first access costs, and it is reported beside the first log call.
+    /// </summary>
+    private static long Paced(int task, long[] samples, PauseStats pause, long total, int ratePerTask, long durationTicks)
     {
         long start = Stopwatch.GetTimestamp();
         long end = start + durationTicks;
         long sent = 0;
         double perTick = (double)ratePerTask / Stopwatch.Frequency;
+        long previous = start;
         while (sent < total)
         {
             long now = Stopwatch.GetTimestamp();
+            pause.LongestGapTicks = Math.Max(pause.LongestGapTicks, now - previous);
+            previous = now;
             long due = now >= end ? total : Math.Min(total, (long)((now - start) * perTick));
-            for (; sent < due; sent++)
+            if (sent < due)
+            {
+                long probe = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref pause.Probe);
+                pause.ProbeTicks += Stopwatch.GetTimestamp() - probe;
+                pause.Probes++;
+            }
+
+            for (bool first = true; sent < due; sent++, first = false)
             {
                 long before = Stopwatch.GetTimestamp();
                 OrderPlaced(task * 1_000_000_000L + sent, s_customers[sent & 7], 99.5 + sent);
-                samples[sent] = Stopwatch.GetTimestamp() - before;
+                long took = Stopwatch.GetTimestamp() - before;
+                samples[sent] = took;
+                if (first)
+                {
+                    pause.FirstTicks += took;
+                    pause.FirstCalls++;
+                }
+                else
+                {
+                    pause.OtherTicks += took;
+                    pause.OtherCalls++;
+                }
             }
 
             if (sent < total)
@@ -199,6 +239,30 @@ internal static partial class LoadTestRunner
         }
 
         return all;
+    }
+
+    /// <summary>One task's split of its calls by position after a pause, and its cold-memory reference (its own object).</summary>
+    private sealed class PauseStats
+    {
+        public long Probe;
+        public long Probes;
+        public long ProbeTicks;
+        public long FirstCalls;
+        public long FirstTicks;
+        public long OtherCalls;
+        public long OtherTicks;
+        public long LongestGapTicks;
+
+        public static PauseStats Sum(PauseStats[] all) => new()
+        {
+            LongestGapTicks = all.Max(p => p.LongestGapTicks),
+            Probes = all.Sum(p => p.Probes),
+            ProbeTicks = all.Sum(p => p.ProbeTicks),
+            FirstCalls = all.Sum(p => p.FirstCalls),
+            FirstTicks = all.Sum(p => p.FirstTicks),
+            OtherCalls = all.Sum(p => p.OtherCalls),
+            OtherTicks = all.Sum(p => p.OtherTicks),
+        };
     }
 
     private static double Pct(long[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (long)Math.Ceiling(p / 100 * sorted.Length) - 1)];
