@@ -28,6 +28,10 @@ public static class FapiLogRuntime
     private static LogQueue? s_queue;
     private static bool s_captureTraceContext = true;
 
+    // False until an Activity has been current somewhere in the process (see ActivityWatch): until then there is no
+    // trace context to capture, and the call does not pay for looking.
+    private static volatile bool s_activitySeen;
+
     /// <summary>True when events of <paramref name="level"/> are logged. Inlined: one static read and one compare.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsEnabled(LogLevel level) => (int)level >= s_minimumLevel;
@@ -52,7 +56,7 @@ public static class FapiLogRuntime
         ref LogRecord record = ref queue.Slot(position);
         record._timestampTicks = queue.UtcNowTicks();
         record._descriptor = descriptor;
-        if (captureTraceContext)
+        if (captureTraceContext && s_activitySeen)
         {
             CaptureTraceContext(ref record);
         }
@@ -103,9 +107,19 @@ public static class FapiLogRuntime
         }
     }
 
+    /// <summary>True once an Activity has been current in the process since FapiLog started watching.</summary>
+    internal static bool ActivitySeen => s_activitySeen;
+
+    internal static void MarkActivitySeen() => s_activitySeen = true;
+
     /// <summary>Points the call sites at a new pipeline (or none).</summary>
     internal static void Install(LogQueue? queue, LogLevel minimumLevel, bool captureTraceContext)
     {
+        if (captureTraceContext)
+        {
+            ActivityWatch.EnsureStarted();
+        }
+
         s_captureTraceContext = captureTraceContext;
         Volatile.Write(ref s_queue, queue);
         Volatile.Write(ref s_minimumLevel, (int)minimumLevel);

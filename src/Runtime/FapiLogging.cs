@@ -118,9 +118,12 @@ public static class FapiLogging
     /// Hooks <see cref="AppDomain.ProcessExit"/> (flush and shut down), <see cref="AppDomain.UnhandledException"/> (log the
     /// exception as a Critical event, then shut down) and SIGTERM / SIGINT (flush, then let the signal proceed). Idempotent. The generated module initializer calls it once per
     /// assembly that has a <c>[FapiLog]</c> method; call it yourself if you turned that off (<c>FapiLogShutdownHook=false</c>).
+    /// Being that early, it also starts the watch that tells log calls when an <see cref="System.Diagnostics.Activity"/>
+    /// has become current in the process, so that calls made before any tracing skip looking for trace context.
     /// </summary>
     public static void RegisterShutdownHooks()
     {
+        ActivityWatch.EnsureStarted();
         if (Interlocked.Exchange(ref s_hooksRegistered, 1) != 0)
         {
             return;

@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Threading;
 using FapiLog;
 using Microsoft.Extensions.Logging;
@@ -9,7 +10,9 @@ namespace FapiLog.TestHost;
 /// Usage: FapiLog.TestHost MODE FILE COUNT. Logs COUNT "Tick" events into the JSON-lines FILE, then:
 /// exit: returns from Main (the ProcessExit hook must flush); unhandled: throws (the UnhandledException hook logs it and
 /// flushes); sigterm: prints "ready" and waits to be killed with SIGTERM; starve: saturates the thread pool first and
-/// flushes explicitly, exiting 0 only if everything was delivered.
+/// flushes explicitly, exiting 0 only if everything was delivered; activity-before: an Activity is current before FapiLog
+/// is first used (its trace id is printed); activities: COUNT events without an Activity, one inside one (its trace id is
+/// printed), one after it stopped.
 /// </summary>
 public static class Program
 {
@@ -21,6 +24,9 @@ public static class Program
         string mode = args[0];
         string file = args[1];
         int count = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+
+        // An activity that is current before FapiLog is first used at all.
+        Activity? early = mode == "activity-before" ? new Activity("early").Start() : null;
 
         // What the generated module initializer does in an application with [FapiLog] methods.
         FapiLogging.RegisterShutdownHooks();
@@ -47,6 +53,17 @@ public static class Program
         switch (mode)
         {
             case "exit":
+                return 0;
+            case "activity-before":
+                Console.WriteLine("trace " + early!.TraceId.ToHexString());
+                return 0;
+            case "activities":
+                // Count events so far had no activity; the next one has, and the one after has none again.
+                Activity later = new Activity("later").Start();
+                Tick(count);
+                later.Stop();
+                Tick(count + 1);
+                Console.WriteLine("trace " + later.TraceId.ToHexString());
                 return 0;
             case "unhandled":
                 throw new InvalidOperationException("unhandled on purpose");

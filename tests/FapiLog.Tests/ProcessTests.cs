@@ -64,6 +64,42 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void Trace_context_is_captured_from_the_first_activity_on_and_not_before()
+    {
+        // A fresh process: no activity has been current before these events, so the calls skip looking for one.
+        string trace = RunAndReadTraceId("activities", 3);
+
+        Assert.Equal(new string?[] { null, null, null, trace, null }, TraceIds());
+    }
+
+    [Fact]
+    public void An_activity_current_before_fapilog_is_first_used_is_still_captured()
+    {
+        string trace = RunAndReadTraceId("activity-before", 2);
+
+        Assert.Equal(new string?[] { trace, trace }, TraceIds());
+    }
+
+    /// <summary>Runs the child in <paramref name="mode"/> to its exit and returns the trace id it printed.</summary>
+    private string RunAndReadTraceId(string mode, int count)
+    {
+        using Process p = ChildProcess.Start(mode, _file, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        string output = p.StandardOutput.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output}");
+        string line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("trace ", StringComparison.Ordinal));
+        return line["trace ".Length..].Trim();
+    }
+
+    private string?[] TraceIds() => File.ReadAllLines(_file)
+        .Select(l => JsonDocument.Parse(l).RootElement)
+        .Where(e => e.GetProperty("event").GetString() == "Tick")
+        .OrderBy(e => e.GetProperty("Sequence").GetInt64())
+        .Select(e => e.TryGetProperty("trace_id", out JsonElement t) ? t.GetString() : null)
+        .ToArray();
+
+    [Fact]
     public void Events_are_delivered_while_the_thread_pool_is_starved()
     {
         using Process p = ChildProcess.Start("starve", _file, "2000");

@@ -58,6 +58,11 @@ internal sealed class LogPipeline
         _dropWarningInterval = options.DropWarningInterval;
         _time = options.TimeProvider;
         _systemClock = ReferenceEquals(_time, TimeProvider.System);
+        if (options.CaptureTraceContext)
+        {
+            ActivityWatch.EnsureStarted();
+        }
+
         _dropWarning = new DropWarning(_counters);
         _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
         if (startWorker)
