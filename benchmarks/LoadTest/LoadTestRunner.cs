@@ -147,8 +147,8 @@ internal static partial class LoadTestRunner
 
     /// <summary>
     /// Logs what is due by the clock each millisecond, then sleeps until the next. After each pause it first times an
-    /// atomic increment of a counter only this task touches: on a machine whose caches other threads have used in the
-    /// meantime, that is the least any first access costs, and it is reported beside the first log call.
+    /// atomic increment of a counter only this task touches, a reference for what touching memory costs right after the
+    /// pause, reported beside the first log call.
     /// </summary>
     private static long Paced(int task, long[] samples, PauseStats pause, long total, int ratePerTask, long durationTicks)
     {

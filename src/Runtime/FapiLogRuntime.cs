@@ -107,19 +107,12 @@ public static class FapiLogRuntime
         }
     }
 
-    /// <summary>True once an Activity has been current in the process since FapiLog started watching.</summary>
-    internal static bool ActivitySeen => s_activitySeen;
-
+    /// <summary>Called by <see cref="ActivityWatch"/> once an Activity has been current in the process.</summary>
     internal static void MarkActivitySeen() => s_activitySeen = true;
 
     /// <summary>Points the call sites at a new pipeline (or none).</summary>
     internal static void Install(LogQueue? queue, LogLevel minimumLevel, bool captureTraceContext)
     {
-        if (captureTraceContext)
-        {
-            ActivityWatch.EnsureStarted();
-        }
-
         s_captureTraceContext = captureTraceContext;
         Volatile.Write(ref s_queue, queue);
         Volatile.Write(ref s_minimumLevel, (int)minimumLevel);

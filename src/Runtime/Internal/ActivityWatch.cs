@@ -12,7 +12,8 @@ namespace FapiLog.Internal;
 /// </summary>
 /// <remarks>
 /// An activity made current before the watch started raised no event: the starting thread's own is checked at start,
-/// and the watch starts early (the generated module initializer, <c>FapiLogging.Configure</c>, the first call).
+/// and the watch starts early: in <see cref="FapiLogging.RegisterShutdownHooks"/> (which the generated module initializer
+/// calls) and whenever a pipeline is built (<c>FapiLogging.Configure</c>, or the first call).
 /// What stays unseen is an activity already current on another thread before then, until any activity anywhere changes.
 /// </remarks>
 internal static class ActivityWatch
