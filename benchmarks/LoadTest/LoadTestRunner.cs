@@ -2,7 +2,10 @@ using System;
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 
@@ -34,57 +37,34 @@ internal static partial class LoadTestRunner
         });
 
         bool unlimited = s.RatePerTask == 0;
-        long perTask = unlimited ? 0 : (long)(s.RatePerTask * s.DurationSeconds);
-        int sampleCapacity = unlimited ? 1 << 22 : (int)Math.Min(perTask, 1 << 26);
-        var samples = new long[s.Concurrency][];
-        var counts = new long[s.Concurrency];
-        var pauses = new PauseStats[s.Concurrency];
-        for (int i = 0; i < s.Concurrency; i++)
-        {
-            samples[i] = new long[sampleCapacity];
-            pauses[i] = new PauseStats();
-        }
-
         Console.WriteLine($"FapiLog load test: {s.Concurrency} task(s) x {(unlimited ? "max" : s.RatePerTask.ToString("N0", CultureInfo.InvariantCulture))} events/s " +
                           $"for {s.DurationSeconds} s; strategy={s.Strategy} capacity={s.Capacity} batch={s.BatchSize} " +
                           $"flush={s.FlushIntervalSeconds} s sink={s.Sink}; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
 
         // Warm the call path (tiering) before measuring; these events are not part of the report.
         Warmup();
+        var references = new List<(string Name, Measurement Result)>();
+        if (s.Reference)
+        {
+            references.Add(("an empty call", Measure<EmptyCall>(s, null)));
+            references.Add(("a DateTime.UtcNow read", Measure<ClockCall>(s, null)));
+            references.Add(("an atomic increment of a counter all tasks share", Measure<SharedAtomicCall>(s, null)));
+        }
+
         FapiLogStatistics baseline = FapiLogging.Statistics;
         long baselineRendered = sink.Rendered;
-
-        using var start = new Barrier(s.Concurrency + 1);
-        long durationTicks = (long)(s.DurationSeconds * Stopwatch.Frequency);
-        var threads = Enumerable.Range(0, s.Concurrency).Select(t => new Thread(() =>
+        Measurement measured = Measure<LogCall>(s, elapsed =>
         {
-            start.SignalAndWait();
-            counts[t] = unlimited
-                ? Flood(t, samples[t], durationTicks)
-                : Paced(t, samples[t], pauses[t], perTask, s.RatePerTask, durationTicks);
-        }) { IsBackground = true, Name = "producer " + t }).ToArray();
-        foreach (Thread thread in threads)
-        {
-            thread.Start();
-        }
-
-        start.SignalAndWait();
-        long began = Stopwatch.GetTimestamp();
-        while (threads.Any(t => t.IsAlive))
-        {
-            if (threads.All(t => t.Join(TimeSpan.FromSeconds(1))))
-            {
-                break;
-            }
-
             FapiLogStatistics now = FapiLogging.Statistics;
             Console.Error.WriteLine(
-                $"  t={Stopwatch.GetElapsedTime(began).TotalSeconds,5:0.0}s attempted={now.Attempted - baseline.Attempted,12:N0} " +
+                $"  t={elapsed.TotalSeconds,5:0.0}s attempted={now.Attempted - baseline.Attempted,12:N0} " +
                 $"enqueued={now.Enqueued - baseline.Enqueued,12:N0} dropped={now.Dropped - baseline.Dropped,8:N0} " +
                 $"delivered={now.Delivered - baseline.Delivered,12:N0} depth={now.Pending,6:N0}");
-        }
+        });
 
-        TimeSpan logging = Stopwatch.GetElapsedTime(began);
+        long began = measured.Began;
+        TimeSpan logging = measured.Elapsed;
+        long[] all = measured.Sorted;
         bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(120));
         TimeSpan total = Stopwatch.GetElapsedTime(began);
         FapiLogStatistics end = FapiLogging.Statistics;
@@ -92,8 +72,6 @@ internal static partial class LoadTestRunner
 
         long attempted = end.Attempted - baseline.Attempted;
         long delivered = end.Delivered - baseline.Delivered;
-        long[] all = Merge(samples, counts);
-        Array.Sort(all);
         double toNs = 1e9 / Stopwatch.Frequency;
 
         Console.WriteLine();
@@ -116,7 +94,7 @@ internal static partial class LoadTestRunner
 
         if (!unlimited)
         {
-            PauseStats p = PauseStats.Sum(pauses);
+            PauseStats p = measured.Pauses;
             Console.WriteLine($"  the first call after each 1 ms pause: avg {p.FirstTicks * toNs / Math.Max(1, p.FirstCalls),8:N1} ns over {p.FirstCalls:N0} calls; " +
                               $"the other calls: avg {p.OtherTicks * toNs / Math.Max(1, p.OtherCalls):N1} ns over {p.OtherCalls:N0}");
             Console.WriteLine($"  reference, after the same pause: an atomic increment of a counter only that task uses costs " +
@@ -126,7 +104,66 @@ internal static partial class LoadTestRunner
                               $"longer than capacity / offered rate = {headroomMs:N1} ms, the catch-up can fill the queue before the worker runs)");
         }
 
+        if (references.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("the log call beside references timed the same way (ns, same pacing and tasks, one after another in this run):");
+            Console.WriteLine($"  {"call",-50} {"avg",8} {"p50",6} {"p99",7} {"p99.9",7} {"first after pause",18} {"others",8}");
+            foreach ((string name, Measurement r) in references.Append(("the log call", measured)))
+            {
+                Console.WriteLine($"  {name,-50} {r.Sorted.Average() * toNs,8:N1} {Pct(r.Sorted, 50) * toNs,6:N0} {Pct(r.Sorted, 99) * toNs,7:N0} " +
+                                  $"{Pct(r.Sorted, 99.9) * toNs,7:N0} {r.Pauses.FirstTicks * toNs / Math.Max(1, r.Pauses.FirstCalls),18:N1} " +
+                                  $"{r.Pauses.OtherTicks * toNs / Math.Max(1, r.Pauses.OtherCalls),8:N1}");
+            }
+        }
+
         return 0;
+    }
+
+    /// <summary>The calls of one run: every sample sorted, the pause split summed over tasks, when it began and how long it ran.</summary>
+    private sealed record Measurement(long[] Sorted, PauseStats Pauses, long Began, TimeSpan Elapsed);
+
+    /// <summary>Runs the tasks (paced, or flat out when the rate is 0) timing every <typeparamref name="TCall"/>.</summary>
+    private static Measurement Measure<TCall>(LoadTestSettings s, Action<TimeSpan>? everySecond)
+        where TCall : struct, ICall
+    {
+        bool unlimited = s.RatePerTask == 0;
+        long perTask = unlimited ? 0 : (long)(s.RatePerTask * s.DurationSeconds);
+        int sampleCapacity = unlimited ? 1 << 22 : (int)Math.Min(perTask, 1 << 26);
+        var samples = new long[s.Concurrency][];
+        var counts = new long[s.Concurrency];
+        var pauses = new PauseStats[s.Concurrency];
+        for (int i = 0; i < s.Concurrency; i++)
+        {
+            samples[i] = new long[sampleCapacity];
+            pauses[i] = new PauseStats();
+        }
+
+        using var start = new Barrier(s.Concurrency + 1);
+        long durationTicks = (long)(s.DurationSeconds * Stopwatch.Frequency);
+        var threads = Enumerable.Range(0, s.Concurrency).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            counts[t] = unlimited
+                ? Flood(t, samples[t], durationTicks)
+                : Paced<TCall>(t, samples[t], pauses[t], perTask, s.RatePerTask, durationTicks);
+        }) { IsBackground = true, Name = "producer " + t }).ToArray();
+        foreach (Thread thread in threads)
+        {
+            thread.Start();
+        }
+
+        start.SignalAndWait();
+        long began = Stopwatch.GetTimestamp();
+        while (!threads.All(t => t.Join(TimeSpan.FromSeconds(1))))
+        {
+            everySecond?.Invoke(Stopwatch.GetElapsedTime(began));
+        }
+
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(began);
+        long[] all = Merge(samples, counts);
+        Array.Sort(all);
+        return new Measurement(all, PauseStats.Sum(pauses), began, elapsed);
     }
 
     private static void Warmup()
@@ -150,7 +187,8 @@ internal static partial class LoadTestRunner
     /// atomic increment of a counter only this task touches, a reference for what touching memory costs right after the
     /// pause, reported beside the first log call.
     /// </summary>
-    private static long Paced(int task, long[] samples, PauseStats pause, long total, int ratePerTask, long durationTicks)
+    private static long Paced<TCall>(int task, long[] samples, PauseStats pause, long total, int ratePerTask, long durationTicks)
+        where TCall : struct, ICall
     {
         long start = Stopwatch.GetTimestamp();
         long end = start + durationTicks;
@@ -174,7 +212,7 @@ internal static partial class LoadTestRunner
             for (bool first = true; sent < due; sent++, first = false)
             {
                 long before = Stopwatch.GetTimestamp();
-                OrderPlaced(task * 1_000_000_000L + sent, s_customers[sent & 7], 99.5 + sent);
+                default(TCall).Invoke(task, sent);
                 long took = Stopwatch.GetTimestamp() - before;
                 samples[sent] = took;
                 if (first)
@@ -196,6 +234,55 @@ internal static partial class LoadTestRunner
         }
 
         return sent;
+    }
+
+    /// <summary>What a paced run times: the log call, or one of the references. A struct, so that each is compiled on its own.</summary>
+    private interface ICall
+    {
+        void Invoke(int task, long sequence);
+    }
+
+    private readonly struct LogCall : ICall
+    {
+        public void Invoke(int task, long sequence) => OrderPlaced(task * 1_000_000_000L + sequence, s_customers[sequence & 7], 99.5 + sequence);
+    }
+
+    /// <summary>A call that does nothing: what the harness itself costs (the clock read, the call, the pause's effect).</summary>
+    private readonly struct EmptyCall : ICall
+    {
+        public void Invoke(int task, long sequence) => Nothing();
+    }
+
+    /// <summary>The precise clock read every log call makes for its timestamp.</summary>
+    private readonly struct ClockCall : ICall
+    {
+        public void Invoke(int task, long sequence) => ReadClock();
+    }
+
+    /// <summary>One atomic increment of a counter that all tasks share: what any claim on a shared multi-producer queue costs at least.</summary>
+    private readonly struct SharedAtomicCall : ICall
+    {
+        public void Invoke(int task, long sequence) => IncrementShared();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Nothing()
+    {
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long ReadClock() => DateTime.UtcNow.Ticks;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void IncrementShared() => Interlocked.Increment(ref s_shared.Value);
+
+    private static PaddedCounter s_shared;
+
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    private struct PaddedCounter
+    {
+        [FieldOffset(64)]
+        public long Value;
     }
 
     /// <summary>Logs as fast as possible for the duration (a throughput run).</summary>

@@ -16,7 +16,7 @@ internal sealed class LoadTestSettings
 
     public OverflowStrategy Strategy { get; private set; } = OverflowStrategy.Drop;
 
-    public int Capacity { get; private set; } = 1000;
+    public int Capacity { get; private set; } = new FapiLogOptions().QueueCapacity;
 
     public int BatchSize { get; private set; } = 100;
 
@@ -24,6 +24,9 @@ internal sealed class LoadTestSettings
 
     /// <summary>render: the worker renders message and fields of every event into a reused buffer; null: discards.</summary>
     public string Sink { get; private set; } = "render";
+
+    /// <summary>Also times three references with the same pacing and tasks: an empty call, a clock read, a shared atomic increment.</summary>
+    public bool Reference { get; private set; }
 
     public static string Usage => """
         FapiLog load test: logs "Order {OrderId} placed by {Customer} for {Amount}" from N tasks at a fixed rate,
@@ -35,10 +38,13 @@ internal sealed class LoadTestSettings
           -r, --rate N            events per second per task (0 = max)       FAPILOG_LOADTEST_RATE          default 2500
           -d, --duration S        seconds to log for                         FAPILOG_LOADTEST_DURATION      default 10
           -s, --strategy NAME     drop | block | sample                      FAPILOG_LOADTEST_STRATEGY      default drop
-          -q, --capacity N        queue capacity                             FAPILOG_LOADTEST_CAPACITY      default 1000
+          -q, --capacity N        queue capacity                             FAPILOG_LOADTEST_CAPACITY      default 8192
           -b, --batch-size N      batch size                                 FAPILOG_LOADTEST_BATCH_SIZE    default 100
           -f, --flush-interval S  flush interval in seconds                  FAPILOG_LOADTEST_FLUSH_INTERVAL default 2
               --sink NAME         render | null                              FAPILOG_LOADTEST_SINK          default render
+              --reference         before the log call, time an empty call,   FAPILOG_LOADTEST_REFERENCE     true | false
+                                  a DateTime.UtcNow read and an atomic increment
+                                  of a shared counter the same way (paced runs)
           -h, --help              this text
         """;
 
@@ -57,6 +63,12 @@ internal sealed class LoadTestSettings
         for (int i = 0; i < args.Length; i++)
         {
             string arg = args[i];
+            if (arg == "--reference")
+            {
+                values["reference"] = "true";
+                continue;
+            }
+
             string? key = arg switch
             {
                 "-c" or "--concurrency" => "concurrency",
@@ -96,10 +108,20 @@ internal sealed class LoadTestSettings
                 case "capacity": s.Capacity = Int(key, value, 1, FapiLogOptions.MaxQueueCapacity); break;
                 case "batch-size": s.BatchSize = Int(key, value, 1, FapiLogOptions.MaxQueueCapacity); break;
                 case "flush-interval": s.FlushIntervalSeconds = Number(key, value, 0.001, 86400); break;
+                case "reference":
+                    s.Reference = bool.TryParse(value, out bool reference)
+                        ? reference
+                        : throw new ArgumentException($"FAPILOG_LOADTEST_REFERENCE: '{value}' is not true or false.");
+                    break;
                 case "sink":
                     s.Sink = value is "render" or "null" ? value : throw new ArgumentException($"--sink: '{value}' is not one of render, null.");
                     break;
             }
+        }
+
+        if (s.Reference && s.RatePerTask == 0)
+        {
+            throw new ArgumentException("--reference: the references are timed at the run's pace; give a --rate above 0.");
         }
 
         return s;
@@ -109,6 +131,7 @@ internal sealed class LoadTestSettings
     [
         ("concurrency", "CONCURRENCY"), ("rate", "RATE"), ("duration", "DURATION"), ("strategy", "STRATEGY"),
         ("capacity", "CAPACITY"), ("batch-size", "BATCH_SIZE"), ("flush-interval", "FLUSH_INTERVAL"), ("sink", "SINK"),
+        ("reference", "REFERENCE"),
     ];
 
     private static int Int(string key, string value, int min, int max)

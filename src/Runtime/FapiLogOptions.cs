@@ -21,8 +21,11 @@ public sealed class FapiLogOptions
     /// <summary>Events below this level are skipped at the call site (one compare). Default <see cref="LogLevel.Information"/>; env <c>FAPILOG_MIN_LEVEL</c>.</summary>
     public LogLevel MinimumLevel { get; set; } = LogLevel.Information;
 
-    /// <summary>How many events the queue admits. Default 1000; env <c>FAPILOG_QUEUE_CAPACITY</c>.</summary>
-    public int QueueCapacity { get; set; } = 1000;
+    /// <summary>
+    /// How many events the queue admits. Default 8192 (1.25 MiB of slots, allocated when the pipeline starts); env
+    /// <c>FAPILOG_QUEUE_CAPACITY</c>.
+    /// </summary>
+    public int QueueCapacity { get; set; } = 8192;
 
     /// <summary>What a call does when the queue is full. Default <see cref="OverflowStrategy.Drop"/>; env <c>FAPILOG_OVERFLOW</c> (drop, block, sample).</summary>
     public OverflowStrategy Overflow { get; set; } = OverflowStrategy.Drop;

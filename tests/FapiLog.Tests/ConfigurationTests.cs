@@ -12,7 +12,7 @@ public class ConfigurationTests
     {
         var o = new FapiLogOptions();
         Assert.Equal(LogLevel.Information, o.MinimumLevel);
-        Assert.Equal(1000, o.QueueCapacity);
+        Assert.Equal(8192, o.QueueCapacity);
         Assert.Equal(OverflowStrategy.Drop, o.Overflow);
         Assert.Equal(0.1, o.SampleRate);
         Assert.Equal(100, o.BatchSize);
