@@ -139,6 +139,12 @@ internal static partial class LoadTestRunner
             pauses[i] = new PauseStats();
         }
 
+        // Start every measurement from the same heap: a background collection of what an earlier one left (the reference
+        // runs' sample arrays) would otherwise compete with the tasks for the two cores and show up in the tail.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
         using var start = new Barrier(s.Concurrency + 1);
         long durationTicks = (long)(s.DurationSeconds * Stopwatch.Frequency);
         var threads = Enumerable.Range(0, s.Concurrency).Select(t => new Thread(() =>
