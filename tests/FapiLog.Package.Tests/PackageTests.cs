@@ -17,6 +17,7 @@ public sealed class PackageTests : IDisposable
 {
     private readonly ITestOutputHelper _output;
     private readonly string _work = Path.Combine(Path.GetTempPath(), "fapilog-package-" + Guid.NewGuid().ToString("N"));
+    private string? _version;
 
     public PackageTests(ITestOutputHelper output)
     {
@@ -26,11 +27,34 @@ public sealed class PackageTests : IDisposable
 
     public void Dispose()
     {
+        TryDelete(_work);
+        // The consumer's restore extracted this run's one-off version into the machine's package cache; take it out again,
+        // so that test runs do not pile up versions there.
+        if (_version is not null)
+        {
+            string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+                ? configured
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+            foreach (string id in new[] { "fapilog.gen", "fapilog.gen.hosting" })
+            {
+                TryDelete(Path.Combine(cache, id, _version));
+            }
+        }
+    }
+
+    private static void TryDelete(string directory)
+    {
         try
         {
-            Directory.Delete(_work, recursive: true);
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
         }
         catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
         {
         }
     }
@@ -90,7 +114,7 @@ public sealed class PackageTests : IDisposable
     {
         string feed = Path.Combine(_work, "feed");
         // A version no earlier run used, so that the machine's package cache cannot serve a stale copy.
-        string version = "0.1.0-pkgtest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Environment.ProcessId;
+        string version = _version = "0.1.0-pkgtest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Environment.ProcessId;
         foreach (string project in new[] { Path.Combine("src", "Runtime", "FapiLog.csproj"), Path.Combine("src", "Hosting", "FapiLog.Hosting.csproj") })
         {
             Run(RepositoryRoot, "pack", project, "-c", Configuration, "--no-build", "-o", feed, "-p:Version=" + version);
