@@ -1,8 +1,8 @@
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
-using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -189,7 +189,7 @@ internal static partial class LoadTestRunner
     }
 
     /// <summary>
-    /// Logs what is due by the clock each millisecond, then sleeps until the next. After each pause it first times an
+    /// Makes the calls that are due by the clock each millisecond, then sleeps until the next. After each pause it first times an
     /// atomic increment of a counter only this task touches, a reference for what touching memory costs right after the
     /// pause, reported beside the first log call.
     /// </summary>
