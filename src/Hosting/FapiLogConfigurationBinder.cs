@@ -122,6 +122,12 @@ public static class FapiLogConfigurationBinder
                 case "FILE":
                     options.FilePath = value;
                     break;
+                case "FILEMAXBYTES":
+                    options.FileMaxBytes = FapiLog.Internal.SettingParser.ParseFileMaxBytes(value, setting);
+                    break;
+                case "FILERETAINEDFILES":
+                    options.FileRetainedFiles = ParseInt(value, setting);
+                    break;
                 default:
                     BindOther(options, key, setting, value);
                     break;

@@ -77,6 +77,18 @@ public sealed class FapiLogOptions
     /// <summary>A JSON-lines file to append to, or null. Env <c>FAPILOG_FILE</c>.</summary>
     public string? FilePath { get; set; }
 
+    /// <summary>
+    /// Size in bytes at which the <see cref="FilePath"/> file is rolled (renamed to <c>FilePath.1</c>, the older ones moving up
+    /// one number) and a new one begun; 0, the default, never rolls. At least 1024 otherwise. Env <c>FAPILOG_FILE_MAX_BYTES</c>.
+    /// </summary>
+    public long FileMaxBytes { get; set; }
+
+    /// <summary>
+    /// Rolled files kept beside the current one (<c>FilePath.1</c> … <c>FilePath.N</c>), 0 to 1000; the oldest beyond it is
+    /// deleted. Default 5. Env <c>FAPILOG_FILE_RETAINED_FILES</c>.
+    /// </summary>
+    public int FileRetainedFiles { get; set; } = 5;
+
     /// <summary>The clock the worker uses for flush deadlines; replace it in tests.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -175,6 +187,16 @@ public sealed class FapiLogOptions
             FilePath = file;
         }
 
+        if (SettingParser.Get(getVariable, "FAPILOG_FILE_MAX_BYTES") is { } fileMaxBytes)
+        {
+            FileMaxBytes = SettingParser.ParseFileMaxBytes(fileMaxBytes, "FAPILOG_FILE_MAX_BYTES");
+        }
+
+        if (SettingParser.Get(getVariable, "FAPILOG_FILE_RETAINED_FILES") is { } retained)
+        {
+            FileRetainedFiles = SettingParser.ParseInt(retained, "FAPILOG_FILE_RETAINED_FILES", 0, JsonFileSink.MaxRetainedFiles);
+        }
+
         Loki.ApplyEnvironment(getVariable);
         return this;
     }
@@ -224,6 +246,17 @@ public sealed class FapiLogOptions
         if (FilePath is { Length: 0 })
         {
             ThrowHelper.ThrowConfiguration(nameof(FilePath), FilePath, "a file path or null");
+        }
+
+        if (FileMaxBytes != 0 && FileMaxBytes < JsonFileSink.MinRollBytes)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(FileMaxBytes), FileMaxBytes.ToString(CultureInfo.InvariantCulture), SettingParser.FileMaxBytesExpectation);
+        }
+
+        if (FileRetainedFiles < 0 || FileRetainedFiles > JsonFileSink.MaxRetainedFiles)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(FileRetainedFiles), FileRetainedFiles.ToString(CultureInfo.InvariantCulture),
+                $"a whole number from 0 to {JsonFileSink.MaxRetainedFiles}");
         }
 
         Loki.Validate();

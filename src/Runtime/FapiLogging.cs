@@ -252,7 +252,7 @@ public static class FapiLogging
         var sinks = new List<LogSink>(options.Sinks);
         if (options.FilePath is { } path)
         {
-            sinks.Add(new JsonFileSink(path));
+            sinks.Add(new JsonFileSink(path, options.FileMaxBytes, options.FileRetainedFiles));
         }
 
         if (options.Loki.CreateSink() is { } loki)

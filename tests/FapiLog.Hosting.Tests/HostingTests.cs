@@ -26,6 +26,8 @@ public sealed class HostingTests : HostingTestBase
         ["FapiLog:BlockTimeout"] = "1.5",
         ["FapiLog:ConsoleJson"] = "true",
         ["FapiLog:FilePath"] = "",
+        ["FapiLog:FileMaxBytes"] = "1048576",
+        ["FapiLog:FileRetainedFiles"] = "2",
         ["FapiLog:Loki:Url"] = "http://127.0.0.1:3100",
     };
 
@@ -47,6 +49,8 @@ public sealed class HostingTests : HostingTestBase
         Assert.True(o.ConsoleJson);
         Assert.False(o.Console); // the code callback of BuildHost wins
         Assert.Null(o.FilePath);
+        Assert.Equal(1024 * 1024, o.FileMaxBytes);
+        Assert.Equal(2, o.FileRetainedFiles);
         Assert.Equal(new Uri("http://127.0.0.1:3100"), o.Loki.Url);
         Assert.Same(sink, Assert.Single(o.Sinks));
 
@@ -106,6 +110,8 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:FlushInterval", "soon", "FapiLog:FlushInterval")]
     [InlineData("FapiLog:SampleRate", "1.5", "SampleRate")]
     [InlineData("FapiLog:MinimumLevel", "loud", "FapiLog:MinimumLevel")]
+    [InlineData("FapiLog:FileMaxBytes", "10MB", "FapiLog:FileMaxBytes")]
+    [InlineData("FapiLog:FileRetainedFiles", "-1", "FileRetainedFiles")]
     [InlineData("FapiLog:Loki:Url", "ftp://example", "FapiLog:Loki:Url")]
     [InlineData("FapiLog:QueueCapcity", "10", "FapiLog:QueueCapcity")]
     [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "FapiLog:Loki:Urll")]

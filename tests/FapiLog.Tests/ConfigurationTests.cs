@@ -35,6 +35,9 @@ public class ConfigurationTests
             ["FAPILOG_SHUTDOWN_TIMEOUT"] = "7",
             ["FAPILOG_BLOCK_TIMEOUT"] = "1.5",
             ["FAPILOG_CONSOLE"] = "json",
+            ["FAPILOG_FILE"] = "logs/app.jsonl",
+            ["FAPILOG_FILE_MAX_BYTES"] = "10485760",
+            ["FAPILOG_FILE_RETAINED_FILES"] = "0",
         };
         var o = new FapiLogOptions().ApplyEnvironment(name => env.GetValueOrDefault(name));
 
@@ -48,6 +51,9 @@ public class ConfigurationTests
         Assert.Equal(TimeSpan.FromSeconds(1.5), o.BlockTimeout);
         Assert.True(o.Console);
         Assert.True(o.ConsoleJson);
+        Assert.Equal("logs/app.jsonl", o.FilePath);
+        Assert.Equal(10L * 1024 * 1024, o.FileMaxBytes);
+        Assert.Equal(0, o.FileRetainedFiles);
         o.Validate();
     }
 
@@ -60,6 +66,9 @@ public class ConfigurationTests
     [InlineData("FAPILOG_FLUSH_INTERVAL", "-1")]
     [InlineData("FAPILOG_SHUTDOWN_TIMEOUT", "soon")]
     [InlineData("FAPILOG_MIN_LEVEL", "loud")]
+    [InlineData("FAPILOG_FILE_MAX_BYTES", "100")]
+    [InlineData("FAPILOG_FILE_MAX_BYTES", "10MB")]
+    [InlineData("FAPILOG_FILE_RETAINED_FILES", "-1")]
     [InlineData("FAPILOG_LOKI_URL", "not a url")]
     [InlineData("FAPILOG_LOKI_URL", "ftp://logs.example/")]
     public void A_bad_environment_variable_is_rejected_naming_the_variable_and_the_value(string name, string value)
@@ -84,6 +93,9 @@ public class ConfigurationTests
     [InlineData(nameof(FapiLogOptions.ShutdownTimeout), "-00:00:01")]
     [InlineData(nameof(FapiLogOptions.Overflow), "7")]
     [InlineData(nameof(FapiLogOptions.MinimumLevel), "42")]
+    [InlineData(nameof(FapiLogOptions.FileMaxBytes), "-1")]
+    [InlineData(nameof(FapiLogOptions.FileMaxBytes), "1023")]
+    [InlineData(nameof(FapiLogOptions.FileRetainedFiles), "1001")]
     public void A_bad_option_is_rejected_at_configuration_naming_the_option_and_the_value(string option, string value)
     {
         var o = new FapiLogOptions();
@@ -97,6 +109,8 @@ public class ConfigurationTests
             case nameof(FapiLogOptions.ShutdownTimeout): o.ShutdownTimeout = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
             case nameof(FapiLogOptions.Overflow): o.Overflow = (OverflowStrategy)int.Parse(value); break;
             case nameof(FapiLogOptions.MinimumLevel): o.MinimumLevel = (LogLevel)int.Parse(value); break;
+            case nameof(FapiLogOptions.FileMaxBytes): o.FileMaxBytes = long.Parse(value); break;
+            case nameof(FapiLogOptions.FileRetainedFiles): o.FileRetainedFiles = int.Parse(value); break;
         }
 
         var ex = Assert.Throws<FapiLogConfigurationException>(o.Validate);

@@ -86,6 +86,111 @@ public class SinkTests
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
+    /// <summary>Logs events <paramref name="from"/> to <paramref name="to"/>, one batch each (a flush after every event).</summary>
+    private static void OneBatchEach(LogPipeline pipeline, int from, int to)
+    {
+        for (int id = from; id <= to; id++)
+        {
+            Order(pipeline, id, "customer-" + id);
+            Assert.True(pipeline.Flush(TestLog.Safety));
+        }
+    }
+
+    private static long[] OrderIds(string file) => File.ReadAllLines(file)
+        .Select(line =>
+        {
+            using JsonDocument d = JsonDocument.Parse(line);
+            return d.RootElement.GetProperty("OrderId").GetInt64();
+        })
+        .ToArray();
+
+    private static string TempLogFile() => Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"), "app.jsonl");
+
+    [Fact]
+    public void The_file_rolls_before_a_batch_would_pass_the_limit_and_keeps_the_newest_files()
+    {
+        string file = TempLogFile();
+        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 3; });
+        LogPipeline pipeline = TestLog.Start(options);
+        OneBatchEach(pipeline, 1, 60);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        string folder = Path.GetDirectoryName(file)!;
+        Assert.Equal(new[] { "app.jsonl", "app.jsonl.1", "app.jsonl.2", "app.jsonl.3" }, Directory.GetFiles(folder).Select(Path.GetFileName).Order());
+        foreach (string f in Directory.GetFiles(folder))
+        {
+            Assert.InRange(new FileInfo(f).Length, 1, 1024);
+        }
+
+        // Oldest to newest, the four files hold the last events in order, without a gap or a repeat, ending with 60;
+        // the events before them went with the files rolled past the third.
+        long[] kept = new[] { ".3", ".2", ".1", "" }.SelectMany(suffix => OrderIds(file + suffix)).ToArray();
+        Assert.Equal(Enumerable.Range((int)kept[0], kept.Length).Select(i => (long)i), kept);
+        Assert.Equal(60, kept[^1]);
+        Assert.True(kept[0] > 1, "60 events of about 150 bytes fill more than four files of 1 KiB");
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public void With_no_rolled_files_kept_the_file_starts_over()
+    {
+        string file = TempLogFile();
+        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 0; });
+        LogPipeline pipeline = TestLog.Start(options);
+        OneBatchEach(pipeline, 1, 20);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new[] { file }, Directory.GetFiles(Path.GetDirectoryName(file)!));
+        long[] ids = OrderIds(file);
+        Assert.Equal(Enumerable.Range(21 - ids.Length, ids.Length).Select(i => (long)i), ids);
+        Assert.True(ids.Length < 20);
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void A_file_that_cannot_be_rolled_keeps_every_event()
+    {
+        string file = TempLogFile();
+        // A folder where the oldest rolled file would go: deleting it as a file fails, so every roll fails.
+        Directory.CreateDirectory(file + ".1");
+        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 1; });
+        LogPipeline pipeline = TestLog.Start(options);
+        OneBatchEach(pipeline, 1, 20);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), OrderIds(file));
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+        Assert.Equal(20, pipeline.GetStatistics().Delivered);
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void An_existing_file_counts_toward_the_limit()
+    {
+        string file = TempLogFile();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, new string('x', 1000) + "\n");
+        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 1; });
+        LogPipeline pipeline = TestLog.Start(options);
+        OneBatchEach(pipeline, 1, 1);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.StartsWith("xxx", File.ReadAllText(file + ".1"));
+        Assert.Equal(new long[] { 1 }, OrderIds(file));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void The_file_sink_rejects_limits_it_cannot_keep()
+    {
+        string file = TempLogFile();
+        var tooSmall = Assert.Throws<ArgumentOutOfRangeException>(() => new JsonFileSink(file, maxBytes: 10, retainedFiles: 1));
+        Assert.Equal("maxBytes", tooSmall.ParamName);
+        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => new JsonFileSink(file, maxBytes: 0, retainedFiles: -1));
+        Assert.Equal("retainedFiles", tooMany.ParamName);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(file)), "a rejected sink opens nothing");
+    }
+
     [Fact]
     public void The_in_memory_sink_captures_trace_context()
     {

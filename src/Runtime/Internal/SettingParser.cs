@@ -39,6 +39,21 @@ internal static class SettingParser
         return result;
     }
 
+    /// <summary>What <c>FileMaxBytes</c> accepts, for error messages.</summary>
+    public const string FileMaxBytesExpectation = "0 (never roll) or a whole number of bytes from 1024 up";
+
+    /// <summary>A file size limit: 0 or at least <see cref="FapiLog.Sinks.JsonFileSink.MinRollBytes"/>.</summary>
+    public static long ParseFileMaxBytes(string value, string setting)
+    {
+        if (!long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out long result)
+            || (result != 0 && result < FapiLog.Sinks.JsonFileSink.MinRollBytes))
+        {
+            throw new FapiLogConfigurationException(setting, value, FileMaxBytesExpectation);
+        }
+
+        return result;
+    }
+
     public static double ParseFraction(string value, string setting)
     {
         if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) || !(result >= 0 && result <= 1))

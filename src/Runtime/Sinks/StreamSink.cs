@@ -42,8 +42,28 @@ public abstract class StreamSink : LogSink
             WriteRecord(in batch[i]);
         }
 
+        stream = BeforeWrite(stream, _bytes.WrittenCount);
         stream.Write(_bytes.WrittenSpan);
         stream.Flush();
+    }
+
+    /// <summary>
+    /// Called with the rendered batch's size before it is written; returns the stream to write it to. A sink that
+    /// switches streams (the rolling file sink) swaps it in with <see cref="SwapStream"/> first.
+    /// </summary>
+    private protected virtual Stream BeforeWrite(Stream stream, int batchBytes) => stream;
+
+    /// <summary>
+    /// Replaces the stream written to, unless the sink was disposed meanwhile (then <paramref name="replacement"/> is
+    /// disposed too and <see cref="ObjectDisposedException"/> thrown, so that no file handle outlives the sink).
+    /// </summary>
+    private protected void SwapStream(Stream current, Stream replacement)
+    {
+        if (Interlocked.CompareExchange(ref _stream, replacement, current) != current)
+        {
+            replacement.Dispose();
+            throw new ObjectDisposedException(Name);
+        }
     }
 
     /// <summary>Appends one event, including its line break, to the batch buffer.</summary>
@@ -103,23 +123,75 @@ public abstract class StreamSink : LogSink
     }
 }
 
-/// <summary>Appends events as JSON lines (one object per line, the members of the Loki line plus timestamp and trace ids).</summary>
+/// <summary>
+/// Appends events as JSON lines (one object per line, the members of the Loki line plus timestamp and trace ids), and,
+/// when given a size limit, rolls the file the way logrotate names it: <c>app.jsonl</c> becomes <c>app.jsonl.1</c>, the
+/// older ones move up one number, and the oldest beyond the retained count is deleted.
+/// </summary>
 public sealed class JsonFileSink : StreamSink
 {
-    /// <summary>Opens (creating folders as needed) and appends to <paramref name="path"/>; other processes may read it meanwhile.</summary>
+    private readonly long _maxBytes;
+    private readonly int _retainedFiles;
+    private long _fileBytes;
+    private bool _rollFailureReported;
+
+    /// <summary>Opens (creating folders as needed) and appends to <paramref name="path"/>; other processes may read it meanwhile. The file is never rolled.</summary>
     public JsonFileSink(string path)
-        : base(Open(path), ownsStream: true)
+        : this(path, maxBytes: 0, retainedFiles: 0)
+    {
+    }
+
+    /// <summary>
+    /// Opens (creating folders as needed) and appends to <paramref name="path"/>; before a batch would take the file past
+    /// <paramref name="maxBytes"/>, the file is rolled and a new one begun. A batch is never split, so a single batch
+    /// larger than the limit makes a file larger than the limit. 0 means never roll.
+    /// </summary>
+    /// <param name="path">The file to append to.</param>
+    /// <param name="maxBytes">Largest size of a file before it is rolled, at least <see cref="MinRollBytes"/>; 0 to never roll.</param>
+    /// <param name="retainedFiles">Rolled files kept (<c>path.1</c> … <c>path.N</c>), 0 to <see cref="MaxRetainedFiles"/>; 0 keeps none.</param>
+    public JsonFileSink(string path, long maxBytes, int retainedFiles)
+        : base(Open(CheckLimits(path, maxBytes, retainedFiles), out long length), ownsStream: true)
     {
         Path = path;
+        _maxBytes = maxBytes;
+        _retainedFiles = retainedFiles;
+        _fileBytes = length;
     }
+
+    private static string CheckLimits(string path, long maxBytes, int retainedFiles)
+    {
+        if (maxBytes != 0 && maxBytes < MinRollBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxBytes), maxBytes, $"The file size limit must be 0 (never roll) or at least {MinRollBytes} bytes.");
+        }
+
+        if (retainedFiles < 0 || retainedFiles > MaxRetainedFiles)
+        {
+            throw new ArgumentOutOfRangeException(nameof(retainedFiles), retainedFiles, $"The number of rolled files kept must be from 0 to {MaxRetainedFiles}.");
+        }
+
+        return path;
+    }
+
+    /// <summary>Smallest size limit accepted for rolling (1 KiB).</summary>
+    public const long MinRollBytes = 1024;
+
+    /// <summary>Most rolled files that can be kept.</summary>
+    public const int MaxRetainedFiles = 1000;
 
     /// <summary>The file written to.</summary>
     public string Path { get; }
 
+    /// <summary>Largest size of a file before it is rolled; 0 when the file is never rolled.</summary>
+    public long MaxBytes => _maxBytes;
+
+    /// <summary>How many rolled files are kept.</summary>
+    public int RetainedFiles => _retainedFiles;
+
     /// <inheritdoc />
     public override string Name => "file:" + Path;
 
-    private static FileStream Open(string path)
+    private static FileStream Open(string path, out long length)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
@@ -128,7 +200,70 @@ public sealed class JsonFileSink : StreamSink
             Directory.CreateDirectory(folder);
         }
 
-        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        length = stream.Length;
+        return stream;
+    }
+
+    private protected override Stream BeforeWrite(Stream stream, int batchBytes)
+    {
+        if (_maxBytes > 0 && _fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)
+        {
+            stream = Roll(stream);
+        }
+
+        _fileBytes += batchBytes;
+        return stream;
+    }
+
+    /// <summary>
+    /// Closes the full file, shifts the rolled ones and opens a new file. If the shift fails (a file locked by another
+    /// process, no permission), the events still go out: the sink reopens the same file, keeps appending, says so on
+    /// stderr once, and tries again before the next batch.
+    /// </summary>
+    private Stream Roll(Stream full)
+    {
+        full.Flush();
+        full.Dispose();
+        try
+        {
+            Shift();
+            _rollFailureReported = false;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            if (!_rollFailureReported)
+            {
+                _rollFailureReported = true;
+                Stderr.Write($"FapiLog: could not roll {Path} ({ex.GetType().Name}: {ex.Message}); appending to it until rolling succeeds.");
+            }
+        }
+
+        FileStream next = Open(Path, out long length);
+        SwapStream(full, next);
+        _fileBytes = length;
+        return next;
+    }
+
+    private void Shift()
+    {
+        string Rolled(int n) => Path + "." + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (_retainedFiles == 0)
+        {
+            File.Delete(Path);
+            return;
+        }
+
+        File.Delete(Rolled(_retainedFiles));
+        for (int n = _retainedFiles - 1; n >= 1; n--)
+        {
+            if (File.Exists(Rolled(n)))
+            {
+                File.Move(Rolled(n), Rolled(n + 1));
+            }
+        }
+
+        File.Move(Path, Rolled(1));
     }
 
     private protected override void WriteRecord(in LogRecord record) => AppendJsonLine(in record);
