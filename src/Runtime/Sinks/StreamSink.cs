@@ -223,7 +223,12 @@ public sealed class JsonFileSink : StreamSink
     /// </summary>
     private Stream Roll(Stream full)
     {
-        full.Flush();
+        // Not writable when an earlier roll closed it and could not open the new file: roll (and open) again.
+        if (full.CanWrite)
+        {
+            full.Flush();
+        }
+
         full.Dispose();
         try
         {
