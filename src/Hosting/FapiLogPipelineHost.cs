@@ -20,12 +20,8 @@ internal sealed class FapiLogPipelineHost
     private ExceptionDispatchInfo? _failure;
     private Thread? _startingThread;
     private volatile bool _started;
-    private volatile int _minimumLevel = (int)LogLevel.None;
 
     public FapiLogPipelineHost(IOptions<FapiLogOptions> options) => _options = options;
-
-    /// <summary>The configured <see cref="FapiLogOptions.MinimumLevel"/>; <see cref="LogLevel.None"/> until started.</summary>
-    public int MinimumLevel => _minimumLevel;
 
     public bool IsStarted => _started;
 
@@ -52,7 +48,6 @@ internal sealed class FapiLogPipelineHost
                 FapiLogging.Configure(options);
                 _pipeline = FapiLogging.CurrentPipeline;
                 FapiLogging.RegisterShutdownHooks();
-                _minimumLevel = (int)options.MinimumLevel;
                 _started = true;
             }
             catch (Exception ex)

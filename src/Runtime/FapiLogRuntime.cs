@@ -118,6 +118,12 @@ public static class FapiLogRuntime
         Volatile.Write(ref s_minimumLevel, (int)minimumLevel);
     }
 
+    /// <summary>The level calls are filtered at now (Trace while unconfigured, so that the first call configures).</summary>
+    internal static LogLevel MinimumLevel => (LogLevel)Volatile.Read(ref s_minimumLevel);
+
+    /// <summary>Changes the filter level of the installed pipeline (<see cref="FapiLogging.SetMinimumLevel"/>).</summary>
+    internal static void SetMinimumLevel(LogLevel level) => Volatile.Write(ref s_minimumLevel, (int)level);
+
     /// <summary>Back to the unconfigured state (tests only).</summary>
     internal static void Reset() => Install(null, LogLevel.Trace, true);
 }

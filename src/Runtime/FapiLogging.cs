@@ -72,6 +72,33 @@ public static class FapiLogging
     }
 
     /// <summary>
+    /// The level below which the running pipeline skips calls, or null before a pipeline has started. Change it while the
+    /// process runs with <see cref="SetMinimumLevel"/>.
+    /// </summary>
+    public static LogLevel? MinimumLevel => IsConfigured ? FapiLogRuntime.MinimumLevel : null;
+
+    /// <summary>
+    /// Changes which calls are logged, from the next call on, without replacing the pipeline: nothing is flushed, nothing
+    /// queued is touched, and calls of the levels now skipped cost one compare again. Applies to generated methods and to
+    /// the <c>ILogger</c> bridge alike. Starts the pipeline from the environment first if nothing has started it yet. A
+    /// later <see cref="Configure(Action{FapiLogOptions})"/> sets the level from its options again.
+    /// </summary>
+    /// <exception cref="FapiLogConfigurationException"><paramref name="level"/> is not a level from Trace to None.</exception>
+    public static void SetMinimumLevel(LogLevel level)
+    {
+        if (level < LogLevel.Trace || level > LogLevel.None)
+        {
+            ThrowHelper.ThrowConfiguration(nameof(FapiLogOptions.MinimumLevel), level.ToString(), "a LogLevel from Trace to None");
+        }
+
+        lock (s_lock)
+        {
+            EnsureConfigured();
+            FapiLogRuntime.SetMinimumLevel(level);
+        }
+    }
+
+    /// <summary>
     /// A snapshot of what every Loki sink of this process has pushed, retried and given up (by reason). For one sink,
     /// see <see cref="LokiSink.Statistics"/>.
     /// </summary>

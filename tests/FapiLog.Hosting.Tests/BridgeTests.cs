@@ -67,6 +67,26 @@ public sealed class BridgeTests : HostingTestBase
     }
 
     [Fact]
+    public async Task ILogger_calls_follow_a_level_changed_at_run_time()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Trace" });
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+
+        Assert.False(logger.IsEnabled(LogLevel.Debug));
+        logger.LogDebug("Before {N}", 1);
+        FapiLogging.SetMinimumLevel(LogLevel.Debug);
+        Assert.True(logger.IsEnabled(LogLevel.Debug));
+        logger.LogDebug("After {N}", 2);
+        FapiLogging.SetMinimumLevel(LogLevel.Error);
+        logger.LogWarning("Quiet {N}", 3);
+        await host.StopAsync();
+
+        Assert.Equal("After 2", Assert.Single(sink.Events).Message);
+    }
+
+    [Fact]
     public async Task LoggerMessage_method_arrives_with_typed_fields_event_id_and_name()
     {
         var sink = new InMemorySink();

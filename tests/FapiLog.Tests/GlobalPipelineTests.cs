@@ -84,6 +84,60 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void The_level_changes_at_run_time_without_replacing_the_pipeline_or_losing_what_is_queued()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o => { o.AddSink(sink); o.Console = false; });
+        FapiLog.Internal.LogPipeline? pipeline = FapiLogging.CurrentPipeline;
+        Assert.Equal(LogLevel.Information, FapiLogging.MinimumLevel);
+
+        Chatter(1); // skipped
+        FapiLogging.SetMinimumLevel(LogLevel.Debug);
+        Chatter(2);
+        Hello("queued before the change");
+        FapiLogging.SetMinimumLevel(LogLevel.Warning);
+        Hello("skipped");
+        Chatter(3);
+
+        Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
+        Assert.Same(pipeline, FapiLogging.CurrentPipeline);
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+        Assert.Equal(new[] { "Chatter 2", "Hello queued before the change" }, sink.Events.Select(e => e.Message));
+        Assert.Equal(2, FapiLogging.Statistics.Attempted);
+        Assert.Equal(0, FapiLogging.Statistics.Dropped);
+    }
+
+    [Fact]
+    public void Setting_the_level_before_anything_started_the_pipeline_starts_it_from_the_environment()
+    {
+        Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
+        try
+        {
+            Assert.Null(FapiLogging.MinimumLevel);
+            FapiLogging.SetMinimumLevel(LogLevel.Error);
+            Assert.True(FapiLogging.IsConfigured);
+            Assert.Equal(LogLevel.Error, FapiLogging.MinimumLevel);
+            Assert.False(FapiLogRuntime.IsEnabled(LogLevel.Warning));
+            Assert.True(FapiLogRuntime.IsEnabled(LogLevel.Error));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", null);
+        }
+    }
+
+    [Fact]
+    public void A_level_that_does_not_exist_is_rejected_naming_it()
+    {
+        var sink = new InMemorySink();
+        FapiLogging.Configure(o => { o.AddSink(sink); o.Console = false; });
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => FapiLogging.SetMinimumLevel((LogLevel)42));
+        Assert.Contains("MinimumLevel", ex.Message);
+        Assert.Contains("'42'", ex.Message);
+        Assert.Equal(LogLevel.Information, FapiLogging.MinimumLevel);
+    }
+
+    [Fact]
     public void Without_configure_the_first_call_configures_from_the_environment()
     {
         string file = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N") + ".jsonl");

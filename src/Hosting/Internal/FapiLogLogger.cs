@@ -28,11 +28,12 @@ internal sealed class FapiLogLogger : ILogger
         }
 
         FapiLogPipelineHost? host = _provider.Host;
-        if (host is not null && (!host.TryEnsureStarted() || (int)logLevel < host.MinimumLevel))
+        if (host is not null && !host.TryEnsureStarted())
         {
             return false;
         }
 
+        // The live level of the running pipeline: the configured one, or what FapiLogging.SetMinimumLevel made it since.
         return FapiLogRuntime.IsEnabled(logLevel);
     }
 
