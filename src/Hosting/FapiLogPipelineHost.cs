@@ -3,25 +3,38 @@ using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Internal;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace FapiLog.Hosting;
 
 /// <summary>
 /// Owns the global FapiLog pipeline for one host: starts it once from the bound options (at host start, or at the first
-/// ILogger call if that comes earlier) and shuts down exactly the pipeline it started when the host stops.
+/// ILogger call if that comes earlier) and shuts down exactly the pipeline it started when the host stops. While it runs,
+/// a reload of the configuration that changes the resulting <see cref="FapiLogOptions.MinimumLevel"/> is applied live.
 /// </summary>
 internal sealed class FapiLogPipelineHost
 {
     private readonly IOptions<FapiLogOptions> _options;
+    private readonly IServiceProvider _services;
+    private readonly IConfiguration? _configuration;
+    private IDisposable? _reloadWatch;
+    private LogLevel _configuredLevel;
     private readonly object _lock = new();
     private LogPipeline? _pipeline;
     private ExceptionDispatchInfo? _failure;
     private Thread? _startingThread;
     private volatile bool _started;
 
-    public FapiLogPipelineHost(IOptions<FapiLogOptions> options) => _options = options;
+    public FapiLogPipelineHost(IOptions<FapiLogOptions> options, IServiceProvider services)
+    {
+        _options = options;
+        _services = services;
+        _configuration = services.GetService<IConfiguration>();
+    }
 
     public bool IsStarted => _started;
 
@@ -48,6 +61,12 @@ internal sealed class FapiLogPipelineHost
                 FapiLogging.Configure(options);
                 _pipeline = FapiLogging.CurrentPipeline;
                 FapiLogging.RegisterShutdownHooks();
+                // Watch the configuration unless code set the level (code wins over configuration, also on reload).
+                _configuredLevel = LevelFromConfiguration();
+                if (_configuration is not null && options.MinimumLevel == _configuredLevel)
+                {
+                    _reloadWatch = ChangeToken.OnChange(_configuration.GetReloadToken, OnConfigurationReloaded);
+                }
                 _started = true;
             }
             catch (Exception ex)
@@ -83,6 +102,46 @@ internal sealed class FapiLogPipelineHost
     }
 
     /// <summary>
+    /// The level that the configuration and the environment give now (the layers under code callbacks, which are not run
+    /// again: they may create sinks).
+    /// </summary>
+    private LogLevel LevelFromConfiguration()
+    {
+        var fresh = new FapiLogOptions();
+        new FapiLogConfigureOptions(_services).Configure(fresh);
+        return fresh.MinimumLevel;
+    }
+
+    /// <summary>
+    /// Applies a reloaded <c>FapiLog:MinimumLevel</c> (or <c>FAPILOG_MIN_LEVEL</c>) to the running pipeline when the level
+    /// they give has changed since the last load. Only the level is applied live; the other settings take effect at the
+    /// next start. Never throws: a reloaded value that is not valid is reported on stderr and the running level is kept.
+    /// </summary>
+    private void OnConfigurationReloaded()
+    {
+        try
+        {
+            LogLevel level = LevelFromConfiguration();
+            lock (_lock)
+            {
+                // Only while this host's pipeline is the running one, and only a change of the configured level: a level
+                // set by hand (FapiLogging.SetMinimumLevel) stays until the configuration itself says otherwise.
+                if (_pipeline is null || !ReferenceEquals(FapiLogging.CurrentPipeline, _pipeline) || level == _configuredLevel)
+                {
+                    return;
+                }
+
+                _configuredLevel = level;
+                FapiLogging.SetMinimumLevel(level);
+            }
+        }
+        catch (Exception ex)
+        {
+            Stderr.Write($"FapiLog: the reloaded configuration was not applied, the running level stays: {ex.Message}");
+        }
+    }
+
+    /// <summary>
     /// Delivers what is queued, flushes and disposes the sinks, within the pipeline's own ShutdownTimeout. The host's
     /// cancellation token is deliberately not passed on: a host whose shutdown timeout is shorter must not cut the final
     /// flush short (the host awaits this task; the ProcessExit hook is the backstop if it does not).
@@ -93,6 +152,8 @@ internal sealed class FapiLogPipelineHost
         lock (_lock)
         {
             pipeline = _pipeline;
+            _reloadWatch?.Dispose();
+            _reloadWatch = null;
         }
 
         return pipeline is null ? Task.FromResult(true) : pipeline.ShutdownAsync(pipeline.ShutdownTimeout, CancellationToken.None);

@@ -32,6 +32,56 @@ public sealed class HostingTests : HostingTestBase
     };
 
     [Fact]
+    public async Task A_reloaded_configuration_level_is_applied_live_and_a_bad_one_is_not()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" });
+        await host.StartAsync();
+        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        Assert.Equal(LogLevel.Information, FapiLogging.MinimumLevel);
+
+        configuration["FapiLog:MinimumLevel"] = "Debug";
+        configuration.Reload(); // runs the reload callbacks before it returns
+        Assert.Equal(LogLevel.Debug, FapiLogging.MinimumLevel);
+
+        configuration["FapiLog:MinimumLevel"] = "loud";
+        configuration.Reload();
+        Assert.Equal(LogLevel.Debug, FapiLogging.MinimumLevel);
+
+        // A level set by hand stays through reloads that do not change the configured level...
+        FapiLogging.SetMinimumLevel(LogLevel.Warning);
+        configuration["FapiLog:MinimumLevel"] = "Debug";
+        configuration.Reload();
+        Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
+
+        // ...and gives way when the configuration changes it.
+        configuration["FapiLog:MinimumLevel"] = "Error";
+        configuration.Reload();
+        Assert.Equal(LogLevel.Error, FapiLogging.MinimumLevel);
+        await host.StopAsync();
+
+        // A stopped host no longer applies reloads.
+        configuration["FapiLog:MinimumLevel"] = "Trace";
+        configuration.Reload();
+        Assert.Equal(LogLevel.Error, FapiLogging.MinimumLevel);
+    }
+
+    [Fact]
+    public async Task A_level_set_in_code_is_not_overridden_by_a_reload()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" },
+            configure: o => o.MinimumLevel = LogLevel.Warning);
+        await host.StartAsync();
+        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+
+        configuration["FapiLog:MinimumLevel"] = "Debug";
+        configuration.Reload();
+        Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task Options_are_bound_from_the_FapiLog_section()
     {
         var sink = new InMemorySink();
