@@ -13,6 +13,11 @@ namespace FapiLog;
 /// at the moment of the call, the exception and the trace context. Records live in the queue's slots and are handed to
 /// sinks by reference (<see cref="LogBatch"/>); they are valid only during <see cref="LogSink.Write"/>.
 /// </summary>
+/// <remarks>
+/// The runtime lays the fields out (references first). Placing the fields every call writes next to each other with an
+/// explicit layout, two cache lines per typical event instead of three, was measured and made the burst benchmark slower
+/// (median 103–105 ns against 40 ns for the same call), so the automatic layout stays.
+/// </remarks>
 public struct LogRecord
 {
     // Publication marker: position + 1 once the producer has written the slot for that position.
