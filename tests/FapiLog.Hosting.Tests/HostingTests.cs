@@ -67,6 +67,21 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public async Task A_reload_does_not_touch_a_pipeline_that_replaced_the_hosts_own()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" });
+        await host.StartAsync();
+        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        FapiLogging.Configure(o => { o.Console = false; o.MinimumLevel = LogLevel.Warning; });
+
+        configuration["FapiLog:MinimumLevel"] = "Debug";
+        configuration.Reload();
+        Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task A_level_set_in_code_is_not_overridden_by_a_reload()
     {
         var sink = new InMemorySink();
