@@ -86,14 +86,22 @@ public class SinkTests
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
-    /// <summary>Logs events <paramref name="from"/> to <paramref name="to"/>, one batch each (a flush after every event).</summary>
-    private static void OneBatchEach(LogPipeline pipeline, int from, int to)
+    /// <summary>
+    /// Logs events 1 to <paramref name="events"/> into <paramref name="file"/> rolled at 1 KiB, one batch each (a flush
+    /// after every event), and shuts the pipeline down.
+    /// </summary>
+    private static FapiLogStatistics LogThroughRollingFile(string file, int retainedFiles, int events)
     {
-        for (int id = from; id <= to; id++)
+        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = retainedFiles; });
+        LogPipeline pipeline = TestLog.Start(options);
+        for (int id = 1; id <= events; id++)
         {
             Order(pipeline, id, "customer-" + id);
             Assert.True(pipeline.Flush(TestLog.Safety));
         }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        return pipeline.GetStatistics();
     }
 
     private static long[] OrderIds(string file) => File.ReadAllLines(file)
@@ -110,10 +118,7 @@ public class SinkTests
     public void The_file_rolls_before_a_batch_would_pass_the_limit_and_keeps_the_newest_files()
     {
         string file = TempLogFile();
-        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 3; });
-        LogPipeline pipeline = TestLog.Start(options);
-        OneBatchEach(pipeline, 1, 60);
-        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        LogThroughRollingFile(file, retainedFiles: 3, events: 60);
 
         string folder = Path.GetDirectoryName(file)!;
         Assert.Equal(new[] { "app.jsonl", "app.jsonl.1", "app.jsonl.2", "app.jsonl.3" }, Directory.GetFiles(folder).Select(Path.GetFileName).Order());
@@ -135,10 +140,7 @@ public class SinkTests
     public void With_no_rolled_files_kept_the_file_starts_over()
     {
         string file = TempLogFile();
-        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 0; });
-        LogPipeline pipeline = TestLog.Start(options);
-        OneBatchEach(pipeline, 1, 20);
-        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        LogThroughRollingFile(file, retainedFiles: 0, events: 20);
 
         Assert.Equal(new[] { file }, Directory.GetFiles(Path.GetDirectoryName(file)!));
         long[] ids = OrderIds(file);
@@ -153,14 +155,11 @@ public class SinkTests
         string file = TempLogFile();
         // A folder where the oldest rolled file would go: deleting it as a file fails, so every roll fails.
         Directory.CreateDirectory(file + ".1");
-        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 1; });
-        LogPipeline pipeline = TestLog.Start(options);
-        OneBatchEach(pipeline, 1, 20);
-        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        FapiLogStatistics stats = LogThroughRollingFile(file, retainedFiles: 1, events: 20);
 
         Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), OrderIds(file));
-        Assert.Equal(0, pipeline.GetStatistics().Failed);
-        Assert.Equal(20, pipeline.GetStatistics().Delivered);
+        Assert.Equal(0, stats.Failed);
+        Assert.Equal(20, stats.Delivered);
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
@@ -170,10 +169,7 @@ public class SinkTests
         string file = TempLogFile();
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         File.WriteAllText(file, new string('x', 1000) + "\n");
-        FapiLogOptions options = TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 1; });
-        LogPipeline pipeline = TestLog.Start(options);
-        OneBatchEach(pipeline, 1, 1);
-        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        LogThroughRollingFile(file, retainedFiles: 1, events: 1);
 
         Assert.StartsWith("xxx", File.ReadAllText(file + ".1"));
         Assert.Equal(new long[] { 1 }, OrderIds(file));
