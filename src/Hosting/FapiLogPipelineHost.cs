@@ -61,7 +61,8 @@ internal sealed class FapiLogPipelineHost
                 FapiLogging.Configure(options);
                 _pipeline = FapiLogging.CurrentPipeline;
                 FapiLogging.RegisterShutdownHooks();
-                // Watch the configuration unless code set the level (code wins over configuration, also on reload).
+                // Watch the configuration unless the code callback gave another level (code wins, also on reload). A callback that
+                // sets the level the configuration gives cannot be told apart from one that leaves it, and is watched.
                 _configuredLevel = LevelFromConfiguration();
                 if (_configuration is not null && options.MinimumLevel == _configuredLevel)
                 {
