@@ -31,52 +31,57 @@ public sealed class HostingTests : HostingTestBase
         ["FapiLog:Loki:Url"] = "http://127.0.0.1:3100",
     };
 
+    /// <summary>A started host whose configuration says Information, and that configuration, to change and reload.</summary>
+    private static async Task<(IHost Host, IConfigurationRoot Configuration)> StartAtInformation(Action<FapiLogOptions>? configure = null)
+    {
+        IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" }, configure);
+        await host.StartAsync();
+        return (host, (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>());
+    }
+
+    /// <summary>Sets FapiLog:MinimumLevel and reloads; the reload callbacks have run when this returns.</summary>
+    private static void Reload(IConfigurationRoot configuration, string level)
+    {
+        configuration["FapiLog:MinimumLevel"] = level;
+        configuration.Reload();
+    }
+
     [Fact]
     public async Task A_reloaded_configuration_level_is_applied_live_and_a_bad_one_is_not()
     {
-        var sink = new InMemorySink();
-        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" });
-        await host.StartAsync();
-        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        (IHost host, IConfigurationRoot configuration) = await StartAtInformation();
+        using IHost _ = host;
         Assert.Equal(LogLevel.Information, FapiLogging.MinimumLevel);
 
-        configuration["FapiLog:MinimumLevel"] = "Debug";
-        configuration.Reload(); // runs the reload callbacks before it returns
+        Reload(configuration, "Debug");
         Assert.Equal(LogLevel.Debug, FapiLogging.MinimumLevel);
 
-        configuration["FapiLog:MinimumLevel"] = "loud";
-        configuration.Reload();
+        Reload(configuration, "loud");
         Assert.Equal(LogLevel.Debug, FapiLogging.MinimumLevel);
 
         // A level set by hand stays through reloads that do not change the configured level...
         FapiLogging.SetMinimumLevel(LogLevel.Warning);
-        configuration["FapiLog:MinimumLevel"] = "Debug";
-        configuration.Reload();
+        Reload(configuration, "Debug");
         Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
 
         // ...and gives way when the configuration changes it.
-        configuration["FapiLog:MinimumLevel"] = "Error";
-        configuration.Reload();
+        Reload(configuration, "Error");
         Assert.Equal(LogLevel.Error, FapiLogging.MinimumLevel);
         await host.StopAsync();
 
         // A stopped host no longer applies reloads.
-        configuration["FapiLog:MinimumLevel"] = "Trace";
-        configuration.Reload();
+        Reload(configuration, "Trace");
         Assert.Equal(LogLevel.Error, FapiLogging.MinimumLevel);
     }
 
     [Fact]
     public async Task A_reload_does_not_touch_a_pipeline_that_replaced_the_hosts_own()
     {
-        var sink = new InMemorySink();
-        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" });
-        await host.StartAsync();
-        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        (IHost host, IConfigurationRoot configuration) = await StartAtInformation();
+        using IHost _ = host;
         FapiLogging.Configure(o => { o.Console = false; o.MinimumLevel = LogLevel.Warning; });
 
-        configuration["FapiLog:MinimumLevel"] = "Debug";
-        configuration.Reload();
+        Reload(configuration, "Debug");
         Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
         await host.StopAsync();
     }
@@ -84,14 +89,10 @@ public sealed class HostingTests : HostingTestBase
     [Fact]
     public async Task A_level_set_in_code_is_not_overridden_by_a_reload()
     {
-        var sink = new InMemorySink();
-        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" },
-            configure: o => o.MinimumLevel = LogLevel.Warning);
-        await host.StartAsync();
-        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        (IHost host, IConfigurationRoot configuration) = await StartAtInformation(o => o.MinimumLevel = LogLevel.Warning);
+        using IHost _ = host;
 
-        configuration["FapiLog:MinimumLevel"] = "Debug";
-        configuration.Reload();
+        Reload(configuration, "Debug");
         Assert.Equal(LogLevel.Warning, FapiLogging.MinimumLevel);
         await host.StopAsync();
     }
