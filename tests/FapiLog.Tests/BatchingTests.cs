@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading;
 using FapiLog.Internal;
 using FapiLog.Sinks;
 using FapiLog.Tests.Support;
@@ -78,6 +79,32 @@ public class BatchingTests
 
         Assert.True(pipeline.Flush(TestLog.Safety));
         Assert.Equal(25, sink.Count);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void With_the_system_clock_a_few_pending_events_let_the_worker_sleep_until_a_producer_completes_a_batch()
+    {
+        FapiLogOptions options = TestLog.Options(o => { o.TimeProvider = TimeProvider.System; o.BatchSize = 10; });
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        // Queued before the worker first looks, so that it certainly sees an event pending, an hour from being due.
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        pipeline.StartWorkerForTesting();
+
+        // A worker that polled while anything was pending would wake every millisecond for that hour and never get here.
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.WorkerIdle, TestLog.Safety));
+        Assert.Equal(1, pipeline.GetStatistics().Pending);
+        Assert.Equal(0, sink.Count);
+
+        // The producer that completes the batch wakes it.
+        for (int i = 1; i < 10; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        Assert.True(sink.WaitForCount(10, TestLog.Safety));
+        Assert.Equal(new[] { 10 }, sink.BatchSizes);
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 

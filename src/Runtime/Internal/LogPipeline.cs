@@ -31,13 +31,17 @@ internal sealed class LogPipeline
     private bool _workerExited;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
-    private long _lastDelivery;
+    private long _lastFullBatch;
     private readonly bool _systemClock;
 
     /// <summary>How often the worker looks at the queue while events are flowing (real time, whatever the clock).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>How long after its last delivery the worker keeps polling before it sleeps for whole intervals.</summary>
+    /// <summary>
+    /// How long after its last full batch the worker keeps polling before it sleeps until the oldest event is due: traffic
+    /// that fills a batch within this window is fast enough that a producer would otherwise pay a wake-up system call for
+    /// nearly every batch; slower traffic is cheaper to be woken for than to poll for.
+    /// </summary>
     private static readonly TimeSpan ActiveWindow = TimeSpan.FromMilliseconds(100);
 
     public LogPipeline(FapiLogOptions options, IReadOnlyList<LogSink> sinks)
@@ -269,7 +273,11 @@ internal sealed class LogPipeline
                     int count = (int)Math.Min(pending, _batchSize);
                     _queue.WaitPublished(head, count);
                     Deliver(_queue.GetBatch(head, count), countEvents: true);
-                    _lastDelivery = Stopwatch.GetTimestamp();
+                    if (count == _batchSize)
+                    {
+                        _lastFullBatch = Stopwatch.GetTimestamp();
+                    }
+
                     _faultForTesting?.Invoke(this);
                     _queue.Release(head, count);
                     continue;
@@ -305,16 +313,19 @@ internal sealed class LogPipeline
                 timeout = untilWarning < timeout ? untilWarning : timeout;
             }
 
-            if (_systemClock && (pending > 0 || Stopwatch.GetElapsedTime(_lastDelivery) < ActiveWindow))
+            if (_systemClock && _lastFullBatch != 0 && Stopwatch.GetElapsedTime(_lastFullBatch) < ActiveWindow)
             {
-                // Traffic is flowing: look again shortly instead of having producers pay a system call to wake us.
+                // Batches are filling fast: look again shortly instead of having producers pay a system call to wake us.
+                // Slower traffic goes to sleep below, even with events pending, so that a quiet service does not wake
+                // its worker every millisecond while a few events wait for the flush interval.
                 // A test clock never polls: every wait then arms a timer of that clock, so a test that moves the
                 // clock can tell the worker is waiting for it, whether it saw the events before or after it went idle.
                 wake.Wait(PollInterval);
                 continue;
             }
 
-            // Idle: sleep for the whole interval; from now on a producer that completes a batch wakes the worker.
+            // Idle: sleep until the oldest pending event is due (or for the whole interval when there is none); from now on
+            // a producer that completes a batch wakes the worker.
             _queue.WorkerIdle = true;
             Interlocked.MemoryBarrier();
             if (_queue.Tail - head < _batchSize)
