@@ -6,8 +6,10 @@ namespace FapiLog.Hosting;
 
 /// <summary>
 /// Starts the FapiLog pipeline before every other hosted service starts (<see cref="StartingAsync"/>) so that their logs
-/// are captured and a bad configuration fails the host's start; shuts it down after every other hosted service has
-/// stopped (<see cref="StoppedAsync"/>) so that their shutdown logs are delivered too.
+/// are captured and a bad configuration fails the host's start; flushes it after every other hosted service has stopped
+/// (<see cref="StoppedAsync"/>) so that their shutdown logs are delivered before the host's stop completes. The final
+/// shutdown comes when the host is disposed (<see cref="FapiLogPipelineHost.Dispose"/>), after the host's
+/// <c>ApplicationStopped</c> callbacks, or at process exit.
 /// </summary>
 internal sealed class FapiLogHostedService : IHostedLifecycleService
 {
@@ -29,5 +31,5 @@ internal sealed class FapiLogHostedService : IHostedLifecycleService
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StoppedAsync(CancellationToken cancellationToken) => _host.ShutdownAsync();
+    public Task StoppedAsync(CancellationToken cancellationToken) => _host.FlushAtStopAsync();
 }

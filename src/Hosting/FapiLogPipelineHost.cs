@@ -13,10 +13,12 @@ namespace FapiLog.Hosting;
 
 /// <summary>
 /// Owns the global FapiLog pipeline for one host: starts it once from the bound options (at host start, or at the first
-/// ILogger call if that comes earlier) and shuts down exactly the pipeline it started when the host stops. While it runs,
-/// a reload of the configuration that changes the resulting <see cref="FapiLogOptions.MinimumLevel"/> is applied live.
+/// ILogger call if that comes earlier), flushes it when the host has stopped, and shuts down exactly the pipeline it
+/// started when the host is disposed, so that what is logged in between (<c>ApplicationStopped</c> callbacks, the
+/// host's own last lines, services that log while being disposed) is delivered too. While it runs, a reload of the
+/// configuration that changes the resulting <see cref="FapiLogOptions.MinimumLevel"/> is applied live.
 /// </summary>
-internal sealed class FapiLogPipelineHost
+internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
 {
     private readonly IOptions<FapiLogOptions> _options;
     private readonly IServiceProvider _services;
@@ -28,6 +30,7 @@ internal sealed class FapiLogPipelineHost
     private ExceptionDispatchInfo? _failure;
     private Thread? _startingThread;
     private volatile bool _started;
+    private volatile bool _sinksHungAtStop;
 
     public FapiLogPipelineHost(IOptions<FapiLogOptions> options, IServiceProvider services)
     {
@@ -143,20 +146,54 @@ internal sealed class FapiLogPipelineHost
     }
 
     /// <summary>
-    /// Delivers what is queued, flushes and disposes the sinks, within the pipeline's own ShutdownTimeout. The host's
-    /// cancellation token is deliberately not passed on: a host whose shutdown timeout is shorter must not cut the final
-    /// flush short (the host awaits this task; the ProcessExit hook is the backstop if it does not).
+    /// Called once the host's other services have stopped: stops applying reloads and delivers what is queued, within the
+    /// pipeline's own ShutdownTimeout. The host's cancellation token is deliberately not passed on: a host whose shutdown
+    /// timeout is shorter must not cut this flush short (the host awaits this task; the ProcessExit hook is the backstop
+    /// if it does not). The pipeline keeps taking events until the host is disposed.
     /// </summary>
-    public Task<bool> ShutdownAsync()
+    public async Task<bool> FlushAtStopAsync()
     {
-        LogPipeline? pipeline;
-        lock (_lock)
+        LogPipeline? pipeline = StopWatching();
+        if (pipeline is null)
         {
-            pipeline = _pipeline;
-            _reloadWatch?.Dispose();
-            _reloadWatch = null;
+            return true;
         }
 
-        return pipeline is null ? Task.FromResult(true) : pipeline.ShutdownAsync(pipeline.ShutdownTimeout, CancellationToken.None);
+        bool flushed = await pipeline.FlushAsync(pipeline.ShutdownTimeout, CancellationToken.None).ConfigureAwait(false);
+        _sinksHungAtStop = !flushed;
+        return flushed;
+    }
+
+    /// <summary>
+    /// Shuts down the pipeline this host started (when the host's services are disposed), within its ShutdownTimeout; at
+    /// once if the flush at stop already waited that long in vain, so that a hung sink costs the shutdown one timeout, not two.
+    /// </summary>
+    public void Dispose()
+    {
+        LogPipeline? pipeline = StopWatching();
+        pipeline?.Shutdown(DisposeTimeout(pipeline));
+    }
+
+    /// <summary>The asynchronous form of <see cref="Dispose"/>, used by a host disposed with <c>DisposeAsync</c>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        LogPipeline? pipeline = StopWatching();
+        if (pipeline is not null)
+        {
+            await pipeline.ShutdownAsync(DisposeTimeout(pipeline), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private TimeSpan DisposeTimeout(LogPipeline pipeline) => _sinksHungAtStop ? TimeSpan.Zero : pipeline.ShutdownTimeout;
+
+    /// <summary>Stops applying configuration reloads; returns the pipeline this host started, if any.</summary>
+    private LogPipeline? StopWatching()
+    {
+        lock (_lock)
+        {
+            _reloadWatch?.Dispose();
+            _reloadWatch = null;
+            return _pipeline;
+        }
     }
 }

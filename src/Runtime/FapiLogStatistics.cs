@@ -23,6 +23,12 @@ public sealed class FapiLogStatistics
         QueueCapacity = queueCapacity;
     }
 
+    /// <summary>These counts plus <paramref name="other"/>'s, with this snapshot's <see cref="QueueCapacity"/>.</summary>
+    internal FapiLogStatistics Plus(FapiLogStatistics other) => new(
+        Enqueued + other.Enqueued, DroppedQueueFull + other.DroppedQueueFull, DroppedBlockTimeout + other.DroppedBlockTimeout,
+        DroppedShutDown + other.DroppedShutDown, DroppedWorkerStopped + other.DroppedWorkerStopped, SampledOut + other.SampledOut,
+        Delivered + other.Delivered, Failed + other.Failed, QueueCapacity);
+
     /// <summary>Enabled log calls: <see cref="Enqueued"/> + <see cref="Dropped"/> + <see cref="SampledOut"/>.</summary>
     public long Attempted => Enqueued + Dropped + SampledOut;
 

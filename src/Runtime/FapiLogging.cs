@@ -23,7 +23,9 @@ public static class FapiLogging
         LogArgument.Create<string>("Message"));
 
     private static LogPipeline? s_pipeline;
-    private static long[] s_retired = new long[8];
+    // Pipelines that Configure replaced, still counted: read live until their worker has stopped (an old worker can still
+    // deliver after its shutdown timed out), then from their counters (a call that still reaches the closed queue counts).
+    private static readonly List<RetiredPipeline> s_retired = new();
     private static int s_hooksRegistered;
     // Kept referenced: a collected registration unregisters its handler.
     private static System.Runtime.InteropServices.PosixSignalRegistration[]? s_signalRegistrations;
@@ -60,13 +62,13 @@ public static class FapiLogging
         {
             lock (s_lock)
             {
-                FapiLogStatistics? current = s_pipeline?.GetStatistics();
-                long[] r = s_retired;
-                return current is null
-                    ? new FapiLogStatistics(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], 0)
-                    : new FapiLogStatistics(
-                        r[0] + current.Enqueued, r[1] + current.DroppedQueueFull, r[2] + current.DroppedBlockTimeout, r[3] + current.DroppedShutDown,
-                        r[4] + current.DroppedWorkerStopped, r[5] + current.SampledOut, r[6] + current.Delivered, r[7] + current.Failed, current.QueueCapacity);
+                FapiLogStatistics total = s_pipeline?.GetStatistics() ?? new FapiLogStatistics(0, 0, 0, 0, 0, 0, 0, 0, 0);
+                foreach (RetiredPipeline retired in s_retired)
+                {
+                    total = total.Plus(retired.Read());
+                }
+
+                return total;
             }
         }
     }
@@ -243,12 +245,23 @@ public static class FapiLogging
         {
             previous = s_pipeline;
             StartLocked(options);
+            if (previous is not null)
+            {
+                // In the same step as the switch, so that the statistics never lose sight of its counts.
+                s_retired.Add(new RetiredPipeline(previous));
+            }
         }
 
         if (previous is not null)
         {
             previous.Shutdown(previous.ShutdownTimeout);
-            Retire(previous);
+            lock (s_lock)
+            {
+                foreach (RetiredPipeline retired in s_retired)
+                {
+                    retired.Settle();
+                }
+            }
         }
     }
 
@@ -262,15 +275,33 @@ public static class FapiLogging
         FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);
     }
 
-    private static void Retire(LogPipeline pipeline)
+    /// <summary>
+    /// A pipeline that <see cref="Configure(FapiLogOptions)"/> replaced. Until its worker has stopped, it is read live; then
+    /// only its counters and final enqueued count are kept, so that the queue's memory is released.
+    /// </summary>
+    private sealed class RetiredPipeline(LogPipeline pipeline)
     {
-        FapiLogStatistics s = pipeline.GetStatistics();
-        lock (s_lock)
+        private readonly PipelineCounters _counters = pipeline.Counters;
+        private readonly long _capacity = pipeline.Queue.Capacity;
+        private LogPipeline? _live = pipeline;
+        private long _enqueued;
+
+        /// <summary>The pipeline's counts now (under <see cref="s_lock"/>).</summary>
+        public FapiLogStatistics Read()
         {
-            long[] r = (long[])s_retired.Clone();
-            r[0] += s.Enqueued; r[1] += s.DroppedQueueFull; r[2] += s.DroppedBlockTimeout; r[3] += s.DroppedShutDown;
-            r[4] += s.DroppedWorkerStopped; r[5] += s.SampledOut; r[6] += s.Delivered; r[7] += s.Failed;
-            s_retired = r;
+            Settle();
+            return _live?.GetStatistics() ?? LogPipeline.ReadStatistics(_counters, _enqueued, _capacity);
+        }
+
+        /// <summary>Lets go of the pipeline once its worker has stopped (under <see cref="s_lock"/>).</summary>
+        public void Settle()
+        {
+            if (_live is { } live && live.Stopped.IsCompleted)
+            {
+                // The queue was closed before the worker stopped, so its tail is final.
+                _enqueued = live.Queue.Tail;
+                _live = null;
+            }
         }
     }
 
@@ -307,7 +338,7 @@ public static class FapiLogging
         {
             pipeline = s_pipeline;
             s_pipeline = null;
-            s_retired = new long[8];
+            s_retired.Clear();
             FapiLogRuntime.Reset();
         }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading.Tasks;
 using FapiLog.Hosting.Tests.Support;
 using FapiLog.Sinks;
@@ -218,19 +219,22 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
-    public async Task Stopping_the_host_delivers_every_event_and_shuts_the_pipeline_down()
+    public async Task Stopping_the_host_delivers_every_event_and_disposing_it_shuts_the_pipeline_down()
     {
         var sink = new InMemorySink();
         // Nothing would be delivered before shutdown on its own: the batch never fills and the interval is long.
-        using IHost host = BuildHost(sink, new Dictionary<string, string?>
+        IHost host = BuildHost(sink, new Dictionary<string, string?>
         {
             ["FapiLog:QueueCapacity"] = "5000",
             ["FapiLog:BatchSize"] = "5000",
             ["FapiLog:FlushInterval"] = "3600",
         });
-        await host.StartAsync();
         ILogger logger = host.Services.GetRequiredService<ILogger<HostingTests>>();
         IHostApplicationLifetime lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        // Registered before the host starts, as Program.cs often does: the host runs these after every hosted service has
+        // stopped, so a pipeline shut down at that point dropped them.
+        lifetime.ApplicationStopped.Register(() => logger.LogInformation("Stopped"));
+        await host.StartAsync();
         lifetime.ApplicationStopping.Register(() => logger.LogInformation("Stopping {Count}", 1000));
 
         for (int i = 0; i < 1000; i++)
@@ -241,6 +245,7 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal(0, sink.Count);
         await host.StopAsync();
 
+        // The stop delivered everything logged before the last hosted service stopped...
         Assert.Equal(1001, sink.Count);
         for (int i = 0; i < 1000; i++)
         {
@@ -248,16 +253,23 @@ public sealed class HostingTests : HostingTestBase
         }
 
         Assert.Equal("Stopping 1000", sink.Events[1000].Message);
-        Assert.True(FapiLogging.CurrentPipeline!.IsShutDown);
+        Assert.False(FapiLogging.CurrentPipeline!.IsShutDown);
+
+        // ...and disposing the host delivers the rest and shuts down.
+        logger.LogInformation("While disposing");
+        host.Dispose();
+        Assert.Equal(new[] { "Stopped", "While disposing" }, sink.Events.Skip(1001).Select(e => e.Message));
+        Assert.True(FapiLogging.CurrentPipeline.IsShutDown);
         Assert.True(FapiLogging.CurrentPipeline.Stopped.IsCompleted);
         FapiLogStatistics stats = FapiLogging.Statistics;
-        Assert.Equal(1001, stats.Delivered);
+        Assert.Equal(1003, stats.Delivered);
         Assert.Equal(0, stats.DroppedQueueFull);
+        Assert.Equal(0, stats.DroppedShutDown);
 
         // After shutdown, calls return at once and are counted, never processed.
         logger.LogInformation("too late");
         Assert.Equal(1, FapiLogging.Statistics.DroppedShutDown);
-        Assert.Equal(1001, sink.Count);
+        Assert.Equal(1003, sink.Count);
     }
 
     [Fact]
@@ -287,6 +299,7 @@ public sealed class HostingTests : HostingTestBase
         await host.StopAsync();
 
         Assert.Equal(5, sink.Count);
+        host.Dispose();
         Assert.True(FapiLogging.CurrentPipeline!.Stopped.IsCompleted);
     }
 

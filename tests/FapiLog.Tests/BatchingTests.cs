@@ -109,6 +109,25 @@ public class BatchingTests
     }
 
     [Fact]
+    public void A_queue_smaller_than_a_batch_is_shipped_once_it_is_half_full()
+    {
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 8; });
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        // The clock never moves and the batch can never fill: once, the worker slept while the queue sat full.
+        Assert.True(sink.WaitForCount(2, TestLog.Safety));
+        Assert.All(sink.BatchSizes, size => Assert.InRange(size, 2, 4));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(4, sink.Count);
+    }
+
+    [Fact]
     public void Batches_never_exceed_the_batch_size()
     {
         FapiLogOptions options = TestLog.Options(o => { o.BatchSize = 7; o.QueueCapacity = 100; });

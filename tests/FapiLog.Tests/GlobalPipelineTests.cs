@@ -4,6 +4,9 @@ using System.Diagnostics.Metrics;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using FapiLog.Internal;
 using FapiLog.Sinks;
 using FapiLog.Tests.Support;
 using Microsoft.Extensions.Logging;
@@ -211,10 +214,63 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void A_replaced_pipeline_stays_counted_while_its_shutdown_waits_for_a_sink()
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(TestLog.Emit(first, 1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        Task reconfigure = Task.Factory.StartNew(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        try
+        {
+            // The old pipeline's event is still in its sink: it once vanished from the totals until its shutdown returned.
+            FapiLogStatistics during = FapiLogging.Statistics;
+            Assert.Equal(1, during.Enqueued);
+            Assert.Equal(1, during.Pending);
+        }
+        finally
+        {
+            gate.Open();
+        }
+
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+        FapiLogStatistics after = FapiLogging.Statistics;
+        Assert.Equal(1, after.Enqueued);
+        Assert.Equal(1, after.Delivered);
+        Assert.Equal(0, after.Pending);
+    }
+
+    [Fact]
+    public void A_replaced_pipeline_whose_shutdown_gave_up_is_counted_when_it_finishes_later()
+    {
+        var gate = new GateSink(honourCancellation: false);
+        // The replacement waits this long for the old pipeline, whose sink is held shut throughout: it always gives up.
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TimeSpan.FromMilliseconds(50); });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(TestLog.Emit(first, 1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); });
+        Assert.Equal(1, FapiLogging.Statistics.Pending);
+
+        gate.Open();
+        Assert.True(first.Stopped.Wait(TestLog.Safety));
+        // Once counted from a snapshot taken when the shutdown gave up: pending for ever.
+        FapiLogStatistics after = FapiLogging.Statistics;
+        Assert.Equal(first.GetStatistics().Delivered + first.GetStatistics().Failed, after.Delivered + after.Failed);
+        Assert.Equal(1, after.Delivered + after.Failed);
+        Assert.Equal(0, after.Pending);
+    }
+
+    [Fact]
     public void The_meter_reports_the_pipeline_counters()
     {
         var sink = new InMemorySink();
-        FapiLogging.Configure(o => { o.AddSink(sink); o.Console = false; o.QueueCapacity = 2; o.BatchSize = 1000; o.FlushInterval = TimeSpan.FromHours(1); });
+        // The gate holds what the worker takes (it ships a half-full queue), so both events stay in the queue.
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.AddSink(gate); o.AddSink(sink); o.Console = false; o.QueueCapacity = 2; o.FlushInterval = TimeSpan.FromHours(1); });
         Hello("a");
         Hello("b");
         Hello("c"); // dropped: queue full
@@ -244,5 +300,6 @@ public sealed class GlobalPipelineTests : IDisposable
         Assert.Equal(1, seen["fapilog.events.dropped:queue_full"]);
         Assert.Equal(2, seen["fapilog.queue.depth"]);
         Assert.Equal(0, seen["fapilog.events.delivered"]);
+        gate.Open();
     }
 }

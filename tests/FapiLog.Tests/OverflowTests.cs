@@ -144,6 +144,50 @@ public class OverflowTests
     }
 
     [Fact]
+    public void After_the_worker_died_calls_are_refused_and_flush_and_shutdown_report_what_is_stranded()
+    {
+        FapiLogOptions options = TestLog.Options(o => o.QueueCapacity = 4);
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        Assert.True(TestLog.Emit(pipeline, 1, 0)); // queued before the worker dies: nothing will deliver it
+        pipeline.FaultWorkerForTesting();
+        pipeline.StartWorkerForTesting();
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+
+        // Once accepted (and counted as enqueued) while there was room, and Flush and Shutdown said all was delivered.
+        Assert.False(TestLog.Emit(pipeline, 1, 1));
+        Assert.False(pipeline.Flush(TestLog.Safety));
+        Assert.False(pipeline.Shutdown(TestLog.Safety));
+        FapiLogStatistics s = pipeline.GetStatistics();
+        Assert.Equal(1, s.Enqueued);
+        Assert.Equal(1, s.Pending);
+        Assert.Equal(1, s.DroppedWorkerStopped);
+        Assert.Equal(0, s.DroppedShutDown);
+        Assert.Equal(0, sink.Count);
+    }
+
+    [Fact]
+    public void A_flush_waiting_when_the_worker_dies_returns_false()
+    {
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        Assert.True(TestLog.Emit(pipeline, 1, 1));
+        Task<bool> flush = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None);
+
+        // The worker dies after the batch in the sink, before it reaches the second event.
+        pipeline.FaultWorkerForTesting();
+        gate.Open();
+
+        Assert.True(flush.Wait(TestLog.Safety));
+        Assert.False(flush.Result);
+        Assert.Equal(1, pipeline.GetStatistics().Pending);
+    }
+
+    [Fact]
     public void Block_does_not_deadlock_when_shutdown_begins_while_waiting()
     {
         var gate = new GateSink();
@@ -199,6 +243,9 @@ public class OverflowTests
             o.SampleRate = 0.1;
             o.SampleHighWaterMark = 0.5;
         });
+        // Holds whatever batch the worker takes (it ships a half-full queue), so that nothing leaves the queue meanwhile.
+        var gate = new GateSink();
+        options.AddSink(gate);
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
 
@@ -220,6 +267,7 @@ public class OverflowTests
         Assert.Equal(2, stats.DroppedQueueFull);
         Assert.Equal(192, stats.Attempted);
 
+        gate.Open();
         Assert.True(pipeline.Flush(TestLog.Safety));
         Assert.Equal(20, sink.Events.Count(e => e.Level == LogLevel.Error));
         Assert.Equal(20, sink.Events.Count(e => e.Level == LogLevel.Critical));

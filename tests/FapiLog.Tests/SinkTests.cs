@@ -3,6 +3,8 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 using FapiLog.Internal;
 using FapiLog.Sinks;
 using FapiLog.Tests.Support;
@@ -36,7 +38,23 @@ public class SinkTests
         Assert.True(pipeline.Shutdown(TestLog.Safety));
 
         string text = Encoding.UTF8.GetString(output.ToArray());
-        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warning OrderPlaced: Order 42 placed by alice\n$", text);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warning  OrderPlaced: Order 42 placed by alice\n$", text);
+    }
+
+    [Fact]
+    public void Console_text_separates_every_level_from_the_event_name()
+    {
+        // "critical" fills the eight-wide level column; it once ran into the name ("criticalFatal").
+        var output = new MemoryStream();
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new ConsoleSink(output, json: false, colour: false));
+        LogPipeline pipeline = TestLog.Start(options);
+        Assert.True(TestLog.Emit(pipeline, TestLog.Critical, 7));
+        Assert.True(TestLog.Emit(pipeline, TestLog.Failure, 8));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        string[] lines = Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { "critical Fatal: Fatal 7", "error    Failure: Failure 8" }, lines.Select(l => l.Substring(l.IndexOf('Z') + 2)));
     }
 
     [Fact]
@@ -200,5 +218,25 @@ public class SinkTests
         CapturedLogEvent e = Assert.Single(sink.Events);
         Assert.Equal(activity.TraceId.ToHexString(), e.TraceId);
         Assert.Equal(activity.SpanId.ToHexString(), e.SpanId);
+    }
+
+    [Fact]
+    public void The_in_memory_sink_can_wait_for_events_without_a_time_limit()
+    {
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        Task<bool> waiting = Task.Factory.StartNew(() => sink.WaitForCount(2, Timeout.InfiniteTimeSpan), TaskCreationOptions.LongRunning);
+
+        Order(pipeline, 1, "x");
+        Order(pipeline, 2, "y");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+
+        // Once returned false at once: the infinite timeout (-1 ms) was taken as a deadline already passed.
+        Assert.True(waiting.Wait(TestLog.Safety));
+        Assert.True(waiting.Result);
+        Assert.Equal(2, sink.Count);
+        Assert.Throws<ArgumentOutOfRangeException>(() => sink.WaitForCount(3, TimeSpan.FromSeconds(-2)));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 }

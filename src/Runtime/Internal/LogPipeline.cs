@@ -24,7 +24,7 @@ internal sealed class LogPipeline
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _flushLock = new();
-    private readonly List<(long Target, TaskCompletionSource Done)> _flushWaiters = new();
+    private readonly List<(long Target, TaskCompletionSource<bool> Done)> _flushWaiters = new();
     private readonly DropWarning _dropWarning;
     private long _flushTarget = -1;
     private int _shutdownState;
@@ -91,36 +91,46 @@ internal sealed class LogPipeline
     /// <summary>A task that completes when the worker has exited (after the final flush, or after a fault).</summary>
     public Task Stopped => _stopped.Task;
 
-    public FapiLogStatistics GetStatistics() => new(
-        _queue.Tail,
-        _counters.Dropped(DropReason.QueueFull),
-        _counters.Dropped(DropReason.BlockTimeout),
-        _counters.Dropped(DropReason.ShutDown),
-        _counters.Dropped(DropReason.WorkerStopped),
-        _counters.SampledOut,
-        _counters.Delivered,
-        _counters.Failed,
-        _queue.Capacity);
+    public FapiLogStatistics GetStatistics() => ReadStatistics(_counters, _queue.Tail, _queue.Capacity);
+
+    /// <summary>A snapshot of <paramref name="counters"/> with the given enqueued count (the queue's tail).</summary>
+    internal static FapiLogStatistics ReadStatistics(PipelineCounters counters, long enqueued, long capacity) => new(
+        enqueued,
+        counters.Dropped(DropReason.QueueFull),
+        counters.Dropped(DropReason.BlockTimeout),
+        counters.Dropped(DropReason.ShutDown),
+        counters.Dropped(DropReason.WorkerStopped),
+        counters.SampledOut,
+        counters.Delivered,
+        counters.Failed,
+        capacity);
 
     /// <summary>Delivers everything enqueued before the call and flushes the sinks; false if that took longer than <paramref name="timeout"/>.</summary>
     public bool Flush(TimeSpan timeout)
     {
-        Task done = RequestFlush();
-        return IsWorkerThread ? done.IsCompleted : Wait(done, timeout);
+        Task<bool> done = RequestFlush();
+        return IsWorkerThread ? done.IsCompleted && done.Result : Wait(done, timeout) && done.Result;
     }
 
-    public Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken)
-        => WaitAsync(RequestFlush(), timeout, cancellationToken);
+    public async Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Task<bool> done = RequestFlush();
+        return await WaitAsync(done, timeout, cancellationToken).ConfigureAwait(false) && done.Result;
+    }
 
-    private Task RequestFlush()
+    /// <summary>
+    /// A task that completes once every event enqueued before the call was delivered (true), or once the worker has exited
+    /// without delivering them all (false: it died, and nothing will deliver them).
+    /// </summary>
+    private Task<bool> RequestFlush()
     {
         long target = _queue.Tail;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_flushLock)
         {
             if (_workerExited)
             {
-                return Task.CompletedTask;
+                return Task.FromResult(_queue.Head >= target);
             }
 
             _flushWaiters.Add((target, done));
@@ -155,8 +165,11 @@ internal sealed class LogPipeline
             GiveUp(timeout);
         }
 
-        return finished;
+        return finished && AllReleased;
     }
+
+    /// <summary>True when every enqueued event has been through the sinks (false after the worker died with events queued).</summary>
+    private bool AllReleased => _queue.Head >= _queue.Tail;
 
     public async Task<bool> ShutdownAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -167,7 +180,7 @@ internal sealed class LogPipeline
             GiveUp(timeout);
         }
 
-        return finished;
+        return finished && AllReleased;
     }
 
     private void BeginShutdown()
@@ -235,7 +248,10 @@ internal sealed class LogPipeline
         }
         catch (Exception ex)
         {
-            Stderr.Write($"FapiLog: the background worker stopped unexpectedly; further events are dropped and counted. {ex}");
+            // Nothing drains the queue any more: refuse further calls (counted as WorkerStopped), and say what is stranded.
+            _queue.Close(DropReason.WorkerStopped);
+            Stderr.Write($"FapiLog: the background worker stopped unexpectedly; {Math.Max(0, _queue.Tail - _queue.Head)} queued event(s) " +
+                $"will not be delivered, and further events are dropped and counted (reason WorkerStopped). {ex}");
         }
         finally
         {
@@ -243,7 +259,8 @@ internal sealed class LogPipeline
             lock (_flushLock)
             {
                 _workerExited = true;
-                CompleteFlushWaiters(long.MaxValue);
+                // Waiters whose events were delivered succeed; the others fail now, since nothing will deliver them.
+                CompleteFlushWaiters(_queue.Head, exiting: true);
             }
 
             _stopped.TrySetResult();
@@ -267,13 +284,13 @@ internal sealed class LogPipeline
                 // Age comes from the oldest event's own timestamp, so no producer has to announce the first event.
                 _queue.WaitPublished(head, 1);
                 TimeSpan age = TimeSpan.FromTicks(Math.Max(0, _queue.UtcNowTicks() - _queue.Slot(head)._timestampTicks));
-                bool due = pending >= _batchSize || closing || flushTarget > head || _queue.BlockedProducers > 0 || age >= _flushInterval;
+                bool due = pending >= _queue.FullBatch || closing || flushTarget > head || _queue.BlockedProducers > 0 || age >= _flushInterval;
                 if (due)
                 {
                     int count = (int)Math.Min(pending, _batchSize);
                     _queue.WaitPublished(head, count);
                     Deliver(_queue.GetBatch(head, count), countEvents: true);
-                    if (count == _batchSize)
+                    if (count >= _queue.FullBatch)
                     {
                         _lastFullBatch = Stopwatch.GetTimestamp();
                     }
@@ -300,7 +317,7 @@ internal sealed class LogPipeline
 
             wake.Reset();
             // A signal sent between the checks above and the reset is not lost: its condition is visible now.
-            if (_queue.Tail - head >= _batchSize || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget
+            if (_queue.Tail - head >= _queue.FullBatch || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget
                 || _queue.BlockedProducers > 0 || _faultForTesting is not null)
             {
                 continue;
@@ -328,7 +345,7 @@ internal sealed class LogPipeline
             // a producer that completes a batch wakes the worker.
             _queue.WorkerIdle = true;
             Interlocked.MemoryBarrier();
-            if (_queue.Tail - head < _batchSize)
+            if (_queue.Tail - head < _queue.FullBatch)
             {
                 SleepUntil(wake, timeout);
             }
@@ -410,15 +427,20 @@ internal sealed class LogPipeline
         CompleteFlushWaiters(head);
     }
 
-    private void CompleteFlushWaiters(long head)
+    /// <summary>
+    /// Completes the flush waiters whose events are all below <paramref name="head"/> (with true); when the worker is
+    /// <paramref name="exiting"/>, completes the rest with false, since nothing will deliver their events any more.
+    /// </summary>
+    private void CompleteFlushWaiters(long head, bool exiting = false)
     {
         lock (_flushLock)
         {
             for (int i = _flushWaiters.Count - 1; i >= 0; i--)
             {
-                if (_flushWaiters[i].Target <= head)
+                bool delivered = _flushWaiters[i].Target <= head;
+                if (delivered || exiting)
                 {
-                    _flushWaiters[i].Done.TrySetResult();
+                    _flushWaiters[i].Done.TrySetResult(delivered);
                     _flushWaiters.RemoveAt(i);
                 }
             }

@@ -31,8 +31,8 @@ internal sealed class LogQueue
     private readonly OverflowStrategy _strategy;
     private readonly double _sampleRate;
     private readonly long _blockTimeoutTicks;
-    private readonly int _batchSize;
     private readonly long _halfCapacity;
+    private readonly long _fullBatch;
     private readonly long _wakeProducersAt;
     private readonly PipelineCounters _counters;
     private readonly object _spaceLock = new();
@@ -40,6 +40,8 @@ internal sealed class LogQueue
     private long _sampleSequence;
     private int _blockedProducers;
     private volatile bool _consumerStopped;
+    // Why the tail was closed (a DropReason): shutdown, or the worker's death. Written before the closed bit.
+    private int _closeReason = -1;
     private readonly TimeProvider? _testClock;
 
     /// <summary>Set by producers when the worker should look: the first pending event, or a full batch.</summary>
@@ -58,8 +60,8 @@ internal sealed class LogQueue
         _highWaterMark = Math.Max(1, (long)Math.Floor(capacity * sampleHighWaterMark));
         _fastPathLimit = strategy == OverflowStrategy.Sample ? _highWaterMark : capacity;
         _blockTimeoutTicks = blockTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : blockTimeout.Ticks;
-        _batchSize = batchSize;
         _halfCapacity = Math.Max(1, capacity / 2);
+        _fullBatch = Math.Min(batchSize, _halfCapacity);
         _wakeProducersAt = Math.Max(1, capacity / 4);
         _counters = counters;
     }
@@ -78,6 +80,12 @@ internal sealed class LogQueue
     public bool IsClosed => (Volatile.Read(ref _positions.Tail) & ClosedBit) != 0;
 
     public long Depth => Tail - Head;
+
+    /// <summary>
+    /// How many pending events make a batch due: <c>BatchSize</c>, or half the capacity when that is smaller, so that a
+    /// queue smaller than a batch is still drained before it fills.
+    /// </summary>
+    public long FullBatch => _fullBatch;
 
     /// <summary>A view of [head, head + count) for the sinks.</summary>
     public LogBatch GetBatch(long head, int count) => new(_slots, head, count, _mask);
@@ -112,7 +120,7 @@ internal sealed class LogQueue
             long tail = Volatile.Read(ref _positions.Tail);
             if ((tail & ClosedBit) != 0)
             {
-                _counters.CountDrop(DropReason.ShutDown);
+                _counters.CountDrop((DropReason)Volatile.Read(ref _closeReason));
                 position = 0;
                 return false;
             }
@@ -216,13 +224,20 @@ internal sealed class LogQueue
                         return null;
                     }
 
+                    if (deadline == long.MaxValue)
+                    {
+                        // No timeout: the worker pulses when it frees room, shutdown and the worker's end pulse too.
+                        Monitor.Wait(_spaceLock);
+                        continue;
+                    }
+
                     long now = Stopwatch.GetTimestamp();
                     if (now >= deadline)
                     {
                         return DropReason.BlockTimeout;
                     }
 
-                    long remainingMs = (deadline - now) * 1000 / Stopwatch.Frequency;
+                    long remainingMs = (long)((double)(deadline - now) * 1000 / Stopwatch.Frequency);
                     Monitor.Wait(_spaceLock, (int)Math.Clamp(remainingMs + 1, 1, int.MaxValue));
                 }
             }
@@ -244,7 +259,7 @@ internal sealed class LogQueue
         long depth = position - Volatile.Read(ref _positions.Head);
         // While traffic flows the worker polls on its own; only an idle worker needs the batch signal, and a half-full
         // queue always gets one, so that a burst is drained before it overflows.
-        if ((depth == _batchSize - 1 && WorkerIdle) || depth == _halfCapacity)
+        if ((depth == _fullBatch - 1 && WorkerIdle) || depth == _halfCapacity)
         {
             WakeWorker.Set();
         }
@@ -298,9 +313,13 @@ internal sealed class LogQueue
         }
     }
 
-    /// <summary>Closes the queue: no claim succeeds afterwards. Returns the final tail (every position below it will be published).</summary>
-    public long Close()
+    /// <summary>
+    /// Closes the queue: no claim succeeds afterwards, and each refused call is counted as <paramref name="reason"/> (the
+    /// first closer's reason wins). Returns the final tail (every position below it will be published).
+    /// </summary>
+    public long Close(DropReason reason = DropReason.ShutDown)
     {
+        Interlocked.CompareExchange(ref _closeReason, (int)reason, -1);
         long tail = Volatile.Read(ref _positions.Tail);
         while ((tail & ClosedBit) == 0)
         {

@@ -110,14 +110,30 @@ public sealed class InMemorySink : LogSink
         }
     }
 
-    /// <summary>Waits until at least <paramref name="count"/> events have arrived; false if <paramref name="timeout"/> passed first.</summary>
+    /// <summary>
+    /// Waits until at least <paramref name="count"/> events have arrived; false if <paramref name="timeout"/> passed first.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> waits without a limit.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public bool WaitForCount(int count, TimeSpan timeout)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        bool infinite = timeout == Timeout.InfiniteTimeSpan;
+        if (timeout < TimeSpan.Zero && !infinite)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must be zero or more, or Timeout.InfiniteTimeSpan.");
+        }
+
+        long deadline = infinite ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         lock (_lock)
         {
             while (_events.Count < count)
             {
+                if (infinite)
+                {
+                    Monitor.Wait(_lock);
+                    continue;
+                }
+
                 long remaining = deadline - Stopwatch.GetTimestamp();
                 if (remaining <= 0)
                 {

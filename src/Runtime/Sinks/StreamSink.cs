@@ -324,6 +324,8 @@ public sealed class ConsoleSink : StreamSink
             ValueReader.Append(text, "\u001b[0m");
         }
 
+        // The level column is eight wide ("critical" fills it), so the separator comes after it, uncoloured.
+        ValueReader.Append(text, " ");
         ValueReader.Append(text, record.Descriptor.EventName);
         ValueReader.Append(text, ": ");
         record.FormatMessage(text);
