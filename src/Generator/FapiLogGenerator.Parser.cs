@@ -40,6 +40,10 @@ public sealed partial class FapiLogGenerator
             return attribute is not null && compilation.IsSymbolAccessibleWithin(attribute, compilation.Assembly);
         }
 
+        /// <summary>Whether generated code may use <c>#nullable</c> and '?' on reference types: C# 8 and later.</summary>
+        public static bool SupportsNullableAnnotations(ParseOptions options)
+            => options is not CSharpParseOptions cs || cs.LanguageVersion >= LanguageVersion.CSharp8;
+
         public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             var method = (IMethodSymbol)context.TargetSymbol;
@@ -72,8 +76,17 @@ public sealed partial class FapiLogGenerator
                 ? null
                 : new LogMethodInType(
                     Namespace(method.ContainingType),
-                    ContainingTypes(syntax),
-                    new LogMethod(method.Name, Modifiers(syntax), eventId, eventName ?? method.Name, level, message!, parameters.ToEquatableArray()));
+                    ContainingTypes(method.ContainingType),
+                    IsInUnsafeType(syntax),
+                    new LogMethod(
+                        method.Name,
+                        Identifier(method.Name),
+                        Modifiers(syntax),
+                        eventId,
+                        eventName ?? method.Name,
+                        level,
+                        message!,
+                        parameters.ToEquatableArray()));
             return new ParseResult(model, diagnostics.ToEquatableArray(), eventIdUse);
         }
 
@@ -101,26 +114,61 @@ public sealed partial class FapiLogGenerator
 
         public static IEnumerable<LogType> GroupByType(ImmutableArray<LogMethodInType> methods)
         {
-            // Keyed by namespace and type chain; insertion order keeps the output deterministic (compilation order).
-            var groups = new Dictionary<(string, EquatableArray<ContainingType>), List<LogMethod>>();
-            var order = new List<(string, EquatableArray<ContainingType>)>();
+            // Keyed by namespace and type chain, which come from the type symbol: all partial declarations of a type share
+            // one group. Insertion order keeps the output deterministic (compilation order).
+            var groups = new Dictionary<(string, EquatableArray<ContainingType>), (List<LogMethod> Methods, bool IsUnsafe)>();
+            var order = new List<(string Namespace, EquatableArray<ContainingType> Types)>();
             foreach (LogMethodInType m in methods)
             {
                 var key = (m.Namespace, m.Types);
-                if (!groups.TryGetValue(key, out List<LogMethod>? list))
+                if (!groups.TryGetValue(key, out var group))
                 {
-                    list = new List<LogMethod>();
-                    groups.Add(key, list);
+                    group = (new List<LogMethod>(), false);
                     order.Add(key);
                 }
 
-                list.Add(m.Method);
+                group.Methods.Add(m.Method);
+                groups[key] = (group.Methods, group.IsUnsafe || m.IsUnsafe);
             }
 
-            foreach ((string ns, EquatableArray<ContainingType> types) in order)
+            string[] hintNames = HintNames(order);
+            for (int i = 0; i < order.Count; i++)
             {
-                yield return new LogType(ns, types, groups[(ns, types)].ToEquatableArray());
+                (List<LogMethod> list, bool isUnsafe) = groups[order[i]];
+                yield return new LogType(hintNames[i], order[i].Namespace, order[i].Types, isUnsafe, list.ToEquatableArray());
             }
+        }
+
+        /// <summary>
+        /// One file name per type, unique ignoring case as the compiler requires: of the types whose names differ only in
+        /// case, the first in ordinal order keeps its name and the others are numbered, whatever the order of the sources.
+        /// </summary>
+        private static string[] HintNames(List<(string Namespace, EquatableArray<ContainingType> Types)> types)
+        {
+            var names = new string[types.Count];
+            var clashes = new Dictionary<string, List<int>>(StringComparer.OrdinalIgnoreCase);
+            for (int i = 0; i < types.Count; i++)
+            {
+                names[i] = LogType.FileName(types[i].Namespace, types[i].Types);
+                if (!clashes.TryGetValue(names[i], out List<int>? same))
+                {
+                    same = new List<int>();
+                    clashes.Add(names[i], same);
+                }
+
+                same.Add(i);
+            }
+
+            foreach (List<int> same in clashes.Values.Where(s => s.Count > 1))
+            {
+                int duplicate = 1;
+                foreach (int i in same.OrderBy(i => names[i], StringComparer.Ordinal).ToList())
+                {
+                    names[i] = LogType.FileName(types[i].Namespace, types[i].Types, duplicate++);
+                }
+            }
+
+            return names;
         }
 
         private static bool TryReadAttribute(AttributeData attribute, out int level, out string? message, out int eventId, out string? eventName)
@@ -248,11 +296,26 @@ public sealed partial class FapiLogGenerator
             return parameters;
         }
 
+        /// <summary>"this", "scoped" and "in", in the order C# wants them; the implementation must repeat all three.</summary>
         private static string ParameterModifier(IMethodSymbol method, IParameterSymbol parameter)
         {
-            string extension = method.IsExtensionMethod && parameter.Ordinal == 0 ? "this" : string.Empty;
-            string refKind = parameter.RefKind == RefKind.In ? "in" : string.Empty;
-            return extension.Length > 0 && refKind.Length > 0 ? extension + " " + refKind : extension + refKind;
+            var modifiers = new List<string>(3);
+            if (method.IsExtensionMethod && parameter.Ordinal == 0)
+            {
+                modifiers.Add("this");
+            }
+
+            if (parameter.ScopedKind != ScopedKind.None)
+            {
+                modifiers.Add("scoped");
+            }
+
+            if (parameter.RefKind == RefKind.In)
+            {
+                modifiers.Add("in");
+            }
+
+            return string.Join(" ", modifiers);
         }
 
         private static void CheckParameterNames(IMethodSymbol method, List<DiagnosticInfo> diagnostics)
@@ -387,36 +450,71 @@ public sealed partial class FapiLogGenerator
         private static string Identifier(string name)
             => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
 
+        /// <summary>The namespace as C# writes it, with '@' before keywords (<c>@class.Inner</c>).</summary>
         private static string Namespace(INamedTypeSymbol type)
-            => type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() : string.Empty;
+            => type.ContainingNamespace is { IsGlobalNamespace: false } ns
+                ? string.Join(".", NamespaceParts(ns).Select(Identifier))
+                : string.Empty;
 
-        private static EquatableArray<ContainingType> ContainingTypes(MethodDeclarationSyntax method)
+        private static IEnumerable<string> NamespaceParts(INamespaceSymbol ns)
+        {
+            var parts = new List<string>();
+            for (INamespaceSymbol? n = ns; n is { IsGlobalNamespace: false }; n = n.ContainingNamespace)
+            {
+                parts.Add(n.Name);
+            }
+
+            parts.Reverse();
+            return parts;
+        }
+
+        /// <summary>
+        /// The type chain, outermost first, from the symbol rather than from the declaration that holds the method: partial
+        /// declarations may differ (<c>ref</c> on one of them only), and one generated part must serve them all.
+        /// </summary>
+        private static EquatableArray<ContainingType> ContainingTypes(INamedTypeSymbol innermost)
         {
             var types = new List<ContainingType>();
-            for (SyntaxNode? parent = method.Parent; parent is TypeDeclarationSyntax type; parent = parent.Parent)
+            for (INamedTypeSymbol? type = innermost; type is not null; type = type.ContainingType)
             {
-                types.Add(new ContainingType(Keyword(type), type.Identifier.ValueText + TypeParameters(type)));
+                string typeParameters = type.TypeParameters.Length == 0
+                    ? string.Empty
+                    : "<" + string.Join(", ", type.TypeParameters.Select(p => Variance(p) + Identifier(p.Name))) + ">";
+                string fileTypeParameters = type.TypeParameters.Length == 0
+                    ? string.Empty
+                    : "{" + string.Join(",", type.TypeParameters.Select(p => p.Name)) + "}";
+                types.Add(new ContainingType(Keyword(type), Identifier(type.Name) + typeParameters, type.Name + fileTypeParameters));
             }
 
             types.Reverse();
             return types.ToEquatableArray();
         }
 
-        private static string Keyword(TypeDeclarationSyntax type)
+        private static string Keyword(INamedTypeSymbol type) => type.TypeKind switch
         {
-            string keyword = type switch
-            {
-                RecordDeclarationSyntax r when r.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) => "record struct",
-                RecordDeclarationSyntax => "record",
-                _ => type.Keyword.ValueText,
-            };
-            return type.Modifiers.Any(SyntaxKind.RefKeyword) ? "ref " + keyword : keyword;
-        }
+            TypeKind.Interface => "interface",
+            TypeKind.Struct when type.IsRecord => "record struct",
+            TypeKind.Struct when type.IsRefLikeType => "ref struct",
+            TypeKind.Struct => "struct",
+            _ when type.IsRecord => "record",
+            _ => "class",
+        };
 
-        private static string TypeParameters(TypeDeclarationSyntax type)
-            => type.TypeParameterList is null
-                ? string.Empty
-                : "<" + string.Join(", ", type.TypeParameterList.Parameters.Select(p => p.Identifier.ValueText)) + ">";
+        // Partial declarations of a variant interface must all repeat the variance (CS1067).
+        private static string Variance(ITypeParameterSymbol parameter) => parameter.Variance switch
+        {
+            VarianceKind.In => "in ",
+            VarianceKind.Out => "out ",
+            _ => string.Empty,
+        };
+
+        /// <summary>
+        /// Whether a type declaration around the method is marked <c>unsafe</c>. The unsafe context is lexical: the
+        /// generated part must be unsafe too when the signature needs it (<c>int*[]</c>), and being so costs nothing when
+        /// it does not. An <c>unsafe</c> on the method itself is copied with its other modifiers.
+        /// </summary>
+        private static bool IsInUnsafeType(MethodDeclarationSyntax method)
+            => method.Ancestors().OfType<TypeDeclarationSyntax>().Any(t => t.Modifiers.Any(SyntaxKind.UnsafeKeyword));
 
         private static string Modifiers(MethodDeclarationSyntax method)
         {

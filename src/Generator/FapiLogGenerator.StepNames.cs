@@ -38,6 +38,12 @@ public sealed partial class FapiLogGenerator
         /// <summary>The methods grouped per containing type.</summary>
         public const string Types = "FapiLog.Types";
 
+        /// <summary>Whether the consumer's language version has nullable reference types (C# 8).</summary>
+        public const string NullableAnnotations = "FapiLog.NullableAnnotations";
+
+        /// <summary>The types, each with that.</summary>
+        public const string TypesWithNullableAnnotations = "FapiLog.TypesWithNullableAnnotations";
+
         /// <summary>The FapiLogShutdownHook MSBuild property.</summary>
         public const string HookOption = "FapiLog.HookOption";
 

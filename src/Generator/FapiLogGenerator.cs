@@ -45,7 +45,14 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
         IncrementalValuesProvider<LogType> types = allMethods
             .SelectMany(static (all, _) => Parser.GroupByType(all))
             .WithTrackingName(StepNames.Types);
-        context.RegisterSourceOutput(types, static (spc, type) => spc.AddSource(type.HintName, Emitter.EmitType(type)));
+        IncrementalValueProvider<bool> nullableAnnotations = context.ParseOptionsProvider
+            .Select(static (options, _) => Parser.SupportsNullableAnnotations(options))
+            .WithTrackingName(StepNames.NullableAnnotations);
+        IncrementalValuesProvider<(LogType Type, bool NullableAnnotations)> typesToEmit = types
+            .Combine(nullableAnnotations)
+            .WithTrackingName(StepNames.TypesWithNullableAnnotations);
+        context.RegisterSourceOutput(
+            typesToEmit, static (spc, t) => spc.AddSource(t.Type.HintName, Emitter.EmitType(t.Type, t.NullableAnnotations)));
 
         IncrementalValueProvider<bool> hookOption = context.AnalyzerConfigOptionsProvider
             .Select(static (options, _) => Parser.IsHookEnabled(options.GlobalOptions))

@@ -30,7 +30,7 @@ internal static class GeneratorHarness
             References,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
-    public static GeneratorDriver CreateDriver(bool? shutdownHook = null, bool trackSteps = true)
+    public static GeneratorDriver CreateDriver(bool? shutdownHook = null, bool trackSteps = true, CSharpParseOptions? parseOptions = null)
     {
         var options = new Dictionary<string, string>();
         if (shutdownHook is { } hook)
@@ -40,7 +40,7 @@ internal static class GeneratorHarness
 
         return CSharpGeneratorDriver.Create(
             new[] { new FapiLogGenerator().AsSourceGenerator() },
-            parseOptions: ParseOptions,
+            parseOptions: parseOptions ?? ParseOptions,
             optionsProvider: new TestOptionsProvider(options),
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: trackSteps));
     }
@@ -50,6 +50,23 @@ internal static class GeneratorHarness
     {
         CSharpCompilation compilation = CreateCompilation(source);
         GeneratorDriver driver = CreateDriver(shutdownHook).RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out _);
+        return new GeneratorRun(driver.GetRunResult(), output);
+    }
+
+    /// <summary>
+    /// Runs the generator once over sources compiled as a consumer with other settings would compile them: an older language
+    /// version, nullable annotations off, or unsafe code allowed.
+    /// </summary>
+    public static GeneratorRun Run(
+        IEnumerable<string> sources,
+        LanguageVersion languageVersion,
+        NullableContextOptions nullable = NullableContextOptions.Enable,
+        bool allowUnsafe = false)
+    {
+        CSharpParseOptions parseOptions = ParseOptions.WithLanguageVersion(languageVersion);
+        CSharpCompilation compilation = CreateCompilation(sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, parseOptions, path: $"/src/File{i}.cs")));
+        compilation = compilation.WithOptions(compilation.Options.WithNullableContextOptions(nullable).WithAllowUnsafe(allowUnsafe));
+        GeneratorDriver driver = CreateDriver(parseOptions: parseOptions).RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out _);
         return new GeneratorRun(driver.GetRunResult(), output);
     }
 

@@ -24,18 +24,28 @@ internal enum ParameterKind
 /// <param name="Identifier">The name as it must be written in C# (with '@' for keywords).</param>
 /// <param name="Type">The type, fully qualified with <c>global::</c> and nullable annotations, as the signature needs it.</param>
 /// <param name="ValueType">For <see cref="ParameterKind.Value"/> and <see cref="ParameterKind.NullableValue"/>: the type given to <c>LogArgument.Create</c>.</param>
-/// <param name="Modifier">"in", "this", "this in" or empty.</param>
+/// <param name="Modifier">"this", "scoped" and "in" as the declaration has them, in that order, or empty.</param>
 /// <param name="Kind">How the value is stored.</param>
 internal sealed record LogParameter(string Name, string Identifier, string Type, string ValueType, string Modifier, ParameterKind Kind);
 
-/// <summary>A type that contains a log method, outermost first.</summary>
-/// <param name="Keyword">"class", "struct", "record", "record struct", "interface", with "ref" for ref structs.</param>
-/// <param name="Name">The name with its type parameter list, e.g. <c>Cache&lt;TKey&gt;</c>.</param>
-internal sealed record ContainingType(string Keyword, string Name);
+/// <summary>A type that contains a log method, outermost first; read from the type symbol, so every partial declaration of a type gives the same value.</summary>
+/// <param name="Keyword">"class", "struct", "ref struct", "record", "record struct" or "interface".</param>
+/// <param name="Name">The name as it must be written in C#, with its type parameter list and variance, e.g. <c>Cache&lt;TKey&gt;</c>, <c>@event</c>, <c>ISink&lt;in T&gt;</c>.</param>
+/// <param name="FileName">The name for the hint name: no '@', no variance, braces for angle brackets, e.g. <c>Cache{TKey}</c>.</param>
+internal sealed record ContainingType(string Keyword, string Name, string FileName);
 
 /// <summary>Everything the emitter needs to write one method body and its descriptor; plain data only.</summary>
+/// <param name="Name">The method name as declared, without a leading '@'.</param>
+/// <param name="Identifier">The name as it must be written in C# (with '@' for keywords).</param>
+/// <param name="Modifiers">The declaration's modifiers except <c>partial</c> and <c>async</c>, space-separated.</param>
+/// <param name="EventId">The EventId, 0 when the attribute gives none.</param>
+/// <param name="EventName">The EventName, the method name when the attribute gives none.</param>
+/// <param name="Level">The <c>LogLevel</c> as a number; 6 (None) writes no descriptor and an empty body.</param>
+/// <param name="Message">The message template.</param>
+/// <param name="Parameters">The parameters in declaration order.</param>
 internal sealed record LogMethod(
     string Name,
+    string Identifier,
     string Modifiers,
     int EventId,
     string EventName,
@@ -44,40 +54,54 @@ internal sealed record LogMethod(
     EquatableArray<LogParameter> Parameters);
 
 /// <summary>A partial type with its log methods: one generated file.</summary>
-/// <param name="Namespace">The namespace, or empty for the global namespace.</param>
+/// <param name="HintName">The file name, unique in the compilation ignoring case (see <see cref="FileName"/>).</param>
+/// <param name="Namespace">The namespace as written in C# (with '@' for keywords), or empty for the global namespace.</param>
 /// <param name="Types">The containing types, outermost first.</param>
+/// <param name="IsUnsafe">Whether a log method is declared inside a type declaration marked <c>unsafe</c>: the generated part is then unsafe too, since the signatures may need it.</param>
 /// <param name="Methods">The log methods in declaration order.</param>
-internal sealed record LogType(string Namespace, EquatableArray<ContainingType> Types, EquatableArray<LogMethod> Methods)
+internal sealed record LogType(string HintName, string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, EquatableArray<LogMethod> Methods)
 {
-    /// <summary>A file name unique per type.</summary>
-    public string HintName
+    /// <summary>
+    /// The file name for a type, before names that differ only in case are told apart: the namespace without '@' and the
+    /// type chain, e.g. <c>Shop.Cache{TKey}+Shard.FapiLog.g.cs</c>; <paramref name="duplicate"/> (2, 3, ...) numbers a type
+    /// whose name another type already has ignoring case (the compiler compares hint names that way). The ".FapiLog"
+    /// before any number keeps type files apart from each other and from the module initializer's file whatever the types
+    /// are called.
+    /// </summary>
+    public static string FileName(string ns, EquatableArray<ContainingType> types, int duplicate = 1)
     {
-        get
+        var builder = new System.Text.StringBuilder();
+        if (ns.Length > 0)
         {
-            var builder = new System.Text.StringBuilder();
-            if (Namespace.Length > 0)
-            {
-                builder.Append(Namespace).Append('.');
-            }
-
-            for (int i = 0; i < Types.Count; i++)
-            {
-                if (i > 0)
-                {
-                    builder.Append('+');
-                }
-
-                builder.Append(Types[i].Name.Replace('<', '{').Replace('>', '}').Replace(", ", ","));
-            }
-
-            // The suffix keeps type files apart from the module initializer's file whatever the types are called.
-            return builder + ".FapiLog.g.cs";
+            builder.Append(ns.Replace("@", string.Empty)).Append('.');
         }
+
+        for (int i = 0; i < types.Count; i++)
+        {
+            if (i > 0)
+            {
+                builder.Append('+');
+            }
+
+            builder.Append(types[i].FileName);
+        }
+
+        builder.Append(".FapiLog");
+        if (duplicate > 1)
+        {
+            builder.Append('.').Append(duplicate.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return builder.Append(".g.cs").ToString();
     }
 }
 
 /// <summary>One method's model, keyed by the type it belongs to, before the methods are grouped per type.</summary>
-internal sealed record LogMethodInType(string Namespace, EquatableArray<ContainingType> Types, LogMethod Method);
+/// <param name="Namespace">The namespace as written in C#, or empty for the global namespace.</param>
+/// <param name="Types">The containing types, outermost first.</param>
+/// <param name="IsUnsafe">Whether the method is declared inside a type declaration marked <c>unsafe</c>.</param>
+/// <param name="Method">The method.</param>
+internal sealed record LogMethodInType(string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, LogMethod Method);
 
 /// <summary>The explicit EventId of a method, for the duplicate check across the methods of one type.</summary>
 internal sealed record EventIdUse(string TypeKey, int EventId, string MethodName, LocationInfo Location);

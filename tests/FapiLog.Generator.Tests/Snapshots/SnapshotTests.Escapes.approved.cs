@@ -14,7 +14,7 @@ partial class Log
     public static partial void Escaped(int value)
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Escaped);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Escaped);
         if (!__w.IsActive) return;
         __w.Write(value);
         __w.Commit();
@@ -29,7 +29,7 @@ partial class Log
     public static partial void Quoted()
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Quoted);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Quoted);
         if (!__w.IsActive) return;
         __w.Commit();
     }

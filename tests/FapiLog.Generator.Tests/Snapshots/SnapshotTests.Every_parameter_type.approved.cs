@@ -30,7 +30,7 @@ namespace Types
         public static partial void Primitives(bool b, char c, sbyte sb, byte by, short s, ushort us, int i, uint ui, long l, ulong ul, nint ni, nuint nui, float f, double d, decimal m)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Primitives);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Primitives);
             if (!__w.IsActive) return;
             __w.Write(b);
             __w.Write(c);
@@ -65,7 +65,7 @@ namespace Types
         public static partial void Structs(global::System.DateTime when, global::System.DateTimeOffset whenOffset, global::System.TimeSpan elapsed, global::System.Guid id, global::Types.Color color, string name)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Structs);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Structs);
             if (!__w.IsActive) return;
             __w.Write(when);
             __w.Write(whenOffset);
@@ -90,7 +90,7 @@ namespace Types
         public static partial void Nullables(int? maybeInt, global::System.Guid? maybeGuid, global::Types.Color? maybeColor, global::System.DateTime? maybeWhen, string? maybeName)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Nullables);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Nullables);
             if (!__w.IsActive) return;
             __w.WriteNullable(maybeInt);
             __w.WriteNullable(maybeGuid);
@@ -123,7 +123,7 @@ namespace Types
             string? __pair = global::FapiLog.FapiLogRuntime.CaptureString(pair);
             string? __notInTemplate = global::FapiLog.FapiLogRuntime.CaptureString(notInTemplate);
             string? __anything = global::FapiLog.FapiLogRuntime.CaptureString(anything);
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Others);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Others);
             if (!__w.IsActive) return;
             __w.WriteString(__customer);
             __w.WriteString(__point);

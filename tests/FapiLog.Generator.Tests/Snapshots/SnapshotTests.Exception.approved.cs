@@ -16,7 +16,7 @@ namespace Errors
         public static partial void PaymentFailed(global::Errors.PaymentException failure, long orderId)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Error)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_PaymentFailed);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_PaymentFailed);
             if (!__w.IsActive) return;
             __w.Write(orderId);
             __w.SetException(failure);
@@ -34,7 +34,7 @@ namespace Errors
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Critical)) return;
             string? __inner = global::FapiLog.FapiLogRuntime.CaptureString(inner);
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twice);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twice);
             if (!__w.IsActive) return;
             __w.WriteString(__inner);
             __w.SetException(outer);
@@ -50,7 +50,7 @@ namespace Errors
         public static partial void OnlyException(global::System.Exception? ex)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Error)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OnlyException);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OnlyException);
             if (!__w.IsActive) return;
             __w.SetException(ex);
             __w.Commit();

@@ -17,7 +17,7 @@ partial class Log
     public static partial void Formatted(decimal amount, global::System.DateTime when, int id, double ratio)
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Formatted);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Formatted);
         if (!__w.IsActive) return;
         __w.Write(amount);
         __w.Write(when);

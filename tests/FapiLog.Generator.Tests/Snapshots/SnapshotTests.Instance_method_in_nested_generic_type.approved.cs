@@ -21,7 +21,7 @@ partial class Cache<TValue>
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Debug)) return;
             string? __key = global::FapiLog.FapiLogRuntime.CaptureString(key);
             string? __value = global::FapiLog.FapiLogRuntime.CaptureString(value);
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Evicted);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Evicted);
             if (!__w.IsActive) return;
             __w.Write(index);
             __w.WriteString(__key);
@@ -49,7 +49,7 @@ partial class Cache<TValue>
         public partial void Reset()
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Trace)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Reset);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Reset);
             if (!__w.IsActive) return;
             __w.Commit();
         }

@@ -30,7 +30,7 @@ partial class Log
     public static partial void Hello()
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Hello);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Hello);
         if (!__w.IsActive) return;
         __w.Commit();
     }

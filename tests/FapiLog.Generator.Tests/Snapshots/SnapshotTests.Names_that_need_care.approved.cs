@@ -17,7 +17,7 @@ namespace Care
         public static partial void Keywords(string @event, int @class)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Keywords);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Keywords);
             if (!__w.IsActive) return;
             __w.WriteString(@event);
             __w.Write(@class);
@@ -37,7 +37,7 @@ namespace Care
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
             string? ___Item = global::FapiLog.FapiLogRuntime.CaptureString(Item);
-            var ___w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Locals);
+            global::FapiLog.LogEventWriter ___w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Locals);
             if (!___w.IsActive) return;
             ___w.Write(__w);
             ___w.WriteString(__Item);
@@ -55,7 +55,7 @@ namespace Care
         public static partial void Overload(int a)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload);
             if (!__w.IsActive) return;
             __w.Write(a);
             __w.Commit();
@@ -72,7 +72,7 @@ namespace Care
         public static partial void Overload(int a, int b)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload_1);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload_1);
             if (!__w.IsActive) return;
             __w.Write(a);
             __w.Write(b);
@@ -90,7 +90,7 @@ namespace Care
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
             string? __service = global::FapiLog.FapiLogRuntime.CaptureString(service);
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Touched);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Touched);
             if (!__w.IsActive) return;
             __w.WriteString(__service);
             __w.Commit();

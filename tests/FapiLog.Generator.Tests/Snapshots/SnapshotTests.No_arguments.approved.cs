@@ -13,7 +13,7 @@ partial class Service
     public partial void Started()
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Started);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Started);
         if (!__w.IsActive) return;
         __w.Commit();
     }

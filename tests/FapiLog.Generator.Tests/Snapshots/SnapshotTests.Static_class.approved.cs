@@ -18,7 +18,7 @@ namespace Shop.Logging
         public static partial void OrderPlaced(long orderId, string customer, decimal amount, global::System.Exception? error)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OrderPlaced);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OrderPlaced);
             if (!__w.IsActive) return;
             __w.Write(orderId);
             __w.WriteString(customer);
@@ -38,7 +38,7 @@ namespace Shop.Logging
         internal static partial void StockLow(string sku, int remaining)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Warning)) return;
-            var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_StockLow);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_StockLow);
             if (!__w.IsActive) return;
             __w.WriteString(sku);
             __w.Write(remaining);

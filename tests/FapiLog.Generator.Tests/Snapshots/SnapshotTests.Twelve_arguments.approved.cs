@@ -26,7 +26,7 @@ partial class Log
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
         string? __a10 = global::FapiLog.FapiLogRuntime.CaptureString(a10);
-        var __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twelve);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twelve);
         if (!__w.IsActive) return;
         __w.Write(a1);
         __w.Write(a2);

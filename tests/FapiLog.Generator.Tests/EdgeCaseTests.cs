@@ -1,0 +1,210 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Xunit;
+
+namespace FapiLog.Generator.Tests;
+
+/// <summary>
+/// Legal but unusual declarations: the generator must not throw or warn, and the code it adds must compile without
+/// errors or warnings.
+/// </summary>
+public sealed class EdgeCaseTests
+{
+    private const string Usings = "using System;\nusing FapiLog;\nusing Microsoft.Extensions.Logging;\n";
+
+    [Theory]
+    [InlineData("type names that differ only in case", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+
+        public static partial class LOG
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("namespaces that differ only in case", """
+        namespace App
+        {
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x {Value}")]
+                public static partial void M(int value);
+            }
+        }
+
+        namespace app
+        {
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x {Value}")]
+                public static partial void M(int value);
+            }
+        }
+        """)]
+    [InlineData("ref on one declaration of a struct only", """
+        namespace App;
+        public ref partial struct R
+        {
+            [FapiLog(LogLevel.Information, "a {Value}")]
+            public partial void A(int value);
+        }
+
+        public partial struct R
+        {
+            [FapiLog(LogLevel.Information, "b {Value}")]
+            public partial void B(int value);
+        }
+        """)]
+    [InlineData("keyword in the namespace", """
+        namespace @class.Inner;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("keyword as the method name", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void @event(int value);
+        }
+        """)]
+    [InlineData("keyword as the type name", """
+        namespace App;
+        public static partial class @event
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("keyword as a type parameter", """
+        namespace App;
+        public partial class Log<@class>
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public partial void M(@class value);
+        }
+        """)]
+    [InlineData("variant interface", """
+        namespace App;
+        public partial interface ILog<in TIn, out TOut>
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            static partial void M(int value);
+        }
+        """)]
+    [InlineData("scoped in parameter", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(scoped in int value);
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void N(this scoped in Guid value);
+        }
+        """)]
+    [InlineData("parameter named like the descriptor field", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {__FapiLog_M}")]
+            public static partial void M(int __FapiLog_M);
+        }
+        """)]
+    [InlineData("captured parameter named like the descriptor field", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {FapiLog_M} {__FapiLog_M_1}")]
+            public static partial void M(object FapiLog_M, object __FapiLog_M_1);
+        }
+        """)]
+    [InlineData("a type named var in scope", """
+        namespace App;
+        public sealed class var { }
+
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    public void Generated_code_compiles(string description, string source)
+    {
+        Assert.NotEmpty(description);
+        AssertClean(GeneratorHarness.Run(new[] { Usings + source }, LanguageVersion.Latest));
+    }
+
+    [Theory]
+    [InlineData("unsafe type", """
+        namespace App;
+        public static unsafe partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int*[] value);
+        }
+        """)]
+    [InlineData("unsafe outer type", """
+        namespace App;
+        public unsafe partial class Outer
+        {
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x {Value}")]
+                public static partial void M(int*[] value);
+            }
+        }
+        """)]
+    [InlineData("unsafe ref struct", """
+        namespace App;
+        public unsafe ref partial struct R
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public partial void M(int*[] value);
+        }
+        """)]
+    public void Generated_code_compiles_in_an_unsafe_context(string description, string source)
+    {
+        Assert.NotEmpty(description);
+        AssertClean(GeneratorHarness.Run(new[] { Usings + source }, LanguageVersion.Latest, allowUnsafe: true));
+    }
+
+    [Fact]
+    public void Generated_code_compiles_for_CSharp_7_3()
+    {
+        GeneratorRun run = GeneratorHarness.Run(
+            new[]
+            {
+                Usings + """
+                namespace App
+                {
+                    public static partial class Log
+                    {
+                        [FapiLog(LogLevel.Information, "x {Value} {Name} {Item} {Count}")]
+                        static partial void M(int value, string name, object item, int? count);
+                    }
+                }
+                """,
+            },
+            LanguageVersion.CSharp7_3,
+            NullableContextOptions.Disable);
+        AssertClean(run);
+    }
+
+    private static void AssertClean(GeneratorRun run)
+    {
+        Assert.All(run.Result.Results, r => Assert.Null(r.Exception));
+        Assert.Empty(run.GeneratorDiagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning));
+        Assert.NotEmpty(run.Result.GeneratedTrees);
+        Assert.Empty(run.CompilationProblems);
+    }
+}
