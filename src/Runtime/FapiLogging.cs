@@ -167,7 +167,7 @@ public static class FapiLogging
                 LogEventWriter writer = FapiLogRuntime.Begin(s_unhandled);
                 if (writer.IsActive)
                 {
-                    writer.WriteString(ex.Message);
+                    writer.WriteString(ExceptionText.Message(ex));
                     writer.SetException(ex);
                     writer.Commit();
                 }

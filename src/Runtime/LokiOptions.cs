@@ -211,9 +211,9 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration("Loki.Format", Format.ToString(), "Protobuf or Json");
         }
 
-        if (Tenant is not null && (Tenant.Length == 0 || !IsHeaderValue(Tenant)))
+        if (Tenant is not null && (Tenant.Length == 0 || !IsAsciiHeaderValue(Tenant)))
         {
-            ThrowHelper.ThrowConfiguration("Loki.Tenant", Tenant, "a non-empty tenant id without control characters, or null");
+            ThrowHelper.ThrowConfiguration("Loki.Tenant", Tenant, "a non-empty tenant id of printable ASCII characters, or null");
         }
 
         if ((Username is null) != (Password is null))
@@ -232,9 +232,9 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration("Loki.Password", "(hidden)", "a password without control characters");
         }
 
-        if (BearerToken is not null && (BearerToken.Length == 0 || !IsHeaderValue(BearerToken)))
+        if (BearerToken is not null && (BearerToken.Length == 0 || !IsAsciiHeaderValue(BearerToken)))
         {
-            ThrowHelper.ThrowConfiguration("Loki.BearerToken", "(hidden)", "a non-empty token without control characters");
+            ThrowHelper.ThrowConfiguration("Loki.BearerToken", "(hidden)", "a non-empty token of printable ASCII characters");
         }
 
         if (BearerToken is not null && Username is not null)
@@ -413,12 +413,30 @@ public sealed class LokiOptions
                 "a header the sink does not set itself (use Tenant for X-Scope-OrgID and Username/Password or BearerToken for Authorization)");
         }
 
-        if (value is null || !IsHeaderValue(value))
+        if (value is null || !IsAsciiHeaderValue(value))
         {
-            ThrowHelper.ThrowConfiguration("Loki.Headers", name + " (value hidden)", "a header value without control characters");
+            ThrowHelper.ThrowConfiguration("Loki.Headers", name + " (value hidden)", "a header value of printable ASCII characters");
         }
     }
 
+    /// <summary>
+    /// A value sent as an HTTP header as it is: printable ASCII only, since HttpClient refuses anything else on every
+    /// request (which would turn one bad setting into endless retries counted as connection failures).
+    /// </summary>
+    private static bool IsAsciiHeaderValue(string value)
+    {
+        foreach (char c in value)
+        {
+            if (c < ' ' || c > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A value without control characters (user name and password: they travel base64-encoded, so any other character is fine).</summary>
     private static bool IsHeaderValue(string value)
     {
         foreach (char c in value)

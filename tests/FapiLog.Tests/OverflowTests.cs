@@ -16,7 +16,10 @@ public class OverflowTests
     public void Drop_accepts_exactly_the_capacity_and_counts_every_drop()
     {
         // Capacity 10 is not a power of two: the ring is 16 long, but exactly 10 are admitted.
-        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 10; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Drop; });
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 10; o.Overflow = OverflowStrategy.Drop; });
+        // Holds the batch the worker takes once the queue is half full, so that nothing leaves the queue meanwhile.
+        var gate = new GateSink();
+        options.AddSink(gate);
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
 
@@ -28,6 +31,7 @@ public class OverflowTests
         Assert.Equal(15, stats.DroppedQueueFull);
         Assert.Equal(25, stats.Attempted);
 
+        gate.Open();
         Assert.True(pipeline.Flush(TestLog.Safety));
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
         Assert.True(pipeline.Shutdown(TestLog.Safety));
@@ -37,7 +41,9 @@ public class OverflowTests
     [Fact]
     public void Drops_are_reported_to_the_sinks_with_their_counts()
     {
-        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 1000; });
+        FapiLogOptions options = TestLog.Options(o => o.QueueCapacity = 4);
+        var gate = new GateSink();
+        options.AddSink(gate);
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
 
@@ -46,6 +52,7 @@ public class OverflowTests
             TestLog.Emit(pipeline, 1, i);
         }
 
+        gate.Open();
         Assert.True(pipeline.Shutdown(TestLog.Safety));
         CapturedLogEvent warning = Assert.Single(sink.Events, e => e.EventName == "FapiLog.EventsDropped");
         Assert.Equal(LogLevel.Warning, warning.Level);
@@ -87,7 +94,8 @@ public class OverflowTests
     [Fact]
     public void A_blocked_producer_wakes_the_worker_instead_of_waiting_for_the_flush_interval()
     {
-        // The clock never moves and the batch never fills: only the producer's "space needed" signal can free room.
+        // The clock never moves and the batch never fills: only a fill signal (a blocked producer's "space needed", or the
+        // half-full queue's) can free room.
         FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 3; o.BatchSize = 1000; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);

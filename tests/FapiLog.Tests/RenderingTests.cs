@@ -138,6 +138,30 @@ public class RenderingTests
         Assert.Equal("NaN", doc.RootElement.GetProperty("Extra").GetString());
     }
 
+    private static readonly LogEventDescriptor s_badFormats = new(
+        22, "BadFormats", LogLevel.Information, "[{Amount:Z9}] [{Ratio:X}] [{Colour:Q}] [{Count:N0}]",
+        LogArgument.Create<decimal>("amount"), LogArgument.Create<double>("ratio"), LogArgument.Create<Colour>("colour"),
+        LogArgument.Create<int>("count"));
+
+    [Fact]
+    public void A_format_the_type_rejects_is_ignored_instead_of_failing_the_batch()
+    {
+        // The compiler cannot check these; .NET's composite formatting throws FormatException on each of them.
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, s_badFormats, true);
+        w.Write(1.5m);
+        w.Write(0.25);
+        w.Write(Colour.Green);
+        w.Write(12345);
+        w.Commit();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal("[1.5] [0.25] [Green] [12,345]", Assert.Single(sink.Events).Message);
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+    }
+
     [Fact]
     public void A_placeholder_named_like_a_reserved_member_does_not_overwrite_it()
     {

@@ -57,6 +57,41 @@ public class SinkTests
         Assert.Equal(new[] { "critical Fatal: Fatal 7", "error    Failure: Failure 8" }, lines.Select(l => l.Substring(l.IndexOf('Z') + 2)));
     }
 
+    /// <summary>An exception type whose text cannot be read: a logger must still log it.</summary>
+    private sealed class UnreadableException : Exception
+    {
+        public override string Message => throw new InvalidOperationException("no message");
+
+        public override string ToString() => throw new NotSupportedException("no text");
+    }
+
+    private static readonly LogEventDescriptor s_failed = new(
+        41, "Failed", LogLevel.Error, "Order {OrderId} failed", LogArgument.Create<long>("orderId"));
+
+    [Fact]
+    public void An_exception_whose_text_throws_is_logged_with_a_marker_in_text_and_json()
+    {
+        var text = new MemoryStream();
+        var json = new MemoryStream();
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new ConsoleSink(text, json: false, colour: false));
+        options.AddSink(new ConsoleSink(json, json: true, colour: false));
+        LogPipeline pipeline = TestLog.Start(options);
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, s_failed, true);
+        w.Write(7L);
+        w.SetException(new UnreadableException());
+        w.Commit();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+        Assert.Contains("Failed: Order 7 failed\n" + typeof(UnreadableException).FullName + ": <ToString threw System.NotSupportedException>\n",
+            Encoding.UTF8.GetString(text.ToArray()));
+        using JsonDocument doc = JsonDocument.Parse(Encoding.UTF8.GetString(json.ToArray()));
+        JsonElement exception = doc.RootElement.GetProperty("exception");
+        Assert.Equal("<Message threw System.InvalidOperationException>", exception.GetProperty("message").GetString());
+        Assert.Equal(typeof(UnreadableException).FullName + ": <ToString threw System.NotSupportedException>", exception.GetProperty("stack").GetString());
+    }
+
     [Fact]
     public void Console_colours_the_level_on_a_terminal()
     {

@@ -41,7 +41,7 @@ internal static class SinkFailureReporter
 
         Volatile.Write(ref sink._lastFailureReport, now);
         string what = events > 0 ? $"failed {events} event(s)" : "failed";
-        Stderr.Write($"FapiLog: sink '{sink.Name}' {what}: {ex.GetType().Name}: {ex.Message}");
+        Stderr.Write($"FapiLog: sink '{sink.Name}' {what}: {ex.GetType().Name}: {ExceptionText.Message(ex)}");
     }
 }
 

@@ -89,13 +89,28 @@ internal static class JsonFormatting
         w.WriteEndObject();
     }
 
+    /// <summary>
+    /// The line of an event that could not be rendered: its level, event name and id, and a message naming the failure
+    /// (no fields, which are what failed).
+    /// </summary>
+    public static void WriteRenderFailure(Utf8JsonWriter w, in LogRecord record, Exception failure)
+    {
+        LogEventDescriptor d = record.Descriptor;
+        w.WriteStartObject();
+        w.WriteString(s_level, LevelText(d.Level));
+        w.WriteString(s_message, $"<rendering failed: {failure.GetType().FullName}>");
+        w.WriteString(s_event, d.JsonEventName);
+        w.WriteNumber(s_eventId, d.EventId);
+        w.WriteEndObject();
+    }
+
     /// <summary>The exception object: type, message, stack (the full ToString, inner exceptions included).</summary>
     public static void WriteException(Utf8JsonWriter w, Exception ex)
     {
         w.WriteStartObject(s_exception);
         w.WriteString(s_type, ex.GetType().FullName);
-        w.WriteString(s_message, ex.Message);
-        w.WriteString(s_stack, ex.ToString());
+        w.WriteString(s_message, ExceptionText.Message(ex));
+        w.WriteString(s_stack, ExceptionText.Full(ex));
         w.WriteEndObject();
     }
 

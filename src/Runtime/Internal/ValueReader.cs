@@ -143,8 +143,7 @@ internal static class ValueReader
                         }
                         else
                         {
-                            // Numeric and flag formats: rare enough that the boxing is acceptable.
-                            Append(w, ((IFormattable)Enum.ToObject(a.EnumType!, v)).ToString(format, CultureInfo.InvariantCulture));
+                            Append(w, FormatEnum(a, v, format));
                         }
                     }
 
@@ -173,6 +172,11 @@ internal static class ValueReader
         w.Advance(text.Length);
     }
 
+    /// <summary>
+    /// Appends <paramref name="value"/> with <paramref name="format"/>. A format the type rejects (say <c>{Amount:Z9}</c> on
+    /// a decimal: the compiler cannot check it) is ignored rather than thrown on the worker, where it would cost the whole
+    /// batch: the value is written as with no format.
+    /// </summary>
     internal static void AppendFormatted<T>(IBufferWriter<char> w, T value, string? format)
         where T : ISpanFormattable
     {
@@ -180,13 +184,38 @@ internal static class ValueReader
         while (true)
         {
             Span<char> span = w.GetSpan(hint);
-            if (value.TryFormat(span, out int written, format, CultureInfo.InvariantCulture))
+            bool done;
+            int written;
+            try
+            {
+                done = value.TryFormat(span, out written, format, CultureInfo.InvariantCulture);
+            }
+            catch (FormatException) when (format is not null)
+            {
+                format = null;
+                continue;
+            }
+
+            if (done)
             {
                 w.Advance(written);
                 return;
             }
 
             hint = span.Length * 2;
+        }
+    }
+
+    /// <summary>An enum value with a numeric or flags format (rare enough that the boxing is acceptable); its name when the format is rejected.</summary>
+    private static string FormatEnum(LogArgument a, long value, string format)
+    {
+        try
+        {
+            return ((IFormattable)Enum.ToObject(a.EnumType!, value)).ToString(format, CultureInfo.InvariantCulture);
+        }
+        catch (FormatException)
+        {
+            return a.GetEnumName(value);
         }
     }
 }

@@ -332,7 +332,7 @@ public sealed class ConsoleSink : StreamSink
         if (record.Exception is { } ex)
         {
             ValueReader.Append(text, "\n");
-            ValueReader.Append(text, ex.ToString());
+            ValueReader.Append(text, ExceptionText.Full(ex));
         }
 
         ValueReader.Append(text, "\n");

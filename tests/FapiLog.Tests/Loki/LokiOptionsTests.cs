@@ -157,6 +157,10 @@ public sealed class LokiOptionsTests
         AssertRejected(o => o.Username = "user", "Loki.Password");
         AssertRejected(o => o.Headers["Content-Type"] = "text/plain", "Loki.Headers");
         AssertRejected(o => o.Tenant = "", "Loki.Tenant");
+        // HttpClient refuses non-ASCII header values on every request; these once passed and were retried as connection failures.
+        AssertRejected(o => o.Tenant = "t\u00e9nant", "Loki.Tenant");
+        AssertRejected(o => o.BearerToken = "t\u00f6ken", "Loki.BearerToken");
+        AssertRejected(o => o.Headers["X-Team"] = "caf\u00e9", "Loki.Headers");
         AssertRejected(o => o.Url = new Uri("/loki", UriKind.Relative), "Loki.Url");
         AssertRejected(o => o.Url = new Uri("ftp://127.0.0.1/"), "Loki.Url");
         AssertRejected(o => o.Url = new Uri("http://user:" + Password + "@127.0.0.1:3100"), "Loki.Url");

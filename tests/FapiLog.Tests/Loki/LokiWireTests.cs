@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using FapiLog.Loki;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace FapiLog.Tests.Loki;
@@ -107,6 +108,38 @@ public sealed class LokiWireTests
         Assert.Equal(5, stats.EntriesSent);
         Assert.Equal(request.Body.Length, stats.BytesSent);
         Assert.Equal(0, stats.EntriesFailed);
+    }
+
+    private sealed class UnreadableException : Exception
+    {
+        public override string Message => throw new InvalidOperationException("no message");
+
+        public override string ToString() => throw new NotSupportedException("no text");
+    }
+
+    [Fact]
+    public void Events_whose_text_cannot_be_formatted_as_asked_still_go_out_with_the_rest_of_the_batch()
+    {
+        // Each of these once threw while the batch was rendered: nothing was pushed and Loki's statistics counted nothing.
+        var badFormat = new LogEventDescriptor(9, "BadFormat", LogLevel.Information, "Amount {Amount:Z9}", LogArgument.Create<decimal>("amount"));
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver, LokiFormat.Protobuf, gzip: false));
+        var records = new LogRecord[4];
+        long t = LokiTestEvents.BaseTicks;
+        LokiTestEvents.Order(ref records[0], t, 1, "alice", 1m);
+        LokiTestEvents.Payment(ref records[1], t + 1, 2, new UnreadableException());
+        records[2]._timestampTicks = t + 2;
+        records[2]._descriptor = badFormat;
+        new LogEventWriter(ref records[2], null, 0, badFormat).Write(1.5m);
+        LokiTestEvents.Order(ref records[3], t + 3, 4, "dave", 4m);
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        DecodedEntry[] entries = Assert.Single(receiver.WaitForRequests(1)).AllEntries().OrderBy(e => e.Nanoseconds).ToArray();
+        Assert.Equal(4, entries.Length);
+        Assert.Equal("<Message threw System.InvalidOperationException>", entries[1].Json.GetProperty("exception").GetProperty("message").GetString());
+        Assert.Equal("Amount 1.5", entries[2].Json.GetProperty("message").GetString());
+        Assert.Equal(0, sink.Statistics.EntriesFailed);
     }
 
     [Fact]
