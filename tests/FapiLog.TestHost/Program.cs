@@ -1,7 +1,9 @@
 using System;
 using System.Diagnostics;
+using System.Linq;
 using System.Threading;
 using FapiLog;
+using FapiLog.Loki;
 using Microsoft.Extensions.Logging;
 
 namespace FapiLog.TestHost;
@@ -10,7 +12,8 @@ namespace FapiLog.TestHost;
 /// Usage: FapiLog.TestHost MODE FILE COUNT. Logs COUNT "Tick" events into the JSON-lines FILE, then:
 /// exit: returns from Main (the ProcessExit hook must flush); unhandled: throws (the UnhandledException hook logs it and
 /// flushes); sigterm: prints "ready" and waits to be killed with SIGTERM; starve: saturates the thread pool first and
-/// flushes explicitly, exiting 0 only if everything was delivered; activity-before: an Activity is current before FapiLog
+/// flushes explicitly, exiting 0 only if everything was delivered; starve-loki URL: the same with a Loki sink at URL as
+/// well (flushes while starved, then releases the pool, logs COUNT more and flushes again; exits 0 if neither flush hung); activity-before: an Activity is current before FapiLog
 /// is first used (its trace id is printed); activities: COUNT events without an Activity, one inside one (its trace id is
 /// printed), one after it stopped.
 /// </summary>
@@ -35,12 +38,20 @@ public static class Program
             o.FilePath = file;
             o.Console = false;
             o.BatchSize = 1000;
-            o.FlushInterval = mode == "starve" ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromHours(1);
-            o.QueueCapacity = Math.Max(1000, count);
+            o.FlushInterval = mode.StartsWith("starve", StringComparison.Ordinal) ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromHours(1);
+            o.QueueCapacity = Math.Max(1000, 2 * count);
+            if (mode == "starve-loki")
+            {
+                o.Loki.Url = new Uri(args[3]);
+                o.Loki.RequestTimeout = TimeSpan.FromSeconds(1);
+                o.Loki.MaxAttempts = 2;
+                o.Loki.MinBackoff = TimeSpan.FromMilliseconds(10);
+                o.Loki.MaxBackoff = TimeSpan.FromMilliseconds(50);
+            }
         });
 
         using var blockers = new ManualResetEventSlim(false);
-        if (mode == "starve")
+        if (mode.StartsWith("starve", StringComparison.Ordinal))
         {
             Starve(blockers);
         }
@@ -72,6 +83,24 @@ public static class Program
                 Console.Out.Flush();
                 Thread.Sleep(Timeout.Infinite);
                 return 1;
+            case "starve-loki":
+                {
+                    // The push needs a new connection, which HttpClient opens on the starved pool: it must time out rather
+                    // than hold the worker (and the file sink) until the pool recovers.
+                    bool starvedFlush = FapiLogging.Flush(TimeSpan.FromSeconds(30));
+                    blockers.Set();
+                    for (long i = count; i < 2 * count; i++)
+                    {
+                        Tick(i);
+                    }
+
+                    bool laterFlush = FapiLogging.Flush(TimeSpan.FromSeconds(30));
+                    LokiStatistics loki = FapiLogging.LokiStatistics;
+                    Console.WriteLine($"starved flush={starvedFlush} later flush={laterFlush} loki sent={loki.EntriesSent} failed={loki.EntriesFailed} " +
+                                      string.Join(",", loki.EntriesFailedByReason.Select(r => r.Key + "=" + r.Value)));
+                    return starvedFlush && laterFlush ? 0 : 3;
+                }
+
             case "starve":
                 bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(60));
                 Console.WriteLine($"flushed={flushed} {FapiLogging.Statistics}");

@@ -110,4 +110,20 @@ public sealed class ProcessTests : IDisposable
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output} {errors}");
         Assert.Equal(2000, Sequences().Length);
     }
+
+    [Fact]
+    public void A_Loki_push_that_needs_the_starved_thread_pool_times_out_instead_of_stalling_the_other_sinks()
+    {
+        using var receiver = new Loki.LokiReceiver();
+        using Process p = ChildProcess.Start("starve-loki", _file, "300", receiver.Url.ToString());
+        string output = p.StandardOutput.ReadToEnd();
+        string errors = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        // Once, the request timeout came from a timer on the starved pool: the push never ended and the flush gave up.
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output} {errors}");
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => (long)i), Sequences().Order());
+        // Once the pool recovered, the same sink pushed the later events.
+        Assert.True(receiver.Requests.SelectMany(r => r.AllEntries()).Count() >= 300, output);
+    }
 }

@@ -17,8 +17,10 @@ namespace FapiLog.Loki;
 /// metadata, and the call's own timestamp in nanoseconds. Protobuf with snappy by default, JSON (optionally gzip) on request.
 /// </summary>
 /// <remarks>
-/// Requests are sent synchronously on the pipeline's worker thread, so with the default handler delivery does not depend
-/// on the thread pool (the per-request timeout is a timer).
+/// Requests are sent synchronously on the pipeline's worker thread. A push over an open keep-alive connection does not
+/// need the thread pool; opening a connection does (HttpClient connects in the background on the pool), so while the pool
+/// is starved such a push waits — at most <see cref="LokiOptions.RequestTimeout"/>, which a dedicated thread enforces,
+/// and is then retried as a timeout — and the other sinks carry on between attempts.
 /// 429, 5xx, timeouts and connection failures are retried with exponential backoff and jitter (honouring
 /// <c>Retry-After</c>) with the same body, so a retry is idempotent in Loki; a 413 splits the request in halves; other 4xx
 /// are given up at once. While a batch is
@@ -224,7 +226,8 @@ public sealed class LokiSink : LogSink
     private Attempt SendOnce(ArraySegment<byte> body, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_requestTimeout);
+        // Not timeout.CancelAfter: its timer needs the thread pool, and a starved pool must not stall the worker.
+        using RequestDeadlines.Registration deadline = RequestDeadlines.CancelAfter(timeout, _requestTimeout);
         HttpRequestMessage request = CreateRequest(body);
         try
         {
