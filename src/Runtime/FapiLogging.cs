@@ -132,15 +132,32 @@ public static class FapiLogging
     /// </summary>
     public static bool Shutdown(TimeSpan? timeout = null)
     {
+        bool finished = true;
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        return pipeline is null || pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
+        while (pipeline is not null)
+        {
+            finished = pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
+            // A Configure that ran meanwhile (say, during process exit) installed another pipeline: shut that one down too.
+            LogPipeline? current = Volatile.Read(ref s_pipeline);
+            pipeline = ReferenceEquals(current, pipeline) ? null : current;
+        }
+
+        return finished;
     }
 
     /// <summary>The asynchronous form of <see cref="Shutdown"/>: no thread waits.</summary>
-    public static Task<bool> ShutdownAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public static async Task<bool> ShutdownAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        bool finished = true;
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        return pipeline is null ? Task.FromResult(true) : pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken);
+        while (pipeline is not null)
+        {
+            finished = await pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken).ConfigureAwait(false);
+            LogPipeline? current = Volatile.Read(ref s_pipeline);
+            pipeline = ReferenceEquals(current, pipeline) ? null : current;
+        }
+
+        return finished;
     }
 
     /// <summary>

@@ -33,6 +33,12 @@ public sealed class LokiOptions
     /// <summary>The most labels a stream may carry (Loki's default <c>max_label_names_per_series</c>), <c>level</c> included.</summary>
     public const int MaxLabels = 15;
 
+    /// <summary>Loki's default <c>max_label_name_length</c>; longer static label names are rejected.</summary>
+    public const int MaxLabelNameBytes = 1024;
+
+    /// <summary>Loki's default <c>max_label_value_length</c> in UTF-8 bytes; longer static label values are rejected.</summary>
+    public const int MaxLabelValueBytes = 2048;
+
     /// <summary>The label the sink adds to every stream with the event's level.</summary>
     public const string LevelLabel = "level";
 
@@ -367,9 +373,16 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration(setting, name + "=" + value, "a non-empty label value (Loki removes empty labels)");
         }
 
-        if (value.Length > 1024)
+        if (name.Length > MaxLabelNameBytes)
         {
-            ThrowHelper.ThrowConfiguration(setting, name + "=" + value.Substring(0, 32) + "…", "a label value of at most 1024 characters");
+            ThrowHelper.ThrowConfiguration(setting, name.Substring(0, 32) + "…", $"a label name of at most {MaxLabelNameBytes} characters (Loki's max_label_name_length)");
+        }
+
+        // Loki measures values in UTF-8 bytes: 1000 '€' are 3000 bytes, and every push would get a 400.
+        if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxLabelValueBytes)
+        {
+            ThrowHelper.ThrowConfiguration(setting, name + "=" + value.Substring(0, 32) + "…",
+                $"a label value of at most {MaxLabelValueBytes} UTF-8 bytes (Loki's max_label_value_length)");
         }
     }
 

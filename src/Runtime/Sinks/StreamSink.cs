@@ -223,8 +223,10 @@ public sealed class JsonFileSink : StreamSink
     /// </summary>
     private Stream Roll(Stream full)
     {
-        // Not writable when an earlier roll closed it and could not open the new file: roll (and open) again.
-        if (full.CanWrite)
+        // Not writable when an earlier roll shifted the files but could not open the new one: then only the open is
+        // retried, since shifting again would push every rolled file one place further and delete the oldest early.
+        bool shifted = !full.CanWrite;
+        if (!shifted)
         {
             full.Flush();
         }
@@ -232,7 +234,11 @@ public sealed class JsonFileSink : StreamSink
         full.Dispose();
         try
         {
-            Shift();
+            if (!shifted)
+            {
+                Shift();
+            }
+
             _rollFailureReported = false;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

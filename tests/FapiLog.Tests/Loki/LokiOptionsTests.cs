@@ -133,6 +133,22 @@ public sealed class LokiOptionsTests
     }
 
     [Fact]
+    public void Label_lengths_are_checked_as_Loki_measures_them_in_bytes()
+    {
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100") };
+        options.Labels["team"] = new string('a', LokiOptions.MaxLabelValueBytes);
+        options.Validate();
+
+        // 700 characters but 2100 UTF-8 bytes: once accepted, then refused by Loki on every push.
+        options.Labels["team"] = new string('\u20ac', 700);
+        Assert.Equal("Loki.Labels", Assert.Throws<FapiLogConfigurationException>(options.Validate).Setting);
+
+        options.Labels.Remove("team");
+        options.Labels[new string('n', LokiOptions.MaxLabelNameBytes + 1)] = "x";
+        Assert.Equal("Loki.Labels", Assert.Throws<FapiLogConfigurationException>(options.Validate).Setting);
+    }
+
+    [Fact]
     public void More_than_fifteen_labels_with_level_are_rejected()
     {
         var options = new LokiOptions();
