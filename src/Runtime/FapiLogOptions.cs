@@ -143,7 +143,7 @@ public sealed class FapiLogOptions
 
         if (SettingParser.Get(getVariable, "FAPILOG_SAMPLE_HIGH_WATER") is { } highWater)
         {
-            SampleHighWaterMark = SettingParser.ParseFraction(highWater, "FAPILOG_SAMPLE_HIGH_WATER");
+            SampleHighWaterMark = SettingParser.ParseFraction(highWater, "FAPILOG_SAMPLE_HIGH_WATER", allowZero: false);
         }
 
         if (SettingParser.Get(getVariable, "FAPILOG_BATCH_SIZE") is { } batch)

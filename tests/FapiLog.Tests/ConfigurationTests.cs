@@ -64,6 +64,8 @@ public class ConfigurationTests
     [InlineData("FAPILOG_SAMPLE_RATE", "1.5")]
     [InlineData("FAPILOG_BATCH_SIZE", "0")]
     [InlineData("FAPILOG_FLUSH_INTERVAL", "-1")]
+    [InlineData("FAPILOG_FLUSH_INTERVAL", "0.00000001")] // under one tick: once passed here and was refused as FlushInterval
+    [InlineData("FAPILOG_SAMPLE_HIGH_WATER", "0")] // likewise refused as SampleHighWaterMark
     [InlineData("FAPILOG_SHUTDOWN_TIMEOUT", "soon")]
     [InlineData("FAPILOG_MIN_LEVEL", "loud")]
     [InlineData("FAPILOG_FILE_MAX_BYTES", "100")]

@@ -54,11 +54,12 @@ internal static class SettingParser
         return result;
     }
 
-    public static double ParseFraction(string value, string setting)
+    public static double ParseFraction(string value, string setting, bool allowZero = true)
     {
-        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) || !(result >= 0 && result <= 1))
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result)
+            || !(result <= 1 && (allowZero ? result >= 0 : result > 0)))
         {
-            throw new FapiLogConfigurationException(setting, value, "a number from 0 to 1");
+            throw new FapiLogConfigurationException(setting, value, allowZero ? "a number from 0 to 1" : "a number above 0 and at most 1");
         }
 
         return result;
@@ -67,7 +68,8 @@ internal static class SettingParser
     /// <summary>A duration given in seconds (fractions allowed), above 0 and at most <paramref name="maxSeconds"/>.</summary>
     public static TimeSpan ParseSeconds(string value, string setting, double maxSeconds)
     {
-        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds > 0 && seconds <= maxSeconds))
+        // Shorter than one tick (100 ns) would become zero, which the option itself then rejects under its own name.
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !(seconds >= 1e-7 && seconds <= maxSeconds))
         {
             throw new FapiLogConfigurationException(setting, value, $"a number of seconds above 0 and at most {maxSeconds.ToString(CultureInfo.InvariantCulture)} (fractions allowed, e.g. 0.5)");
         }
