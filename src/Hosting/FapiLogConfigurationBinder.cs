@@ -173,6 +173,12 @@ public static class FapiLogConfigurationBinder
                 throw new FapiLogConfigurationException(setting, child.Value, "a Loki setting (" + DescribeProperties(typeof(LokiOptions)) + ")");
             }
 
+            if (child.Value is not null && string.IsNullOrWhiteSpace(child.Value))
+            {
+                // An empty value means "not set", as for every other key (FapiLog__Loki__Tenant= in a container's environment).
+                continue;
+            }
+
             try
             {
                 if (child.Value is null)
@@ -244,12 +250,7 @@ public static class FapiLogConfigurationBinder
 
         if (target.IsEnum)
         {
-            if (Enum.TryParse(target, value, ignoreCase: true, out object? parsed) && Enum.IsDefined(target, parsed!))
-            {
-                return parsed;
-            }
-
-            throw new FapiLogConfigurationException(setting, value, "one of " + string.Join(", ", Enum.GetNames(target)));
+            return ParseEnumName(target, value, setting, "one of " + string.Join(", ", Enum.GetNames(target)));
         }
 
         if (target == typeof(Uri))
@@ -337,10 +338,20 @@ public static class FapiLogConfigurationBinder
 
     private static TEnum ParseEnum<TEnum>(string value, string setting, string expected)
         where TEnum : struct, Enum
+        => (TEnum)ParseEnumName(typeof(TEnum), value, setting, expected);
+
+    /// <summary>
+    /// Exactly one of the enum's names, in any case. <see cref="Enum.TryParse(Type, string, bool, out object)"/> would also take
+    /// numbers and comma-separated lists (<c>"Drop, Block"</c> is <c>Block</c> there), which a setting must not mean.
+    /// </summary>
+    private static object ParseEnumName(Type enumType, string value, string setting, string expected)
     {
-        if (!int.TryParse(value, out _) && Enum.TryParse(value, ignoreCase: true, out TEnum result) && Enum.IsDefined(result))
+        foreach (string name in Enum.GetNames(enumType))
         {
-            return result;
+            if (string.Equals(name, value, StringComparison.OrdinalIgnoreCase))
+            {
+                return Enum.Parse(enumType, name);
+            }
         }
 
         throw new FapiLogConfigurationException(setting, value, expected);

@@ -34,15 +34,18 @@ public sealed class LogEventDescriptor
     /// <param name="arguments">The arguments in the order generated code writes them.</param>
     /// <exception cref="ArgumentException">The template is malformed or names an argument that does not exist.</exception>
     public LogEventDescriptor(int eventId, string eventName, LogLevel level, string message, params LogArgument[] arguments)
-        : this(eventId, eventName, level, message, arguments, keptReservedName: null)
+        : this(eventId, eventName, level, message, arguments, keptReservedName: null, messageOnlyArguments: 0)
     {
     }
 
     /// <summary>
     /// Creates a descriptor in which the argument called <paramref name="keptReservedName"/> keeps that name although it is
-    /// reserved (the hosting package's ILogger bridge writes the logger category as the field <c>category</c>).
+    /// reserved (the hosting package's ILogger bridge writes the logger category as the field <c>category</c>), and whose
+    /// first <paramref name="messageOnlyArguments"/> arguments only fill the message: they are not fields (the bridge
+    /// passes a formatter's text that way).
     /// </summary>
-    internal LogEventDescriptor(int eventId, string eventName, LogLevel level, string message, LogArgument[] arguments, string? keptReservedName)
+    internal LogEventDescriptor(
+        int eventId, string eventName, LogLevel level, string message, LogArgument[] arguments, string? keptReservedName, int messageOnlyArguments)
     {
         ArgumentNullException.ThrowIfNull(eventName);
         ArgumentNullException.ThrowIfNull(message);
@@ -52,6 +55,9 @@ public sealed class LogEventDescriptor
         Level = level;
         Message = message;
         Arguments = arguments;
+        ArgumentOutOfRangeException.ThrowIfNegative(messageOnlyArguments);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(messageOnlyArguments, arguments.Length);
+        FirstField = messageOnlyArguments;
 
         if (!MessageTemplate.TryParse(message, out List<TemplateSegment> parsed, out string? error, out _))
         {
@@ -80,7 +86,7 @@ public sealed class LogEventDescriptor
         }
 
         Offsets = new int[arguments.Length];
-        var names = new string[arguments.Length];
+        string[] names = AssignFieldNames(arguments, fieldNames, keptReservedName, messageOnlyArguments);
         FieldNames = names;
         JsonFieldNames = new JsonEncodedText[arguments.Length];
         int valueBytes = 0;
@@ -98,20 +104,58 @@ public sealed class LogEventDescriptor
                 valueBytes += a.Size;
             }
 
-            string field = fieldNames[i] ?? a.Name;
-            if (s_reservedFieldNames.Contains(field) && !string.Equals(field, keptReservedName, StringComparison.Ordinal))
-            {
-                // A placeholder called {message} or {level} must not overwrite the event's own members.
-                field = "_" + field;
-            }
-
-            names[i] = field;
-            JsonFieldNames[i] = JsonEncodedText.Encode(field, JsonFormatting.Encoder);
+            JsonFieldNames[i] = JsonEncodedText.Encode(names[i], JsonFormatting.Encoder);
         }
 
         ValueBytes = valueBytes;
         ReferenceCount = references;
         JsonEventName = JsonEncodedText.Encode(eventName, JsonFormatting.Encoder);
+    }
+
+    /// <summary>
+    /// The field name of each argument: the placeholder's spelling, else the argument's name. A reserved name (a
+    /// placeholder called <c>{message}</c> or <c>{level}</c>) must not overwrite the event's own members and becomes
+    /// <c>_message</c>; a name some other field already has gets one more <c>_</c> until it is unique, so that a JSON line
+    /// never has two members of one name.
+    /// </summary>
+    private static string[] AssignFieldNames(LogArgument[] arguments, string?[] placeholderNames, string? keptReservedName, int firstField)
+    {
+        var names = new string[arguments.Length];
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = firstField; i < arguments.Length; i++)
+        {
+            string field = placeholderNames[i] ?? arguments[i].Name;
+            bool reserved = s_reservedFieldNames.Contains(field) && !string.Equals(field, keptReservedName, StringComparison.Ordinal);
+            if (!reserved && taken.Add(field))
+            {
+                names[i] = field;
+            }
+        }
+
+        for (int i = 0; i < arguments.Length; i++)
+        {
+            if (names[i] is not null)
+            {
+                continue;
+            }
+
+            string field = placeholderNames[i] ?? arguments[i].Name;
+            if (i < firstField)
+            {
+                // Not a field: the name is never written.
+                names[i] = field;
+                continue;
+            }
+
+            do
+            {
+                field = "_" + field;
+            }
+            while (!taken.Add(field));
+            names[i] = field;
+        }
+
+        return names;
     }
 
     /// <summary>The numeric event id.</summary>
@@ -129,8 +173,14 @@ public sealed class LogEventDescriptor
     /// <summary>The arguments in the order they are written.</summary>
     public IReadOnlyList<LogArgument> Arguments { get; }
 
-    /// <summary>The field name of each argument: the placeholder name as written in the template, else the parameter name.</summary>
+    /// <summary>
+    /// The field name of each argument: the placeholder name as written in the template, else the parameter name; a reserved
+    /// or already used name is prefixed with <c>_</c> until it is unique.
+    /// </summary>
     public IReadOnlyList<string> FieldNames { get; }
+
+    /// <summary>The index of the first argument that is a field; the ones before it only fill the message.</summary>
+    internal int FirstField { get; }
 
     internal Segment[] Segments { get; }
 

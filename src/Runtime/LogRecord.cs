@@ -77,14 +77,15 @@ public struct LogRecord
     }
 
     /// <summary>
-    /// Calls <paramref name="visitor"/> once per argument, in declaration order, with the field name and the typed value.
+    /// Calls <paramref name="visitor"/> once per field (every argument that is not only part of the message), in declaration
+    /// order, with the field name and the typed value.
     /// No value is boxed when <typeparamref name="TVisitor"/> is a struct.
     /// </summary>
     public readonly void VisitFields<TVisitor>(ref TVisitor visitor)
         where TVisitor : ILogFieldVisitor
     {
         LogEventDescriptor d = _descriptor!;
-        for (int i = 0; i < d.Arguments.Count; i++)
+        for (int i = d.FirstField; i < d.Arguments.Count; i++)
         {
             ValueReader.Visit(in this, d, i, ref visitor);
         }

@@ -174,6 +174,9 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:QueueCapacity", "lots", "FapiLog:QueueCapacity")]
     [InlineData("FapiLog:QueueCapacity", "-5", "QueueCapacity")]
     [InlineData("FapiLog:Overflow", "explode", "FapiLog:Overflow")]
+    [InlineData("FapiLog:Overflow", "Drop, Block", "FapiLog:Overflow")]
+    [InlineData("FapiLog:Loki:Format", "Protobuf,Json", "FapiLog:Loki:Format")]
+    [InlineData("FapiLog:Loki:Format", "1", "FapiLog:Loki:Format")]
     [InlineData("FapiLog:FlushInterval", "soon", "FapiLog:FlushInterval")]
     [InlineData("FapiLog:SampleRate", "1.5", "SampleRate")]
     [InlineData("FapiLog:MinimumLevel", "loud", "FapiLog:MinimumLevel")]
@@ -194,6 +197,29 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal(value, ex.Value);
         Assert.Contains(expectedSetting, ex.Message, StringComparison.Ordinal);
         Assert.False(FapiLogging.IsConfigured);
+    }
+
+    [Fact]
+    public void An_empty_Loki_value_means_not_set_as_for_every_other_key()
+    {
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["FapiLog:Loki:Url"] = "http://127.0.0.1:3100",
+                ["FapiLog:Loki:Tenant"] = "",
+                ["FapiLog:Loki:Format"] = " ",
+                ["FapiLog:Loki:RequestTimeout"] = "",
+            })
+            .Build();
+        var options = new FapiLogOptions();
+        options.Loki.Tenant = "from code";
+
+        FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), options);
+
+        Assert.Equal(new Uri("http://127.0.0.1:3100"), options.Loki.Url);
+        Assert.Equal("from code", options.Loki.Tenant);
+        Assert.Equal(LokiFormat.Protobuf, options.Loki.Format);
+        Assert.Equal(new LokiOptions().RequestTimeout, options.Loki.RequestTimeout);
     }
 
     [Fact]

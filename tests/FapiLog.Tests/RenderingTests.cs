@@ -169,6 +169,15 @@ public class RenderingTests
         Assert.Equal(new[] { "Level", "_message" }, d.FieldNames);
     }
 
+    [Fact]
+    public void A_renamed_reserved_field_does_not_take_the_name_of_another_field()
+    {
+        var d = new LogEventDescriptor(
+            0, "Reserved", LogLevel.Information, "{message} {_message} {level}", LogArgument.Create<string>("message"), LogArgument.Create<string>("_message"),
+            LogArgument.Create<int>("level"));
+        Assert.Equal(new[] { "__message", "_message", "_level" }, d.FieldNames);
+    }
+
     [Theory]
     [InlineData("unclosed {Name", "no closing '}'")]
     [InlineData("stray } brace", "no opening '{'")]

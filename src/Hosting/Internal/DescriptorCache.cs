@@ -9,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace FapiLog.Hosting.Internal;
 
 /// <summary>
-/// Descriptors of the bridge's events, one per shape: category, level, event id and name, template, and the name and kind
-/// of every field. Steady-state calls find theirs without allocating: the lookup compares a thread's reusable probe
-/// against the stored shapes, and only a new shape builds a key and a descriptor. The cache is bounded; past
+/// Descriptors of the bridge's events, one per shape: category, level, event id and name, template (none when the message
+/// is the formatter's text, so that calls whose whole text varies share one shape), and the name and kind of every field.
+/// Steady-state calls find theirs without allocating: the lookup compares a thread's reusable probe against the stored
+/// shapes, and only a new shape builds a key and a descriptor. The cache is bounded; past
 /// <see cref="MaxEntries"/> shapes (scopes whose properties vary a lot, say) a descriptor is built per call.
 /// </summary>
 internal sealed class DescriptorCache
@@ -66,13 +67,14 @@ internal sealed class DescriptorCache
     private static BridgeEvent Create(FieldCollector fields, string category, LogLevel level, EventId eventId, string? template)
     {
         string eventName = string.IsNullOrEmpty(eventId.Name) ? category : eventId.Name;
-        LogArgument[] arguments = CreateArguments(fields, 0);
         if (template is not null && TemplateMatchesState(template, fields))
         {
             try
             {
+                LogArgument[] arguments = CreateArguments(fields, 0);
                 return new BridgeEvent(
-                    new LogEventDescriptor(eventId.Id, eventName, level, template, arguments, FieldCollector.CategoryField), rendersMessage: false);
+                    new LogEventDescriptor(eventId.Id, eventName, level, template, arguments, FieldCollector.CategoryField, messageOnlyArguments: 0),
+                    rendersMessage: false);
             }
             catch (ArgumentException)
             {
@@ -80,16 +82,20 @@ internal sealed class DescriptorCache
             }
         }
 
+        // The formatter's text is the message and nothing else: the first argument fills the template and is not a field.
         LogArgument[] withMessage = CreateArguments(fields, 1);
         withMessage[0] = LogArgument.Create<string>("message");
         return new BridgeEvent(
-            new LogEventDescriptor(eventId.Id, eventName, level, "{message}", withMessage, FieldCollector.CategoryField), rendersMessage: true);
+            new LogEventDescriptor(eventId.Id, eventName, level, "{message}", withMessage, FieldCollector.CategoryField, messageOnlyArguments: 1),
+            rendersMessage: true);
     }
 
     /// <summary>
     /// True when FapiLog's renderer will produce what Microsoft's formatter does: the template parses, and each placeholder,
     /// matched by name as FapiLog matches them, is the state property Microsoft's formatter would use (they are matched by
-    /// position there). Repeated or unmatched placeholders fall back to the formatter's text.
+    /// position there). Repeated or unmatched placeholders fall back to the formatter's text, and so does a format given
+    /// to a value the bridge keeps only as text (a <see cref="DateOnly"/> in <c>{Day:yyyy-MM}</c>, say), which the
+    /// formatter applies to the value itself.
     /// </summary>
     private static bool TemplateMatchesState(string template, FieldCollector fields)
     {
@@ -122,7 +128,8 @@ internal sealed class DescriptorCache
                 }
             }
 
-            if (match < 0 || match >= fields.StateCount || !string.Equals(fields[match].Name, name, StringComparison.Ordinal))
+            if (match < 0 || match >= fields.StateCount || !string.Equals(fields[match].Name, name, StringComparison.Ordinal)
+                || (segment.Format is not null && fields[match].IsFormattableText))
             {
                 return false;
             }
@@ -181,6 +188,7 @@ internal sealed class DescriptorCache
         private string[] _names = [];
         private ArgumentKind[] _kinds = [];
         private Type?[] _enumTypes = [];
+        private bool[] _formattableTexts = [];
         private string _category = string.Empty;
         private string? _template;
         private string? _eventName;
@@ -211,6 +219,7 @@ internal sealed class DescriptorCache
                 hash.Add(f.Name);
                 hash.Add(f.Kind);
                 hash.Add(f.EnumType);
+                hash.Add(f.IsFormattableText);
             }
 
             _hash = hash.ToHashCode();
@@ -223,12 +232,14 @@ internal sealed class DescriptorCache
             _names = new string[_count];
             _kinds = new ArgumentKind[_count];
             _enumTypes = new Type?[_count];
+            _formattableTexts = new bool[_count];
             for (int i = 0; i < _count; i++)
             {
                 ref readonly FieldCollector.Field f = ref fields[i];
                 _names[i] = f.Name;
                 _kinds[i] = f.Kind;
                 _enumTypes[i] = f.EnumType;
+                _formattableTexts[i] = f.IsFormattableText;
             }
 
             _borrowed = null;
@@ -248,6 +259,8 @@ internal sealed class DescriptorCache
 
         private Type? EnumTypeAt(int i) => _borrowed is { } b ? b[i].EnumType : _enumTypes[i];
 
+        private bool FormattableTextAt(int i) => _borrowed is { } b ? b[i].IsFormattableText : _formattableTexts[i];
+
         public bool Equals(ShapeKey? other)
         {
             if (other is null || other._hash != _hash || other._count != _count || other._level != _level || other._eventId != _eventId
@@ -260,7 +273,7 @@ internal sealed class DescriptorCache
 
             for (int i = 0; i < _count; i++)
             {
-                if (KindAt(i) != other.KindAt(i) || EnumTypeAt(i) != other.EnumTypeAt(i)
+                if (KindAt(i) != other.KindAt(i) || EnumTypeAt(i) != other.EnumTypeAt(i) || FormattableTextAt(i) != other.FormattableTextAt(i)
                     || !string.Equals(NameAt(i), other.NameAt(i), StringComparison.Ordinal))
                 {
                     return false;

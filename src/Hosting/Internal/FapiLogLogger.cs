@@ -48,6 +48,13 @@ internal sealed class FapiLogLogger : ILogger
         try
         {
             string? template = fields.AddState(state);
+            if (template is not null && (fields.StateCount == 0 || !TemplateTrust.FollowsTemplate(formatter)))
+            {
+                // The formatter's text: a state whose ToString renders its own way, or a call without values, whose text
+                // Microsoft prints as written ("{{x}}" stays doubled). Without a template, such calls share one shape.
+                template = null;
+            }
+
             fields.AddCategory(_category);
             fields.AddScopes(_provider.ScopeProvider);
 
@@ -98,8 +105,9 @@ internal sealed class BridgeEvent
     public LogEventDescriptor Descriptor { get; }
 
     /// <summary>
-    /// True when the state had no usable <c>{OriginalFormat}</c>: the first argument is then the formatter's text and the
-    /// template is <c>{message}</c>.
+    /// True when the message is the formatter's text: the state had no <c>{OriginalFormat}</c> the bridge can render (see
+    /// <see cref="TemplateTrust"/>) or no values. The first argument is then that text, the template is <c>{message}</c>,
+    /// and the text is not a field.
     /// </summary>
     public bool RendersMessage { get; }
 }

@@ -9,9 +9,10 @@ namespace FapiLog.Hosting.Internal;
 
 /// <summary>
 /// The fields of one <see cref="ILogger"/> call, in the order they become descriptor arguments: the state's properties,
-/// <c>category</c>, then the scopes' properties. One instance per thread is reused, so collecting allocates nothing beyond
-/// what the values themselves cost. Also the probe key of <see cref="DescriptorCache"/>: its shape (names and kinds) is
-/// compared against cached shapes without building a key object.
+/// <c>category</c>, then the scopes' properties. One instance per thread is reused, so collecting allocates only what
+/// reading the state costs (a state struct is boxed to be read as a list, and may box its values as they are read). Also
+/// the probe key of <see cref="DescriptorCache"/>: its shape (names and kinds) is compared against cached shapes without
+/// building a key object.
 /// </summary>
 internal sealed class FieldCollector
 {
@@ -225,6 +226,7 @@ internal sealed class FieldCollector
     private static void Classify(object? value, ref Field field)
     {
         field.EnumType = null;
+        field.IsFormattableText = false;
         switch (value)
         {
             case null: field.Kind = field.Storage = ArgumentKind.String; field.Value = null; return;
@@ -277,6 +279,7 @@ internal sealed class FieldCollector
         }
 
         field.Kind = field.Storage = ArgumentKind.String;
+        field.IsFormattableText = value is IFormattable;
         field.Value = Capture(value);
     }
 
@@ -323,6 +326,12 @@ internal sealed class FieldCollector
         public ArgumentKind Kind;
         public ArgumentKind Storage;
         public Type? EnumType;
+
+        /// <summary>
+        /// True when the value is an <see cref="IFormattable"/> kept as its text (a <see cref="DateOnly"/>, say): a format in
+        /// the template cannot be applied to that text, only to the value, so such an event takes the formatter's text.
+        /// </summary>
+        public bool IsFormattableText;
         public object? Value;
     }
 }

@@ -72,7 +72,7 @@ internal static class JsonFormatting
         w.WriteString(s_event, d.JsonEventName);
         w.WriteNumber(s_eventId, d.EventId);
 
-        var fields = new JsonFieldWriter(w, d.JsonFieldNames);
+        var fields = new JsonFieldWriter(w, d.JsonFieldNames, d.FirstField);
         record.VisitFields(ref fields);
 
         if (record.Exception is { } ex)
@@ -133,11 +133,11 @@ internal static class JsonFormatting
         private readonly JsonEncodedText[] _names;
         private int _index;
 
-        public JsonFieldWriter(Utf8JsonWriter w, JsonEncodedText[] names)
+        public JsonFieldWriter(Utf8JsonWriter w, JsonEncodedText[] names, int firstField)
         {
             _w = w;
             _names = names;
-            _index = 0;
+            _index = firstField;
         }
 
         private JsonEncodedText Next() => _names[_index++];
