@@ -206,21 +206,7 @@ public sealed class BridgeMessageTests : HostingTestBase
     {
         var sink = new InMemorySink();
         var recorder = new FormatterRecorder();
-        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
-        {
-            ApplicationName = "FapiLog.Hosting.Tests",
-            ContentRootPath = AppContext.BaseDirectory,
-        });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "None" });
-        builder.Configuration.AddInMemoryCollection(settings ?? new Dictionary<string, string?>());
-        builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(recorder);
-        builder.AddFapiLog(o =>
-        {
-            o.Console = false;
-            o.AddSink(sink);
-        });
-        IHost host = builder.Build();
+        IHost host = BuildHost(sink, settings, alongside: recorder);
         await host.StartAsync();
         return (sink, recorder, host);
     }

@@ -33,13 +33,15 @@ public abstract class HostingTestBase : IDisposable
 
     /// <summary>
     /// A host as an application builds it: <see cref="Host.CreateApplicationBuilder()"/>, in-memory settings standing in for
-    /// appsettings.json, only the FapiLog provider, and an <see cref="InMemorySink"/> added in code.
+    /// appsettings.json, only the FapiLog provider (and <paramref name="alongside"/>, if given), and an
+    /// <see cref="InMemorySink"/> added in code.
     /// </summary>
     protected static IHost BuildHost(
         InMemorySink sink,
         IDictionary<string, string?>? settings = null,
         Action<FapiLogOptions>? configure = null,
-        Func<string, string?>? environment = null)
+        Func<string, string?>? environment = null,
+        ILoggerProvider? alongside = null)
     {
         if (environment is not null)
         {
@@ -55,6 +57,11 @@ public abstract class HostingTestBase : IDisposable
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "None" });
         builder.Configuration.AddInMemoryCollection(settings ?? new Dictionary<string, string?>());
         builder.Logging.ClearProviders();
+        if (alongside is not null)
+        {
+            builder.Logging.AddProvider(alongside);
+        }
+
         builder.AddFapiLog(o =>
         {
             o.Console = false;
