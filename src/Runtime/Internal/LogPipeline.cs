@@ -330,7 +330,7 @@ internal sealed class LogPipeline
                 timeout = untilWarning < timeout ? untilWarning : timeout;
             }
 
-            if (_systemClock && _lastFullBatch != 0 && Stopwatch.GetElapsedTime(_lastFullBatch) < ActiveWindow)
+            if (_systemClock && Stopwatch.GetElapsedTime(_lastFullBatch) < ActiveWindow)
             {
                 // Batches are filling fast: look again shortly instead of having producers pay a system call to wake us.
                 // Slower traffic goes to sleep below, even with events pending, so that a quiet service does not wake
