@@ -52,8 +52,15 @@ internal static class RequestDeadlines
                     {
                         s_pending.RemoveAt(i);
                         // Under the lock, so that it never runs after the registration was disposed (and the source with it).
-                        // The callbacks are HttpClient's own (abort the request); they do not come back here.
-                        e.Source.Cancel();
+                        // The callbacks are HttpClient's own (abort the request); they do not come back here, and one that
+                        // throws must not end this thread, which every later timeout needs.
+                        try
+                        {
+                            e.Source.Cancel();
+                        }
+                        catch (AggregateException)
+                        {
+                        }
                     }
                     else
                     {
