@@ -238,7 +238,7 @@ public sealed class LokiSink : LogSink
                 return new Attempt(status, null, false, null, null);
             }
 
-            bool retryable = status == 429 || status >= 500;
+            bool retryable = status is 429 or (>= 500 and <= 599);
             string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {ReadSnippet(response, timeout.Token)}";
             return new Attempt(status, LokiFailureReasons.Http(status), retryable, retryable ? RetryAfter(response) : null, detail);
         }

@@ -68,22 +68,26 @@ public sealed class LokiFaultTests
         Assert.Equal(TimeSpan.FromMilliseconds(40), sink.LastRetryDelay);
     }
 
-    [Fact]
-    public void A_400_is_dropped_at_once_counted_and_not_retried()
+    [Theory]
+    [InlineData(400)]
+    [InlineData(302)] // a redirect without a Location: nothing to follow
+    [InlineData(600)] // not an HTTP status: once retried as if it were a 5xx
+    public void A_400_or_an_answer_outside_the_retried_ones_is_dropped_at_once_counted_and_not_retried(int status)
     {
-        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(400, Body: "entry too far behind"));
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(status, Body: "entry too far behind"));
         using var sink = new LokiSink(Options(receiver.Url));
 
         LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None));
 
-        Assert.Equal("http_400", ex.Reason);
-        Assert.Equal(400, ex.StatusCode);
+        string reason = "http_" + status;
+        Assert.Equal(reason, ex.Reason);
+        Assert.Equal(status, ex.StatusCode);
         Assert.Equal(4, ex.FailedEntries);
         Assert.Contains("entry too far behind", ex.Message, StringComparison.Ordinal);
         Assert.Single(receiver.Requests);
         LokiStatistics stats = sink.Statistics;
         Assert.Equal(0, stats.Retries);
-        Assert.Equal(4, stats.GetEntriesFailed("http_400"));
+        Assert.Equal(4, stats.GetEntriesFailed(reason));
         Assert.Equal(1, stats.RequestsFailed);
     }
 
