@@ -163,7 +163,7 @@ internal sealed class LokiBatchEncoder
                 JsonFormatting.WriteEvent(_lineWriter, in record, _message, JsonLineParts.Core);
                 _lineWriter.Flush();
             }
-            catch (Exception ex)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 // One event that cannot be rendered must not cost the batch: it is shipped as a line that says so.
                 _lines.Length = start;
