@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -20,6 +21,13 @@ namespace FapiLog.Hosting;
 /// </summary>
 internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
 {
+    // The pipeline is process-wide. With several hosts in one process (integration tests), the host started last
+    // configures it and the others log into it too; it is shut down when the last host that started one is disposed, so a
+    // host that still runs never has its events dropped because another one went away.
+    private static readonly object s_hostsLock = new();
+    private static readonly HashSet<FapiLogPipelineHost> s_liveHosts = new();
+    private static LogPipeline? s_hostPipeline;
+
     private readonly IOptions<FapiLogOptions> _options;
     private readonly IServiceProvider _services;
     private readonly IConfiguration? _configuration;
@@ -63,6 +71,12 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
                 FapiLogOptions options = _options.Value;
                 FapiLogging.Configure(options);
                 _pipeline = FapiLogging.CurrentPipeline;
+                lock (s_hostsLock)
+                {
+                    s_liveHosts.Add(this);
+                    s_hostPipeline = _pipeline;
+                }
+
                 FapiLogging.RegisterShutdownHooks();
                 // Watch the configuration unless the code callback gave another level (code wins, also on reload). A callback that
                 // sets the level the configuration gives cannot be told apart from one that leaves it, and is watched.
@@ -153,34 +167,79 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     /// </summary>
     public async Task<bool> FlushAtStopAsync()
     {
-        LogPipeline? pipeline = StopWatching();
-        if (pipeline is null)
+        if (StopWatching() is null)
         {
             return true;
         }
 
+        // The pipeline the hosts share now: this host's own, or that of a host started later, which this one logs into.
+        LogPipeline pipeline = SharedPipeline() ?? _pipeline!;
         bool flushed = await pipeline.FlushAsync(pipeline.ShutdownTimeout, CancellationToken.None).ConfigureAwait(false);
         _sinksHungAtStop = !flushed;
         return flushed;
     }
 
     /// <summary>
-    /// Shuts down the pipeline this host started (when the host's services are disposed), within its ShutdownTimeout; at
-    /// once if the flush at stop already waited that long in vain, so that a hung sink costs the shutdown one timeout, not two.
+    /// When the host's services are disposed: if this is the last running host that started a pipeline, shuts down the
+    /// pipeline the hosts share, within its ShutdownTimeout (at once if the flush at stop already waited that long in
+    /// vain, so that a hung sink costs the shutdown one timeout, not two). While another host still runs, the pipeline
+    /// keeps serving it.
     /// </summary>
     public void Dispose()
     {
-        LogPipeline? pipeline = StopWatching();
+        LogPipeline? pipeline = Leave();
         pipeline?.Shutdown(DisposeTimeout(pipeline));
     }
 
     /// <summary>The asynchronous form of <see cref="Dispose"/>, used by a host disposed with <c>DisposeAsync</c>.</summary>
     public async ValueTask DisposeAsync()
     {
-        LogPipeline? pipeline = StopWatching();
+        LogPipeline? pipeline = Leave();
         if (pipeline is not null)
         {
             await pipeline.ShutdownAsync(DisposeTimeout(pipeline), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The pipeline a host started that still serves the log calls, if any (null once code replaced it).</summary>
+    private static LogPipeline? SharedPipeline()
+    {
+        lock (s_hostsLock)
+        {
+            return s_hostPipeline is { } p && ReferenceEquals(FapiLogging.CurrentPipeline, p) ? p : null;
+        }
+    }
+
+    /// <summary>Leaves the running hosts; returns the pipeline to shut down when this was the last of them.</summary>
+    private LogPipeline? Leave()
+    {
+        if (StopWatching() is not { } own)
+        {
+            return null;
+        }
+
+        lock (s_hostsLock)
+        {
+            s_liveHosts.Remove(this);
+            if (s_liveHosts.Count > 0)
+            {
+                return null;
+            }
+
+            LogPipeline? shared = SharedPipeline();
+            s_hostPipeline = null;
+            // Not shared any more (code configured its own): this host's pipeline, already shut down by the replacement.
+            return shared ?? own;
+        }
+    }
+
+    /// <summary>Forgets the running hosts (tests only: a test that never disposes its host must not keep the next one's pipeline up).</summary>
+    internal static void ResetForTesting()
+    {
+        lock (s_hostsLock)
+        {
+            s_liveHosts.Clear();
+            s_hostPipeline = null;
         }
     }
 

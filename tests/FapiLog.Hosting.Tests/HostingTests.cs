@@ -299,6 +299,32 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public async Task A_host_that_still_runs_keeps_logging_after_a_later_host_is_disposed()
+    {
+        // Two hosts in one process, as parallel integration tests make: the one started last configures the pipeline.
+        var sinkA = new InMemorySink();
+        var sinkB = new InMemorySink();
+        IHost a = BuildHost(sinkA);
+        await a.StartAsync();
+        IHost b = BuildHost(sinkB);
+        await b.StartAsync();
+        await b.StopAsync();
+        b.Dispose();
+
+        // Once, disposing B shut the pipeline down under A, and A's events were dropped.
+        ILogger logger = a.Services.GetRequiredService<ILogger<HostingTests>>();
+        logger.LogInformation("From A {N}", 1);
+        Assert.False(FapiLogging.CurrentPipeline!.IsShutDown);
+
+        await a.StopAsync();
+        Assert.Equal("From A 1", Assert.Single(sinkB.Events).Message);
+        a.Dispose();
+        Assert.True(FapiLogging.CurrentPipeline.IsShutDown);
+        Assert.Equal(0, FapiLogging.Statistics.DroppedShutDown);
+        Assert.Empty(sinkA.Events);
+    }
+
+    [Fact]
     public async Task The_final_flush_is_not_cut_short_by_a_shorter_host_shutdown_timeout()
     {
         var sink = new SlowSink(TimeSpan.FromMilliseconds(300));

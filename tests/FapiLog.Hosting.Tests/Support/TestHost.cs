@@ -21,6 +21,7 @@ public abstract class HostingTestBase : IDisposable
     protected HostingTestBase()
     {
         FapiLogging.ResetForTesting();
+        FapiLogPipelineHost.ResetForTesting();
         FapiLogConfigureOptions.EnvironmentOverride = static _ => null;
     }
 
@@ -28,6 +29,7 @@ public abstract class HostingTestBase : IDisposable
     {
         FapiLogConfigureOptions.EnvironmentOverride = null;
         FapiLogging.ResetForTesting();
+        FapiLogPipelineHost.ResetForTesting();
         GC.SuppressFinalize(this);
     }
 
