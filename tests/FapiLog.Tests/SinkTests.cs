@@ -57,14 +57,6 @@ public class SinkTests
         Assert.Equal(new[] { "critical Fatal: Fatal 7", "error    Failure: Failure 8" }, lines.Select(l => l.Substring(l.IndexOf('Z') + 2)));
     }
 
-    /// <summary>An exception type whose text cannot be read: a logger must still log it.</summary>
-    private sealed class UnreadableException : Exception
-    {
-        public override string Message => throw new InvalidOperationException("no message");
-
-        public override string ToString() => throw new NotSupportedException("no text");
-    }
-
     private static readonly LogEventDescriptor s_failed = new(
         41, "Failed", LogLevel.Error, "Order {OrderId} failed", LogArgument.Create<long>("orderId"));
 

@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using FapiLog.Loki;
+using FapiLog.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -108,13 +109,6 @@ public sealed class LokiWireTests
         Assert.Equal(5, stats.EntriesSent);
         Assert.Equal(request.Body.Length, stats.BytesSent);
         Assert.Equal(0, stats.EntriesFailed);
-    }
-
-    private sealed class UnreadableException : Exception
-    {
-        public override string Message => throw new InvalidOperationException("no message");
-
-        public override string ToString() => throw new NotSupportedException("no text");
     }
 
     [Fact]
