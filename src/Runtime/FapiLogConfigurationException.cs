@@ -16,6 +16,14 @@ public sealed class FapiLogConfigurationException : ArgumentException
         Value = value;
     }
 
+    /// <summary>Creates the exception for a value that failed when it was used (a file that cannot be opened).</summary>
+    internal FapiLogConfigurationException(string setting, string? value, string expected, Exception innerException)
+        : base($"Invalid FapiLog setting {setting}: '{value ?? "(null)"}' is not valid; expected {expected}.", innerException)
+    {
+        Setting = setting;
+        Value = value;
+    }
+
     /// <summary>The option or environment variable that was rejected.</summary>
     public string Setting { get; }
 

@@ -327,7 +327,7 @@ public static class FapiLogging
         var sinks = new List<LogSink>(options.Sinks);
         if (options.FilePath is { } path)
         {
-            sinks.Add(new JsonFileSink(path, options.FileMaxBytes, options.FileRetainedFiles));
+            sinks.Add(OpenFileSink(path, options));
         }
 
         if (options.Loki.CreateSink() is { } loki)
@@ -342,6 +342,23 @@ public static class FapiLogging
         }
 
         return sinks;
+    }
+
+    /// <summary>
+    /// The file sink of <see cref="FapiLogOptions.FilePath"/>. A path that cannot be opened (a folder, no permission) is a
+    /// bad setting like any other: it fails here, naming the setting and the path, not with a bare I/O error.
+    /// </summary>
+    private static JsonFileSink OpenFileSink(string path, FapiLogOptions options)
+    {
+        try
+        {
+            return new JsonFileSink(path, options.FileMaxBytes, options.FileRetainedFiles);
+        }
+        catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new FapiLogConfigurationException(nameof(FapiLogOptions.FilePath), path,
+                $"a file that can be created or appended to (FAPILOG_FILE sets it too); opening it failed with {ex.GetType().Name}: {ex.Message}", ex);
+        }
     }
 
     /// <summary>The running pipeline, if any (tests and the hosting package).</summary>

@@ -4,7 +4,8 @@ namespace FapiLog;
 
 /// <summary>
 /// Receives an event's fields with their types intact (see <see cref="LogRecord.VisitFields{TVisitor}(ref TVisitor)"/>).
-/// Integers arrive widened to <see cref="long"/> or <see cref="ulong"/>, <see cref="float"/> as <see cref="double"/>; enums,
+/// Integers arrive widened to <see cref="long"/> or <see cref="ulong"/>, <see cref="float"/> as the <see cref="double"/> that
+/// prints as the float does (0.1f as 0.1, not 0.10000000149011612); enums,
 /// chars and strings as strings; <see langword="null"/> values through <see cref="VisitNull"/>.
 /// </summary>
 public interface ILogFieldVisitor

@@ -120,4 +120,26 @@ public class ConfigurationTests
         Assert.Contains(option, ex.Message);
         Assert.Contains("expected", ex.Message);
     }
+
+    [Fact]
+    public void A_file_path_that_cannot_be_opened_fails_configuration_naming_the_setting_and_the_path()
+    {
+        // A folder where the file should be: opening it for appending fails.
+        string folder = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(folder);
+        try
+        {
+            var options = new FapiLogOptions { FilePath = folder, Console = false };
+            options.Validate();
+            var ex = Assert.Throws<FapiLogConfigurationException>(() => FapiLogging.BuildSinks(options));
+            Assert.Equal(nameof(FapiLogOptions.FilePath), ex.Setting);
+            Assert.Equal(folder, ex.Value);
+            Assert.Contains(folder, ex.Message);
+            Assert.NotNull(ex.InnerException);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(folder);
+        }
+    }
 }

@@ -235,4 +235,32 @@ public class RenderingTests
         Assert.True(threw);
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
+
+    private static readonly LogEventDescriptor s_floats = new(
+        23, "Floats", LogLevel.Information, "{Reading} {Ratio} {Odd}",
+        LogArgument.Create<float>("reading"), LogArgument.Create<float?>("ratio"), LogArgument.Create<float>("odd"));
+
+    [Fact]
+    public void A_float_field_keeps_the_value_the_message_shows()
+    {
+        // Widened to double as is, 0.1f became 0.10000000149011612 in the JSON line while the message said 0.1.
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, s_floats, true);
+        w.Write(21.3f);
+        w.WriteNullable((float?)0.1f);
+        w.Write(float.NegativeInfinity);
+        w.Commit();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("21.3 0.1 -Infinity", e.Message);
+        Assert.Equal(21.3, e["Reading"]);
+        Assert.Equal(0.1, e["Ratio"]);
+        using JsonDocument doc = JsonDocument.Parse(e.Json);
+        Assert.Equal("21.3", doc.RootElement.GetProperty("Reading").GetRawText());
+        Assert.Equal("0.1", doc.RootElement.GetProperty("Ratio").GetRawText());
+        Assert.Equal("-Infinity", doc.RootElement.GetProperty("Odd").GetString());
+    }
 }

@@ -266,4 +266,77 @@ public class SinkTests
         Assert.Throws<ArgumentOutOfRangeException>(() => sink.WaitForCount(3, TimeSpan.FromSeconds(-2)));
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
+
+    [Fact]
+    public void Two_writers_appending_to_one_file_keep_each_others_lines()
+    {
+        // Two processes (or two pipelines) with the same FAPILOG_FILE: each must append at the file's end as it is
+        // now, not at the end it saw when it opened the file, or it overwrites what the other wrote meanwhile.
+        string file = TempLogFile();
+        LogPipeline first = TestLog.Start(TestLog.Options(o => o.FilePath = file));
+        LogPipeline second = TestLog.Start(TestLog.Options(o => o.FilePath = file));
+        Order(first, 1, "first");
+        Assert.True(first.Flush(TestLog.Safety));
+        Order(second, 2, "second");
+        Assert.True(second.Flush(TestLog.Safety));
+        Order(first, 3, "first");
+        Assert.True(first.Flush(TestLog.Safety));
+        Assert.True(first.Shutdown(TestLog.Safety));
+        Assert.True(second.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new long[] { 1, 2, 3 }, OrderIds(file));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void A_file_truncated_by_another_process_is_appended_to_from_its_new_end()
+    {
+        // logrotate's copytruncate empties the file under the writer; writing on at the old offset leaves a hole of NULs.
+        string file = TempLogFile();
+        LogPipeline pipeline = TestLog.Start(TestLog.Options(o => o.FilePath = file));
+        Order(pipeline, 1, "before");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        using (new FileStream(file, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+        }
+
+        Order(pipeline, 2, "after");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.DoesNotContain((byte)0, File.ReadAllBytes(file));
+        Assert.Equal(new long[] { 2 }, OrderIds(file));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void The_in_memory_sink_waits_with_timeouts_longer_than_a_monitor_takes()
+    {
+        // Monitor.Wait takes at most int.MaxValue ms (about 24.8 days); longer timeouts once threw instead of waiting.
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        Task<bool> month = Task.Factory.StartNew(() => sink.WaitForCount(1, TimeSpan.FromDays(30)), TaskCreationOptions.LongRunning);
+        Task<bool> forever = Task.Factory.StartNew(() => sink.WaitForCount(1, TimeSpan.MaxValue), TaskCreationOptions.LongRunning);
+
+        Order(pipeline, 1, "x");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+
+        Assert.True(month.Wait(TestLog.Safety));
+        Assert.True(month.Result);
+        Assert.True(forever.Wait(TestLog.Safety));
+        Assert.True(forever.Result);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Theory]
+    [InlineData(false, null, true)]
+    [InlineData(false, "", true)] // the NO_COLOR convention: present and not empty turns colour off
+    [InlineData(false, "1", false)]
+    [InlineData(false, "0", false)]
+    [InlineData(true, null, false)]
+    public void Console_colour_follows_the_terminal_and_the_NO_COLOR_convention(bool redirected, string? noColor, bool colour)
+    {
+        Assert.Equal(colour, ConsoleSink.UseColour(json: false, redirected, noColor));
+        Assert.False(ConsoleSink.UseColour(json: true, redirected, noColor));
+    }
 }

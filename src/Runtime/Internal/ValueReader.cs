@@ -80,7 +80,7 @@ internal static class ValueReader
             case ArgumentKind.UInt64: { has = TryRead(values, offset, nullable, out ulong v); if (has) visitor.Visit(name, v); break; }
             case ArgumentKind.IntPtr: { has = TryRead(values, offset, nullable, out nint v); if (has) visitor.Visit(name, (long)v); break; }
             case ArgumentKind.UIntPtr: { has = TryRead(values, offset, nullable, out nuint v); if (has) visitor.Visit(name, (ulong)v); break; }
-            case ArgumentKind.Single: { has = TryRead(values, offset, nullable, out float v); if (has) visitor.Visit(name, (double)v); break; }
+            case ArgumentKind.Single: { has = TryRead(values, offset, nullable, out float v); if (has) visitor.Visit(name, Widen(v)); break; }
             case ArgumentKind.Double: { has = TryRead(values, offset, nullable, out double v); if (has) visitor.Visit(name, v); break; }
             case ArgumentKind.Decimal: { has = TryRead(values, offset, nullable, out decimal v); if (has) visitor.Visit(name, v); break; }
             case ArgumentKind.DateTime: { has = TryRead(values, offset, nullable, out DateTime v); if (has) visitor.Visit(name, v); break; }
@@ -157,6 +157,18 @@ internal static class ValueReader
         {
             Append(w, MessageRenderer.Null);
         }
+    }
+
+    /// <summary>
+    /// The double that prints as <paramref name="value"/> does: 0.1f widened as is would be 0.10000000149011612, which is
+    /// not what the message shows nor what the caller wrote.
+    /// </summary>
+    internal static double Widen(float value)
+    {
+        Span<char> text = stackalloc char[32];
+        return float.IsFinite(value) && value.TryFormat(text, out int written, default, CultureInfo.InvariantCulture)
+            ? double.Parse(text.Slice(0, written), NumberStyles.Float, CultureInfo.InvariantCulture)
+            : value;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

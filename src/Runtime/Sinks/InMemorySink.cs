@@ -123,7 +123,10 @@ public sealed class InMemorySink : LogSink
             throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must be zero or more, or Timeout.InfiniteTimeSpan.");
         }
 
-        long deadline = infinite ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        // Saturating: TimeSpan.MaxValue in timestamp ticks is past long.MaxValue.
+        long now = Stopwatch.GetTimestamp();
+        double ticks = timeout.TotalSeconds * Stopwatch.Frequency;
+        long deadline = infinite || ticks >= long.MaxValue - now ? long.MaxValue : now + (long)ticks;
         lock (_lock)
         {
             while (_events.Count < count)
@@ -140,7 +143,8 @@ public sealed class InMemorySink : LogSink
                     return false;
                 }
 
-                Monitor.Wait(_lock, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
+                // Monitor.Wait takes at most int.MaxValue ms (about 24.8 days): a longer wait goes round the loop again.
+                Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(remaining * 1000.0 / Stopwatch.Frequency)));
             }
 
             return true;

@@ -200,14 +200,25 @@ public sealed class JsonFileSink : StreamSink
             Directory.CreateDirectory(folder);
         }
 
-        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
-        length = stream.Length;
+        // Not FileMode.Append: .NET remembers the end it found at open and writes there, and it refuses to seek below it
+        // once another process has truncated the file. BeforeWrite seeks to the current end before every batch instead.
+        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        length = stream.Seek(0, SeekOrigin.End);
         return stream;
     }
 
     private protected override Stream BeforeWrite(Stream stream, int batchBytes)
     {
-        if (_maxBytes > 0 && _fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)
+        // Another process may have appended to the file (the same FAPILOG_FILE) or emptied it (logrotate's copytruncate)
+        // since the last batch: write at its end as it is now, or its lines are overwritten or a hole of NULs is left.
+        // Not writable when an earlier roll could not open the new file: Roll retries that.
+        bool open = stream.CanWrite;
+        if (open)
+        {
+            _fileBytes = stream.Seek(0, SeekOrigin.End);
+        }
+
+        if (_maxBytes > 0 && (!open || (_fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)))
         {
             stream = Roll(stream);
         }
@@ -281,7 +292,7 @@ public sealed class JsonFileSink : StreamSink
 }
 
 /// <summary>
-/// Writes events to standard output: readable text (coloured by level on a terminal, unless <c>NO_COLOR</c> is set) or
+/// Writes events to standard output: readable text (coloured by level on a terminal, unless <c>NO_COLOR</c> is set to a non-empty value) or
 /// JSON lines.
 /// </summary>
 public sealed class ConsoleSink : StreamSink
@@ -291,9 +302,15 @@ public sealed class ConsoleSink : StreamSink
 
     /// <summary>Creates a console sink; <paramref name="json"/> selects JSON lines.</summary>
     public ConsoleSink(bool json = false)
-        : this(Console.OpenStandardOutput(), json, colour: !json && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null)
+        : this(Console.OpenStandardOutput(), json, colour: UseColour(json, Console.IsOutputRedirected, Environment.GetEnvironmentVariable("NO_COLOR")))
     {
     }
+
+    /// <summary>
+    /// Whether readable text is coloured: on a terminal, unless <c>NO_COLOR</c> is set to a non-empty value (the
+    /// no-color.org convention: an empty <c>NO_COLOR</c> does not turn colour off).
+    /// </summary>
+    internal static bool UseColour(bool json, bool redirected, string? noColor) => !json && !redirected && string.IsNullOrEmpty(noColor);
 
     /// <summary>Creates a console-format sink over any stream (for tests and redirection).</summary>
     public ConsoleSink(Stream output, bool json, bool colour)
