@@ -340,3 +340,57 @@ public class SinkTests
         Assert.False(ConsoleSink.UseColour(json: true, redirected, noColor));
     }
 }
+
+/// <summary>Tests that change the process's working directory; they never run beside other tests.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class WorkingDirectoryCollection
+{
+    public const string Name = "working directory";
+}
+
+[Collection(WorkingDirectoryCollection.Name)]
+public class FileSinkWorkingDirectoryTests
+{
+    private static readonly LogEventDescriptor s_event = new(
+        42, "Numbered", LogLevel.Information, "Event {Number} with some padding to fill the file sooner", LogArgument.Create<long>("number"));
+
+    [Fact]
+    public void A_relative_file_path_keeps_its_folder_when_the_working_directory_changes()
+    {
+        // The path was resolved again at every roll: after a change of working directory, the sink rolled and wrote
+        // in the new one, splitting the log across two folders.
+        string root = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"));
+        string opened = Directory.CreateDirectory(Path.Combine(root, "opened")).FullName;
+        string later = Directory.CreateDirectory(Path.Combine(root, "later")).FullName;
+        string saved = Environment.CurrentDirectory;
+        try
+        {
+            Environment.CurrentDirectory = opened;
+            LogPipeline pipeline = TestLog.Start(TestLog.Options(o => { o.FilePath = "app.jsonl"; o.FileMaxBytes = 1024; o.FileRetainedFiles = 10; }));
+            Environment.CurrentDirectory = later;
+            for (int n = 1; n <= 20; n++)
+            {
+                Assert.True(TestLog.Emit(pipeline, s_event, n));
+                Assert.True(pipeline.Flush(TestLog.Safety));
+            }
+
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+            Assert.Equal(0, pipeline.GetStatistics().Failed);
+        }
+        finally
+        {
+            Environment.CurrentDirectory = saved;
+        }
+
+        Assert.Empty(Directory.GetFiles(later));
+        string[] files = Directory.GetFiles(opened);
+        Assert.Contains(Path.Combine(opened, "app.jsonl.1"), files);
+        long[] numbers = files.SelectMany(File.ReadAllLines).Select(line =>
+        {
+            using JsonDocument d = JsonDocument.Parse(line);
+            return d.RootElement.GetProperty("Number").GetInt64();
+        }).Order().ToArray();
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), numbers);
+        Directory.Delete(root, recursive: true);
+    }
+}

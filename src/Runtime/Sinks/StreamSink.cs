@@ -130,6 +130,7 @@ public abstract class StreamSink : LogSink
 /// </summary>
 public sealed class JsonFileSink : StreamSink
 {
+    private readonly string _fullPath;
     private readonly long _maxBytes;
     private readonly int _retainedFiles;
     private long _fileBytes;
@@ -150,16 +151,25 @@ public sealed class JsonFileSink : StreamSink
     /// <param name="maxBytes">Largest size of a file before it is rolled, at least <see cref="MinRollBytes"/>; 0 to never roll.</param>
     /// <param name="retainedFiles">Rolled files kept (<c>path.1</c> … <c>path.N</c>), 0 to <see cref="MaxRetainedFiles"/>; 0 keeps none.</param>
     public JsonFileSink(string path, long maxBytes, int retainedFiles)
-        : base(Open(CheckLimits(path, maxBytes, retainedFiles), out long length), ownsStream: true)
+        : this(path, CheckLimits(path, maxBytes, retainedFiles), maxBytes, retainedFiles)
+    {
+    }
+
+    // The full path is resolved once: rolling reopens the file later, when the working directory may have changed.
+    private JsonFileSink(string path, string fullPath, long maxBytes, int retainedFiles)
+        : base(Open(fullPath, out long length), ownsStream: true)
     {
         Path = path;
+        _fullPath = fullPath;
         _maxBytes = maxBytes;
         _retainedFiles = retainedFiles;
         _fileBytes = length;
     }
 
+    /// <summary>Checks the limits and returns the full path of <paramref name="path"/>.</summary>
     private static string CheckLimits(string path, long maxBytes, int retainedFiles)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         if (maxBytes != 0 && maxBytes < MinRollBytes)
         {
             throw new ArgumentOutOfRangeException(nameof(maxBytes), maxBytes, $"The file size limit must be 0 (never roll) or at least {MinRollBytes} bytes.");
@@ -170,7 +180,7 @@ public sealed class JsonFileSink : StreamSink
             throw new ArgumentOutOfRangeException(nameof(retainedFiles), retainedFiles, $"The number of rolled files kept must be from 0 to {MaxRetainedFiles}.");
         }
 
-        return path;
+        return System.IO.Path.GetFullPath(path);
     }
 
     /// <summary>Smallest size limit accepted for rolling (1 KiB).</summary>
@@ -193,8 +203,7 @@ public sealed class JsonFileSink : StreamSink
 
     private static FileStream Open(string path, out long length)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        string? folder = System.IO.Path.GetDirectoryName(path);
         if (!string.IsNullOrEmpty(folder))
         {
             Directory.CreateDirectory(folder);
@@ -261,7 +270,7 @@ public sealed class JsonFileSink : StreamSink
             }
         }
 
-        FileStream next = Open(Path, out long length);
+        FileStream next = Open(_fullPath, out long length);
         SwapStream(full, next);
         _fileBytes = length;
         return next;
@@ -269,10 +278,10 @@ public sealed class JsonFileSink : StreamSink
 
     private void Shift()
     {
-        string Rolled(int n) => Path + "." + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string Rolled(int n) => _fullPath + "." + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (_retainedFiles == 0)
         {
-            File.Delete(Path);
+            File.Delete(_fullPath);
             return;
         }
 
@@ -285,7 +294,7 @@ public sealed class JsonFileSink : StreamSink
             }
         }
 
-        File.Move(Path, Rolled(1));
+        File.Move(_fullPath, Rolled(1));
     }
 
     private protected override void WriteRecord(in LogRecord record) => AppendJsonLine(in record);
