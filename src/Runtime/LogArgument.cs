@@ -76,13 +76,17 @@ public sealed class LogArgument
         if (enumType is not null)
         {
             _enumNames = new Dictionary<long, string>();
-            string[] names = System.Enum.GetNames(enumType);
             Array values = System.Enum.GetValuesAsUnderlyingType(enumType);
-            for (int i = 0; i < names.Length; i++)
+            for (int i = 0; i < values.Length; i++)
             {
                 object value = values.GetValue(i)!;
                 long raw = value is ulong u ? unchecked((long)u) : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
-                _enumNames.TryAdd(raw, names[i]);
+                // A value with several names (an alias such as All = ReadWrite) is written with the one Enum.ToString
+                // picks, as string.Format does, not with the first one declared.
+                if (!_enumNames.ContainsKey(raw))
+                {
+                    _enumNames.Add(raw, System.Enum.ToObject(enumType, value).ToString()!);
+                }
             }
         }
     }

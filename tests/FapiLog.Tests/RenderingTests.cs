@@ -263,4 +263,30 @@ public class RenderingTests
         Assert.Equal("0.1", doc.RootElement.GetProperty("Ratio").GetRawText());
         Assert.Equal("-Infinity", doc.RootElement.GetProperty("Odd").GetString());
     }
+
+    [Flags]
+    private enum Access : long { None = 0, Read = 1, Write = 2, ReadWrite = 3, All = 3 }
+
+    private static readonly LogEventDescriptor s_alias = new(
+        24, "Alias", LogLevel.Information, "{Granted} {Asked,-10}|", LogArgument.Create<Access>("granted"), LogArgument.Create<Access?>("asked"));
+
+    [Fact]
+    public void An_enum_value_with_two_names_renders_with_the_name_dotnet_gives_it()
+    {
+        // The renderer kept the first name declared for a value; string.Format (and [LoggerMessage]) use the one that
+        // Enum.ToString picks, here "All".
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, s_alias, true);
+        w.Write(Access.All);
+        w.WriteNullable((Access?)Access.ReadWrite);
+        w.Commit();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal(string.Format(CultureInfo.InvariantCulture, "{0} {1,-10}|", Access.All, (Access?)Access.ReadWrite), e.Message);
+        Assert.Equal(Access.All.ToString(), e["Granted"]);
+        Assert.Equal(Access.ReadWrite.ToString(), e["Asked"]);
+    }
 }
