@@ -309,6 +309,32 @@ public class SinkTests
     }
 
     [Fact]
+    public void A_pipe_as_the_file_is_written_to()
+    {
+        // FAPILOG_FILE=/dev/stdout in a container is a pipe: it cannot seek, so the sink must not need to.
+        using var reader = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        string pipe = "/proc/self/fd/" + reader.ClientSafePipeHandle.DangerousGetHandle();
+        LogPipeline pipeline = TestLog.Start(TestLog.Options(o => { o.FilePath = pipe; o.FileMaxBytes = 1024; }));
+        for (int id = 1; id <= 10; id++)
+        {
+            Order(pipeline, id, "piped");
+            Assert.True(pipeline.Flush(TestLog.Safety));
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        reader.DisposeLocalCopyOfClientHandle();
+
+        // Ten batches of about 150 bytes pass the 1 KiB limit: a pipe is not rolled, it goes on being written.
+        Assert.Equal(10, pipeline.GetStatistics().Delivered);
+        var lines = new StreamReader(reader);
+        for (int id = 1; id <= 10; id++)
+        {
+            using JsonDocument d = JsonDocument.Parse(lines.ReadLine()!);
+            Assert.Equal(id, d.RootElement.GetProperty("OrderId").GetInt64());
+        }
+    }
+
+    [Fact]
     public void The_in_memory_sink_waits_with_timeouts_longer_than_a_monitor_takes()
     {
         // Monitor.Wait takes at most int.MaxValue ms (about 24.8 days); longer timeouts once threw instead of waiting.

@@ -211,8 +211,9 @@ public sealed class JsonFileSink : StreamSink
 
         // Not FileMode.Append: .NET remembers the end it found at open and writes there, and it refuses to seek below it
         // once another process has truncated the file. BeforeWrite seeks to the current end before every batch instead.
+        // A pipe (FAPILOG_FILE=/dev/stdout in a container) cannot seek and needs not: it only appends.
         var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
-        length = stream.Seek(0, SeekOrigin.End);
+        length = stream.CanSeek ? stream.Seek(0, SeekOrigin.End) : 0;
         return stream;
     }
 
@@ -221,13 +222,15 @@ public sealed class JsonFileSink : StreamSink
         // Another process may have appended to the file (the same FAPILOG_FILE) or emptied it (logrotate's copytruncate)
         // since the last batch: write at its end as it is now, or its lines are overwritten or a hole of NULs is left.
         // Not writable when an earlier roll could not open the new file: Roll retries that.
+        // A pipe has no size to roll at.
         bool open = stream.CanWrite;
-        if (open)
+        bool seekable = open && stream.CanSeek;
+        if (seekable)
         {
             _fileBytes = stream.Seek(0, SeekOrigin.End);
         }
 
-        if (_maxBytes > 0 && (!open || (_fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)))
+        if (_maxBytes > 0 && (!open || (seekable && _fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)))
         {
             stream = Roll(stream);
         }
