@@ -62,6 +62,40 @@ public class OverflowTests
     }
 
     [Fact]
+    public void The_drop_warning_goes_out_while_the_queue_stays_full_not_only_once_it_drains()
+    {
+        // A slow sink (Loki down, say) and steady traffic: every time the worker looks, a full batch is waiting. The
+        // warning is due from the first drop on; it once waited until the backlog drained, i.e. for the whole outage.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 2; o.Overflow = OverflowStrategy.Drop; });
+        var step = new StepSink();
+        options.AddSink(step);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        long sequence = 0;
+        for (int i = 0; i < 6; i++)
+        {
+            TestLog.Emit(pipeline, 1, sequence++);
+        }
+
+        Assert.Equal(2, pipeline.GetStatistics().DroppedQueueFull);
+        pipeline.StartWorkerForTesting();
+        for (int batch = 0; batch < 4; batch++)
+        {
+            Assert.True(step.WaitEntered(TestLog.Safety)); // the worker is inside the sink with the oldest two events
+            // Refill what the previous batch freed, and one more that is dropped: the queue never drains.
+            while (TestLog.Emit(pipeline, 1, sequence++))
+            {
+            }
+
+            step.Release();
+        }
+
+        // Four batches went through; the warning was due before the second one.
+        Assert.True(step.Warnings >= 1, "no drop warning reached the sink while the queue stayed full");
+        step.ReleaseAll();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
     public void Block_waits_for_room_and_resumes_when_the_worker_frees_it()
     {
         var gate = new GateSink();

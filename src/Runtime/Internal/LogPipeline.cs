@@ -297,6 +297,9 @@ internal sealed class LogPipeline
 
                     _faultForTesting?.Invoke(this);
                     _queue.Release(head, count);
+                    // Under sustained overload a batch is due every time round, so the idle path below is never reached:
+                    // the drop warning must also be given its turn here, or it waits for the whole overload.
+                    ReportDropsIfDue();
                     continue;
                 }
 
