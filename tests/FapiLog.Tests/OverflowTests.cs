@@ -96,6 +96,48 @@ public class OverflowTests
     }
 
     [Fact]
+    public void A_flush_completes_once_its_events_are_delivered_while_the_queue_stays_full()
+    {
+        // Under steady overload a full batch waits every time the worker looks; a flush once waited for the backlog to
+        // drain, i.e. it timed out although its own events had long been delivered.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 2; o.Overflow = OverflowStrategy.Drop; });
+        var step = new StepSink();
+        options.AddSink(step);
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        long sequence = 0;
+        while (TestLog.Emit(pipeline, 1, sequence++))
+        {
+        }
+
+        pipeline.StartWorkerForTesting();
+        Assert.True(step.WaitEntered(TestLog.Safety)); // events 0 and 1 are in the sink
+        Task<bool> flush = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None); // asks for events 0 to 3
+        for (int batch = 0; batch < 2; batch++)
+        {
+            step.Release();
+            Assert.True(step.WaitEntered(TestLog.Safety));
+            while (TestLog.Emit(pipeline, 1, sequence++))
+            {
+            }
+        }
+
+        // Events 0 to 3 went through and 4 and 5 are in the sink now; the queue is full again behind them.
+        Assert.Equal(new long[] { 0, 1, 2, 3 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+        try
+        {
+            Assert.True(flush.IsCompleted, "the flush is still waiting although its events were delivered");
+            Assert.True(flush.Result);
+        }
+        finally
+        {
+            step.ReleaseAll();
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
     public void Block_waits_for_room_and_resumes_when_the_worker_frees_it()
     {
         var gate = new GateSink();

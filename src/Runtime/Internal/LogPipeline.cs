@@ -298,7 +298,14 @@ internal sealed class LogPipeline
                     _faultForTesting?.Invoke(this);
                     _queue.Release(head, count);
                     // Under sustained overload a batch is due every time round, so the idle path below is never reached:
-                    // the drop warning must also be given its turn here, or it waits for the whole overload.
+                    // a flush whose events are out, and the drop warning, get their turn here, or they wait for the
+                    // whole overload.
+                    long flushing = Volatile.Read(ref _flushTarget);
+                    if (flushing >= 0 && head + count >= flushing)
+                    {
+                        CompleteFlush(head + count);
+                    }
+
                     ReportDropsIfDue();
                     continue;
                 }
