@@ -184,6 +184,48 @@ public class OverflowTests
     }
 
     [Fact]
+    public void Block_does_not_deadlock_when_a_sink_logs_while_the_queue_is_full()
+    {
+        // A sink that logs (its own [FapiLog] method on a failure, say) runs on the worker: with the queue full, waiting
+        // for room means waiting for itself. It once hung the worker, and with it every producer, until shutdown.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        var logging = new SelfLoggingSink();
+        options.AddSink(logging);
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        logging.Pipeline = pipeline;
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(TestLog.Emit(pipeline, 1, 1));
+
+        pipeline.StartWorkerForTesting(); // the worker takes both events: the sink logs while they still fill the queue
+
+        Assert.True(logging.Logged.Wait(TestLog.Safety), "the worker is stuck waiting for room only it can make");
+        Assert.False(logging.Accepted);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(1, stats.DroppedQueueFull);
+        Assert.Equal(2, stats.Delivered);
+        Assert.Equal(new long[] { 0, 1 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+    }
+
+    /// <summary>Logs one event into its own pipeline from inside its first Write.</summary>
+    private sealed class SelfLoggingSink : LogSink
+    {
+        public LogPipeline? Pipeline;
+        public bool Accepted;
+        public readonly ManualResetEventSlim Logged = new(false);
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (!Logged.IsSet && batch.Count > 0 && batch[0].Descriptor == TestLog.Sequenced)
+            {
+                Accepted = TestLog.Emit(Pipeline!, 2, 100);
+                Logged.Set();
+            }
+        }
+    }
+
+    [Fact]
     public void Block_gives_up_after_the_block_timeout_and_counts_the_drop()
     {
         var gate = new GateSink();

@@ -69,6 +69,7 @@ internal sealed class LogPipeline
 
         _dropWarning = new DropWarning(_counters);
         _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
+        _queue.Consumer = _worker;
         if (startWorker)
         {
             _worker.Start();

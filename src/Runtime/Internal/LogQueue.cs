@@ -128,7 +128,8 @@ internal sealed class LogQueue
             long depth = tail - Volatile.Read(ref _positions.Head);
             if (depth >= _capacity)
             {
-                if (_strategy != OverflowStrategy.Block)
+                // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever.
+                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
@@ -264,6 +265,9 @@ internal sealed class LogQueue
             WakeWorker.Set();
         }
     }
+
+    /// <summary>The worker thread, which drains the queue: a call it makes (from a sink) never waits for room.</summary>
+    internal Thread? Consumer;
 
     /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
     internal volatile bool WorkerIdle;
