@@ -226,6 +226,30 @@ public class OverflowTests
     }
 
     [Fact]
+    public void Block_waits_for_a_long_block_timeout_instead_of_giving_up_at_once()
+    {
+        // Where Stopwatch counts nanoseconds, converting a timeout above about 15 minutes once overflowed into a deadline in
+        // the past: the call gave up the moment it stopped spinning.
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromHours(1); });
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(TestLog.Emit(pipeline, 1, 1));
+        Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker holds both slots inside the sink
+
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 2), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1 || blocked.IsCompleted, TestLog.Safety));
+        gate.Open();
+
+        Assert.True(blocked.Wait(TestLog.Safety));
+        Assert.Equal(0, pipeline.GetStatistics().DroppedBlockTimeout);
+        Assert.True(blocked.Result);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(3, pipeline.GetStatistics().Delivered);
+    }
+
+    [Fact]
     public void Block_gives_up_after_the_block_timeout_and_counts_the_drop()
     {
         var gate = new GateSink();

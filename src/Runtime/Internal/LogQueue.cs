@@ -183,10 +183,9 @@ internal sealed class LogQueue
         return (long)(n * _sampleRate) > (long)((n - 1) * _sampleRate);
     }
 
+    // Scaled in floating point: ticks * Frequency overflows a long above about 15 minutes where Stopwatch counts nanoseconds.
     private static long ToStopwatchTicks(long timeSpanTicks)
-        => timeSpanTicks >= long.MaxValue / Stopwatch.Frequency * TimeSpan.TicksPerSecond
-            ? long.MaxValue / 2
-            : timeSpanTicks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        => (long)Math.Min(timeSpanTicks * ((double)Stopwatch.Frequency / TimeSpan.TicksPerSecond), long.MaxValue / 2);
 
     /// <summary>
     /// Waits (spinning briefly, then sleeping) until the queue may have room; null when it may, otherwise why it gave up.
