@@ -8,7 +8,8 @@ public enum OverflowStrategy
 
     /// <summary>
     /// The caller waits for room, at most <see cref="FapiLogOptions.BlockTimeout"/>; an event that still finds no room is
-    /// dropped and counted (<see cref="DropReason.BlockTimeout"/>). Never waits after shutdown has begun or once the worker has stopped.
+    /// dropped and counted (<see cref="DropReason.BlockTimeout"/>). Never waits after shutdown has begun or once the worker has stopped,
+    /// nor on the worker thread itself (a sink that logs), where a full queue drops the event (<see cref="DropReason.QueueFull"/>).
     /// </summary>
     Block = 1,
 
@@ -23,7 +24,10 @@ public enum OverflowStrategy
 /// <summary>Why an event that reached the queue was not accepted.</summary>
 public enum DropReason
 {
-    /// <summary>The queue was full (strategies <see cref="OverflowStrategy.Drop"/> and <see cref="OverflowStrategy.Sample"/>).</summary>
+    /// <summary>
+    /// The queue was full (strategies <see cref="OverflowStrategy.Drop"/> and <see cref="OverflowStrategy.Sample"/>, and
+    /// <see cref="OverflowStrategy.Block"/> for a call made by a sink on the worker thread, which cannot wait for itself).
+    /// </summary>
     QueueFull = 0,
 
     /// <summary>The queue stayed full for longer than <see cref="FapiLogOptions.BlockTimeout"/> (strategy <see cref="OverflowStrategy.Block"/>).</summary>

@@ -62,6 +62,83 @@ public class OverflowTests
     }
 
     [Fact]
+    public void The_drop_warning_goes_out_while_the_queue_stays_full_not_only_once_it_drains()
+    {
+        // A slow sink (Loki down, say) and steady traffic: every time the worker looks, a full batch is waiting. The
+        // warning is due from the first drop on; it once waited until the backlog drained, i.e. for the whole outage.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 2; o.Overflow = OverflowStrategy.Drop; });
+        var step = new StepSink();
+        options.AddSink(step);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        long sequence = 0;
+        for (int i = 0; i < 6; i++)
+        {
+            TestLog.Emit(pipeline, 1, sequence++);
+        }
+
+        Assert.Equal(2, pipeline.GetStatistics().DroppedQueueFull);
+        pipeline.StartWorkerForTesting();
+        for (int batch = 0; batch < 4; batch++)
+        {
+            Assert.True(step.WaitEntered(TestLog.Safety)); // the worker is inside the sink with the oldest two events
+            // Refill what the previous batch freed, and one more that is dropped: the queue never drains.
+            while (TestLog.Emit(pipeline, 1, sequence++))
+            {
+            }
+
+            step.Release();
+        }
+
+        // Four batches went through; the warning was due before the second one.
+        Assert.True(step.Warnings >= 1, "no drop warning reached the sink while the queue stayed full");
+        step.ReleaseAll();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void A_flush_completes_once_its_events_are_delivered_while_the_queue_stays_full()
+    {
+        // Under steady overload a full batch waits every time the worker looks; a flush once waited for the backlog to
+        // drain, i.e. it timed out although its own events had long been delivered.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 2; o.Overflow = OverflowStrategy.Drop; });
+        var step = new StepSink();
+        options.AddSink(step);
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        long sequence = 0;
+        while (TestLog.Emit(pipeline, 1, sequence++))
+        {
+        }
+
+        pipeline.StartWorkerForTesting();
+        Assert.True(step.WaitEntered(TestLog.Safety)); // events 0 and 1 are in the sink
+        Task<bool> flush = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None); // asks for events 0 to 3
+        for (int batch = 0; batch < 2; batch++)
+        {
+            step.Release();
+            Assert.True(step.WaitEntered(TestLog.Safety));
+            while (TestLog.Emit(pipeline, 1, sequence++))
+            {
+            }
+        }
+
+        // Events 0 to 3 went through and 4 and 5 are in the sink now; the queue is full again behind them.
+        Assert.Equal(new long[] { 0, 1, 2, 3 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+        try
+        {
+            // The worker completes the flush before it takes the next batch; the task itself finishes on the thread pool.
+            Assert.True(flush.Wait(TestLog.Safety), "the flush is still waiting although its events were delivered");
+            Assert.True(flush.Result);
+        }
+        finally
+        {
+            step.ReleaseAll();
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
     public void Block_waits_for_room_and_resumes_when_the_worker_frees_it()
     {
         var gate = new GateSink();
@@ -105,6 +182,72 @@ public class OverflowTests
         Assert.True(pipeline.Shutdown(TestLog.Safety));
         Assert.Equal(0, pipeline.GetStatistics().Dropped);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), sink.Events.Select(e => (long)e["Sequence"]!));
+    }
+
+    [Fact]
+    public void Block_does_not_deadlock_when_a_sink_logs_while_the_queue_is_full()
+    {
+        // A sink that logs (its own [FapiLog] method on a failure, say) runs on the worker: with the queue full, waiting
+        // for room means waiting for itself. It once hung the worker, and with it every producer, until shutdown.
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = Timeout.InfiniteTimeSpan; });
+        var logging = new SelfLoggingSink();
+        options.AddSink(logging);
+        InMemorySink sink = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        logging.Pipeline = pipeline;
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(TestLog.Emit(pipeline, 1, 1));
+
+        pipeline.StartWorkerForTesting(); // the worker takes both events: the sink logs while they still fill the queue
+
+        Assert.True(logging.Logged.Wait(TestLog.Safety), "the worker is stuck waiting for room only it can make");
+        Assert.False(logging.Accepted);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(1, stats.DroppedQueueFull);
+        Assert.Equal(2, stats.Delivered);
+        Assert.Equal(new long[] { 0, 1 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+    }
+
+    /// <summary>Logs one event into its own pipeline from inside its first Write.</summary>
+    private sealed class SelfLoggingSink : LogSink
+    {
+        public LogPipeline? Pipeline;
+        public bool Accepted;
+        public readonly ManualResetEventSlim Logged = new(false);
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (!Logged.IsSet && batch.Count > 0 && batch[0].Descriptor == TestLog.Sequenced)
+            {
+                Accepted = TestLog.Emit(Pipeline!, 2, 100);
+                Logged.Set();
+            }
+        }
+    }
+
+    [Fact]
+    public void Block_waits_for_a_long_block_timeout_instead_of_giving_up_at_once()
+    {
+        // Where Stopwatch counts nanoseconds, converting a timeout above about 15 minutes once overflowed into a deadline in
+        // the past: the call gave up the moment it stopped spinning.
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 2; o.BatchSize = 2; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromHours(1); });
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(TestLog.Emit(pipeline, 1, 1));
+        Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker holds both slots inside the sink
+
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 2), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1 || blocked.IsCompleted, TestLog.Safety));
+        gate.Open();
+
+        Assert.True(blocked.Wait(TestLog.Safety));
+        Assert.Equal(0, pipeline.GetStatistics().DroppedBlockTimeout);
+        Assert.True(blocked.Result);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(3, pipeline.GetStatistics().Delivered);
     }
 
     [Fact]

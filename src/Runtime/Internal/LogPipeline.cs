@@ -69,6 +69,7 @@ internal sealed class LogPipeline
 
         _dropWarning = new DropWarning(_counters);
         _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
+        _queue.Consumer = _worker;
         if (startWorker)
         {
             _worker.Start();
@@ -297,6 +298,16 @@ internal sealed class LogPipeline
 
                     _faultForTesting?.Invoke(this);
                     _queue.Release(head, count);
+                    // Under sustained overload a batch is due every time round, so the idle path below is never reached:
+                    // a flush whose events are out, and the drop warning, get their turn here, or they wait for the
+                    // whole overload.
+                    long flushing = Volatile.Read(ref _flushTarget);
+                    if (flushing >= 0 && head + count >= flushing)
+                    {
+                        CompleteFlush(head + count);
+                    }
+
+                    ReportDropsIfDue();
                     continue;
                 }
 

@@ -128,7 +128,8 @@ internal sealed class LogQueue
             long depth = tail - Volatile.Read(ref _positions.Head);
             if (depth >= _capacity)
             {
-                if (_strategy != OverflowStrategy.Block)
+                // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever.
+                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
@@ -182,10 +183,9 @@ internal sealed class LogQueue
         return (long)(n * _sampleRate) > (long)((n - 1) * _sampleRate);
     }
 
+    // Scaled in floating point: ticks * Frequency overflows a long above about 15 minutes where Stopwatch counts nanoseconds.
     private static long ToStopwatchTicks(long timeSpanTicks)
-        => timeSpanTicks >= long.MaxValue / Stopwatch.Frequency * TimeSpan.TicksPerSecond
-            ? long.MaxValue / 2
-            : timeSpanTicks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        => (long)Math.Min(timeSpanTicks * ((double)Stopwatch.Frequency / TimeSpan.TicksPerSecond), long.MaxValue / 2);
 
     /// <summary>
     /// Waits (spinning briefly, then sleeping) until the queue may have room; null when it may, otherwise why it gave up.
@@ -264,6 +264,9 @@ internal sealed class LogQueue
             WakeWorker.Set();
         }
     }
+
+    /// <summary>The worker thread, which drains the queue: a call it makes (from a sink) never waits for room.</summary>
+    internal Thread? Consumer;
 
     /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
     internal volatile bool WorkerIdle;

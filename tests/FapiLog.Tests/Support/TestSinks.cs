@@ -95,6 +95,51 @@ internal sealed class SequenceSink : LogSink
     }
 }
 
+/// <summary>
+/// Lets one batch of events through per <see cref="Release"/> (the pipeline's own drop warning passes at once and is
+/// counted in <see cref="Warnings"/>); tells the test when the worker is inside Write with a batch.
+/// </summary>
+internal sealed class StepSink : LogSink
+{
+    private readonly SemaphoreSlim _permits = new(0);
+    private readonly SemaphoreSlim _entered = new(0);
+    private volatile bool _open;
+    private int _warnings;
+
+    public int Warnings => Volatile.Read(ref _warnings);
+
+    public bool WaitEntered(TimeSpan timeout) => _entered.Wait(timeout);
+
+    public void Release() => _permits.Release();
+
+    public void ReleaseAll()
+    {
+        _open = true;
+        _permits.Release();
+    }
+
+    public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+    {
+        if (batch.Count > 0 && batch[0].Descriptor == FapiLog.Internal.DropWarning.Descriptor)
+        {
+            Interlocked.Increment(ref _warnings);
+            return;
+        }
+
+        if (_open)
+        {
+            return;
+        }
+
+        _entered.Release();
+        _permits.Wait(cancellationToken);
+        if (_open)
+        {
+            _permits.Release();
+        }
+    }
+}
+
 /// <summary>Throws on every Write.</summary>
 internal sealed class FailingSink : LogSink
 {
