@@ -92,18 +92,28 @@ internal sealed class LogPipeline
     /// <summary>A task that completes when the worker has exited (after the final flush, or after a fault).</summary>
     public Task Stopped => _stopped.Task;
 
-    public FapiLogStatistics GetStatistics() => ReadStatistics(_counters, _queue.Tail, _queue.Capacity);
+    public FapiLogStatistics GetStatistics()
+    {
+        // Delivered and failed before the tail: an event is enqueued before it can be delivered, so read in this order a
+        // snapshot taken under load never shows more delivered and failed than enqueued.
+        long delivered = _counters.Delivered;
+        long failed = _counters.Failed;
+        return ReadStatistics(_counters, _queue.Tail, _queue.Capacity, delivered, failed);
+    }
 
-    /// <summary>A snapshot of <paramref name="counters"/> with the given enqueued count (the queue's tail).</summary>
-    internal static FapiLogStatistics ReadStatistics(PipelineCounters counters, long enqueued, long capacity) => new(
+    /// <summary>A snapshot of <paramref name="counters"/> with the given enqueued count (the queue's final tail).</summary>
+    internal static FapiLogStatistics ReadStatistics(PipelineCounters counters, long enqueued, long capacity)
+        => ReadStatistics(counters, enqueued, capacity, counters.Delivered, counters.Failed);
+
+    private static FapiLogStatistics ReadStatistics(PipelineCounters counters, long enqueued, long capacity, long delivered, long failed) => new(
         enqueued,
         counters.Dropped(DropReason.QueueFull),
         counters.Dropped(DropReason.BlockTimeout),
         counters.Dropped(DropReason.ShutDown),
         counters.Dropped(DropReason.WorkerStopped),
         counters.SampledOut,
-        counters.Delivered,
-        counters.Failed,
+        delivered,
+        failed,
         capacity);
 
     /// <summary>Delivers everything enqueued before the call and flushes the sinks; false if that took longer than <paramref name="timeout"/>.</summary>
