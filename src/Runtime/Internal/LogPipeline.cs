@@ -204,8 +204,9 @@ internal sealed class LogPipeline
             return;
         }
 
-        _abort.Cancel();
+        // Counted before the sinks are told to give up: a sink that then fails at once has still not delivered them.
         long undelivered = Math.Max(0, _queue.Tail - _counters.Delivered - _counters.Failed);
+        _abort.Cancel();
         Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
             $"(a sink is slow or hung). {GetStatistics()}");
     }
