@@ -75,6 +75,13 @@ public sealed partial class FapiLogGenerator
         {
             var w = new IndentedWriter();
             WriteHeader(w, nullableAnnotations);
+            string[] suppressed = type.Methods.SelectMany(m => m.SuppressedWarnings).Distinct().OrderBy(id => id, System.StringComparer.Ordinal).ToArray();
+            if (suppressed.Length > 0)
+            {
+                // Obsolete or experimental parameter types, named again here; the user's declaration already warns.
+                w.Line("#pragma warning disable " + string.Join(", ", suppressed));
+            }
+
             w.Line();
             if (type.Namespace.Length > 0)
             {

@@ -86,7 +86,8 @@ public sealed partial class FapiLogGenerator
                         eventName ?? method.Name,
                         level,
                         message!,
-                        parameters.ToEquatableArray()));
+                        parameters.ToEquatableArray(),
+                        UseWarnings(method)));
             return new ParseResult(model, diagnostics.ToEquatableArray(), eventIdUse);
         }
 
@@ -296,6 +297,92 @@ public sealed partial class FapiLogGenerator
             return parameters;
         }
 
+        /// <summary>
+        /// The ids of the warnings that naming the parameter types gives: [Obsolete] (CS0612, CS0618 or its own DiagnosticId)
+        /// and [Experimental] types. The generated signature and descriptor name those types again; the user has been told at
+        /// the declaration, where they may have suppressed it, so the generated file suppresses them.
+        /// </summary>
+        private static EquatableArray<string> UseWarnings(IMethodSymbol method)
+        {
+            var ids = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (IParameterSymbol p in method.Parameters)
+            {
+                AddUseWarnings(p.Type, ids);
+            }
+
+            return ids.ToEquatableArray();
+        }
+
+        private static void AddUseWarnings(ITypeSymbol type, SortedSet<string> ids)
+        {
+            switch (type)
+            {
+                case IArrayTypeSymbol array:
+                    AddUseWarnings(array.ElementType, ids);
+                    break;
+                case IPointerTypeSymbol pointer:
+                    AddUseWarnings(pointer.PointedAtType, ids);
+                    break;
+                case INamedTypeSymbol named:
+                    for (INamedTypeSymbol? t = named; t is not null; t = t.ContainingType)
+                    {
+                        AddAttributeWarnings(t.GetAttributes(), ids);
+                        foreach (ITypeSymbol argument in t.TypeArguments)
+                        {
+                            AddUseWarnings(argument, ids);
+                        }
+                    }
+
+                    if (named.ContainingModule is { } module)
+                    {
+                        AddAttributeWarnings(module.GetAttributes(), ids);
+                    }
+
+                    if (named.ContainingAssembly is { } assembly)
+                    {
+                        AddAttributeWarnings(assembly.GetAttributes(), ids);
+                    }
+
+                    break;
+            }
+        }
+
+        private static void AddAttributeWarnings(ImmutableArray<AttributeData> attributes, SortedSet<string> ids)
+        {
+            foreach (AttributeData a in attributes)
+            {
+                string? name = a.AttributeClass?.ToDisplayString();
+                string? id = null;
+                if (name == "System.ObsoleteAttribute")
+                {
+                    foreach (KeyValuePair<string, TypedConstant> named in a.NamedArguments)
+                    {
+                        if (named.Key == "DiagnosticId" && named.Value.Value is string custom)
+                        {
+                            id = custom;
+                        }
+                    }
+
+                    if (id is null)
+                    {
+                        ids.Add("CS0612");
+                        ids.Add("CS0618");
+                    }
+                }
+                else if (name == "System.Diagnostics.CodeAnalysis.ExperimentalAttribute"
+                         && a.ConstructorArguments.Length > 0 && a.ConstructorArguments[0].Value is string experimental)
+                {
+                    id = experimental;
+                }
+
+                // Only ids a '#pragma warning' can name.
+                if (id is { Length: > 0 } && id.All(c => char.IsLetterOrDigit(c) || c == '_'))
+                {
+                    ids.Add(id);
+                }
+            }
+        }
+
         /// <summary>"this", "scoped" and "in", in the order C# wants them; the implementation must repeat all three.</summary>
         private static string ParameterModifier(IMethodSymbol method, IParameterSymbol parameter)
         {
@@ -450,6 +537,14 @@ public sealed partial class FapiLogGenerator
         private static string Identifier(string name)
             => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
 
+        /// <summary>
+        /// A type or type parameter name as the generated part declares it again: like <see cref="Identifier"/>, and with '@'
+        /// when the name is all lower-case ASCII letters, which the compiler warns about in a declaration (CS8981) unless
+        /// it is written verbatim. The user has already been told at their own declaration (and may have suppressed it there).
+        /// </summary>
+        private static string TypeIdentifier(string name)
+            => name.Length > 0 && name.All(c => c >= 'a' && c <= 'z') ? "@" + name : Identifier(name);
+
         /// <summary>The namespace as C# writes it, with '@' before keywords (<c>@class.Inner</c>).</summary>
         private static string Namespace(INamedTypeSymbol type)
             => type.ContainingNamespace is { IsGlobalNamespace: false } ns
@@ -479,11 +574,11 @@ public sealed partial class FapiLogGenerator
             {
                 string typeParameters = type.TypeParameters.Length == 0
                     ? string.Empty
-                    : "<" + string.Join(", ", type.TypeParameters.Select(p => Variance(p) + Identifier(p.Name))) + ">";
+                    : "<" + string.Join(", ", type.TypeParameters.Select(p => Variance(p) + TypeIdentifier(p.Name))) + ">";
                 string fileTypeParameters = type.TypeParameters.Length == 0
                     ? string.Empty
                     : "{" + string.Join(",", type.TypeParameters.Select(p => p.Name)) + "}";
-                types.Add(new ContainingType(Keyword(type), Identifier(type.Name) + typeParameters, type.Name + fileTypeParameters));
+                types.Add(new ContainingType(Keyword(type), TypeIdentifier(type.Name) + typeParameters, type.Name + fileTypeParameters));
             }
 
             types.Reverse();

@@ -188,7 +188,7 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     public void Dispose()
     {
         LogPipeline? pipeline = Leave();
-        pipeline?.Shutdown(DisposeTimeout(pipeline));
+        pipeline?.Shutdown(DisposeTimeout(pipeline), pipeline.ShutdownTimeout);
     }
 
     /// <summary>The asynchronous form of <see cref="Dispose"/>, used by a host disposed with <c>DisposeAsync</c>.</summary>
@@ -197,7 +197,7 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
         LogPipeline? pipeline = Leave();
         if (pipeline is not null)
         {
-            await pipeline.ShutdownAsync(DisposeTimeout(pipeline), CancellationToken.None).ConfigureAwait(false);
+            await pipeline.ShutdownAsync(DisposeTimeout(pipeline), CancellationToken.None, pipeline.ShutdownTimeout).ConfigureAwait(false);
         }
     }
 
@@ -243,6 +243,7 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
         }
     }
 
+    // What stderr reports in either case is ShutdownTimeout: the time the flush at stop plus this call waited.
     private TimeSpan DisposeTimeout(LogPipeline pipeline) => _sinksHungAtStop ? TimeSpan.Zero : pipeline.ShutdownTimeout;
 
     /// <summary>Stops applying configuration reloads; returns the pipeline this host started, if any.</summary>

@@ -130,7 +130,9 @@ public sealed class EdgeCaseTests
         """)]
     [InlineData("a type named var in scope", """
         namespace App;
+        #pragma warning disable CS8981 // the user's own name; only the generated code is under test
         public sealed class var { }
+        #pragma warning restore CS8981
 
         public static partial class Log
         {
@@ -198,6 +200,92 @@ public sealed class EdgeCaseTests
             LanguageVersion.CSharp7_3,
             NullableContextOptions.Disable);
         AssertClean(run);
+    }
+
+    [Theory]
+    [InlineData("a parameter of an obsolete type", """
+        namespace App;
+        [Obsolete("use NewThing")] public sealed class OldThing { }
+        public static partial class Log
+        {
+        #pragma warning disable CS0618 // still logged while callers migrate
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(OldThing value);
+        #pragma warning restore CS0618
+        }
+        """)]
+    [InlineData("a parameter of an obsolete enum without a message", """
+        namespace App;
+        [Obsolete] public enum OldKind { A }
+        public static partial class Log
+        {
+        #pragma warning disable CS0612
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(OldKind value, OldKind? maybe);
+        #pragma warning restore CS0612
+        }
+        """)]
+    [InlineData("a parameter of a type obsolete with its own diagnostic id", """
+        namespace App;
+        [Obsolete("use NewThing", DiagnosticId = "SHOP001")] public sealed class OldThing { }
+        public static partial class Log
+        {
+        #pragma warning disable SHOP001
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(System.Collections.Generic.List<OldThing[]> value);
+        #pragma warning restore SHOP001
+        }
+        """)]
+    [InlineData("a parameter of an experimental type", """
+        namespace App;
+        [System.Diagnostics.CodeAnalysis.Experimental("SHOP002")] public readonly struct Preview { }
+        public static partial class Log
+        {
+        #pragma warning disable SHOP002
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(Preview value);
+        #pragma warning restore SHOP002
+        }
+        """)]
+    [InlineData("a type name in lower case", """
+        namespace App;
+        #pragma warning disable CS8981 // the name is the product's
+        public static partial class shoplog
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        #pragma warning restore CS8981
+        """)]
+    [InlineData("a type name in lower case beside the same name in other case", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        #pragma warning disable CS8981
+        public static partial class log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        #pragma warning restore CS8981
+        """)]
+    [InlineData("a type parameter name in lower case", """
+        namespace App;
+        #pragma warning disable CS8981
+        public partial class Box<t>
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(t value);
+        }
+        #pragma warning restore CS8981
+        """)]
+    public void Warnings_suppressed_at_the_declaration_do_not_come_back_from_the_generated_code(string description, string source)
+    {
+        Assert.NotEmpty(description);
+        AssertClean(GeneratorHarness.Run(new[] { Usings + source }, LanguageVersion.Latest));
     }
 
     private static void AssertClean(GeneratorRun run)

@@ -28,7 +28,8 @@ internal static class GeneratorHarness
             "Consumer",
             trees,
             References,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+            // Every warning wave on, as a project for a current target framework has them (CS8981 is in wave 7).
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, warningLevel: 9999));
 
     public static GeneratorDriver CreateDriver(bool? shutdownHook = null, bool trackSteps = true, CSharpParseOptions? parseOptions = null)
     {

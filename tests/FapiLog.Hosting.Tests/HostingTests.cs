@@ -397,6 +397,57 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal("Manual", e["category"]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_sink_still_hung_at_disposal_is_reported_with_the_configured_shutdown_timeout(bool disposeAsync)
+    {
+        // What a new user sees with the README's appsettings.json and no Loki running: the flush at stop waits
+        // ShutdownTimeout in vain, disposal gives up at once, and stderr must name the timeout that was waited.
+        var sink = new HungSink();
+        IHost host = BuildHost(new InMemorySink(), configure: o =>
+        {
+            o.AddSink(sink);
+            o.FlushInterval = TimeSpan.FromHours(1);
+            o.ShutdownTimeout = TimeSpan.FromMilliseconds(250);
+        });
+        await host.StartAsync();
+        host.Services.GetRequiredService<ILogger<HostingTests>>().LogWarning("stuck {N}", 1);
+
+        System.IO.TextWriter originalError = Console.Error;
+        var error = new System.IO.StringWriter();
+        Console.SetError(System.IO.TextWriter.Synchronized(error));
+        try
+        {
+            await host.StopAsync();
+            if (disposeAsync)
+            {
+                await ((IAsyncDisposable)host).DisposeAsync();   // as WebApplication.Run does
+            }
+            else
+            {
+                host.Dispose();
+            }
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+
+        string reported = error.ToString();
+        Assert.Contains("shutdown did not finish within 0.25 s; 1 event(s) were not delivered", reported, StringComparison.Ordinal);
+    }
+
+    /// <summary>A sink that never finishes a batch until it is told to give up.</summary>
+    private sealed class HungSink : LogSink
+    {
+        public override void Write(in LogBatch batch, System.Threading.CancellationToken cancellationToken)
+        {
+            cancellationToken.WaitHandle.WaitOne();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
     /// <summary>A sink that takes its time per batch, as a remote one would.</summary>
     private sealed class SlowSink : LogSink
     {

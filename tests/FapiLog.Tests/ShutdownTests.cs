@@ -108,3 +108,62 @@ public class ShutdownTests
         protected override void Dispose(bool disposing) => Calls.Add("dispose");
     }
 }
+
+/// <summary>What shutdown reports on stderr (replaces Console.Error, so it runs alone).</summary>
+[Collection(Loki.ConsoleCollection.Name)]
+public sealed class ShutdownReportTests
+{
+    [Fact]
+    public void The_report_counts_the_events_a_sink_gives_up_on_when_shutdown_tells_it_to()
+    {
+        var sink = new GivesUpWhenToldSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        sink.Pipeline = pipeline;
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(sink.Entered.Wait(TestLog.Safety));
+
+        System.IO.TextWriter originalError = Console.Error;
+        var error = new System.IO.StringWriter();
+        Console.SetError(System.IO.TextWriter.Synchronized(error));
+        try
+        {
+            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+
+        // The sink wound down (and the worker counted the event as failed) before the report was written: the event
+        // was still not delivered, and the report must say so.
+        Assert.Equal(1, pipeline.GetStatistics().Failed);
+        Assert.Contains("shutdown did not finish within 0.1 s; 1 event(s) were not delivered", error.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Hangs until the pipeline gives up on it, then fails at once: the cancellation callback, which runs inside the
+    /// pipeline's give-up, waits until the worker has counted the failure, the fastest a sink can wind down.
+    /// </summary>
+    private sealed class GivesUpWhenToldSink : LogSink
+    {
+        public LogPipeline? Pipeline { get; set; }
+
+        public System.Threading.ManualResetEventSlim Entered { get; } = new();
+
+        public override void Write(in LogBatch batch, System.Threading.CancellationToken cancellationToken)
+        {
+            var giveUp = new System.Threading.ManualResetEventSlim();
+            LogPipeline pipeline = Pipeline!;
+            cancellationToken.UnsafeRegister(_ =>
+            {
+                giveUp.Set();
+                System.Threading.SpinWait.SpinUntil(() => pipeline.GetStatistics().Failed >= 1, TestLog.Safety);
+            }, null);
+            Entered.Set();
+            giveUp.Wait();
+            throw new OperationCanceledException(cancellationToken);
+        }
+    }
+}

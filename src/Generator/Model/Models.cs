@@ -43,6 +43,7 @@ internal sealed record ContainingType(string Keyword, string Name, string FileNa
 /// <param name="Level">The <c>LogLevel</c> as a number; 6 (None) writes no descriptor and an empty body.</param>
 /// <param name="Message">The message template.</param>
 /// <param name="Parameters">The parameters in declaration order.</param>
+/// <param name="SuppressedWarnings">Ids of warnings that naming the parameter types gives (obsolete or experimental types), sorted.</param>
 internal sealed record LogMethod(
     string Name,
     string Identifier,
@@ -51,7 +52,8 @@ internal sealed record LogMethod(
     string EventName,
     int Level,
     string Message,
-    EquatableArray<LogParameter> Parameters);
+    EquatableArray<LogParameter> Parameters,
+    EquatableArray<string> SuppressedWarnings);
 
 /// <summary>A partial type with its log methods: one generated file.</summary>
 /// <param name="HintName">The file name, unique in the compilation ignoring case (see <see cref="FileName"/>).</param>

@@ -162,7 +162,12 @@ internal sealed class LogPipeline
     /// thread; returns false when the worker did not finish within <paramref name="timeout"/> (a hung sink), in which case
     /// the sinks are told to give up and what was not delivered is reported on stderr.
     /// </summary>
-    public bool Shutdown(TimeSpan timeout)
+    /// <param name="timeout">How long to wait for the worker.</param>
+    /// <param name="reportedTimeout">
+    /// The time stderr says was waited, when the caller already waited before this call (the host's flush at stop, after
+    /// which disposal gives up at once); <paramref name="timeout"/> when null.
+    /// </param>
+    public bool Shutdown(TimeSpan timeout, TimeSpan? reportedTimeout = null)
     {
         BeginShutdown();
         if (IsWorkerThread)
@@ -173,7 +178,7 @@ internal sealed class LogPipeline
         bool finished = Wait(_stopped.Task, timeout);
         if (!finished)
         {
-            GiveUp(timeout);
+            GiveUp(reportedTimeout ?? timeout);
         }
 
         return finished && AllReleased;
@@ -182,13 +187,13 @@ internal sealed class LogPipeline
     /// <summary>True when every enqueued event has been through the sinks (false after the worker died with events queued).</summary>
     private bool AllReleased => _queue.Head >= _queue.Tail;
 
-    public async Task<bool> ShutdownAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<bool> ShutdownAsync(TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? reportedTimeout = null)
     {
         BeginShutdown();
         bool finished = await WaitAsync(_stopped.Task, timeout, cancellationToken).ConfigureAwait(false);
         if (!finished)
         {
-            GiveUp(timeout);
+            GiveUp(reportedTimeout ?? timeout);
         }
 
         return finished && AllReleased;
@@ -210,8 +215,9 @@ internal sealed class LogPipeline
             return;
         }
 
-        _abort.Cancel();
+        // Counted before the sinks are told to give up: a sink that then fails at once has still not delivered them.
         long undelivered = Math.Max(0, _queue.Tail - _counters.Delivered - _counters.Failed);
+        _abort.Cancel();
         Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
             $"(a sink is slow or hung). {GetStatistics()}");
     }
