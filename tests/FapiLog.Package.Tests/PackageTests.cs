@@ -132,6 +132,9 @@ public sealed class PackageTests : IDisposable
             Assert.Contains("buildTransitive/FapiLog.Gen.props", entries);
             Assert.Contains("README.md", entries);
             Assert.Contains("LICENSE", entries);
+            // An SPDX expression, which license scanners and nuget.org read; a license file they cannot.
+            using var nuspec = new StreamReader(zip.GetEntry("FapiLog.Gen.nuspec")!.Open());
+            Assert.Contains("<license type=\"expression\">MIT</license>", nuspec.ReadToEnd());
         }
 
         string consumer = Path.Combine(_work, "consumer");
