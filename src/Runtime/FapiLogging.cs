@@ -224,7 +224,13 @@ public static class FapiLogging
     private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
     {
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        pipeline?.Flush(pipeline.ShutdownTimeout);
+        if (pipeline is not null && !pipeline.Flush(pipeline.ShutdownTimeout))
+        {
+            // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
+            // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
+            Stderr.Write($"FapiLog: {context.Signal}: the flush did not finish within {pipeline.ShutdownTimeout.TotalSeconds:0.###} s; " +
+                $"{pipeline.Undelivered} event(s) were not delivered yet (a sink is slow or hung). {pipeline.GetStatistics()}");
+        }
     }
 
     /// <summary>Called by the first log call when nothing was configured: configure from the environment.</summary>

@@ -27,6 +27,10 @@ public static class Program
         string mode = args[0];
         string file = args[1];
         int count = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+        if (ExitModes.Run(mode, file, count) is { } exitCode)
+        {
+            return exitCode;
+        }
 
         // An activity that is current before FapiLog is first used at all.
         Activity? early = mode == "activity-before" ? new Activity("early").Start() : null;
@@ -139,7 +143,7 @@ public static class Program
         }
     }
 
-    private static void Tick(long sequence)
+    internal static void Tick(long sequence)
     {
         if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
         {

@@ -63,6 +63,71 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 400).Select(i => (long)i), Sequences());
     }
 
+    [Theory]
+    [InlineData(15)] // SIGTERM
+    [InlineData(2)]  // SIGINT
+    public void A_signal_that_ends_the_process_while_a_sink_hangs_says_on_stderr_how_many_events_were_not_delivered(int signal)
+    {
+        using Process p = ChildProcess.Start("sigterm-hung", _file, "100");
+        Assert.Equal("ready", p.StandardOutput.ReadLine());
+
+        ChildProcess.SendSignal(p, signal);
+        string errors = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        // The flush before the signal's default action gave up after ShutdownTimeout; the process then ended. Once, it
+        // ended without a word: nothing said that the 100 events never reached the sinks.
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("100 event(s) were not delivered", errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(15)] // SIGTERM
+    [InlineData(2)]  // SIGINT
+    public void A_Generic_Host_stops_on_a_signal_at_once_rather_than_after_a_flush_of_its_slow_sink(int signal)
+    {
+        // The host starts FapiLog itself (no module initializer). Its sink holds every write until the host begins to stop;
+        // ShutdownTimeout is 10 minutes. Once, FapiLog's signal handler ran before the host's and waited that long for the
+        // flush: the host did not even begin to stop.
+        using Process p = ChildProcess.Start("host-slow-sink", _file, "50");
+        try
+        {
+            Assert.Equal("ready", p.StandardOutput.ReadLine());
+
+            ChildProcess.SendSignal(p, signal);
+            WaitForExit(p);
+
+            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {p.StandardError.ReadToEnd()}");
+            long[] ticks = File.ReadAllLines(_file)
+                .Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(e => e.TryGetProperty("Sequence", out _))
+                .Select(e => e.GetProperty("Sequence").GetInt64())
+                .ToArray();
+            Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), ticks);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
+    public void An_unhandled_exception_on_a_background_thread_is_logged_after_everything_before_it()
+    {
+        using Process p = ChildProcess.Start("crash-thread", _file, "200");
+        WaitForExit(p);
+
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), Sequences());
+        JsonElement crash = File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "FapiLog.UnhandledException");
+        Assert.Equal("crash on a background thread", crash.GetProperty("exception").GetProperty("message").GetString());
+    }
+
     [Fact]
     public void Trace_context_is_captured_from_the_first_activity_on_and_not_before()
     {

@@ -200,10 +200,12 @@ internal sealed class LogPipeline
         }
 
         _abort.Cancel();
-        long undelivered = Math.Max(0, _queue.Tail - _counters.Delivered - _counters.Failed);
-        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
+        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {Undelivered} event(s) were not delivered " +
             $"(a sink is slow or hung). {GetStatistics()}");
     }
+
+    /// <summary>Events enqueued that no sink has been through yet (neither delivered nor failed).</summary>
+    public long Undelivered => Math.Max(0, _queue.Tail - _counters.Delivered - _counters.Failed);
 
     private bool IsWorkerThread => Thread.CurrentThread == _worker;
 
