@@ -177,21 +177,37 @@ public static class FapiLogging
 
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => Shutdown();
         RegisterSignalHandlers();
-        AppDomain.CurrentDomain.UnhandledException += static (_, e) =>
-        {
-            if (e.ExceptionObject is Exception ex && IsConfigured && FapiLogRuntime.IsEnabled(LogLevel.Critical))
-            {
-                LogEventWriter writer = FapiLogRuntime.Begin(s_unhandled);
-                if (writer.IsActive)
-                {
-                    writer.WriteString(ExceptionText.Message(ex));
-                    writer.SetException(ex);
-                    writer.Commit();
-                }
-            }
+        AppDomain.CurrentDomain.UnhandledException += static (_, e) => OnUnhandledException(e.ExceptionObject);
+    }
 
-            Shutdown();
-        };
+    /// <summary>
+    /// Logs the crash as a Critical event, then shuts down, all within the pipeline's ShutdownTimeout: under
+    /// <see cref="OverflowStrategy.Block"/> with a full queue, waiting for room for the event comes out of that budget
+    /// (a BlockTimeout that is longer, or infinite, must not keep a crashing process alive).
+    /// </summary>
+    private static void OnUnhandledException(object exceptionObject)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        if (pipeline is null)
+        {
+            return;
+        }
+
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        TimeSpan budget = pipeline.ShutdownTimeout;
+        if (exceptionObject is Exception ex && FapiLogRuntime.IsEnabled(LogLevel.Critical))
+        {
+            LogEventWriter writer = FapiLogRuntime.BeginWithin(s_unhandled, budget);
+            if (writer.IsActive)
+            {
+                writer.WriteString(ExceptionText.Message(ex));
+                writer.SetException(ex);
+                writer.Commit();
+            }
+        }
+
+        TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        Shutdown(left > TimeSpan.Zero ? left : TimeSpan.Zero);
     }
 
     /// <summary>

@@ -13,7 +13,8 @@ namespace FapiLog.TestHost;
 /// sigterm-hung: a sink that hangs until told to give up comes before the file, ShutdownTimeout 2 s; prints "ready" and
 /// waits for a signal. host-slow-sink: a Generic Host with AddFapiLog whose extra sink holds every write until the host
 /// begins to stop (ShutdownTimeout 10 min); prints "ready" and runs until a signal stops the host. crash-thread: an
-/// unhandled exception on a background thread after the events.
+/// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
+/// waits on a full queue that a hung sink holds.
 /// </summary>
 internal static class ExitModes
 {
@@ -54,6 +55,28 @@ internal static class ExitModes
                 crashing.Join();
                 Thread.Sleep(Timeout.Infinite);
                 return 1;
+            case "crash-block-hung":
+            {
+                // Block without a time limit, and the worker holds a full queue in a hung sink: a plain log call would wait
+                // for good (the user asked for that), but the crash's own event must not keep the process from ending.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.AddSink(new HungSink());
+                    o.Overflow = OverflowStrategy.Block;
+                    o.BlockTimeout = Timeout.InfiniteTimeSpan;
+                    o.QueueCapacity = count;
+                    o.BatchSize = count;
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+                });
+                Ticks(count);
+                var crashingWhileFull = new Thread(() => throw new InvalidOperationException("crash while the queue is full")) { IsBackground = true };
+                crashingWhileFull.Start();
+                crashingWhileFull.Join();
+                Thread.Sleep(Timeout.Infinite);
+                return 1;
+            }
             default:
                 return null;
         }

@@ -129,6 +129,31 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_crash_ends_the_process_even_when_its_event_finds_the_queue_full_under_Block_without_a_time_limit()
+    {
+        // The queue is full and a hung sink holds it; BlockTimeout is infinite, ShutdownTimeout 2 s. Once, the crash
+        // handler waited for room for its Critical event for good, and the crashing process never ended.
+        using Process p = ChildProcess.Start("crash-block-hung", _file, "10");
+        try
+        {
+            WaitForExit(p);
+
+            string errors = p.StandardError.ReadToEnd();
+            Assert.NotEqual(0, p.ExitCode);
+            Assert.Contains("crash while the queue is full", errors, StringComparison.Ordinal);
+            Assert.Contains("event(s) were not delivered", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
     public void Trace_context_is_captured_from_the_first_activity_on_and_not_before()
     {
         // A fresh process: no activity has been current before these events, so the calls skip looking for one.
