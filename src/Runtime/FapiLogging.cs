@@ -27,13 +27,17 @@ public static class FapiLogging
     // deliver after its shutdown timed out), then from their counters (a call that still reaches the closed queue counts).
     private static readonly List<RetiredPipeline> s_retired = new();
     private static int s_hooksRegistered;
+    // Set by the ProcessExit hook: a pipeline configured from then on would never be shut down, so it is started shut down.
+    private static volatile bool s_processExiting;
     // Kept referenced: a collected registration unregisters its handler.
     private static System.Runtime.InteropServices.PosixSignalRegistration[]? s_signalRegistrations;
 
     /// <summary>
     /// Sets up the global pipeline: defaults, then the <c>FAPILOG_*</c> environment variables, then <paramref name="configure"/>.
     /// Call it once at startup, before the first log call. Calling it again replaces the pipeline: the old one is flushed
-    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first.
+    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first. Called once the process-exit hook
+    /// has run (from a later <see cref="AppDomain.ProcessExit"/> handler), the new pipeline starts shut down: calls are
+    /// counted as dropped, as after any shutdown, since nothing would deliver them.
     /// </summary>
     /// <exception cref="FapiLogConfigurationException">A setting is invalid; the message names it and its value.</exception>
     public static void Configure(Action<FapiLogOptions> configure)
@@ -175,7 +179,11 @@ public static class FapiLogging
             return;
         }
 
-        AppDomain.CurrentDomain.ProcessExit += static (_, _) => Shutdown();
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) =>
+        {
+            s_processExiting = true;
+            Shutdown();
+        };
         RegisterSignalHandlers();
         AppDomain.CurrentDomain.UnhandledException += static (_, e) => OnUnhandledException(e.ExceptionObject);
     }
@@ -280,10 +288,12 @@ public static class FapiLogging
     private static void Start(FapiLogOptions options)
     {
         LogPipeline? previous;
+        LogPipeline started;
         lock (s_lock)
         {
             previous = s_pipeline;
             StartLocked(options);
+            started = s_pipeline!;
             if (previous is not null)
             {
                 // In the same step as the switch, so that the statistics never lose sight of its counts.
@@ -301,6 +311,14 @@ public static class FapiLogging
                     retired.Settle();
                 }
             }
+        }
+
+        if (s_processExiting)
+        {
+            // Configured while the process exits (a ProcessExit handler that runs after FapiLog's): nothing would shut
+            // this pipeline down, and what it took in would vanish uncounted. As after any shutdown, calls from now on
+            // return at once and are counted as dropped (reason ShutDown).
+            started.Shutdown(started.ShutdownTimeout);
         }
     }
 

@@ -14,7 +14,8 @@ namespace FapiLog.TestHost;
 /// waits for a signal. host-slow-sink: a Generic Host with AddFapiLog whose extra sink holds every write until the host
 /// begins to stop (ShutdownTimeout 10 min); prints "ready" and runs until a signal stops the host. crash-thread: an
 /// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
-/// waits on a full queue that a hung sink holds.
+/// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
+/// again after the exit hook shut it down, logs COUNT more and prints the statistics.
 /// </summary>
 internal static class ExitModes
 {
@@ -77,6 +78,24 @@ internal static class ExitModes
                 Thread.Sleep(Timeout.Infinite);
                 return 1;
             }
+            case "configure-at-exit":
+                // What the generated module initializer does, then a ProcessExit handler of the user's (it runs after
+                // FapiLog's) that configures FapiLog again and logs.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o => FileOnly(o, file));
+                AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+                {
+                    FapiLogging.Configure(o => FileOnly(o, file));
+                    for (long i = count; i < 2 * count; i++)
+                    {
+                        Program.Tick(i);
+                    }
+
+                    FapiLogStatistics s = FapiLogging.Statistics;
+                    Console.WriteLine($"late attempted={s.Attempted} delivered={s.Delivered} dropped={s.Dropped} pending={s.Pending}");
+                };
+                Ticks(count);
+                return 0;
             default:
                 return null;
         }
@@ -109,6 +128,14 @@ internal static class ExitModes
         Ready();
         host.WaitForShutdown();
         return 0;
+    }
+
+    private static void FileOnly(FapiLogOptions o, string file)
+    {
+        o.Console = false;
+        o.FilePath = file;
+        o.FlushInterval = TimeSpan.FromHours(1);
+        o.BatchSize = 1000;
     }
 
     private static void Ready()

@@ -154,6 +154,22 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void Configure_after_the_exit_hook_shut_down_leaves_no_event_silently_queued()
+    {
+        // A ProcessExit handler of the user's runs after FapiLog's hook, configures FapiLog again and logs 20 events. Once,
+        // Configure started a new pipeline that took them in and was never shut down: the process ended with them queued,
+        // neither delivered nor counted as dropped, and nothing said so.
+        using Process p = ChildProcess.Start("configure-at-exit", _file, "20");
+        string output = p.StandardOutput.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, output);
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), Sequences().Where(s => s < 20));
+        Assert.Contains("late attempted=40 ", output, StringComparison.Ordinal);
+        Assert.Contains(" pending=0", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Trace_context_is_captured_from_the_first_activity_on_and_not_before()
     {
         // A fresh process: no activity has been current before these events, so the calls skip looking for one.
