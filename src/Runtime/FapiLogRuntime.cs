@@ -64,6 +64,29 @@ public static class FapiLogRuntime
         return new LogEventWriter(ref record, queue, position, descriptor);
     }
 
+    /// <summary>
+    /// Like <see cref="Begin(LogEventDescriptor)"/> on the installed queue (inactive when there is none), but waits for room
+    /// at most <paramref name="maxWait"/> whatever <c>BlockTimeout</c> says: for events logged while the process ends.
+    /// </summary>
+    internal static LogEventWriter BeginWithin(LogEventDescriptor descriptor, TimeSpan maxWait)
+    {
+        LogQueue? queue = s_queue;
+        if (queue is null || !queue.TryClaimWithin(descriptor.Level, maxWait, out long position))
+        {
+            return default;
+        }
+
+        ref LogRecord record = ref queue.Slot(position);
+        record._timestampTicks = queue.UtcNowTicks();
+        record._descriptor = descriptor;
+        if (s_captureTraceContext && s_activitySeen)
+        {
+            CaptureTraceContext(ref record);
+        }
+
+        return new LogEventWriter(ref record, queue, position, descriptor);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CaptureTraceContext(ref LogRecord record)
     {

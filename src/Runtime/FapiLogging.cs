@@ -27,13 +27,17 @@ public static class FapiLogging
     // deliver after its shutdown timed out), then from their counters (a call that still reaches the closed queue counts).
     private static readonly List<RetiredPipeline> s_retired = new();
     private static int s_hooksRegistered;
+    // Set by the ProcessExit hook: a pipeline configured from then on would never be shut down, so it is started shut down.
+    private static volatile bool s_processExiting;
     // Kept referenced: a collected registration unregisters its handler.
     private static System.Runtime.InteropServices.PosixSignalRegistration[]? s_signalRegistrations;
 
     /// <summary>
     /// Sets up the global pipeline: defaults, then the <c>FAPILOG_*</c> environment variables, then <paramref name="configure"/>.
     /// Call it once at startup, before the first log call. Calling it again replaces the pipeline: the old one is flushed
-    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first.
+    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first. Called once the process-exit hook
+    /// has run (from a later <see cref="AppDomain.ProcessExit"/> handler), the new pipeline starts shut down: calls are
+    /// counted as dropped, as after any shutdown, since nothing would deliver them.
     /// </summary>
     /// <exception cref="FapiLogConfigurationException">A setting is invalid; the message names it and its value.</exception>
     public static void Configure(Action<FapiLogOptions> configure)
@@ -175,23 +179,43 @@ public static class FapiLogging
             return;
         }
 
-        AppDomain.CurrentDomain.ProcessExit += static (_, _) => Shutdown();
-        RegisterSignalHandlers();
-        AppDomain.CurrentDomain.UnhandledException += static (_, e) =>
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) =>
         {
-            if (e.ExceptionObject is Exception ex && IsConfigured && FapiLogRuntime.IsEnabled(LogLevel.Critical))
-            {
-                LogEventWriter writer = FapiLogRuntime.Begin(s_unhandled);
-                if (writer.IsActive)
-                {
-                    writer.WriteString(ExceptionText.Message(ex));
-                    writer.SetException(ex);
-                    writer.Commit();
-                }
-            }
-
+            s_processExiting = true;
             Shutdown();
         };
+        RegisterSignalHandlers();
+        AppDomain.CurrentDomain.UnhandledException += static (_, e) => OnUnhandledException(e.ExceptionObject);
+    }
+
+    /// <summary>
+    /// Logs the crash as a Critical event, then shuts down, all within the pipeline's ShutdownTimeout: under
+    /// <see cref="OverflowStrategy.Block"/> with a full queue, waiting for room for the event comes out of that budget
+    /// (a BlockTimeout that is longer, or infinite, must not keep a crashing process alive).
+    /// </summary>
+    private static void OnUnhandledException(object exceptionObject)
+    {
+        LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
+        if (pipeline is null)
+        {
+            return;
+        }
+
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        TimeSpan budget = pipeline.ShutdownTimeout;
+        if (exceptionObject is Exception ex && FapiLogRuntime.IsEnabled(LogLevel.Critical))
+        {
+            LogEventWriter writer = FapiLogRuntime.BeginWithin(s_unhandled, budget);
+            if (writer.IsActive)
+            {
+                writer.WriteString(ExceptionText.Message(ex));
+                writer.SetException(ex);
+                writer.Commit();
+            }
+        }
+
+        TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        Shutdown(left > TimeSpan.Zero ? left : TimeSpan.Zero);
     }
 
     /// <summary>
@@ -224,7 +248,13 @@ public static class FapiLogging
     private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
     {
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        pipeline?.Flush(pipeline.ShutdownTimeout);
+        if (pipeline is not null && !pipeline.Flush(pipeline.ShutdownTimeout))
+        {
+            // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
+            // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
+            Stderr.Write($"FapiLog: {context.Signal}: the flush did not finish within {pipeline.ShutdownTimeout.TotalSeconds:0.###} s; " +
+                $"{pipeline.Undelivered} event(s) were not delivered yet (a sink is slow or hung). {pipeline.GetStatistics()}");
+        }
     }
 
     /// <summary>Called by the first log call when nothing was configured: configure from the environment.</summary>
@@ -258,10 +288,12 @@ public static class FapiLogging
     private static void Start(FapiLogOptions options)
     {
         LogPipeline? previous;
+        LogPipeline started;
         lock (s_lock)
         {
             previous = s_pipeline;
             StartLocked(options);
+            started = s_pipeline!;
             if (previous is not null)
             {
                 // In the same step as the switch, so that the statistics never lose sight of its counts.
@@ -279,6 +311,14 @@ public static class FapiLogging
                     retired.Settle();
                 }
             }
+        }
+
+        if (s_processExiting)
+        {
+            // Configured while the process exits (a ProcessExit handler that runs after FapiLog's): nothing would shut
+            // this pipeline down, and what it took in would vanish uncounted. As after any shutdown, calls from now on
+            // return at once and are counted as dropped (reason ShutDown).
+            started.Shutdown(started.ShutdownTimeout);
         }
     }
 

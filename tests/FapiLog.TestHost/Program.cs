@@ -15,7 +15,8 @@ namespace FapiLog.TestHost;
 /// flushes explicitly, exiting 0 only if everything was delivered; starve-loki URL: the same with a Loki sink at URL as
 /// well (flushes while starved, then releases the pool, logs COUNT more and flushes again; exits 0 if neither flush hung); activity-before: an Activity is current before FapiLog
 /// is first used (its trace id is printed); activities: COUNT events without an Activity, one inside one (its trace id is
-/// printed), one after it stopped.
+/// printed), one after it stopped. More exit and shutdown modes (hung sinks, signals to a Generic Host, crashes, Configure
+/// during exit) are in <see cref="ExitModes"/>.
 /// </summary>
 public static class Program
 {
@@ -27,6 +28,10 @@ public static class Program
         string mode = args[0];
         string file = args[1];
         int count = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+        if (ExitModes.Run(mode, file, count) is { } exitCode)
+        {
+            return exitCode;
+        }
 
         // An activity that is current before FapiLog is first used at all.
         Activity? early = mode == "activity-before" ? new Activity("early").Start() : null;
@@ -139,7 +144,7 @@ public static class Program
         }
     }
 
-    private static void Tick(long sequence)
+    internal static void Tick(long sequence)
     {
         if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
         {

@@ -63,6 +63,112 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 400).Select(i => (long)i), Sequences());
     }
 
+    [Theory]
+    [InlineData(15)] // SIGTERM
+    [InlineData(2)]  // SIGINT
+    public void A_signal_that_ends_the_process_while_a_sink_hangs_says_on_stderr_how_many_events_were_not_delivered(int signal)
+    {
+        using Process p = ChildProcess.Start("sigterm-hung", _file, "100");
+        Assert.Equal("ready", p.StandardOutput.ReadLine());
+
+        ChildProcess.SendSignal(p, signal);
+        string errors = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        // The flush before the signal's default action gave up after ShutdownTimeout; the process then ended. Once, it
+        // ended without a word: nothing said that the 100 events never reached the sinks.
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("100 event(s) were not delivered", errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(15)] // SIGTERM
+    [InlineData(2)]  // SIGINT
+    public void A_Generic_Host_stops_on_a_signal_at_once_rather_than_after_a_flush_of_its_slow_sink(int signal)
+    {
+        // The host starts FapiLog itself (no module initializer). Its sink holds every write until the host begins to stop;
+        // ShutdownTimeout is 10 minutes. Once, FapiLog's signal handler ran before the host's and waited that long for the
+        // flush: the host did not even begin to stop.
+        using Process p = ChildProcess.Start("host-slow-sink", _file, "50");
+        try
+        {
+            Assert.Equal("ready", p.StandardOutput.ReadLine());
+
+            ChildProcess.SendSignal(p, signal);
+            WaitForExit(p);
+
+            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {p.StandardError.ReadToEnd()}");
+            long[] ticks = File.ReadAllLines(_file)
+                .Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(e => e.TryGetProperty("Sequence", out _))
+                .Select(e => e.GetProperty("Sequence").GetInt64())
+                .ToArray();
+            Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), ticks);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
+    public void An_unhandled_exception_on_a_background_thread_is_logged_after_everything_before_it()
+    {
+        using Process p = ChildProcess.Start("crash-thread", _file, "200");
+        WaitForExit(p);
+
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), Sequences());
+        JsonElement crash = File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "FapiLog.UnhandledException");
+        Assert.Equal("crash on a background thread", crash.GetProperty("exception").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void A_crash_ends_the_process_even_when_its_event_finds_the_queue_full_under_Block_without_a_time_limit()
+    {
+        // The queue is full and a hung sink holds it; BlockTimeout is infinite, ShutdownTimeout 2 s. Once, the crash
+        // handler waited for room for its Critical event for good, and the crashing process never ended.
+        using Process p = ChildProcess.Start("crash-block-hung", _file, "10");
+        try
+        {
+            WaitForExit(p);
+
+            string errors = p.StandardError.ReadToEnd();
+            Assert.NotEqual(0, p.ExitCode);
+            Assert.Contains("crash while the queue is full", errors, StringComparison.Ordinal);
+            Assert.Contains("event(s) were not delivered", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
+    public void Configure_after_the_exit_hook_shut_down_leaves_no_event_silently_queued()
+    {
+        // A ProcessExit handler of the user's runs after FapiLog's hook, configures FapiLog again and logs 20 events. Once,
+        // Configure started a new pipeline that took them in and was never shut down: the process ended with them queued,
+        // neither delivered nor counted as dropped, and nothing said so.
+        using Process p = ChildProcess.Start("configure-at-exit", _file, "20");
+        string output = p.StandardOutput.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, output);
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), Sequences().Where(s => s < 20));
+        Assert.Contains("late attempted=40 ", output, StringComparison.Ordinal);
+        Assert.Contains(" pending=0", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Trace_context_is_captured_from_the_first_activity_on_and_not_before()
     {

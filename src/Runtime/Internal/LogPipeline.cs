@@ -216,10 +216,21 @@ internal sealed class LogPipeline
         }
 
         // Counted before the sinks are told to give up: a sink that then fails at once has still not delivered them.
-        long undelivered = Math.Max(0, _queue.Tail - _counters.Delivered - _counters.Failed);
+        long undelivered = Undelivered;
         _abort.Cancel();
         Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
             $"(a sink is slow or hung). {GetStatistics()}");
+    }
+
+    /// <summary>Events enqueued that no sink has been through yet (neither delivered nor failed).</summary>
+    public long Undelivered
+    {
+        get
+        {
+            // Delivered and failed before the tail, as in GetStatistics.
+            long done = _counters.Delivered + _counters.Failed;
+            return Math.Max(0, _queue.Tail - done);
+        }
     }
 
     private bool IsWorkerThread => Thread.CurrentThread == _worker;

@@ -109,8 +109,16 @@ internal sealed class LogQueue
         return TryClaimSlow(level, out position);
     }
 
+    /// <summary>
+    /// Claims like <see cref="TryClaim"/>, but under <see cref="OverflowStrategy.Block"/> waits for room no longer than
+    /// <paramref name="maxWait"/> even when <c>BlockTimeout</c> allows more (for the crash event, which must not hold up
+    /// the end of the process beyond the shutdown timeout). Giving up counts as a block timeout.
+    /// </summary>
+    public bool TryClaimWithin(LogLevel level, TimeSpan maxWait, out long position)
+        => TryClaimSlow(level, out position, Stopwatch.GetTimestamp() + ToStopwatchTicks(Math.Max(0, maxWait.Ticks)));
+
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryClaimSlow(LogLevel level, out long position)
+    private bool TryClaimSlow(LogLevel level, out long position, long maxBlockDeadline = long.MaxValue)
     {
         bool sampledIn = false;
         long blockDeadline = 0;
@@ -139,6 +147,7 @@ internal sealed class LogQueue
                 if (blockDeadline == 0)
                 {
                     blockDeadline = _blockTimeoutTicks == long.MaxValue ? long.MaxValue : Stopwatch.GetTimestamp() + ToStopwatchTicks(_blockTimeoutTicks);
+                    blockDeadline = Math.Min(blockDeadline, maxBlockDeadline);
                 }
 
                 DropReason? reason = WaitForSpace(blockDeadline, ref spinner);

@@ -43,12 +43,14 @@ internal static class ChildProcess
     [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
     private static extern int Kill(int pid, int signal);
 
-    public static void SendSigterm(Process process)
+    public static void SendSigterm(Process process) => SendSignal(process, 15);
+
+    /// <summary>Sends <paramref name="signal"/> (15 SIGTERM, 2 SIGINT) to <paramref name="process"/>.</summary>
+    public static void SendSignal(Process process, int signal)
     {
-        const int SIGTERM = 15;
-        if (Kill(process.Id, SIGTERM) != 0)
+        if (Kill(process.Id, signal) != 0)
         {
-            throw new InvalidOperationException("kill(SIGTERM) failed: errno " + Marshal.GetLastPInvokeError());
+            throw new InvalidOperationException($"kill({signal}) failed: errno " + Marshal.GetLastPInvokeError());
         }
     }
 }

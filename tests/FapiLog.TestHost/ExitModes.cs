@@ -1,0 +1,171 @@
+using System;
+using System.Threading;
+using FapiLog;
+using FapiLog.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FapiLog.TestHost;
+
+/// <summary>
+/// Exit and shutdown scenarios: FapiLog.TestHost MODE FILE COUNT, COUNT "Tick" events into the JSON-lines FILE.
+/// sigterm-hung: a sink that hangs until told to give up comes before the file, ShutdownTimeout 2 s; prints "ready" and
+/// waits for a signal. host-slow-sink: a Generic Host with AddFapiLog whose extra sink holds every write until the host
+/// begins to stop (ShutdownTimeout 10 min); prints "ready" and runs until a signal stops the host. crash-thread: an
+/// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
+/// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
+/// again after the exit hook shut it down, logs COUNT more and prints the statistics.
+/// </summary>
+internal static class ExitModes
+{
+    public static int? Run(string mode, string file, int count)
+    {
+        switch (mode)
+        {
+            case "sigterm-hung":
+                // What the generated module initializer does.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.AddSink(new HungSink());
+                    o.FilePath = file;
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                    o.BatchSize = 1000;
+                });
+                Ticks(count);
+                Ready();
+                Thread.Sleep(Timeout.Infinite);
+                return 1;
+            case "host-slow-sink":
+                return RunHost(file, count);
+            case "crash-thread":
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.FilePath = file;
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                    o.BatchSize = 1000;
+                });
+                Ticks(count);
+                var crashing = new Thread(() => throw new InvalidOperationException("crash on a background thread")) { IsBackground = true };
+                crashing.Start();
+                crashing.Join();
+                Thread.Sleep(Timeout.Infinite);
+                return 1;
+            case "crash-block-hung":
+            {
+                // Block without a time limit, and the worker holds a full queue in a hung sink: a plain log call would wait
+                // for good (the user asked for that), but the crash's own event must not keep the process from ending.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.AddSink(new HungSink());
+                    o.Overflow = OverflowStrategy.Block;
+                    o.BlockTimeout = Timeout.InfiniteTimeSpan;
+                    o.QueueCapacity = count;
+                    o.BatchSize = count;
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+                });
+                Ticks(count);
+                var crashingWhileFull = new Thread(() => throw new InvalidOperationException("crash while the queue is full")) { IsBackground = true };
+                crashingWhileFull.Start();
+                crashingWhileFull.Join();
+                Thread.Sleep(Timeout.Infinite);
+                return 1;
+            }
+            case "configure-at-exit":
+                // What the generated module initializer does, then a ProcessExit handler of the user's (it runs after
+                // FapiLog's) that configures FapiLog again and logs.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o => FileOnly(o, file));
+                AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+                {
+                    FapiLogging.Configure(o => FileOnly(o, file));
+                    for (long i = count; i < 2 * count; i++)
+                    {
+                        Program.Tick(i);
+                    }
+
+                    FapiLogStatistics s = FapiLogging.Statistics;
+                    Console.WriteLine($"late attempted={s.Attempted} delivered={s.Delivered} dropped={s.Dropped} pending={s.Pending}");
+                };
+                Ticks(count);
+                return 0;
+            default:
+                return null;
+        }
+    }
+
+    private static int RunHost(string file, int count)
+    {
+        // No [FapiLog] method here, so no module initializer: the host starts FapiLog (only ILogger calls, say).
+        using var stopping = new ManualResetEventSlim(false);
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(Array.Empty<string>());
+        builder.Logging.ClearProviders();
+        builder.Services.AddFapiLog(o =>
+        {
+            o.Console = false;
+            o.FilePath = file;
+            o.AddSink(new UntilStoppingSink(stopping));
+            o.ShutdownTimeout = TimeSpan.FromMinutes(10);
+            o.FlushInterval = TimeSpan.FromHours(1);
+            o.BatchSize = 1000;
+        });
+        using IHost host = builder.Build();
+        host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(stopping.Set);
+        host.Start();
+        ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Ticks");
+        for (int i = 0; i < count; i++)
+        {
+            logger.LogInformation("Tick {Sequence}", (long)i);
+        }
+
+        Ready();
+        host.WaitForShutdown();
+        return 0;
+    }
+
+    private static void FileOnly(FapiLogOptions o, string file)
+    {
+        o.Console = false;
+        o.FilePath = file;
+        o.FlushInterval = TimeSpan.FromHours(1);
+        o.BatchSize = 1000;
+    }
+
+    private static void Ready()
+    {
+        Console.WriteLine("ready");
+        Console.Out.Flush();
+    }
+
+    private static void Ticks(int count)
+    {
+        for (long i = 0; i < count; i++)
+        {
+            Program.Tick(i);
+        }
+    }
+
+    /// <summary>Hangs in every write until the pipeline tells the sinks to give up.</summary>
+    private sealed class HungSink : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            cancellationToken.WaitHandle.WaitOne();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>Holds every write until the host begins to stop (a sink that is slow for as long as the app runs).</summary>
+    private sealed class UntilStoppingSink(ManualResetEventSlim stopping) : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+            => WaitHandle.WaitAny([stopping.WaitHandle, cancellationToken.WaitHandle]);
+    }
+}
