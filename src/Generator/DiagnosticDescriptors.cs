@@ -69,6 +69,10 @@ internal static class DiagnosticDescriptors
         "FAPI016", "A [FapiLog] method cannot be in a file-local type",
         "Log method '{0}' is in file-local type '{1}'; the generator's part of the type would be in another file, so declare the type without 'file' (for example 'internal')");
 
+    public static readonly DiagnosticDescriptor EmptyEventName = Error(
+        "FAPI017", "The EventName is empty",
+        "The EventName of log method '{0}' is empty or white space; leave EventName out to use the method name, or give a name");
+
     public static readonly DiagnosticDescriptor ShutdownHookUnavailable = new(
         "FAPI015", "The shutdown hook was not generated",
         "The flush-at-exit hook was not generated because this project cannot use [ModuleInitializer] (it needs C# 9 and .NET 5 or later); call FapiLogging.RegisterShutdownHooks() at startup, or set FapiLogShutdownHook to false",
@@ -92,6 +96,7 @@ internal static class DiagnosticDescriptors
         [UnsupportedParameterType.Id] = UnsupportedParameterType,
         [FileLocalType.Id] = FileLocalType,
         [ShutdownHookUnavailable.Id] = ShutdownHookUnavailable,
+        [EmptyEventName.Id] = EmptyEventName,
     };
 
     /// <summary>All descriptors, in id order.</summary>

@@ -59,6 +59,13 @@ public sealed partial class FapiLogGenerator
             var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
             CheckMethod(method, syntax, diagnostics);
             CheckLevel(level, method.Name, attributeSyntax, syntax, diagnostics);
+            if (eventName is not null && string.IsNullOrWhiteSpace(eventName))
+            {
+                // An empty name would ship as "event": "" in every line; the default (the method name) is what was meant.
+                diagnostics.Add(DiagnosticInfo.Create(
+                    DiagnosticDescriptors.EmptyEventName, NamedArgument(attributeSyntax, "EventName")?.GetLocation() ?? syntax.Identifier.GetLocation(), method.Name));
+            }
+
             List<LogParameter> parameters = ReadParameters(method, context.SemanticModel.Compilation, diagnostics);
             CheckParameterNames(method, diagnostics);
             Location templateLocation = Argument(attributeSyntax, 1, "message")?.GetLocation() ?? syntax.Identifier.GetLocation();

@@ -42,6 +42,6 @@ public sealed class FapiLogAttribute : Attribute
     /// <summary>The numeric event id; 0 when not set. Unique within one type.</summary>
     public int EventId { get; set; }
 
-    /// <summary>The event name; defaults to the method name.</summary>
+    /// <summary>The event name; defaults to the method name. An empty or white-space name is an error (FAPI017).</summary>
     public string? EventName { get; set; }
 }

@@ -266,6 +266,18 @@ public sealed class DiagnosticTests
             }
             """);
 
+    [Theory]
+    [InlineData("\"\"")]
+    [InlineData("\"  \"")]
+    public void FAPI017_empty_event_name(string name)
+        => AssertDiagnostic("FAPI017", $$"""
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x", EventName = [|{{name}}|])]
+                public static partial void M();
+            }
+            """);
+
     [Fact]
     public void Nullable_oblivious_declarations_compile_cleanly()
     {
