@@ -516,7 +516,8 @@ internal sealed class LogPipeline
         }
 
         ref LogRecord warning = ref _dropWarning.Take(_time);
-        Stderr.Write("FapiLog: " + warning.FormatMessage());
+        // The message names FapiLog already ("FapiLog dropped ..."), also where it is read in the sinks.
+        Stderr.Write(warning.FormatMessage());
         Deliver(_dropWarning.AsBatch(), countEvents: false);
     }
 }
