@@ -222,8 +222,10 @@ public sealed partial class FapiLogGenerator
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodNotVoid, at, method.Name));
             }
 
-            // A method that is not partial always has a body; FAPI001 already says what to fix.
-            if (isPartial && (syntax.Body is not null || syntax.ExpressionBody is not null || method.PartialImplementationPart is not null))
+            // A method that is not partial always has a body; FAPI001 already says what to fix. An extern partial method is
+            // an implementation whose body is elsewhere, so a generated body would be a second one.
+            if (isPartial && (syntax.Body is not null || syntax.ExpressionBody is not null || method.PartialImplementationPart is not null
+                              || syntax.Modifiers.Any(SyntaxKind.ExternKeyword)))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodHasBody, at, method.Name));
             }

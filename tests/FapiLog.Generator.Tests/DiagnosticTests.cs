@@ -103,6 +103,17 @@ public sealed class DiagnosticTests
             """);
 
     [Fact]
+    public void FAPI003_extern_method()
+        // An extern partial method is an implementation whose body is elsewhere: a generated body would be a second one.
+        => AssertDiagnostic("FAPI003", """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "x {Value}")]
+                public static extern partial void [|M|](int value);
+            }
+            """);
+
+    [Fact]
     public void FAPI004_generic_method()
         => AssertDiagnostic("FAPI004", """
             public static partial class Log

@@ -183,6 +183,30 @@ public sealed class IncrementalityTests
         Assert.Equal(new[] { IncrementalStepRunReason.Modified }, ran);
     }
 
+    [Fact]
+    public void Thousand_methods_adding_a_log_type_in_a_new_file_emits_only_that_file()
+    {
+        // The positive control for a new type: the other types' outputs are compared with what they were and stay cached.
+        // (An insertion in the middle of the compilation order would shift them: the fan-out after Collect is compared by
+        // position, which is how Roslyn compares any SelectMany output.)
+        (GeneratorDriver driver, CSharpCompilation compilation) = Start(ThousandMethods());
+        CSharpCompilation next = compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText(
+            "using FapiLog;\nusing Microsoft.Extensions.Logging;\nnamespace Big;\npublic static partial class Added\n{\n"
+            + "    [FapiLog(LogLevel.Information, \"new {Value}\")]\n    public static partial void M(int value);\n}\n",
+            GeneratorHarness.ParseOptions,
+            "/src/Added.cs"));
+
+        GeneratorRunResult second = driver.RunGenerators(next).GetRunResult().Results[0];
+        Assert.Equal(101, second.GeneratedSources.Length - 1);
+        List<IncrementalStepRunReason> ran = second.TrackedOutputSteps["SourceOutput"]
+            .SelectMany(s => s.Outputs)
+            .Select(o => o.Reason)
+            .Where(r => r != IncrementalStepRunReason.Cached)
+            .ToList();
+        // New: the new type's file and the new method's (empty) diagnostics; nothing that was there before ran again.
+        Assert.Equal(new[] { IncrementalStepRunReason.New, IncrementalStepRunReason.New }, ran);
+    }
+
     private static (GeneratorRunResult First, GeneratorRunResult Second) RunTwice(string source, Func<CSharpCompilation, CSharpCompilation> edit)
     {
         (GeneratorDriver driver, CSharpCompilation compilation) = Start(source);
