@@ -140,6 +140,90 @@ public sealed class EdgeCaseTests
             public static partial void M(int value);
         }
         """)]
+    [InlineData("two overloads of one name", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(string value);
+        }
+        """)]
+    [InlineData("new, readonly, virtual and sealed override", """
+        namespace App;
+        public class Base { public static void M(int value) { } }
+        public partial class Derived : Base
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public new static partial void M(int value);
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public virtual partial void V(int value);
+        }
+
+        public partial class MoreDerived : Derived
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public sealed override partial void V(int value);
+        }
+
+        public partial struct S
+        {
+            public int F;
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public readonly partial void M(int value);
+        }
+
+        public readonly partial record struct RS(int X)
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public partial void M(int value);
+        }
+
+        public partial record R(int Value)
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public partial void M(int value);
+        }
+        """)]
+    [InlineData("interface with static abstract members", """
+        namespace App;
+        public partial interface IShape<TSelf> where TSelf : IShape<TSelf>
+        {
+            static abstract TSelf Create();
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            static partial void M(TSelf value);
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            partial void N(int value);
+        }
+        """)]
+    [InlineData("type nested in a generic type with constraints", """
+        namespace App;
+        public partial class Outer<T> where T : class, IDisposable, new()
+        {
+            internal partial struct Inner<U> where U : unmanaged, IComparable<U>
+            {
+                public enum Kind { A }
+
+                [FapiLog(LogLevel.Information, "x {A} {B} {C} {D} {E}")]
+                public partial void M(T a, U b, T? c, U? d, Kind? e);
+            }
+        }
+        """)]
+    [InlineData("default values, nullable annotations and in structs", """
+        namespace App;
+        public struct Big { public long A, B, C, D, E, F, G, H; }
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "x {V} {S} {N} {O} {G} {B}")]
+            public static partial void M(int v = 5, string? s = null, DayOfWeek? n = DayOfWeek.Monday, object? o = null, in Guid g = default, in Big b = default);
+        }
+        """)]
     public void Generated_code_compiles(string description, string source)
     {
         Assert.NotEmpty(description);
