@@ -15,6 +15,7 @@ using Serilog;
 using ILogger = Microsoft.Extensions.Logging.ILogger;
 using Serilog.Core;
 using Serilog.Events;
+using Serilog.Formatting.Display;
 using ZLogger;
 using MelLogLevel = Microsoft.Extensions.Logging.LogLevel;
 
@@ -37,7 +38,7 @@ public enum QueueMode
 /// </summary>
 public abstract class Contender : IDisposable
 {
-    /// <summary>Queue capacity given to every library (the peers' own default is 10,000; FapiLog's is 1,000).</summary>
+    /// <summary>Queue capacity given to every library (Serilog.Sinks.Async's and NLog's default, ZLogger's default bound when bounded; FapiLog's default is 8,192, the console logger's 2,500).</summary>
     public const int Capacity = 10_000;
 
     public static readonly string[] Names = ["FapiLog", "MEL Console", "ZLogger", "Serilog", "NLog"];
@@ -522,6 +523,9 @@ public sealed class SerilogContender : Contender
 
     private sealed class ProbeSink(SinkProbe probe) : ILogEventSink
     {
+        // "{Message:l}", as Serilog's text sinks are configured to render strings without quotes (MessageTemplate.Render
+        // quotes them: placed by "alice"), so that Serilog renders the same text as the other libraries.
+        private readonly MessageTemplateTextFormatter _message = new("{Message:l}", CultureInfo.InvariantCulture);
         private readonly StringWriter _text = new(new StringBuilder(4096), CultureInfo.InvariantCulture);
 
         public void Emit(LogEvent logEvent)
@@ -529,7 +533,7 @@ public sealed class SerilogContender : Contender
             probe.Enter();
             StringBuilder sb = _text.GetStringBuilder();
             sb.Clear();
-            logEvent.MessageTemplate.Render(logEvent.Properties, _text, CultureInfo.InvariantCulture);
+            _message.Format(logEvent, _text);
             foreach (KeyValuePair<string, LogEventPropertyValue> property in logEvent.Properties)
             {
                 _text.Write(' ');

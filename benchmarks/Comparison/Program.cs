@@ -87,6 +87,17 @@ public static class Program
         }
 
         int failures = 0;
+        var rendered = new Dictionary<string, HashSet<string>>();
+        void Rendered(string kind, string? line)
+        {
+            if (!rendered.TryGetValue(kind, out HashSet<string>? lines))
+            {
+                rendered[kind] = lines = [];
+            }
+
+            lines.Add(line ?? "(nothing)");
+        }
+
         foreach (QueueMode mode in new[] { QueueMode.Lossless, QueueMode.Dropping })
         {
             foreach (string library in libraries)
@@ -112,7 +123,27 @@ public static class Program
                 bool exact = c.Probe.Seen == 1100;
                 failures += ok && exact ? 0 : 1;
                 Console.WriteLine($"{library,-12} {mode,-9} seen {c.Probe.Seen,5} of 1100 {(ok && exact ? "ok" : "FAIL")}  first: {c.Probe.FirstLine}");
+                Rendered("order", c.Probe.FirstLine);
             }
+        }
+
+        // The error event's text (exception type and message) from a fresh instance, whose first line it is.
+        foreach (string library in libraries)
+        {
+            using Contender c = Contender.Create(library, QueueMode.Lossless);
+            c.Failed(7, error);
+            c.RequestFlush();
+            bool ok = c.Probe.WaitFor(1, TimeSpan.FromSeconds(10));
+            failures += ok ? 0 : 1;
+            Console.WriteLine($"{library,-12} {QueueMode.Lossless,-9} error event {(ok ? "ok" : "FAIL")}           first: {c.Probe.FirstLine}");
+            Rendered("error", c.Probe.FirstLine);
+        }
+
+        foreach ((string kind, HashSet<string> lines) in rendered)
+        {
+            bool same = lines.Count == 1;
+            failures += same ? 0 : 1;
+            Console.WriteLine(same ? $"{kind} event: every library rendered the same text" : $"{kind} event: FAIL, the libraries rendered {lines.Count} different texts");
         }
 
         return failures == 0 ? 0 : 1;

@@ -73,12 +73,25 @@ public sealed class SinkProbe
     /// <summary>Waits until the sink has seen <paramref name="target"/> events in all; false on timeout.</summary>
     public bool WaitFor(long target, TimeSpan timeout)
     {
-        _reached.Reset();
+        // The event only says "look again": a Set left over from an earlier, lower target (a consumer that read that
+        // target just before it was withdrawn) must not end this wait early, so the count itself decides.
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         Volatile.Write(ref _target, target);
         Interlocked.MemoryBarrier();
-        bool ok = Seen >= target || _reached.Wait(timeout);
+        while (Seen < target)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0 || !_reached.Wait(TimeSpan.FromMilliseconds(left)))
+            {
+                break;
+            }
+
+            _reached.Reset();
+            Interlocked.MemoryBarrier();
+        }
+
         Volatile.Write(ref _target, long.MaxValue);
-        return ok || Seen >= target;
+        return Seen >= target;
     }
 }
 
