@@ -287,13 +287,14 @@ public sealed class LokiOptions
     internal Uri GetPushUri()
     {
         Uri url = Url ?? throw new InvalidOperationException("Loki.Url is not set.");
-        string text = url.GetLeftPart(UriPartial.Path);
+        // Trailing slashes go first: ".../loki/api/v1/push/" already names the endpoint and must not get the path twice.
+        string text = url.GetLeftPart(UriPartial.Path).TrimEnd('/');
         if (text.EndsWith("/" + PushPath, StringComparison.Ordinal))
         {
             return new Uri(text + url.Query);
         }
 
-        return new Uri(text.TrimEnd('/') + "/" + PushPath + url.Query);
+        return new Uri(text + "/" + PushPath + url.Query);
     }
 
     /// <summary>Describes the settings with every secret hidden.</summary>

@@ -546,6 +546,22 @@ internal sealed class LokiBatchEncoder
         }
 
         Array.Sort(_sortKeys, _order, start, end - start);
+
+        // Array.Sort is not stable: events with the same timestamp (100 ns apart is common) would swap places. Within a run
+        // of equal times, put them back in batch (enqueue) order, which is ascending entry index.
+        int run = start;
+        for (int p = start + 1; p <= end; p++)
+        {
+            if (p == end || _sortKeys[p] != _sortKeys[run])
+            {
+                if (p - run > 1)
+                {
+                    Array.Sort(_order, run, p - run);
+                }
+
+                run = p;
+            }
+        }
     }
 
     private void EnsureCapacity(int n)

@@ -222,6 +222,30 @@ public sealed class LokiWireTests
         Assert.Equal(60, sink.Statistics.EntriesSent);
     }
 
+    [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void Entries_with_the_same_timestamp_keep_their_order_when_a_stream_is_sorted(LokiFormat format)
+    {
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver, format));
+        // 64 events of one stream (more than the insertion-sort range), racing producers: the pairs come newest first,
+        // and the two events of a pair share a timestamp (the clock's 100 ns resolution).
+        var records = new LogRecord[64];
+        for (int i = 0; i < records.Length; i++)
+        {
+            LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + ((64 - (i / 2)) * 10), i, "c", 1m);
+        }
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        List<DecodedEntry> entries = Assert.Single(Assert.Single(receiver.WaitForRequests(1)).Decode()).Entries.ToList();
+        Assert.Equal(entries.Select(e => e.Nanoseconds).Order(), entries.Select(e => e.Nanoseconds));
+        // Ties stay in the order they were logged: 62, 63, 60, 61, …, 0, 1.
+        Assert.Equal(Enumerable.Range(0, 32).Reverse().SelectMany(p => new long[] { 2 * p, (2 * p) + 1 }),
+            entries.Select(e => e.Json.GetProperty("OrderId").GetInt64()));
+    }
+
     [Fact]
     public void A_line_over_the_limit_is_truncated_with_a_marker()
     {
@@ -254,6 +278,23 @@ public sealed class LokiWireTests
         Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
         options.Url = new Uri("http://localhost:3100");
         Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
+    }
+
+    [Theory]
+    [InlineData("/loki/api/v1/push/", "/loki/api/v1/push")]
+    [InlineData("/loki/api/v1/push//", "/loki/api/v1/push")]
+    [InlineData("/loki/", "/loki/loki/api/v1/push")]
+    [InlineData("/", "/loki/api/v1/push")]
+    public void A_url_with_a_trailing_slash_gets_the_push_path_once(string path, string expected)
+    {
+        using var receiver = new LokiReceiver();
+        var options = new LokiOptions { Url = new Uri(receiver.Url, path) };
+        using var sink = new LokiSink(options);
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        Assert.Equal(expected, Assert.Single(receiver.WaitForRequests(1)).Path);
+        Assert.Equal(1, sink.Statistics.EntriesSent);
     }
 }
 
