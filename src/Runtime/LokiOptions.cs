@@ -94,8 +94,15 @@ public sealed class LokiOptions
     /// <summary>Largest uncompressed size of one push (line and metadata bytes); a larger batch is split into several requests. Default 1 MiB; env <c>FAPILOG_LOKI_MAX_BATCH_BYTES</c>.</summary>
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Longest line in bytes (Loki's default <c>max_line_size</c>); longer lines are cut and end with a marker. Default 256 KiB; env <c>FAPILOG_LOKI_MAX_LINE_BYTES</c>.</summary>
-    public int MaxLineBytes { get; set; } = 256 * 1024;
+    /// <summary>
+    /// Longest line in bytes; longer lines are cut and end with a marker. Default 256,000 bytes: Loki's default
+    /// <c>max_line_size</c> is "256KB", which Loki reads as 256,000 bytes (not 256 KiB), and rejects longer lines with a 400.
+    /// Env <c>FAPILOG_LOKI_MAX_LINE_BYTES</c>.
+    /// </summary>
+    public int MaxLineBytes { get; set; } = DefaultMaxLineBytes;
+
+    /// <summary>Loki's default <c>max_line_size</c> ("256KB", decimal kilobytes) in bytes.</summary>
+    internal const int DefaultMaxLineBytes = 256_000;
 
     /// <summary>
     /// Your own handler for proxies, client certificates (mTLS) or custom TLS validation; it is not disposed by the sink.

@@ -270,6 +270,28 @@ public sealed class LokiWireTests
     }
 
     [Fact]
+    public void With_the_default_limit_a_line_just_over_Lokis_256KB_is_truncated_not_rejected()
+    {
+        // Loki's default max_line_size is "256KB", which its flag parser reads as 256,000 bytes (not 256 KiB): a longer
+        // line gets a 400 ("line too long") and is lost. This receiver enforces that default.
+        const int lokiMaxLineSize = 256_000;
+        using var receiver = new LokiReceiver((_, request) => request.AllEntries().Any(e => Encoding.UTF8.GetByteCount(e.Line) > lokiMaxLineSize)
+            ? new ResponsePlan(400, Body: "line too long")
+            : ResponsePlan.NoContent);
+        var options = new LokiOptions { Url = receiver.Url, MaxAttempts = 1 };
+        using var sink = new LokiSink(options);
+        var records = new LogRecord[1];
+        LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, new string('x', 260_000), 1m);
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        string line = Assert.Single(Assert.Single(receiver.WaitForRequests(1)).AllEntries()).Line;
+        Assert.True(Encoding.UTF8.GetByteCount(line) <= lokiMaxLineSize);
+        Assert.EndsWith(" bytes]", line, StringComparison.Ordinal);
+        Assert.Equal(1, sink.Statistics.EntriesSent);
+    }
+
+    [Fact]
     public void A_url_with_a_path_prefix_keeps_it()
     {
         var options = new LokiOptions { Url = new Uri("https://gateway.example/tenant-a/") };
