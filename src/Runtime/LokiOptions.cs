@@ -95,7 +95,8 @@ public sealed class LokiOptions
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// Longest line in bytes; longer lines are cut and end with a marker. Default 256,000 bytes: Loki's default
+    /// Longest line in bytes; a longer line is cut where it crosses the limit, the cut value ends with a marker giving the
+    /// original size, and the line stays a JSON object. Default 256,000 bytes: Loki's default
     /// <c>max_line_size</c> is "256KB", which Loki reads as 256,000 bytes (not 256 KiB), and rejects longer lines with a 400.
     /// Env <c>FAPILOG_LOKI_MAX_LINE_BYTES</c>.
     /// </summary>
