@@ -94,8 +94,16 @@ public sealed class LokiOptions
     /// <summary>Largest uncompressed size of one push (line and metadata bytes); a larger batch is split into several requests. Default 1 MiB; env <c>FAPILOG_LOKI_MAX_BATCH_BYTES</c>.</summary>
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Longest line in bytes (Loki's default <c>max_line_size</c>); longer lines are cut and end with a marker. Default 256 KiB; env <c>FAPILOG_LOKI_MAX_LINE_BYTES</c>.</summary>
-    public int MaxLineBytes { get; set; } = 256 * 1024;
+    /// <summary>
+    /// Longest line in bytes; a longer line is cut where it crosses the limit, the cut value ends with a marker giving the
+    /// original size, and the line stays a JSON object. Default 256,000 bytes: Loki's default
+    /// <c>max_line_size</c> is "256KB", which Loki reads as 256,000 bytes (not 256 KiB), and rejects longer lines with a 400.
+    /// Env <c>FAPILOG_LOKI_MAX_LINE_BYTES</c>.
+    /// </summary>
+    public int MaxLineBytes { get; set; } = DefaultMaxLineBytes;
+
+    /// <summary>Loki's default <c>max_line_size</c> ("256KB", decimal kilobytes) in bytes.</summary>
+    internal const int DefaultMaxLineBytes = 256_000;
 
     /// <summary>
     /// Your own handler for proxies, client certificates (mTLS) or custom TLS validation; it is not disposed by the sink.
@@ -287,13 +295,14 @@ public sealed class LokiOptions
     internal Uri GetPushUri()
     {
         Uri url = Url ?? throw new InvalidOperationException("Loki.Url is not set.");
-        string text = url.GetLeftPart(UriPartial.Path);
+        // Trailing slashes go first: ".../loki/api/v1/push/" already names the endpoint and must not get the path twice.
+        string text = url.GetLeftPart(UriPartial.Path).TrimEnd('/');
         if (text.EndsWith("/" + PushPath, StringComparison.Ordinal))
         {
             return new Uri(text + url.Query);
         }
 
-        return new Uri(text.TrimEnd('/') + "/" + PushPath + url.Query);
+        return new Uri(text + "/" + PushPath + url.Query);
     }
 
     /// <summary>Describes the settings with every secret hidden.</summary>

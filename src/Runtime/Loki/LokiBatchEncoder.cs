@@ -425,7 +425,12 @@ internal sealed class LokiBatchEncoder
         return new ArraySegment<byte>(_gzipBuffer.GetBuffer(), 0, (int)_gzipBuffer.Length);
     }
 
-    /// <summary>Cuts a line to the limit on a UTF-8 character boundary and ends it with a marker that gives the original size.</summary>
+    /// <summary>
+    /// Cuts a line to the limit and marks it with the original size, keeping it a JSON object: the string value that crosses
+    /// the limit is cut (on a character boundary, never inside an escape) and ends with the marker, and the open objects
+    /// and arrays are closed; when no string can be cut, the members that do not fit are left out and a <c>truncated</c>
+    /// member carries the marker.
+    /// </summary>
     private int Truncate(int start, int length)
     {
         Span<byte> marker = stackalloc byte[64];
@@ -437,18 +442,181 @@ internal sealed class LokiBatchEncoder
         " bytes]"u8.CopyTo(marker.Slice(m));
         m += " bytes]"u8.Length;
 
-        int keep = _maxLineBytes - m;
         Span<byte> line = _lines.Array.AsSpan(start, length);
-        while (keep > 0 && (line[keep] & 0xC0) == 0x80)
+        int kept = TruncateJson(line, marker.Slice(0, m), _maxLineBytes);
+        if (kept < 0)
         {
-            // Do not split a multi-byte character: back up to its first byte.
-            keep--;
+            // Not a JSON object we can walk (never expected): cut the text on a UTF-8 boundary.
+            int keep = _maxLineBytes - m;
+            while (keep > 0 && (line[keep] & 0xC0) == 0x80)
+            {
+                keep--;
+            }
+
+            marker.Slice(0, m).CopyTo(line.Slice(keep));
+            kept = keep + m;
         }
 
-        marker.Slice(0, m).CopyTo(line.Slice(keep));
-        _lines.Length = start + keep + m;
-        return keep + m;
+        _lines.Length = start + kept;
+        return kept;
     }
+
+    /// <summary>The JSON-preserving cut of <see cref="Truncate"/>, in place; the new length, or -1 when the line is not a walkable JSON object.</summary>
+    internal static int TruncateJson(Span<byte> line, ReadOnlySpan<byte> marker, int max)
+    {
+        ReadOnlySpan<byte> memberPrefix = ",\"truncated\":\""u8;
+        const int MaxDepth = 64;
+        Span<byte> closers = stackalloc byte[MaxDepth];
+        Span<bool> hasItems = stackalloc bool[MaxDepth];
+        int depth = 0;
+
+        // The last place where the line could end with the marker as a new member or element and still fit.
+        int safeEnd = -1;
+        int safeDepth = 0;
+        bool safeHasItems = false;
+
+        var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = MaxDepth });
+        try
+        {
+            while (reader.Read())
+            {
+                int tokenStart = (int)reader.TokenStartIndex;
+                int tokenEnd = (int)reader.BytesConsumed;
+                JsonTokenType type = reader.TokenType;
+                if (type == JsonTokenType.String && depth > 0)
+                {
+                    // A string value: cut inside it when the line could not end with the marker after it, and some of it fits.
+                    int room = max - depth - 1 - marker.Length;
+                    int after = tokenEnd + 1 + (closers[depth - 1] == (byte)'}' ? memberPrefix.Length - 1 : 1) + marker.Length + 1 + depth;
+                    if (after > max && room > tokenStart + 1)
+                    {
+                        int w = CutInsideString(line, tokenStart + 1, room);
+                        marker.CopyTo(line.Slice(w));
+                        w += marker.Length;
+                        line[w++] = (byte)'"';
+                        for (int d = depth - 1; d >= 0; d--)
+                        {
+                            line[w++] = closers[d];
+                        }
+
+                        return w;
+                    }
+                }
+
+                switch (type)
+                {
+                    case JsonTokenType.StartObject:
+                    case JsonTokenType.StartArray:
+                        if (depth > 0)
+                        {
+                            hasItems[depth - 1] = true;
+                        }
+
+                        closers[depth] = type == JsonTokenType.StartObject ? (byte)'}' : (byte)']';
+                        hasItems[depth] = false;
+                        depth++;
+                        break;
+                    case JsonTokenType.EndObject:
+                    case JsonTokenType.EndArray:
+                        depth--;
+                        break;
+                    case JsonTokenType.PropertyName:
+                        continue;
+                    default:
+                        if (depth > 0)
+                        {
+                            hasItems[depth - 1] = true;
+                        }
+
+                        break;
+                }
+
+                if (depth == 0)
+                {
+                    // The whole value fits up to here; nothing after it is expected.
+                    break;
+                }
+
+                bool inObject = closers[depth - 1] == (byte)'}';
+                int need = tokenEnd + (hasItems[depth - 1] ? 1 : 0) + (inObject ? memberPrefix.Length - 1 : 1) + marker.Length + 1 + depth;
+                if (need > max)
+                {
+                    break;
+                }
+
+                safeEnd = tokenEnd;
+                safeDepth = depth;
+                safeHasItems = hasItems[depth - 1];
+            }
+        }
+        catch (JsonException)
+        {
+            return -1;
+        }
+
+        if (safeEnd < 0)
+        {
+            return -1;
+        }
+
+        int pos = safeEnd;
+        bool objectAtSafe = closers[safeDepth - 1] == (byte)'}';
+        if (safeHasItems)
+        {
+            line[pos++] = (byte)',';
+        }
+
+        ReadOnlySpan<byte> prefix = objectAtSafe ? memberPrefix.Slice(1) : "\""u8;
+        prefix.CopyTo(line.Slice(pos));
+        pos += prefix.Length;
+        marker.CopyTo(line.Slice(pos));
+        pos += marker.Length;
+        line[pos++] = (byte)'"';
+        for (int d = safeDepth - 1; d >= 0; d--)
+        {
+            line[pos++] = closers[d];
+        }
+
+        return pos;
+    }
+
+    /// <summary>
+    /// The end of the longest prefix of the string content starting at <paramref name="from"/> that ends before
+    /// <paramref name="limit"/> on a boundary: not inside an escape (a surrogate pair's two escapes count as one), not
+    /// inside a multi-byte UTF-8 character.
+    /// </summary>
+    private static int CutInsideString(ReadOnlySpan<byte> line, int from, int limit)
+    {
+        int i = from;
+        while (i < limit)
+        {
+            int step = 1;
+            if (line[i] == (byte)'\\')
+            {
+                step = line[i + 1] == (byte)'u' ? 6 : 2;
+                if (step == 6 && IsHighSurrogateEscape(line.Slice(i)) && i + 12 <= line.Length && line[i + 6] == (byte)'\\' && line[i + 7] == (byte)'u')
+                {
+                    step = 12;
+                }
+            }
+            else if (line[i] >= 0xC0)
+            {
+                step = line[i] >= 0xF0 ? 4 : line[i] >= 0xE0 ? 3 : 2;
+            }
+
+            if (i + step > limit)
+            {
+                break;
+            }
+
+            i += step;
+        }
+
+        return i;
+    }
+
+    private static bool IsHighSurrogateEscape(ReadOnlySpan<byte> escape)
+        => escape.Length >= 6 && (escape[2] | 0x20) == (byte)'d' && escape[3] is (byte)'8' or (byte)'9' or (byte)'a' or (byte)'b' or (byte)'A' or (byte)'B';
 
     private static void WriteTraceHex(in LogRecord record, Span<byte> destination)
     {
@@ -546,6 +714,22 @@ internal sealed class LokiBatchEncoder
         }
 
         Array.Sort(_sortKeys, _order, start, end - start);
+
+        // Array.Sort is not stable: events with the same timestamp (100 ns apart is common) would swap places. Within a run
+        // of equal times, put them back in batch (enqueue) order, which is ascending entry index.
+        int run = start;
+        for (int p = start + 1; p <= end; p++)
+        {
+            if (p == end || _sortKeys[p] != _sortKeys[run])
+            {
+                if (p - run > 1)
+                {
+                    Array.Sort(_order, run, p - run);
+                }
+
+                run = p;
+            }
+        }
     }
 
     private void EnsureCapacity(int n)

@@ -337,6 +337,20 @@ public sealed class LokiSink : LogSink
             return date - DateTimeOffset.UtcNow;
         }
 
+        // HttpClient reads delta-seconds as a 32-bit number and drops a larger one as invalid; such a server still asks for
+        // a long wait (which MaxBackoff then caps), not for the short computed backoff.
+        if (retryAfter is null && response.Headers.NonValidated.TryGetValues("Retry-After", out HeaderStringValues raw))
+        {
+            foreach (string value in raw)
+            {
+                string digits = value.Trim();
+                if (digits.Length > 0 && digits.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
+                {
+                    return TimeSpan.MaxValue;
+                }
+            }
+        }
+
         return null;
     }
 

@@ -69,6 +69,38 @@ public sealed class LokiFaultTests
     }
 
     [Theory]
+    [InlineData(429)]
+    [InlineData(503)]
+    public void A_Retry_After_beyond_32_bits_of_seconds_is_capped_at_MaxBackoff_not_ignored(int status)
+    {
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(status, RetryAfter: "4294967296") : ResponsePlan.NoContent);
+        LokiOptions options = Options(receiver.Url);
+        options.MaxBackoff = TimeSpan.FromMilliseconds(400);
+        using var sink = new LokiSink(options);
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        Assert.Equal(2, receiver.Requests.Count);
+        // The server asked for a very long wait: MaxBackoff, not the 10 ms computed backoff.
+        Assert.Equal(TimeSpan.FromMilliseconds(400), sink.LastRetryDelay);
+    }
+
+    [Fact]
+    public void Retry_After_as_an_HTTP_date_in_the_past_retries_at_once()
+    {
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(429, RetryAfter: "Thu, 01 Jan 1970 00:00:00 GMT") : ResponsePlan.NoContent);
+        LokiOptions options = Options(receiver.Url);
+        options.MinBackoff = TimeSpan.FromSeconds(30);
+        options.MaxBackoff = TimeSpan.FromSeconds(30);
+        using var sink = new LokiSink(options);
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        Assert.Equal(2, receiver.Requests.Count);
+        Assert.Equal(TimeSpan.Zero, sink.LastRetryDelay);
+    }
+
+    [Theory]
     [InlineData(400)]
     [InlineData(302)] // a redirect without a Location: nothing to follow
     [InlineData(600)] // not an HTTP status: once retried as if it were a 5xx

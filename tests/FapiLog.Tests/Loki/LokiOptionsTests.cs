@@ -67,7 +67,7 @@ public sealed class LokiOptionsTests
         Assert.Equal(TimeSpan.FromMinutes(5), loki.MaxBackoff);
         Assert.Equal(10, loki.MaxAttempts);
         Assert.Equal(1024 * 1024, loki.MaxBatchBytes);
-        Assert.Equal(256 * 1024, loki.MaxLineBytes);
+        Assert.Equal(256_000, loki.MaxLineBytes); // Loki's "256KB" is decimal
         Assert.Equal(["service_name"], loki.Labels.Keys);
         Assert.Null(loki.CreateSink());
     }

@@ -222,27 +222,110 @@ public sealed class LokiWireTests
         Assert.Equal(60, sink.Statistics.EntriesSent);
     }
 
-    [Fact]
-    public void A_line_over_the_limit_is_truncated_with_a_marker()
+    [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void Entries_with_the_same_timestamp_keep_their_order_when_a_stream_is_sorted(LokiFormat format)
+    {
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver, format));
+        // 64 events of one stream (more than the insertion-sort range), racing producers: the pairs come newest first,
+        // and the two events of a pair share a timestamp (the clock's 100 ns resolution).
+        var records = new LogRecord[64];
+        for (int i = 0; i < records.Length; i++)
+        {
+            LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + ((64 - (i / 2)) * 10), i, "c", 1m);
+        }
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        List<DecodedEntry> entries = Assert.Single(Assert.Single(receiver.WaitForRequests(1)).Decode()).Entries.ToList();
+        Assert.Equal(entries.Select(e => e.Nanoseconds).Order(), entries.Select(e => e.Nanoseconds));
+        // Ties stay in the order they were logged: 62, 63, 60, 61, …, 0, 1.
+        Assert.Equal(Enumerable.Range(0, 32).Reverse().SelectMany(p => new long[] { 2 * p, (2 * p) + 1 }),
+            entries.Select(e => e.Json.GetProperty("OrderId").GetInt64()));
+    }
+
+    [Theory]
+    [InlineData("é", 0)]
+    [InlineData("€", 0)]
+    [InlineData("€", 1)]
+    [InlineData("€", 2)]
+    [InlineData("😀", 0)] // escaped as a surrogate pair, \uD83D\uDE00: never cut between the two
+    [InlineData("😀", 1)]
+    [InlineData("😀", 5)]
+    [InlineData("😀", 7)]
+    [InlineData("\"", 0)] // escaped as \", never cut after the backslash
+    [InlineData("\"", 1)]
+    [InlineData("\n\u0001", 3)]
+    public void A_line_over_the_limit_is_truncated_with_a_marker_and_stays_a_JSON_object(string unit, int pad)
     {
         using var receiver = new LokiReceiver();
         LokiOptions options = Options(receiver);
         options.MaxLineBytes = 300;
         using var sink = new LokiSink(options);
         var records = new LogRecord[2];
-        LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, new string('é', 1000), 1m);
+        string customer = new string('x', pad) + string.Concat(Enumerable.Repeat(unit, 400));
+        LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, customer, 1m);
         LokiTestEvents.Order(ref records[1], LokiTestEvents.BaseTicks + 1, 2, "short", 1m);
 
         sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
 
         List<DecodedEntry> entries = receiver.WaitForRequests(1)[0].AllEntries().ToList();
         string longLine = entries[0].Line;
-        Assert.True(Encoding.UTF8.GetByteCount(longLine) <= 300);
-        Assert.StartsWith("{\"level\":\"info\"", longLine, StringComparison.Ordinal);
-        Assert.EndsWith(" bytes]", longLine, StringComparison.Ordinal);
-        Assert.Contains("[truncated by FapiLog, ", longLine, StringComparison.Ordinal);
+        Assert.True(Encoding.UTF8.GetByteCount(longLine) <= 300, $"{Encoding.UTF8.GetByteCount(longLine)} bytes: {longLine}");
         Assert.DoesNotContain('\uFFFD', longLine);
+        // Still one JSON object that LogQL's | json can read: level first, the cut value ends with the marker.
+        using JsonDocument json = JsonDocument.Parse(longLine);
+        Assert.Equal("info", json.RootElement.GetProperty("level").GetString());
+        string message = json.RootElement.GetProperty("message").GetString()!;
+        Assert.StartsWith("Order 1 placed by " + new string('x', pad), message, StringComparison.Ordinal);
+        Assert.Matches(@"… \[truncated by FapiLog, \d+ bytes\]$", message);
+        string kept = message.Substring("Order 1 placed by ".Length + pad, message.IndexOf('…', StringComparison.Ordinal) - "Order 1 placed by ".Length - pad);
+        // A prefix of the value, never half a surrogate pair.
+        Assert.True(kept.Length > 0 && customer.Substring(pad).StartsWith(kept, StringComparison.Ordinal) && !char.IsHighSurrogate(kept[^1]));
         Assert.Equal(2, entries[1].Json.GetProperty("OrderId").GetInt64());
+    }
+
+    [Theory]
+    [InlineData(@"{""level"":""info"",""a"":12345678901234567890,""b"":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,127,128,129,130]}")]
+    [InlineData(@"{""level"":""info"",""exception"":{""type"":""System.Exception"",""stack"":""" + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + @"""},""event"":""E""}")]
+    [InlineData(@"{""level"":""info"",""n1"":1,""n2"":2,""n3"":3,""n4"":4,""n5"":5,""n6"":6,""n7"":7,""n8"":8,""n9"":9,""n10"":10,""n11"":11,""n12"":12,""n13"":13,""n14"":14,""n15"":15,""n16"":16,""n17"":17,""n18"":18,""n19"":19,""n20"":20,""n21"":21,""n22"":22,""n23"":23,""n24"":24,""n25"":25,""n26"":26,""n27"":27,""n28"":28,""n29"":29,""n30"":30,""n31"":31,""n32"":32,""n33"":33,""n34"":34}")]
+    public void Truncation_keeps_any_JSON_object_valid(string text)
+    {
+        const int max = 256;
+        byte[] line = Encoding.UTF8.GetBytes(text);
+        Assert.True(line.Length > max);
+
+        int length = LokiBatchEncoder.TruncateJson(line, "… [truncated by FapiLog, 999 bytes]"u8, max);
+
+        string result = Encoding.UTF8.GetString(line, 0, length);
+        Assert.True(length <= max, result);
+        using JsonDocument json = JsonDocument.Parse(result);
+        Assert.Equal("info", json.RootElement.GetProperty("level").GetString());
+        Assert.Contains("[truncated by FapiLog, 999 bytes]", result, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void With_the_default_limit_a_line_just_over_Lokis_256KB_is_truncated_not_rejected()
+    {
+        // Loki's default max_line_size is "256KB", which its flag parser reads as 256,000 bytes (not 256 KiB): a longer
+        // line gets a 400 ("line too long") and is lost. This receiver enforces that default.
+        const int lokiMaxLineSize = 256_000;
+        using var receiver = new LokiReceiver((_, request) => request.AllEntries().Any(e => Encoding.UTF8.GetByteCount(e.Line) > lokiMaxLineSize)
+            ? new ResponsePlan(400, Body: "line too long")
+            : ResponsePlan.NoContent);
+        var options = new LokiOptions { Url = receiver.Url, MaxAttempts = 1 };
+        using var sink = new LokiSink(options);
+        var records = new LogRecord[1];
+        LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, new string('x', 260_000), 1m);
+
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        string line = Assert.Single(Assert.Single(receiver.WaitForRequests(1)).AllEntries()).Line;
+        Assert.True(Encoding.UTF8.GetByteCount(line) <= lokiMaxLineSize);
+        Assert.Contains(" bytes]", line, StringComparison.Ordinal);
+        Assert.Equal(1, sink.Statistics.EntriesSent);
     }
 
     [Fact]
@@ -254,6 +337,23 @@ public sealed class LokiWireTests
         Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
         options.Url = new Uri("http://localhost:3100");
         Assert.Equal("http://localhost:3100/loki/api/v1/push", options.GetPushUri().ToString());
+    }
+
+    [Theory]
+    [InlineData("/loki/api/v1/push/", "/loki/api/v1/push")]
+    [InlineData("/loki/api/v1/push//", "/loki/api/v1/push")]
+    [InlineData("/loki/", "/loki/loki/api/v1/push")]
+    [InlineData("/", "/loki/api/v1/push")]
+    public void A_url_with_a_trailing_slash_gets_the_push_path_once(string path, string expected)
+    {
+        using var receiver = new LokiReceiver();
+        var options = new LokiOptions { Url = new Uri(receiver.Url, path) };
+        using var sink = new LokiSink(options);
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+
+        Assert.Equal(expected, Assert.Single(receiver.WaitForRequests(1)).Path);
+        Assert.Equal(1, sink.Statistics.EntriesSent);
     }
 }
 
