@@ -387,12 +387,37 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration(setting, name.Substring(0, 32) + "…", $"a label name of at most {MaxLabelNameBytes} characters (Loki's max_label_name_length)");
         }
 
+        // A lone surrogate would go out as U+FFFD, which is not the value configured, and Loki's label parser refuses
+        // U+FFFD itself as an invalid UTF-8 rune: every protobuf push would get a 400.
+        if (value.Contains('\uFFFD') || !IsWellFormedUtf16(value))
+        {
+            ThrowHelper.ThrowConfiguration(setting, name + "=" + value,
+                "a label value of well-formed Unicode text without U+FFFD (a lone surrogate or a replacement character, as decoding the wrong encoding leaves, is refused by Loki)");
+        }
+
         // Loki measures values in UTF-8 bytes: 1000 '€' are 3000 bytes, and every push would get a 400.
         if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxLabelValueBytes)
         {
             ThrowHelper.ThrowConfiguration(setting, name + "=" + value.Substring(0, 32) + "…",
                 $"a label value of at most {MaxLabelValueBytes} UTF-8 bytes (Loki's max_label_value_length)");
         }
+    }
+
+    private static bool IsWellFormedUtf16(string value)
+    {
+        for (int i = 0; i < value.Length; i++)
+        {
+            if (char.IsHighSurrogate(value[i]) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(value[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     internal static bool IsLabelName(string name)

@@ -148,6 +148,22 @@ public sealed class LokiOptionsTests
         Assert.Equal("Loki.Labels", Assert.Throws<FapiLogConfigurationException>(options.Validate).Setting);
     }
 
+    [Theory]
+    [InlineData("shop\ud800")]      // a lone high surrogate: encoded as U+FFFD, so not the value configured
+    [InlineData("\udc00shop")]      // a lone low surrogate
+    [InlineData("caf\ufffd")]       // U+FFFD itself: Loki's label parser refuses it as an invalid UTF-8 rune
+    public void A_label_value_that_is_not_clean_unicode_is_rejected(string value)
+    {
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100") };
+        options.Labels["team"] = value;
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("Loki.Labels", ex.Setting);
+        Assert.Contains("team", ex.Message, StringComparison.Ordinal);
+
+        options.Labels["team"] = "caf\u00e9 \ud83d\ude80";  // accented letters and paired surrogates are fine
+        options.Validate();
+    }
+
     [Fact]
     public void More_than_fifteen_labels_with_level_are_rejected()
     {
