@@ -62,6 +62,28 @@ public class OverflowTests
     }
 
     [Fact]
+    public void The_drop_warning_is_stamped_by_the_configured_clock_like_the_events_beside_it()
+    {
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.TimeProvider = time; });
+        var gate = new GateSink();
+        options.AddSink(gate);
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        for (int i = 0; i < 10; i++)
+        {
+            TestLog.Emit(pipeline, 1, i);
+        }
+
+        gate.Open();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        CapturedLogEvent warning = Assert.Single(sink.Events, e => e.EventName == "FapiLog.EventsDropped");
+        Assert.Equal(time.GetUtcNow(), warning.Timestamp);
+        Assert.All(sink.Events, e => Assert.Equal(time.GetUtcNow(), e.Timestamp));
+    }
+
+    [Fact]
     public void The_drop_warning_goes_out_while_the_queue_stays_full_not_only_once_it_drains()
     {
         // A slow sink (Loki down, say) and steady traffic: every time the worker looks, a full batch is waiting. The

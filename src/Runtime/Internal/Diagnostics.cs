@@ -98,7 +98,8 @@ internal sealed class DropWarning
         _reportedSampled += sampled;
 
         ref LogRecord record = ref _slot[0];
-        record._timestampTicks = DateTime.UtcNow.Ticks;
+        // The pipeline's clock, like the events around it (a test's TimeProvider included).
+        record._timestampTicks = time.GetUtcNow().UtcTicks;
         record._descriptor = Descriptor;
         var writer = new LogEventWriter(ref record, null, 0, Descriptor);
         writer.Write(queueFull + blockTimeout + shutDown + workerStopped);
