@@ -113,18 +113,46 @@ public static class FapiLogging
     /// <summary>
     /// Delivers every event logged before this call to the sinks and flushes them. Returns false when that took longer
     /// than <paramref name="timeout"/> (the events stay queued and are delivered later).
+    /// <see cref="Timeout.InfiniteTimeSpan"/> and durations too long to wait for (up to <see cref="TimeSpan.MaxValue"/>) wait
+    /// without a limit.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public static bool Flush(TimeSpan timeout)
     {
+        timeout = CheckTimeout(timeout);
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         return pipeline is null || pipeline.Flush(timeout);
     }
 
     /// <summary>The asynchronous form of <see cref="Flush"/>: no thread waits.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public static Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
+        timeout = CheckTimeout(timeout);
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         return pipeline is null ? Task.FromResult(true) : pipeline.FlushAsync(timeout, cancellationToken);
+    }
+
+    /// <summary>The longest finite wait that both <see cref="Task.Wait(TimeSpan)"/> and <c>Task.WaitAsync</c> accept.</summary>
+    private static readonly TimeSpan s_longestWait = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    /// <summary>
+    /// Refuses a negative timeout (other than <see cref="Timeout.InfiniteTimeSpan"/>) before anything is done, and turns one
+    /// longer than a wait can take (<see cref="TimeSpan.MaxValue"/>, say) into <see cref="Timeout.InfiniteTimeSpan"/>.
+    /// </summary>
+    private static TimeSpan CheckTimeout(TimeSpan timeout, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(timeout))] string? name = null)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan || timeout > s_longestWait)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+
+        if (timeout < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(name, timeout, "The timeout must be zero or more, or Timeout.InfiniteTimeSpan.");
+        }
+
+        return timeout;
     }
 
     /// <summary>
@@ -132,10 +160,19 @@ public static class FapiLogging
     /// <see cref="DropReason.ShutDown"/>); everything logged before is delivered and the sinks are flushed and disposed.
     /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
     /// <paramref name="timeout"/> (default <see cref="FapiLogOptions.ShutdownTimeout"/>) and returns false when the sinks
-    /// did not finish in time; what was not delivered is then reported on stderr.
+    /// did not finish in time; what was not delivered is then reported on stderr. <see cref="Timeout.InfiniteTimeSpan"/> and
+    /// durations too long to wait for (up to <see cref="TimeSpan.MaxValue"/>) wait without a limit.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>; nothing is shut down then.
+    /// </exception>
     public static bool Shutdown(TimeSpan? timeout = null)
     {
+        if (timeout is { } given)
+        {
+            timeout = CheckTimeout(given, nameof(timeout));
+        }
+
         bool finished = true;
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
@@ -150,7 +187,20 @@ public static class FapiLogging
     }
 
     /// <summary>The asynchronous form of <see cref="Shutdown"/>: no thread waits.</summary>
-    public static async Task<bool> ShutdownAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>; nothing is shut down then.
+    /// </exception>
+    public static Task<bool> ShutdownAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        if (timeout is { } given)
+        {
+            timeout = CheckTimeout(given, nameof(timeout));
+        }
+
+        return ShutdownAsyncCore(timeout, cancellationToken);
+    }
+
+    private static async Task<bool> ShutdownAsyncCore(TimeSpan? timeout, CancellationToken cancellationToken)
     {
         bool finished = true;
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);

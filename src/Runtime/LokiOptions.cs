@@ -79,7 +79,7 @@ public sealed class LokiOptions
     /// <summary>Extra request headers (e.g. a gateway's API key). Values are never logged or shown. Env <c>FAPILOG_LOKI_HEADERS</c> (<c>Name=value,Other=value</c>).</summary>
     public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Longest time one push request may take before it counts as a timeout and is retried. Default 10 s; env <c>FAPILOG_LOKI_TIMEOUT</c> (seconds).</summary>
+    /// <summary>Longest time one push request may take before it counts as a timeout and is retried, at most 10 min. Default 10 s; env <c>FAPILOG_LOKI_TIMEOUT</c> (seconds).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The first retry delay; it doubles per attempt, with jitter in [d, 2d). Default 500 ms; env <c>FAPILOG_LOKI_MIN_BACKOFF</c> (seconds).</summary>
@@ -165,7 +165,7 @@ public sealed class LokiOptions
 
         if (SettingParser.Get(getVariable, "FAPILOG_LOKI_TIMEOUT") is { } timeout)
         {
-            RequestTimeout = SettingParser.ParseSeconds(timeout, "FAPILOG_LOKI_TIMEOUT", 3600);
+            RequestTimeout = SettingParser.ParseSeconds(timeout, "FAPILOG_LOKI_TIMEOUT", MaxRequestTimeout.TotalSeconds);
         }
 
         if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MIN_BACKOFF") is { } minBackoff)
@@ -193,6 +193,9 @@ public sealed class LokiOptions
             MaxLineBytes = SettingParser.ParseInt(lineBytes, "FAPILOG_LOKI_MAX_LINE_BYTES", MinLineBytes, MaxBatchBytesLimit);
         }
     }
+
+    /// <summary>The longest <see cref="RequestTimeout"/>, in code and in <c>FAPILOG_LOKI_TIMEOUT</c> alike.</summary>
+    internal static readonly TimeSpan MaxRequestTimeout = TimeSpan.FromMinutes(10);
 
     internal const int MinLineBytes = 256;
     internal const int MinBatchBytes = 1024;
@@ -261,7 +264,7 @@ public sealed class LokiOptions
             ValidateHeader(header.Key, header.Value);
         }
 
-        CheckDuration(RequestTimeout, "Loki.RequestTimeout", TimeSpan.FromMinutes(10));
+        CheckDuration(RequestTimeout, "Loki.RequestTimeout", MaxRequestTimeout);
         CheckDuration(MinBackoff, "Loki.MinBackoff", TimeSpan.FromHours(1));
         CheckDuration(MaxBackoff, "Loki.MaxBackoff", TimeSpan.FromHours(1));
         if (MaxBackoff < MinBackoff)
