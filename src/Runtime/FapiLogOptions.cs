@@ -89,7 +89,10 @@ public sealed class FapiLogOptions
     /// </summary>
     public int FileRetainedFiles { get; set; } = 5;
 
-    /// <summary>The clock the worker uses for flush deadlines; replace it in tests.</summary>
+    /// <summary>
+    /// The clock that stamps each event's <see cref="LogRecord.Timestamp"/> and that the worker uses for flush deadlines and
+    /// the drop warning interval; replace it in tests. Default <see cref="TimeProvider.System"/>.
+    /// </summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>The sinks added with <see cref="AddSink"/>.</summary>

@@ -121,4 +121,143 @@ public sealed class ApiSurfaceTests : IDisposable
         env[variable] = value;
         new FapiLogOptions().ApplyEnvironment(name => env.GetValueOrDefault(name)).Validate();
     }
+
+    private static readonly LogEventDescriptor s_typed = new(
+        40, "Typed", Microsoft.Extensions.Logging.LogLevel.Warning, "Typed {F} {C} {Level2} {N}",
+        LogArgument.Create<float>("f"), LogArgument.Create<char>("c"), LogArgument.Create<DayOfWeek>("level2"), LogArgument.Create<int?>("n"),
+        LogArgument.Create<uint>("u"));
+
+    private static void Typed(float f, char c, DayOfWeek d, int? n, uint u, Exception? ex)
+    {
+        LogEventWriter w = FapiLogRuntime.Begin(s_typed);
+        if (!w.IsActive)
+        {
+            return;
+        }
+
+        w.Write(f);
+        w.Write(c);
+        w.Write(d);
+        w.WriteNullable(n);
+        w.Write(u);
+        w.SetException(ex);
+        w.Commit();
+    }
+
+    /// <summary>A custom sink as the README shows one, recording what the LogRecord API gives it and the lifecycle calls.</summary>
+    private sealed class RecordingSink : LogSink
+    {
+        public readonly List<string> Calls = new();
+        public readonly List<CapturedLogEvent> Seen = new();
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            Calls.Add("Write");
+            foreach (ref readonly LogRecord e in batch)
+            {
+                var fields = new FieldList();
+                e.VisitFields(ref fields);
+                Seen.Add(new CapturedLogEvent(e.Timestamp, e.Level, e.Descriptor.EventId, e.Descriptor.EventName, e.FormatMessage(),
+                    e.Descriptor.Message, fields.Fields, e.Exception, e.HasTraceContext ? e.TraceId.ToHexString() : null,
+                    e.HasTraceContext ? e.SpanId.ToHexString() : null, string.Empty));
+            }
+        }
+
+        public override void Flush(CancellationToken cancellationToken) => Calls.Add("Flush");
+
+        protected override void Dispose(bool disposing) => Calls.Add("Dispose");
+
+        private struct FieldList : ILogFieldVisitor
+        {
+            public FieldList() => Fields = new();
+
+            public List<KeyValuePair<string, object?>> Fields { get; }
+
+            public void Visit(string name, long value) => Fields.Add(new(name, value));
+            public void Visit(string name, ulong value) => Fields.Add(new(name, value));
+            public void Visit(string name, double value) => Fields.Add(new(name, value));
+            public void Visit(string name, decimal value) => Fields.Add(new(name, value));
+            public void Visit(string name, bool value) => Fields.Add(new(name, value));
+            public void Visit(string name, string value) => Fields.Add(new(name, value));
+            public void Visit(string name, DateTime value) => Fields.Add(new(name, value));
+            public void Visit(string name, DateTimeOffset value) => Fields.Add(new(name, value));
+            public void Visit(string name, TimeSpan value) => Fields.Add(new(name, value));
+            public void Visit(string name, Guid value) => Fields.Add(new(name, value));
+            public void VisitNull(string name) => Fields.Add(new(name, null));
+        }
+    }
+
+    [Fact]
+    public void A_custom_sink_sees_everything_the_docs_promise_and_is_flushed_then_disposed_once()
+    {
+        var sink = new RecordingSink();
+        var clock = new Support.FakeTime();
+        FapiLogging.Configure(new FapiLogOptions { Console = false, TimeProvider = clock }.AddSink(sink));
+        var boom = new InvalidOperationException("boom");
+        using (var activity = new System.Diagnostics.Activity("op").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start())
+        {
+            Typed(0.1f, 'x', DayOfWeek.Friday, null, 7u, boom);
+            Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+            Assert.Equal(activity.TraceId.ToHexString(), sink.Seen[0].TraceId);
+            Assert.Equal(activity.SpanId.ToHexString(), sink.Seen[0].SpanId);
+        }
+
+        CapturedLogEvent e = Assert.Single(sink.Seen);
+        // Options.TimeProvider stamps the events too (not only the worker's deadlines).
+        Assert.Equal(clock.GetUtcNow(), e.Timestamp);
+        Assert.Equal(TimeSpan.Zero, e.Timestamp.Offset);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, e.Level);
+        Assert.Equal(40, e.EventId);
+        Assert.Equal("Typed", e.EventName);
+        Assert.Equal("Typed 0.1 x Friday (null)", e.Message);
+        Assert.Same(boom, e.Exception);
+        Assert.Equal(0.1, e["F"]);
+        Assert.Equal("x", e["C"]);
+        Assert.Equal("Friday", e["Level2"]);
+        Assert.Null(e["N"]);
+        Assert.Equal(7UL, e["u"]);
+
+        // FapiLogging.Flush flushes the sinks; shutdown flushes, then disposes once, and a second shutdown does nothing more.
+        Assert.Equal(["Write", "Flush"], sink.Calls);
+        Assert.True(FapiLogging.Shutdown());
+        Assert.True(FapiLogging.Shutdown());
+        Assert.Equal(["Write", "Flush", "Flush", "Dispose"], sink.Calls);
+    }
+
+    [Fact]
+    public void Flush_with_nothing_queued_still_flushes_the_sinks()
+    {
+        var sink = new RecordingSink();
+        FapiLogging.Configure(new FapiLogOptions { Console = false }.AddSink(sink));
+
+        Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+        Assert.Contains("Flush", sink.Calls);
+    }
+
+    [Fact]
+    public void CapturedLogEvent_Json_is_the_file_line_without_its_timestamp_and_trace_members()
+    {
+        var sink = new InMemorySink();
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"fapilog-api-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            FapiLogging.Configure(new FapiLogOptions { Console = false, FilePath = path }.AddSink(sink));
+            using (new System.Diagnostics.Activity("op").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start())
+            {
+                Typed(1.5f, 'y', DayOfWeek.Monday, 3, 4u, null);
+            }
+
+            Assert.True(FapiLogging.Shutdown());
+            string fileLine = Assert.Single(System.IO.File.ReadAllLines(path));
+            var file = System.Text.Json.Nodes.JsonNode.Parse(fileLine)!.AsObject();
+            Assert.True(file.Remove("timestamp"));
+            Assert.True(file.Remove("trace_id"));
+            Assert.True(file.Remove("span_id"));
+            Assert.Equal(file.ToJsonString(), System.Text.Json.Nodes.JsonNode.Parse(sink.Events[0].Json)!.ToJsonString());
+        }
+        finally
+        {
+            System.IO.File.Delete(path);
+        }
+    }
 }

@@ -20,7 +20,9 @@ namespace FapiLog.Sinks;
 /// <param name="Exception">The exception, if any.</param>
 /// <param name="TraceId">The trace id in hex, or null.</param>
 /// <param name="SpanId">The span id in hex, or null.</param>
-/// <param name="Json">The event as the JSON object that the file sink and the Loki line carry.</param>
+/// <param name="Json">The event as the JSON object of its Loki line: level, message, event, event_id, fields and exception. The
+/// file sink's line is this object with <c>timestamp</c> first and <c>trace_id</c> / <c>span_id</c> (when there was an
+/// activity) added.</param>
 public sealed record CapturedLogEvent(
     DateTimeOffset Timestamp,
     LogLevel Level,
