@@ -362,7 +362,14 @@ public sealed class LokiOptions
 
     private static string RedactText(string text)
     {
-        // A malformed URL may still carry "user:password@": show nothing after the scheme's authority part.
+        // A refused URL may still carry a query (an API key) or a fragment: show neither, as Redact does for a good one.
+        int query = text.IndexOfAny(['?', '#']);
+        if (query >= 0)
+        {
+            text = text.Substring(0, query) + "?(hidden)";
+        }
+
+        // It may also carry "user:password@": show nothing before the host.
         int at = text.IndexOf('@', StringComparison.Ordinal);
         return at < 0 ? text : "(hidden)" + text.Substring(at);
     }

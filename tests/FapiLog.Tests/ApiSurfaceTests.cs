@@ -260,4 +260,28 @@ public sealed class ApiSurfaceTests : IDisposable
             System.IO.File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData("ftp://loki.example:3100/?api_key=s3cret")]
+    [InlineData("loki.example:3100/push?api_key=s3cret")]
+    [InlineData("http//loki.example/?api_key=s3cret")]
+    public void A_refused_Loki_url_is_not_echoed_with_its_query(string url)
+    {
+        // LokiOptions: "secrets are never echoed"; ToString shows a URL without user information or the query.
+        var env = new Dictionary<string, string> { ["FAPILOG_LOKI_URL"] = url };
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(name => env.GetValueOrDefault(name)));
+        Assert.Equal("FAPILOG_LOKI_URL", ex.Setting);
+        Assert.DoesNotContain("s3cret", ex.Message);
+        Assert.DoesNotContain("s3cret", ex.Value ?? string.Empty);
+    }
+
+    [Fact]
+    public void A_refused_Loki_url_option_is_not_echoed_with_its_query()
+    {
+        var options = new FapiLogOptions();
+        options.Loki.Url = new Uri("ftp://loki.example:3100/?api_key=s3cret");
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("Loki.Url", ex.Setting);
+        Assert.DoesNotContain("s3cret", ex.Message);
+    }
 }
