@@ -160,7 +160,8 @@ public static class FapiLogConfigurationBinder
 
                 if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? parsed) || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps))
                 {
-                    throw new FapiLogConfigurationException(setting, url, "an absolute http:// or https:// URL such as http://localhost:3100");
+                    // Shown without user information or query, as the Loki options show any URL they refuse.
+                    throw new FapiLogConfigurationException(setting, LokiOptions.RedactText(url), "an absolute http:// or https:// URL such as http://localhost:3100");
                 }
 
                 options.Url = parsed;

@@ -360,7 +360,7 @@ public sealed class LokiOptions
         return parsed;
     }
 
-    private static string RedactText(string text)
+    internal static string RedactText(string text)
     {
         // A refused URL may still carry a query (an API key) or a fragment: show neither, as Redact does for a good one.
         int query = text.IndexOfAny(['?', '#']);

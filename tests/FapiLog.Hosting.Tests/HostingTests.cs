@@ -199,6 +199,20 @@ public sealed class HostingTests : HostingTestBase
         Assert.False(FapiLogging.IsConfigured);
     }
 
+    [Theory]
+    [InlineData("ftp://user:pa55word@example:3100/")]
+    [InlineData("ftp://example:3100/?api_key=pa55word")]
+    public async Task A_refused_Loki_url_is_not_echoed_with_its_credentials(string url)
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["FapiLog:Loki:Url"] = url });
+
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Equal("FapiLog:Loki:Url", ex.Setting);
+        Assert.DoesNotContain("pa55word", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("pa55word", ex.Value ?? string.Empty, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void An_empty_Loki_value_means_not_set_as_for_every_other_key()
     {
