@@ -35,7 +35,9 @@ public static class FapiLogging
     /// <summary>
     /// Sets up the global pipeline: defaults, then the <c>FAPILOG_*</c> environment variables, then <paramref name="configure"/>.
     /// Call it once at startup, before the first log call. Calling it again replaces the pipeline: the old one is flushed
-    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first. Called once the process-exit hook
+    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first. A sink you add again (the same
+    /// instance) carries over: the old pipeline flushes it without disposing it, and the new one starts writing to it (events
+    /// logged meanwhile wait in its queue) once the old one has finished. Called once the process-exit hook
     /// has run (from a later <see cref="AppDomain.ProcessExit"/> handler), the new pipeline starts shut down: calls are
     /// counted as dropped, as after any shutdown, since nothing would deliver them.
     /// </summary>
@@ -339,13 +341,22 @@ public static class FapiLogging
     {
         LogPipeline? previous;
         LogPipeline started;
+        bool sharesSinks;
         lock (s_lock)
         {
             previous = s_pipeline;
-            StartLocked(options);
+            // A sink the old pipeline also has (Configure again with the same sink instance) must not be written to by two
+            // workers at once, nor disposed by the old one: the new worker starts once the old one has finished.
+            sharesSinks = previous is not null && SharesSinks(previous, options);
+            StartLocked(options, startWorker: !sharesSinks);
             started = s_pipeline!;
             if (previous is not null)
             {
+                if (sharesSinks)
+                {
+                    previous.HandOver(started.Sinks);
+                }
+
                 // In the same step as the switch, so that the statistics never lose sight of its counts.
                 s_retired.Add(new RetiredPipeline(previous));
             }
@@ -354,6 +365,11 @@ public static class FapiLogging
         if (previous is not null)
         {
             previous.Shutdown(previous.ShutdownTimeout);
+            if (sharesSinks)
+            {
+                started.StartWorker();
+            }
+
             lock (s_lock)
             {
                 foreach (RetiredPipeline retired in s_retired)
@@ -372,11 +388,27 @@ public static class FapiLogging
         }
     }
 
-    private static void StartLocked(FapiLogOptions options)
+    private static bool SharesSinks(LogPipeline previous, FapiLogOptions options)
+    {
+        foreach (LogSink sink in options.Sinks)
+        {
+            foreach (LogSink old in previous.Sinks)
+            {
+                if (ReferenceEquals(sink, old))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static void StartLocked(FapiLogOptions options, bool startWorker = true)
     {
         options.Validate();
         List<LogSink> sinks = BuildSinks(options);
-        var pipeline = new LogPipeline(options, sinks);
+        var pipeline = new LogPipeline(options, sinks, startWorker);
         s_pipeline = pipeline;
         FapiLogMetrics.EnsureCreated();
         FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);

@@ -36,7 +36,10 @@ public abstract class LogSink : IDisposable
     {
     }
 
-    /// <summary>Releases the sink's resources; called once by the worker after the final flush.</summary>
+    /// <summary>
+    /// Releases the sink's resources; called once by the worker after the final flush (for a sink that a later
+    /// <see cref="FapiLogging.Configure(System.Action{FapiLogOptions})"/> took over, by the pipeline that used it last).
+    /// </summary>
     public void Dispose()
     {
         Dispose(true);

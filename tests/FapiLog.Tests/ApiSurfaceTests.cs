@@ -284,4 +284,44 @@ public sealed class ApiSurfaceTests : IDisposable
         Assert.Equal("Loki.Url", ex.Setting);
         Assert.DoesNotContain("s3cret", ex.Message);
     }
+
+    /// <summary>A sink that, like a file or socket sink, cannot write once disposed.</summary>
+    private sealed class DisposableSink : LogSink
+    {
+        private int _inside;
+        public int Written;
+        public int Disposals;
+        public bool Overlapped;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            ObjectDisposedException.ThrowIf(Disposals > 0, this);
+            Overlapped |= Interlocked.Increment(ref _inside) > 1;
+            Written += batch.Count;
+            Interlocked.Decrement(ref _inside);
+        }
+
+        protected override void Dispose(bool disposing) => Disposals++;
+    }
+
+    [Fact]
+    public void Configuring_again_with_the_same_sink_keeps_it_working_and_disposes_it_once_at_the_end()
+    {
+        var sink = new DisposableSink();
+        FapiLogging.Configure(o => { o.Console = false; o.AddSink(sink); });
+        Typed(1f, 'a', DayOfWeek.Monday, 1, 1u, null);
+
+        // Reconfigured to change a setting, keeping the sink: the old pipeline must not dispose what the new one uses.
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 10; o.AddSink(sink); });
+        Typed(2f, 'b', DayOfWeek.Tuesday, 2, 2u, null);
+        Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(0, sink.Disposals);
+        Assert.Equal(2, sink.Written);
+        Assert.Equal(0, FapiLogging.Statistics.Failed);
+
+        Assert.True(FapiLogging.Shutdown());
+        Assert.Equal(1, sink.Disposals);
+        Assert.False(sink.Overlapped);
+    }
 }

@@ -79,6 +79,22 @@ internal sealed class LogPipeline
     /// <summary>Starts a worker that the constructor was told not to start (tests only).</summary>
     internal void StartWorkerForTesting() => _worker.Start();
 
+    /// <summary>
+    /// Starts a worker that the constructor was told not to start: the pipeline that replaces one whose sinks it takes over,
+    /// once that one has stopped, so that a sink is never written to from two workers at once.
+    /// </summary>
+    internal void StartWorker() => _worker.Start();
+
+    // Sinks that the pipeline replacing this one took over: flushed at the end like the others, but not disposed.
+    private HashSet<LogSink>? _handedOver;
+
+    /// <summary>
+    /// Marks <paramref name="sinks"/> as taken over by the next pipeline: this one's final flush still flushes them, but
+    /// leaves disposing them to the next one. Call before <see cref="Shutdown"/>.
+    /// </summary>
+    internal void HandOver(IEnumerable<LogSink> sinks)
+        => Volatile.Write(ref _handedOver, new HashSet<LogSink>(sinks, ReferenceEqualityComparer.Instance));
+
     public LogQueue Queue => _queue;
 
     public PipelineCounters Counters => _counters;
@@ -495,8 +511,14 @@ internal sealed class LogPipeline
         ReportDropsIfDue(force: true);
         FlushSinks();
         CompleteFlushWaiters(long.MaxValue);
+        HashSet<LogSink>? handedOver = Volatile.Read(ref _handedOver);
         foreach (LogSink sink in _sinks)
         {
+            if (handedOver is not null && handedOver.Contains(sink))
+            {
+                continue;
+            }
+
             try
             {
                 sink.Dispose();
