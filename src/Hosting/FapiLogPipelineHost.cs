@@ -28,7 +28,6 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     private static readonly HashSet<FapiLogPipelineHost> s_liveHosts = new();
     private static LogPipeline? s_hostPipeline;
 
-    private readonly IOptions<FapiLogOptions> _options;
     private readonly IServiceProvider _services;
     private readonly IConfiguration? _configuration;
     private IDisposable? _reloadWatch;
@@ -40,9 +39,12 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     private volatile bool _started;
     private volatile bool _sinksHungAtStop;
 
-    public FapiLogPipelineHost(IOptions<FapiLogOptions> options, IServiceProvider services)
+    // The options are resolved when the pipeline starts, not here: this host is built with the logger factory (the bridge
+    // needs it), and options configured from services that themselves need an ILogger or the logger factory
+    // (AddOptions<FapiLogOptions>().Configure<ILoggerFactory>(...), an HTTP client factory for a sink) would otherwise
+    // make the logger factory depend on itself.
+    public FapiLogPipelineHost(IServiceProvider services)
     {
-        _options = options;
         _services = services;
         _configuration = services.GetService<IConfiguration>();
     }
@@ -68,7 +70,7 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             _startingThread = Thread.CurrentThread;
             try
             {
-                FapiLogOptions options = _options.Value;
+                FapiLogOptions options = _services.GetRequiredService<IOptions<FapiLogOptions>>().Value;
                 FapiLogging.Configure(options);
                 _pipeline = FapiLogging.CurrentPipeline;
                 lock (s_hostsLock)

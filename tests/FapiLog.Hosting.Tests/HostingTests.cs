@@ -370,6 +370,35 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public async Task Options_configured_from_a_service_that_needs_the_logger_factory_do_not_deadlock_the_host()
+    {
+        // The standard options idiom, with a dependency that itself needs logging (a sink built from an HTTP client factory,
+        // a sink that reports through an ILogger): the logger factory must not wait on itself through FapiLog's options.
+        var sink = new InMemorySink();
+        Task<IHost> start = Task.Run(async () =>
+        {
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+            builder.Logging.ClearProviders();
+            builder.AddFapiLog(o => o.Console = false);
+            builder.Services.AddOptions<FapiLogOptions>().Configure<ILoggerFactory>((o, loggers) =>
+            {
+                loggers.CreateLogger("Setup").LogInformation("configuring FapiLog");
+                o.AddSink(sink);
+            });
+            IHost built = builder.Build();
+            await built.StartAsync();
+            return built;
+        });
+
+        // A generous bound that only turns a hang (the failure this test is about) into a failure.
+        using IHost host = await start.WaitAsync(TimeSpan.FromSeconds(60));
+        host.Services.GetRequiredService<ILogger<HostingTests>>().LogWarning("Logged {N}", 1);
+        await host.StopAsync();
+
+        Assert.Contains(sink.Events, e => e.Message == "Logged 1");
+    }
+
+    [Fact]
     public async Task Without_a_host_the_provider_starts_the_pipeline_on_first_use()
     {
         var sink = new InMemorySink();
