@@ -47,22 +47,7 @@ public static class FapiLogRuntime
     /// <summary>Claims a slot in <paramref name="queue"/>: the one code path behind every log call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static LogEventWriter Begin(LogQueue queue, LogEventDescriptor descriptor, bool captureTraceContext)
-    {
-        if (!queue.TryClaim(descriptor.Level, out long position))
-        {
-            return default;
-        }
-
-        ref LogRecord record = ref queue.Slot(position);
-        record._timestampTicks = queue.UtcNowTicks();
-        record._descriptor = descriptor;
-        if (captureTraceContext && s_activitySeen)
-        {
-            CaptureTraceContext(ref record);
-        }
-
-        return new LogEventWriter(ref record, queue, position, descriptor);
-    }
+        => queue.TryClaim(descriptor.Level, out long position) ? Stamp(queue, position, descriptor, captureTraceContext) : default;
 
     /// <summary>
     /// Like <see cref="Begin(LogEventDescriptor)"/> on the installed queue (inactive when there is none), but waits for room
@@ -71,15 +56,19 @@ public static class FapiLogRuntime
     internal static LogEventWriter BeginWithin(LogEventDescriptor descriptor, TimeSpan maxWait)
     {
         LogQueue? queue = s_queue;
-        if (queue is null || !queue.TryClaimWithin(descriptor.Level, maxWait, out long position))
-        {
-            return default;
-        }
+        return queue is not null && queue.TryClaimWithin(descriptor.Level, maxWait, out long position)
+            ? Stamp(queue, position, descriptor, s_captureTraceContext)
+            : default;
+    }
 
+    /// <summary>Stamps a claimed slot with the time, the descriptor and the trace context, and hands it to the writer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static LogEventWriter Stamp(LogQueue queue, long position, LogEventDescriptor descriptor, bool captureTraceContext)
+    {
         ref LogRecord record = ref queue.Slot(position);
         record._timestampTicks = queue.UtcNowTicks();
         record._descriptor = descriptor;
-        if (s_captureTraceContext && s_activitySeen)
+        if (captureTraceContext && s_activitySeen)
         {
             CaptureTraceContext(ref record);
         }

@@ -50,48 +50,10 @@ internal sealed class SequenceSink : LogSink
                 continue; // e.g. the pipeline's own "events were dropped" warning
             }
 
-            var reader = new Reader();
+            var reader = new SequenceReader();
             record.VisitFields(ref reader);
             Seen.Add((reader.Producer, reader.Sequence));
         }
-    }
-
-    private struct Reader : ILogFieldVisitor
-    {
-        public long Producer;
-        public long Sequence;
-
-        public void Visit(string name, long value)
-        {
-            if (name == "Producer")
-            {
-                Producer = value;
-            }
-            else
-            {
-                Sequence = value;
-            }
-        }
-
-        public void Visit(string name, ulong value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, double value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, decimal value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, bool value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, string value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, DateTime value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, DateTimeOffset value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, TimeSpan value) => throw new InvalidOperationException(name);
-
-        public void Visit(string name, Guid value) => throw new InvalidOperationException(name);
-
-        public void VisitNull(string name) => throw new InvalidOperationException(name);
     }
 }
 
@@ -144,4 +106,43 @@ internal sealed class StepSink : LogSink
 internal sealed class FailingSink : LogSink
 {
     public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new InvalidOperationException("sink is broken");
+}
+
+/// <summary>Reads the (producer, sequence) pair of a stress or "Sequenced" event.</summary>
+internal struct SequenceReader : ILogFieldVisitor
+{
+    public int Producer;
+    public long Sequence;
+
+    public void Visit(string name, long value)
+    {
+        if (name == "Producer")
+        {
+            Producer = (int)value;
+        }
+        else
+        {
+            Sequence = value;
+        }
+    }
+
+    public void Visit(string name, ulong value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, double value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, decimal value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, bool value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, string value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, DateTime value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, DateTimeOffset value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, TimeSpan value) => throw new InvalidOperationException(name);
+
+    public void Visit(string name, Guid value) => throw new InvalidOperationException(name);
+
+    public void VisitNull(string name) => throw new InvalidOperationException(name);
 }
