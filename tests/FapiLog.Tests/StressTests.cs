@@ -77,7 +77,7 @@ public class StressTests
             for (long i = 0; i < perProducer; i++)
             {
                 LogEventDescriptor descriptor = s_byLevel[random.Next(s_byLevel.Length)];
-                if (Emit(pipeline, descriptor, p, i))
+                if (TestLog.Emit(pipeline, descriptor, p, i))
                 {
                     mine.Add(i);
                 }
@@ -141,20 +141,6 @@ public class StressTests
             // Exactly the accepted events of this producer, once each, in the order it logged them.
             Assert.Equal(accepted[p], recorder.Snapshot(p));
         }
-    }
-
-    private static bool Emit(LogPipeline pipeline, LogEventDescriptor descriptor, long producer, long sequence)
-    {
-        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, descriptor, captureTraceContext: true);
-        if (!w.IsActive)
-        {
-            return false;
-        }
-
-        w.Write(producer);
-        w.Write(sequence);
-        w.Commit();
-        return true;
     }
 
     /// <summary>Records each producer's sequence numbers as the sinks see them.</summary>

@@ -22,9 +22,12 @@ internal static class TestLog
         12, "Fatal", LogLevel.Critical, "Fatal {Sequence}", LogArgument.Create<long>("sequence"));
 
     /// <summary>Logs "Sequenced"; returns whether the event was accepted.</summary>
-    public static bool Emit(LogPipeline pipeline, long producer, long sequence)
+    public static bool Emit(LogPipeline pipeline, long producer, long sequence) => Emit(pipeline, Sequenced, producer, sequence);
+
+    /// <summary>Logs a (producer, sequence) event of <paramref name="descriptor"/>; returns whether it was accepted.</summary>
+    public static bool Emit(LogPipeline pipeline, LogEventDescriptor descriptor, long producer, long sequence)
     {
-        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, Sequenced, captureTraceContext: true);
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, descriptor, captureTraceContext: true);
         if (!w.IsActive)
         {
             return false;
