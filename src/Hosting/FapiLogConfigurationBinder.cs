@@ -1,6 +1,6 @@
 using System;
 using System.Collections.Generic;
-using System.ComponentModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
@@ -184,15 +184,14 @@ public static class FapiLogConfigurationBinder
             {
                 if (child.Value is null)
                 {
-                    // A section (labels, for instance): let the configuration binder fill the existing or a new object.
-                    object? current = property.GetValue(options);
-                    if (current is not null)
+                    // A section: the name/value maps (Labels, Headers) take one entry per key; nothing else is a section.
+                    if (property.GetValue(options) is IDictionary<string, string> map)
                     {
-                        child.Bind(current);
+                        BindMap(child, map);
                     }
-                    else if (property.CanWrite)
+                    else if (HasAny(child.GetChildren()))
                     {
-                        property.SetValue(options, child.Get(property.PropertyType));
+                        throw new FapiLogConfigurationException(setting, null, "a single value, not a section");
                     }
                 }
                 else if (property.CanWrite)
@@ -203,10 +202,6 @@ public static class FapiLogConfigurationBinder
                 {
                     throw new FapiLogConfigurationException(setting, child.Value, "a section, not a single value");
                 }
-            }
-            catch (InvalidOperationException ex)
-            {
-                throw new FapiLogConfigurationException(setting, child.Value, "a value of type " + property.PropertyType.Name + " (" + ex.Message + ")");
             }
             catch (TargetInvocationException ex) when (ex.InnerException is FapiLogConfigurationException inner)
             {
@@ -264,17 +259,42 @@ public static class FapiLogConfigurationBinder
             throw new FapiLogConfigurationException(setting, value, "an absolute URL");
         }
 
-        try
+        if (target.IsPrimitive || target == typeof(decimal))
         {
-            return TypeDescriptor.GetConverter(target).ConvertFromInvariantString(value);
+            try
+            {
+                return Convert.ChangeType(value, target, CultureInfo.InvariantCulture);
+            }
+            catch (Exception ex) when (ex is FormatException or InvalidCastException or OverflowException)
+            {
+                throw new FapiLogConfigurationException(setting, value, "a value of type " + target.Name);
+            }
         }
-        catch (Exception ex) when (ex is FormatException or NotSupportedException or ArgumentException or OverflowException)
+
+        throw new FapiLogConfigurationException(setting, value, "nothing here: a " + target.Name + " is set in code, not in configuration");
+    }
+
+    /// <summary>
+    /// One entry per key of <paramref name="section"/> (<c>"Labels": { "team": "payments" }</c>), added to or replacing those of
+    /// <paramref name="map"/>. Written out rather than left to <see cref="ConfigurationBinder"/>, whose reflection native
+    /// AOT and trimming cannot follow.
+    /// </summary>
+    private static void BindMap(IConfigurationSection section, IDictionary<string, string> map)
+    {
+        foreach (IConfigurationSection entry in section.GetChildren())
         {
-            throw new FapiLogConfigurationException(setting, value, "a value of type " + target.Name);
+            if (entry.Value is { } value)
+            {
+                map[entry.Key] = value;
+            }
+            else if (HasAny(entry.GetChildren()))
+            {
+                throw new FapiLogConfigurationException(entry.Path, null, "a single value, not a section");
+            }
         }
     }
 
-    private static PropertyInfo? FindProperty(Type type, string name)
+    private static PropertyInfo? FindProperty([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type type, string name)
     {
         foreach (PropertyInfo property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
@@ -287,7 +307,7 @@ public static class FapiLogConfigurationBinder
         return null;
     }
 
-    private static string DescribeProperties(Type type)
+    private static string DescribeProperties([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type type)
     {
         var names = new List<string>();
         foreach (PropertyInfo property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))

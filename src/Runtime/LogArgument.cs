@@ -148,6 +148,33 @@ public sealed class LogArgument
         return new LogArgument(name, enumType is null ? storage : ArgumentKind.Enum, storage, nullable, size, enumType);
     }
 
+    /// <summary>
+    /// Describes a non-nullable argument of the enum type <paramref name="enumType"/>, known only at run time (the ILogger
+    /// bridge meets enums in a message's state). The same as <see cref="Create{T}(string)"/> with that type, without
+    /// building a generic method at run time, which native AOT cannot do for a type it has not seen.
+    /// </summary>
+    internal static LogArgument CreateEnum(string name, Type enumType)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(enumType);
+        if (!enumType.IsEnum)
+        {
+            throw new ArgumentException($"'{enumType}' is not an enum type.", nameof(enumType));
+        }
+
+        ArgumentKind storage = ClassifyValue(System.Enum.GetUnderlyingType(enumType))
+            ?? throw new NotSupportedException($"FapiLog cannot store an argument of type '{enumType}' by value (argument '{name}').");
+        int size = storage switch
+        {
+            ArgumentKind.SByte or ArgumentKind.Byte => 1,
+            ArgumentKind.Int16 or ArgumentKind.UInt16 => 2,
+            ArgumentKind.Int32 or ArgumentKind.UInt32 => 4,
+            ArgumentKind.Int64 or ArgumentKind.UInt64 => 8,
+            _ => throw new NotSupportedException($"FapiLog cannot store an argument of type '{enumType}' by value (argument '{name}')."),
+        };
+        return new LogArgument(name, ArgumentKind.Enum, storage, false, size, enumType);
+    }
+
     private static ArgumentKind? ClassifyValue(Type t)
     {
         if (t == typeof(bool)) return ArgumentKind.Boolean;

@@ -18,6 +18,24 @@ public enum Carrier
     Ups,
 }
 
+public enum Tiny : byte
+{
+    Zero,
+    One,
+}
+
+public enum Wide : ulong
+{
+    Low = 1,
+    High = ulong.MaxValue,
+}
+
+public enum Signed : short
+{
+    Minus = -1,
+    Plus = 1,
+}
+
 public static partial class ShippingLog
 {
     [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Shipped {OrderId} in {Elapsed} via {Carrier} (express: {Express})")]
@@ -84,6 +102,42 @@ public sealed class BridgeTests : HostingTestBase
         await host.StopAsync();
 
         Assert.Equal("After 2", Assert.Single(sink.Events).Message);
+    }
+
+    [Fact]
+    public async Task Enums_of_every_underlying_size_arrive_by_name()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shop");
+
+        logger.LogInformation("{A} {B} {C} {D}", Tiny.One, Wide.High, Signed.Minus, (Wide)5);
+        await host.StopAsync();
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("One High Minus 5", e.Message);
+        Assert.Equal("One", e["A"]);
+        Assert.Equal("High", e["B"]);
+        Assert.Equal("Minus", e["C"]);
+        Assert.Equal("5", e["D"]);
+    }
+
+    [Fact]
+    public void A_run_time_enum_argument_is_described_as_the_generic_factory_describes_it()
+    {
+        AssertSame(LogArgument.Create<Tiny>("x"), LogArgument.CreateEnum("x", typeof(Tiny)));
+        AssertSame(LogArgument.Create<Wide>("x"), LogArgument.CreateEnum("x", typeof(Wide)));
+        AssertSame(LogArgument.Create<Signed>("x"), LogArgument.CreateEnum("x", typeof(Signed)));
+        AssertSame(LogArgument.Create<Carrier>("x"), LogArgument.CreateEnum("x", typeof(Carrier)));
+        Assert.Throws<ArgumentException>(() => LogArgument.CreateEnum("x", typeof(int)));
+
+        static void AssertSame(LogArgument expected, LogArgument actual)
+        {
+            Assert.Equal(
+                (expected.Name, expected.Kind, expected.StorageKind, expected.IsNullable, expected.Size, expected.EnumType),
+                (actual.Name, actual.Kind, actual.StorageKind, actual.IsNullable, actual.Size, actual.EnumType));
+        }
     }
 
     [Fact]

@@ -237,6 +237,52 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public void Loki_labels_headers_and_numbers_are_bound_from_the_Loki_section()
+    {
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["FapiLog:Loki:Labels:team"] = "payments",
+                ["FapiLog:Loki:Labels:service_name"] = "checkout",
+                ["FapiLog:Loki:Headers:X-Api-Key"] = "k1",
+                ["FapiLog:Loki:MaxAttempts"] = "3",
+                ["FapiLog:Loki:MaxBatchBytes"] = " 65536 ",
+                ["FapiLog:Loki:Gzip"] = "true",
+            })
+            .Build();
+        var options = new FapiLogOptions();
+        options.Loki.Labels["app"] = "from code";
+
+        FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), options);
+
+        Assert.Equal(
+            new[] { ("app", "from code"), ("service_name", "checkout"), ("team", "payments") },
+            options.Loki.Labels.Select(p => (p.Key, p.Value)).OrderBy(p => p.Key, StringComparer.Ordinal));
+        Assert.Equal("k1", options.Loki.Headers["x-api-key"]);
+        Assert.Equal(3, options.Loki.MaxAttempts);
+        Assert.Equal(65536, options.Loki.MaxBatchBytes);
+        Assert.True(options.Loki.Gzip);
+    }
+
+    [Theory]
+    [InlineData("FapiLog:Loki:MaxAttempts", "three", "FapiLog:Loki:MaxAttempts")]
+    [InlineData("FapiLog:Loki:MaxAttempts", "99999999999", "FapiLog:Loki:MaxAttempts")]
+    [InlineData("FapiLog:Loki:MaxAttempts:x", "3", "FapiLog:Loki:MaxAttempts")]
+    [InlineData("FapiLog:Loki:Labels:team:x", "payments", "FapiLog:Loki:Labels:team")]
+    [InlineData("FapiLog:Loki:HttpMessageHandler", "SocketsHttpHandler", "FapiLog:Loki:HttpMessageHandler")]
+    public void A_bad_Loki_value_or_section_is_refused_naming_it(string key, string value, string expectedSetting)
+    {
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { [key] = value })
+            .Build();
+
+        FapiLogConfigurationException ex = Assert.Throws<FapiLogConfigurationException>(
+            () => FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), new FapiLogOptions()));
+        Assert.Equal(expectedSetting, ex.Setting);
+        Assert.Contains(expectedSetting, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_bad_environment_variable_fails_the_host_start_naming_it()
     {
         using IHost host = BuildHost(new InMemorySink(), environment: name => name == "FAPILOG_OVERFLOW" ? "sometimes" : null);

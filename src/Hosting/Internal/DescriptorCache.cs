@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Reflection;
 using System.Threading;
 using FapiLog.Internal;
 using Microsoft.Extensions.Logging;
@@ -18,8 +17,6 @@ namespace FapiLog.Hosting.Internal;
 internal sealed class DescriptorCache
 {
     public const int MaxEntries = 4096;
-
-    private static readonly MethodInfo s_createArgument = typeof(LogArgument).GetMethod(nameof(LogArgument.Create))!;
 
     [ThreadStatic]
     private static ShapeKey? t_probe;
@@ -171,12 +168,9 @@ internal sealed class DescriptorCache
         ArgumentKind.DateTimeOffset => LogArgument.Create<DateTimeOffset>(name),
         ArgumentKind.TimeSpan => LogArgument.Create<TimeSpan>(name),
         ArgumentKind.Guid => LogArgument.Create<Guid>(name),
-        ArgumentKind.Enum => CreateEnumArgument(name, enumType!),
+        ArgumentKind.Enum => LogArgument.CreateEnum(name, enumType!),
         _ => LogArgument.Create<string>(name),
     };
-
-    private static LogArgument CreateEnumArgument(string name, Type enumType)
-        => (LogArgument)s_createArgument.MakeGenericMethod(enumType).Invoke(null, [name])!;
 
     /// <summary>
     /// A shape: mutable while it is a thread's probe (it then borrows the collector's fields), copied into its own arrays
