@@ -408,7 +408,22 @@ public static class FapiLogging
     {
         options.Validate();
         List<LogSink> sinks = BuildSinks(options);
-        var pipeline = new LogPipeline(options, sinks, startWorker);
+        LogPipeline pipeline;
+        try
+        {
+            pipeline = new LogPipeline(options, sinks, startWorker);
+        }
+        catch
+        {
+            // The sinks built from settings (file, Loki, console) are ours and would leak their handles; yours stay yours.
+            for (int i = options.Sinks.Count; i < sinks.Count; i++)
+            {
+                sinks[i].Dispose();
+            }
+
+            throw;
+        }
+
         s_pipeline = pipeline;
         FapiLogMetrics.EnsureCreated();
         FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);

@@ -15,7 +15,9 @@ namespace FapiLog.TestHost;
 /// begins to stop (ShutdownTimeout 10 min); prints "ready" and runs until a signal stops the host. crash-thread: an
 /// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
 /// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
-/// again after the exit hook shut it down, logs COUNT more and prints the statistics.
+/// again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
+/// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
+/// FILE are still open, then configures a small queue and logs COUNT events.
 /// </summary>
 internal static class ExitModes
 {
@@ -96,6 +98,26 @@ internal static class ExitModes
                 };
                 Ticks(count);
                 return 0;
+            case "huge-queue":
+                try
+                {
+                    FapiLogging.Configure(o =>
+                    {
+                        FileOnly(o, file);
+                        o.QueueCapacity = FapiLogOptions.MaxQueueCapacity;
+                    });
+                    Console.WriteLine("configured");
+                    return 3;
+                }
+                catch (FapiLogConfigurationException ex)
+                {
+                    Console.WriteLine($"refused {ex.Setting}={ex.Value} configured={FapiLogging.IsConfigured} handles={OpenHandlesOn(file)}");
+                    Console.WriteLine(ex.Message);
+                }
+
+                FapiLogging.Configure(o => FileOnly(o, file));
+                Ticks(count);
+                return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
             default:
                 return null;
         }
@@ -136,6 +158,29 @@ internal static class ExitModes
         o.FilePath = file;
         o.FlushInterval = TimeSpan.FromHours(1);
         o.BatchSize = 1000;
+    }
+
+    /// <summary>How many of this process's file descriptors point at <paramref name="file"/> (Linux: /proc/self/fd).</summary>
+    private static int OpenHandlesOn(string file)
+    {
+        string full = System.IO.Path.GetFullPath(file);
+        int open = 0;
+        foreach (string fd in System.IO.Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                if (new System.IO.FileInfo(fd).LinkTarget == full)
+                {
+                    open++;
+                }
+            }
+            catch (System.IO.IOException)
+            {
+                // The descriptor that enumerates the folder closes while it is read.
+            }
+        }
+
+        return open;
     }
 
     private static void Ready()

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
@@ -167,6 +168,22 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), Sequences().Where(s => s < 20));
         Assert.Contains("late attempted=40 ", output, StringComparison.Ordinal);
         Assert.Contains(" pending=0", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_queue_too_large_for_the_memory_is_a_configuration_error_and_leaves_nothing_open()
+    {
+        // A container's memory limit caps the GC heap; here 256 MiB, far below the ~2.5 GiB the largest queue needs. It was
+        // a bare OutOfMemoryException from Configure, and the file sink built before the queue kept its handle.
+        var heapLimit = new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x10000000" };
+        using Process p = ChildProcess.StartWith(heapLimit, "huge-queue", _file, "30");
+        string output = p.StandardOutput.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, output + p.StandardError.ReadToEnd());
+        Assert.Contains($"refused QueueCapacity={FapiLogOptions.MaxQueueCapacity} configured=False handles=0", output, StringComparison.Ordinal);
+        Assert.Contains("MiB in one array", output, StringComparison.Ordinal);
+        Assert.Equal(Enumerable.Range(0, 30).Select(i => (long)i), Sequences());
     }
 
     [Fact]

@@ -52,7 +52,7 @@ internal sealed class LogQueue
     {
         _testClock = ReferenceEquals(time, TimeProvider.System) ? null : time;
         int ringLength = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2));
-        _slots = new LogRecord[ringLength];
+        _slots = AllocateSlots(ringLength, capacity);
         _mask = ringLength - 1;
         _capacity = capacity;
         _strategy = strategy;
@@ -64,6 +64,25 @@ internal sealed class LogQueue
         _fullBatch = Math.Min(batchSize, _halfCapacity);
         _wakeProducersAt = Math.Max(1, capacity / 4);
         _counters = counters;
+    }
+
+    /// <summary>
+    /// The ring, one array of <paramref name="ringLength"/> slots. When the process has no room for it (the largest
+    /// capacity needs gigabytes; a container's memory limit caps the heap below that), the setting is what is wrong, so the
+    /// error names it and the memory it needs; nothing else has been allocated or started yet.
+    /// </summary>
+    private static LogRecord[] AllocateSlots(int ringLength, int capacity)
+    {
+        try
+        {
+            return new LogRecord[ringLength];
+        }
+        catch (OutOfMemoryException ex)
+        {
+            long mebibytes = ((long)ringLength * Unsafe.SizeOf<LogRecord>()) >> 20;
+            throw new FapiLogConfigurationException(nameof(FapiLogOptions.QueueCapacity), capacity.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                $"a capacity this process has memory for: {ringLength} slots of {Unsafe.SizeOf<LogRecord>()} bytes need {mebibytes} MiB in one array, and allocating it failed", ex);
+        }
     }
 
     public long Capacity => _capacity;

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Runtime.InteropServices;
@@ -22,7 +23,10 @@ internal static class ChildProcess
         }
     }
 
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => StartWith(environment: null, args);
+
+    /// <summary>Starts the host with <paramref name="environment"/> added to this process's environment.</summary>
+    public static Process StartWith(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -37,6 +41,11 @@ internal static class ChildProcess
         }
 
         info.Environment.Remove("FAPILOG_LOKI_URL");
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         return Process.Start(info)!;
     }
 
