@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Xunit;
@@ -75,9 +76,11 @@ public sealed class PackageTests : IDisposable
 
     private static string Configuration => Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)))!;
 
-    private string Run(string workingDirectory, params string[] args)
+    private string Run(string workingDirectory, params string[] args) => RunProgram("dotnet", "consumer.jsonl", workingDirectory, args);
+
+    private string RunProgram(string program, string logFile, string workingDirectory, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -91,7 +94,7 @@ public sealed class PackageTests : IDisposable
 
         // The consumer must not see this repository's build settings or a Loki URL from the environment.
         info.Environment.Remove("FAPILOG_LOKI_URL");
-        info.Environment["FAPILOG_FILE"] = Path.Combine(_work, "consumer.jsonl");
+        info.Environment["FAPILOG_FILE"] = Path.Combine(_work, logFile);
         info.Environment["FAPILOG_CONSOLE"] = "false";
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         using Process p = Process.Start(info)!;
@@ -100,12 +103,12 @@ public sealed class PackageTests : IDisposable
         p.ErrorDataReceived += (_, e) => stdout.AppendLine(e.Data);
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), "dotnet " + string.Join(' ', args) + " did not finish");
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), program + " " + string.Join(' ', args) + " did not finish");
         p.WaitForExit();
         string text = stdout.ToString();
-        _output.WriteLine("dotnet " + string.Join(' ', args) + " -> " + p.ExitCode);
+        _output.WriteLine(program + " " + string.Join(' ', args) + " -> " + p.ExitCode);
         _output.WriteLine(text);
-        Assert.True(p.ExitCode == 0, $"dotnet {string.Join(' ', args)} failed ({p.ExitCode}):\n{text}");
+        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed ({p.ExitCode}):\n{text}");
         return text;
     }
 
@@ -161,17 +164,34 @@ public sealed class PackageTests : IDisposable
         Run(consumer, "build", "-c", "Release");
         Run(consumer, "run", "-c", "Release", "--no-build");
 
-        JsonElement[] events = File.ReadAllLines(Path.Combine(_work, "consumer.jsonl"))
-            .Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        JsonElement[] events = ReadEvents("consumer.jsonl");
         JsonElement order = events.Single(e => e.GetProperty("event").GetString() == "OrderPlaced");
         Assert.Equal("Order 42 placed by alice for 99.50", order.GetProperty("message").GetString());
         Assert.Equal("99.50", order.GetProperty("Amount").GetRawText());
         JsonElement failure = events.Single(e => e.GetProperty("event").GetString() == "PaymentFailed");
         Assert.Equal("error", failure.GetProperty("level").GetString());
         Assert.Equal(7, failure.GetProperty("event_id").GetInt32());
-        JsonElement bridged = events.Single(e => e.GetProperty("message").GetString() == "Bridged 3 items");
+        JsonElement bridged = events.Single(e => e.GetProperty("message").GetString() == "Bridged 3 items via Ups");
         Assert.Equal(3, bridged.GetProperty("Count").GetInt32());
+        Assert.Equal("Ups", bridged.GetProperty("Carrier").GetString());
         Assert.Equal("Shop", bridged.GetProperty("category").GetString());
         Assert.Equal("card declined", failure.GetProperty("exception").GetProperty("message").GetString());
+
+        // Native AOT: both packages claim IsAotCompatible. Published with the consumer's warnings as errors, so a trimming
+        // or AOT warning from them fails here; the native program must log what the JIT-compiled one logged.
+        string native = Path.Combine(_work, "native");
+        Run(consumer, "publish", "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishAot=true", "-o", native);
+        RunProgram(Path.Combine(native, "Consumer"), "native.jsonl", consumer);
+        Assert.Equal(events.Select(Comparable), ReadEvents("native.jsonl").Select(Comparable));
     }
+
+    private JsonElement[] ReadEvents(string file) => File.ReadAllLines(Path.Combine(_work, file))
+        .Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+
+    /// <summary>An event without what differs from run to run: its time, and of an exception, the stack trace.</summary>
+    private static string Comparable(JsonElement e) => string.Join("|", e.EnumerateObject()
+        .Where(p => p.Name != "timestamp")
+        .Select(p => p.Name + "=" + (p.Name == "exception"
+            ? p.Value.GetProperty("type").GetString() + ": " + p.Value.GetProperty("message").GetString()
+            : p.Value.GetRawText())));
 }
