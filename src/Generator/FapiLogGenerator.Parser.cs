@@ -70,6 +70,10 @@ public sealed partial class FapiLogGenerator
             CheckParameterNames(method, diagnostics);
             Location templateLocation = Argument(attributeSyntax, 1, "message")?.GetLocation() ?? syntax.Identifier.GetLocation();
             CheckTemplate(message, method.Name, parameters, templateLocation, diagnostics);
+            if (diagnostics.Count == 0)
+            {
+                parameters = WithCaptureFormats(message!, parameters);
+            }
 
             EventIdUse? eventIdUse = eventId == 0
                 ? null
@@ -453,6 +457,37 @@ public sealed partial class FapiLogGenerator
                     CheckPlaceholder(segment.Name!, methodName, parameters, spellings, at, diagnostics);
                 }
             }
+        }
+
+        /// <summary>
+        /// A captured parameter is kept as text, which the worker can no longer format: when every placeholder of it gives
+        /// the same format, that format is applied at capture. (Placeholders that disagree keep the plain text.)
+        /// </summary>
+        private static List<LogParameter> WithCaptureFormats(string message, List<LogParameter> parameters)
+        {
+            if (!MessageTemplate.TryParse(message, out List<TemplateSegment> segments, out _, out _))
+            {
+                return parameters;
+            }
+
+            var result = new List<LogParameter>(parameters.Count);
+            foreach (LogParameter p in parameters)
+            {
+                if (p.Kind != ParameterKind.Captured)
+                {
+                    result.Add(p);
+                    continue;
+                }
+
+                string?[] formats = segments
+                    .Where(s => s.IsPlaceholder && string.Equals(s.Name, p.Name, StringComparison.OrdinalIgnoreCase))
+                    .Select(s => s.Format)
+                    .Distinct()
+                    .ToArray();
+                result.Add(formats.Length == 1 && formats[0] is { } format ? p with { Format = format } : p);
+            }
+
+            return result;
         }
 
         private static void CheckPlaceholder(

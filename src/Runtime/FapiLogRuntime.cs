@@ -119,6 +119,32 @@ public static class FapiLogRuntime
         }
     }
 
+    /// <summary>
+    /// Like <see cref="CaptureString{T}(T)"/>, with the format the template gives every placeholder of this value
+    /// (<c>{Day:yyyy-MM-dd}</c> on a <see cref="DateOnly"/>): the text kept is what the worker could no longer format, so
+    /// the format is applied here. A format the value's type rejects is ignored, as the worker ignores it.
+    /// </summary>
+    public static string? CaptureString<T>(T value, string format)
+    {
+        if (value is not IFormattable formattable)
+        {
+            return CaptureString(value);
+        }
+
+        try
+        {
+            return formattable.ToString(format, CultureInfo.InvariantCulture);
+        }
+        catch (FormatException)
+        {
+            return CaptureString(value);
+        }
+        catch (Exception ex)
+        {
+            return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
+        }
+    }
+
     /// <summary>Called by <see cref="ActivityWatch"/> once an Activity has been current in the process.</summary>
     internal static void MarkActivitySeen() => s_activitySeen = true;
 
