@@ -282,7 +282,7 @@ public sealed partial class FapiLogGenerator
                 {
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidParameterModifier, at, p.Name, method.Name, badModifier));
                 }
-                else if (p.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol || p.Type.IsRefLikeType)
+                else if (p.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol || p.Type.IsRefLikeType || AllowsRefLikeType(p.Type))
                 {
                     diagnostics.Add(DiagnosticInfo.Create(
                         DiagnosticDescriptors.UnsupportedParameterType, at, p.Name, method.Name, p.Type.ToDisplayString()));
@@ -309,6 +309,14 @@ public sealed partial class FapiLogGenerator
 
             return parameters;
         }
+
+        // ITypeParameterSymbol.AllowsRefLikeType (C# 13 'allows ref struct') is newer than the Roslyn this generator builds
+        // against; the compiler that runs it may have it. Such a T may be a ref struct, which cannot be captured.
+        private static readonly System.Reflection.PropertyInfo? s_allowsRefLikeType =
+            typeof(ITypeParameterSymbol).GetProperty("AllowsRefLikeType", typeof(bool));
+
+        private static bool AllowsRefLikeType(ITypeSymbol type)
+            => type is ITypeParameterSymbol && s_allowsRefLikeType?.GetValue(type) is true;
 
         /// <summary>
         /// The ids of the warnings that naming the parameter types gives: [Obsolete] (CS0612, CS0618 or its own DiagnosticId)
