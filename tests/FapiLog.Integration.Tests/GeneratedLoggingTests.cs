@@ -224,6 +224,25 @@ public sealed class GeneratedLoggingTests
     }
 
     [Fact]
+    public void Sequences_render_as_their_items_as_LoggerMessage_and_the_ILogger_bridge_render_them()
+    {
+        CultureInfo previous = CultureInfo.CurrentCulture;
+        try
+        {
+            CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("de-DE");
+            Log.Sequences(new[] { 1, 2, 3 }, new() { "a", null }, new byte[] { 1, 255 }, new[] { 0.5 });
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = previous;
+        }
+
+        CapturedLogEvent e = Single();
+        Assert.Equal("1, 2, 3 | a, (null) | 1, 255 | 0.5", e.Message);
+        Assert.Equal("1, 2, 3", e["Numbers"]);
+    }
+
+    [Fact]
     public void Escaped_braces()
     {
         Log.Escaped(5);

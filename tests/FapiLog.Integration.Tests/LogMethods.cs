@@ -68,6 +68,9 @@ public static partial class Log
     [FapiLog(LogLevel.Information, "|{Day:yyyy-MM-dd}|{Big,6:X}|{Day:yyyy-MM-dd}|{Plain}|", EventId = 13)]
     public static partial void FormattedText(DateOnly day, Int128 big, DateOnly plain);
 
+    [FapiLog(LogLevel.Information, "{Numbers} | {Names} | {Bytes} | {Ratios}", EventId = 14)]
+    public static partial void Sequences(int[] numbers, System.Collections.Generic.List<string?> names, byte[] bytes, double[] ratios);
+
     [FapiLog(LogLevel.Information, "{{literal}} {Value} }}", EventId = 8)]
     public static partial void Escaped(int value);
 
