@@ -214,12 +214,12 @@ public sealed class GeneratedLoggingTests
     public void A_format_applies_to_values_kept_as_text()
     {
         // DateOnly, Int128 and a type parameter are kept as their invariant string; the format the
-        // template gives them must still apply, as it does in string.Format.
-        Log.FormattedText(new DateOnly(2026, 11, 24), 255, new DateOnly(2026, 1, 2));
+        // template gives them must still apply, as it does in string.Format. A format the type rejects is ignored.
+        Log.FormattedText(new DateOnly(2026, 11, 24), 255, new DateOnly(2026, 1, 2), 7, null);
         Measure<double>.Took(3.14159);
 
         Assert.Equal(
-            new[] { "|2026-11-24|    FF|2026-11-24|01/02/2026|", "Took 3.14 ms" },
+            new[] { "|2026-11-24|    FF|2026-11-24|01/02/2026|7|(null)|", "Took 3.14 ms" },
             Events(2).Select(e => e.Message));
     }
 

@@ -65,8 +65,8 @@ public static partial class Log
     [FapiLog(LogLevel.Information, "|{Amount,10:F2}|{Id,-6}|{Ratio:P0}|{When:yyyy-MM-dd}|", EventId = 7)]
     public static partial void Formatted(decimal amount, int id, double ratio, DateTime when);
 
-    [FapiLog(LogLevel.Information, "|{Day:yyyy-MM-dd}|{Big,6:X}|{Day:yyyy-MM-dd}|{Plain}|", EventId = 13)]
-    public static partial void FormattedText(DateOnly day, Int128 big, DateOnly plain);
+    [FapiLog(LogLevel.Information, "|{Day:yyyy-MM-dd}|{Big,6:X}|{Day:yyyy-MM-dd}|{Plain}|{Bad:Z9}|{Missing:yyyy}|", EventId = 13)]
+    public static partial void FormattedText(DateOnly day, Int128 big, DateOnly plain, Int128 bad, DateOnly? missing);
 
     [FapiLog(LogLevel.Information, "{Numbers} | {Names} | {Bytes} | {Ratios}", EventId = 14)]
     public static partial void Sequences(int[] numbers, System.Collections.Generic.List<string?> names, byte[] bytes, double[] ratios);
