@@ -215,7 +215,7 @@ public sealed partial class FapiLogGenerator
             {
                 string local = FreeName("__" + p.Name, taken);
                 captured.Add(p.Name, local);
-                w.Line((nullableAnnotations ? "string? " : "string ") + local + " = " + Runtime + ".CaptureString(" + p.Identifier + ");");
+                w.Line((nullableAnnotations ? "string? " : "string ") + local + " = " + Runtime + ".CaptureString(" + p.Identifier + (p.Format.Length > 0 ? ", " + Literal(p.Format) : string.Empty) + ");");
             }
 
             w.Line("global::FapiLog.LogEventWriter " + writer + " = " + Runtime + ".Begin(" + field + ");");

@@ -70,6 +70,10 @@ public sealed partial class FapiLogGenerator
             CheckParameterNames(method, diagnostics);
             Location templateLocation = Argument(attributeSyntax, 1, "message")?.GetLocation() ?? syntax.Identifier.GetLocation();
             CheckTemplate(message, method.Name, parameters, templateLocation, diagnostics);
+            if (diagnostics.Count == 0)
+            {
+                parameters = WithCaptureFormats(message!, parameters);
+            }
 
             EventIdUse? eventIdUse = eventId == 0
                 ? null
@@ -278,7 +282,7 @@ public sealed partial class FapiLogGenerator
                 {
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidParameterModifier, at, p.Name, method.Name, badModifier));
                 }
-                else if (p.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol || p.Type.IsRefLikeType)
+                else if (p.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol || p.Type.IsRefLikeType || AllowsRefLikeType(p.Type))
                 {
                     diagnostics.Add(DiagnosticInfo.Create(
                         DiagnosticDescriptors.UnsupportedParameterType, at, p.Name, method.Name, p.Type.ToDisplayString()));
@@ -305,6 +309,14 @@ public sealed partial class FapiLogGenerator
 
             return parameters;
         }
+
+        // ITypeParameterSymbol.AllowsRefLikeType (C# 13 'allows ref struct') is newer than the Roslyn this generator builds
+        // against; the compiler that runs it may have it. Such a T may be a ref struct, which cannot be captured.
+        private static readonly System.Reflection.PropertyInfo? s_allowsRefLikeType =
+            typeof(ITypeParameterSymbol).GetProperty("AllowsRefLikeType", typeof(bool));
+
+        private static bool AllowsRefLikeType(ITypeSymbol type)
+            => type is ITypeParameterSymbol && s_allowsRefLikeType?.GetValue(type) is true;
 
         /// <summary>
         /// The ids of the warnings that naming the parameter types gives: [Obsolete] (CS0612, CS0618 or its own DiagnosticId)
@@ -453,6 +465,37 @@ public sealed partial class FapiLogGenerator
                     CheckPlaceholder(segment.Name!, methodName, parameters, spellings, at, diagnostics);
                 }
             }
+        }
+
+        /// <summary>
+        /// A captured parameter is kept as text, which the worker can no longer format: when every placeholder of it gives
+        /// the same format, that format is applied at capture. (Placeholders that disagree keep the plain text.)
+        /// </summary>
+        private static List<LogParameter> WithCaptureFormats(string message, List<LogParameter> parameters)
+        {
+            if (!MessageTemplate.TryParse(message, out List<TemplateSegment> segments, out _, out _))
+            {
+                return parameters;
+            }
+
+            var result = new List<LogParameter>(parameters.Count);
+            foreach (LogParameter p in parameters)
+            {
+                if (p.Kind != ParameterKind.Captured)
+                {
+                    result.Add(p);
+                    continue;
+                }
+
+                string?[] formats = segments
+                    .Where(s => s.IsPlaceholder && string.Equals(s.Name, p.Name, StringComparison.OrdinalIgnoreCase))
+                    .Select(s => s.Format)
+                    .Distinct()
+                    .ToArray();
+                result.Add(formats.Length == 1 && formats[0] is { } format ? p with { Format = format } : p);
+            }
+
+            return result;
         }
 
         private static void CheckPlaceholder(

@@ -108,13 +108,66 @@ public static class FapiLogRuntime
 
         try
         {
-            return value is IFormattable formattable
-                ? formattable.ToString(null, CultureInfo.InvariantCulture)
-                : value.ToString();
+            return value switch
+            {
+                IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+                System.Collections.IEnumerable sequence => SequenceText(sequence),
+                _ => value.ToString(),
+            };
         }
         catch (Exception ex)
         {
             // Logging must never take the application down; the marker keeps the failure visible in the logs.
+            return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
+        }
+    }
+
+    // A sequence (an array, a list) as [LoggerMessage] and the ILogger bridge render it: its items, "a, b, c".
+    private static string SequenceText(System.Collections.IEnumerable sequence)
+    {
+        var text = new System.Text.StringBuilder();
+        bool first = true;
+        foreach (object? item in sequence)
+        {
+            if (!first)
+            {
+                text.Append(", ");
+            }
+
+            first = false;
+            text.Append(item switch
+            {
+                null => MessageRenderer.Null,
+                IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+                _ => item.ToString(),
+            });
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// Like <see cref="CaptureString{T}(T)"/>, with the format the template gives every placeholder of this value
+    /// (<c>{Day:yyyy-MM-dd}</c> on a <see cref="DateOnly"/>): the text kept is what the worker could no longer format, so
+    /// the format is applied here. A format the value's type rejects is ignored, as the worker ignores it.
+    /// </summary>
+    public static string? CaptureString<T>(T value, string format)
+    {
+        if (value is not IFormattable formattable)
+        {
+            return CaptureString(value);
+        }
+
+        try
+        {
+            return formattable.ToString(format, CultureInfo.InvariantCulture);
+        }
+        catch (FormatException)
+        {
+            return CaptureString(value);
+        }
+        catch (Exception ex)
+        {
             return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
         }
     }

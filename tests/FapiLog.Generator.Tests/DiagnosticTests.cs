@@ -268,6 +268,16 @@ public sealed class DiagnosticTests
             """);
 
     [Fact]
+    public void FAPI014_type_parameter_that_allows_ref_structs()
+        => AssertDiagnostic("FAPI014", """
+            public partial class Holder<T> where T : allows ref struct
+            {
+                [FapiLog(LogLevel.Information, "{Value}")]
+                public static partial void M(T [|value|]);
+            }
+            """);
+
+    [Fact]
     public void FAPI016_file_local_type()
         => AssertDiagnostic("FAPI016", """
             file static partial class Log

@@ -215,6 +215,14 @@ public sealed class EdgeCaseTests
             }
         }
         """)]
+    [InlineData("type parameter that allows ref structs, not logged", """
+        namespace App;
+        public partial class Holder<T> where T : allows ref struct
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
     [InlineData("default values, nullable annotations and in structs", """
         namespace App;
         public struct Big { public long A, B, C, D, E, F, G, H; }

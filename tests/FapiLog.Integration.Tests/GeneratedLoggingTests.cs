@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Reflection;
@@ -210,6 +211,38 @@ public sealed class GeneratedLoggingTests
     }
 
     [Fact]
+    public void A_format_applies_to_values_kept_as_text()
+    {
+        // DateOnly, Int128 and a type parameter are kept as their invariant string; the format the
+        // template gives them must still apply, as it does in string.Format. A format the type rejects is ignored.
+        Log.FormattedText(new DateOnly(2026, 11, 24), 255, new DateOnly(2026, 1, 2), 7, null);
+        Measure<double>.Took(3.14159);
+
+        Assert.Equal(
+            new[] { "|2026-11-24|    FF|2026-11-24|01/02/2026|7|(null)|", "Took 3.14 ms" },
+            Events(2).Select(e => e.Message));
+    }
+
+    [Fact]
+    public void Sequences_render_as_their_items_as_LoggerMessage_and_the_ILogger_bridge_render_them()
+    {
+        CultureInfo previous = CultureInfo.CurrentCulture;
+        try
+        {
+            CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("de-DE");
+            Log.Sequences(new[] { 1, 2, 3 }, new() { "a", null }, new byte[] { 1, 255 }, new[] { 0.5 });
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = previous;
+        }
+
+        CapturedLogEvent e = Single();
+        Assert.Equal("1, 2, 3 | a, (null) | 1, 255 | 0.5", e.Message);
+        Assert.Equal("1, 2, 3", e["Numbers"]);
+    }
+
+    [Fact]
     public void Escaped_braces()
     {
         Log.Escaped(5);
@@ -296,6 +329,13 @@ public sealed class GeneratedLoggingTests
         FieldInfo? registered = typeof(FapiLogging).GetField("s_hooksRegistered", BindingFlags.NonPublic | BindingFlags.Static);
         Assert.NotNull(registered);
         Assert.Equal(1, (int)registered.GetValue(null)!);
+    }
+
+    private IReadOnlyList<CapturedLogEvent> Events(int count)
+    {
+        Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+        Assert.Equal(count, _sink.Events.Count);
+        return _sink.Events;
     }
 
     private CapturedLogEvent Single()

@@ -65,6 +65,12 @@ public static partial class Log
     [FapiLog(LogLevel.Information, "|{Amount,10:F2}|{Id,-6}|{Ratio:P0}|{When:yyyy-MM-dd}|", EventId = 7)]
     public static partial void Formatted(decimal amount, int id, double ratio, DateTime when);
 
+    [FapiLog(LogLevel.Information, "|{Day:yyyy-MM-dd}|{Big,6:X}|{Day:yyyy-MM-dd}|{Plain}|{Bad:Z9}|{Missing:yyyy}|", EventId = 13)]
+    public static partial void FormattedText(DateOnly day, Int128 big, DateOnly plain, Int128 bad, DateOnly? missing);
+
+    [FapiLog(LogLevel.Information, "{Numbers} | {Names} | {Bytes} | {Ratios}", EventId = 14)]
+    public static partial void Sequences(int[] numbers, System.Collections.Generic.List<string?> names, byte[] bytes, double[] ratios);
+
     [FapiLog(LogLevel.Information, "{{literal}} {Value} }}", EventId = 8)]
     public static partial void Escaped(int value);
 
@@ -94,4 +100,12 @@ public partial class Repository<TEntity>
         [FapiLog(LogLevel.Information, "Shard {Index} stored {Entity}")]
         internal partial void Stored(int index, TEntity? entity);
     }
+}
+
+/// <summary>A generic containing type whose type parameter is logged with a format.</summary>
+/// <typeparam name="T">Logged as its invariant string, formatted as the template says.</typeparam>
+public static partial class Measure<T>
+{
+    [FapiLog(LogLevel.Information, "Took {Value:F2} ms")]
+    internal static partial void Took(T value);
 }

@@ -26,7 +26,11 @@ internal enum ParameterKind
 /// <param name="ValueType">For <see cref="ParameterKind.Value"/> and <see cref="ParameterKind.NullableValue"/>: the type given to <c>LogArgument.Create</c>.</param>
 /// <param name="Modifier">"this", "scoped" and "in" as the declaration has them, in that order, or empty.</param>
 /// <param name="Kind">How the value is stored.</param>
-internal sealed record LogParameter(string Name, string Identifier, string Type, string ValueType, string Modifier, ParameterKind Kind);
+/// <param name="Format">
+/// For <see cref="ParameterKind.Captured"/>: the format every placeholder of the parameter gives (<c>{Day:yyyy-MM-dd}</c>),
+/// applied when the text is captured since the worker cannot format text; empty when there is none or they differ.
+/// </param>
+internal sealed record LogParameter(string Name, string Identifier, string Type, string ValueType, string Modifier, ParameterKind Kind, string Format = "");
 
 /// <summary>A type that contains a log method, outermost first; read from the type symbol, so every partial declaration of a type gives the same value.</summary>
 /// <param name="Keyword">"class", "struct", "ref struct", "record", "record struct" or "interface".</param>
