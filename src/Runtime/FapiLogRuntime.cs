@@ -110,6 +110,7 @@ public static class FapiLogRuntime
         {
             return value switch
             {
+                string text => text,
                 IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
                 System.Collections.IEnumerable sequence => SequenceText(sequence),
                 _ => value.ToString(),

@@ -230,7 +230,8 @@ public sealed class GeneratedLoggingTests
         try
         {
             CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("de-DE");
-            Log.Sequences(new[] { 1, 2, 3 }, new() { "a", null }, new byte[] { 1, 255 }, new[] { 0.5 });
+            // A string is a sequence of chars too, but it is text: an object parameter holding one logs it as it is.
+            Log.Sequences(new[] { 1, 2, 3 }, new() { "a", null }, new byte[] { 1, 255 }, new[] { 0.5 }, "hello");
         }
         finally
         {
@@ -238,7 +239,7 @@ public sealed class GeneratedLoggingTests
         }
 
         CapturedLogEvent e = Single();
-        Assert.Equal("1, 2, 3 | a, (null) | 1, 255 | 0.5", e.Message);
+        Assert.Equal("1, 2, 3 | a, (null) | 1, 255 | 0.5 | hello", e.Message);
         Assert.Equal("1, 2, 3", e["Numbers"]);
     }
 

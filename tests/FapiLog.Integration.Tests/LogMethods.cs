@@ -68,8 +68,8 @@ public static partial class Log
     [FapiLog(LogLevel.Information, "|{Day:yyyy-MM-dd}|{Big,6:X}|{Day:yyyy-MM-dd}|{Plain}|{Bad:Z9}|{Missing:yyyy}|", EventId = 13)]
     public static partial void FormattedText(DateOnly day, Int128 big, DateOnly plain, Int128 bad, DateOnly? missing);
 
-    [FapiLog(LogLevel.Information, "{Numbers} | {Names} | {Bytes} | {Ratios}", EventId = 14)]
-    public static partial void Sequences(int[] numbers, System.Collections.Generic.List<string?> names, byte[] bytes, double[] ratios);
+    [FapiLog(LogLevel.Information, "{Numbers} | {Names} | {Bytes} | {Ratios} | {Text}", EventId = 14)]
+    public static partial void Sequences(int[] numbers, System.Collections.Generic.List<string?> names, byte[] bytes, double[] ratios, object text);
 
     [FapiLog(LogLevel.Information, "{{literal}} {Value} }}", EventId = 8)]
     public static partial void Escaped(int value);
