@@ -95,4 +95,226 @@ public sealed class LifecycleRaceTests : IDisposable
         Assert.Equal(1, stats.Failed);
         Assert.Equal(0, stats.Pending);
     }
+
+    [Theory]
+    [InlineData(OverflowStrategy.Drop, false)]
+    [InlineData(OverflowStrategy.Block, false)]
+    [InlineData(OverflowStrategy.Drop, true)]
+    [InlineData(OverflowStrategy.Block, true)]
+    [InlineData(OverflowStrategy.Sample, true)]
+    public void Configure_from_two_threads_while_others_log_and_flush_accounts_for_every_call_and_delivers_each_once(OverflowStrategy strategy, bool sameSink)
+    {
+        const int producers = 4;
+        const int perProducer = 5000;
+        const int configurers = 2;
+        const int configuresEach = 5;
+        var recorder = new RaceRecorder();
+        var shared = new RaceSink(recorder);
+        void Options(FapiLogOptions o)
+        {
+            o.Console = false;
+            o.QueueCapacity = 64;
+            o.BatchSize = 8;
+            o.Overflow = strategy;
+            o.BlockTimeout = Timeout.InfiniteTimeSpan;
+            o.SampleRate = 0.5;
+            o.FlushInterval = TimeSpan.FromMilliseconds(1);
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(sameSink ? shared : new RaceSink(recorder));
+        }
+
+        FapiLogging.Configure(Options);
+        var accepted = new List<long>[producers];
+        var errors = new List<Exception>();
+        using var start = new Barrier(producers + configurers + 1);
+        using var producersDone = new CountdownEvent(producers);
+        using var configurersLeft = new CountdownEvent(configurers);
+        long attempts = 0;
+        Task[] tasks =
+        [
+            .. Enumerable.Range(0, producers).Select(p => Run(() =>
+            {
+                var mine = new List<long>(perProducer);
+                start.SignalAndWait();
+                long i = 0;
+                try
+                {
+                    // Logging goes on for as long as pipelines are being replaced, so that every switch has calls racing it.
+                    for (; i < perProducer || configurersLeft.CurrentCount > 0; i++)
+                    {
+                        if (Emit(p, i))
+                        {
+                            mine.Add(i);
+                        }
+                    }
+                }
+                catch (Exception ex)
+                {
+                    lock (errors)
+                    {
+                        errors.Add(ex);
+                    }
+                }
+                finally
+                {
+                    accepted[p] = mine;
+                    Interlocked.Add(ref attempts, i);
+                    producersDone.Signal();
+                }
+            })),
+            .. Enumerable.Range(0, configurers).Select(_ => Run(() =>
+            {
+                start.SignalAndWait();
+                for (int i = 0; i < configuresEach; i++)
+                {
+                    FapiLogging.Configure(Options);
+                }
+
+                configurersLeft.Signal();
+            })),
+            Run(() =>
+            {
+                start.SignalAndWait();
+                while (!producersDone.IsSet)
+                {
+                    Assert.True(FapiLogging.Flush(TestLog.Safety));
+                }
+            }),
+        ];
+
+        Assert.True(Task.WaitAll(tasks, TimeSpan.FromMinutes(1)));
+        Assert.Empty(errors);
+        Assert.True(FapiLogging.Shutdown(TestLog.Safety));
+
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        long acceptedCount = accepted.Sum(a => a.Count);
+        Assert.Equal(attempts, stats.Attempted);
+        Assert.Equal(acceptedCount, stats.Enqueued);
+        Assert.Equal(stats.Enqueued, stats.Delivered);
+        Assert.Equal(0, stats.Failed);
+        Assert.Equal(0, stats.Pending);
+        Assert.Equal(0, recorder.Overlaps);
+        Assert.Equal(0, recorder.WritesAfterDispose);
+        if (strategy == OverflowStrategy.Block)
+        {
+            // Blocked calls end only by being taken or, at a replaced pipeline's shutdown, counted as shut down.
+            Assert.Equal(stats.Dropped, stats.DroppedShutDown);
+        }
+
+        for (int p = 0; p < producers; p++)
+        {
+            // Exactly the accepted events of this producer, each once.
+            List<long> delivered = recorder.Seen.Where(s => s.Producer == p).Select(s => s.Sequence).Order().ToList();
+            Assert.Equal(accepted[p], delivered);
+        }
+    }
+
+    [Theory]
+    [InlineData(OverflowStrategy.Drop)]
+    [InlineData(OverflowStrategy.Block)]
+    public void Shutdown_and_flush_from_many_threads_while_others_log_deliver_each_accepted_call_once_and_count_the_rest(OverflowStrategy strategy)
+    {
+        const int producers = 3;
+        const int perProducer = 20_000;
+        var recorder = new RaceRecorder();
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.QueueCapacity = 256;
+            o.BatchSize = 16;
+            o.Overflow = strategy;
+            o.BlockTimeout = Timeout.InfiniteTimeSpan;
+            o.FlushInterval = TimeSpan.FromMilliseconds(1);
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(new RaceSink(recorder));
+        });
+
+        var accepted = new long[producers];
+        using var start = new Barrier(producers + 4);
+        using var logging = new CountdownEvent(producers);
+        Task[] producerTasks = Enumerable.Range(0, producers).Select(p => Run(() =>
+        {
+            start.SignalAndWait();
+            for (long i = 0; i < perProducer; i++)
+            {
+                if (i == 100)
+                {
+                    logging.Signal();
+                }
+
+                if (Emit(p, i))
+                {
+                    accepted[p]++;
+                }
+            }
+        })).ToArray();
+        Task<bool>[] lifecycle =
+        [
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.Shutdown(TestLog.Safety); }, TaskCreationOptions.LongRunning),
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.ShutdownAsync(TestLog.Safety).GetAwaiter().GetResult(); }, TaskCreationOptions.LongRunning),
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.Flush(TestLog.Safety); }, TaskCreationOptions.LongRunning),
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.FlushAsync(TestLog.Safety).GetAwaiter().GetResult(); }, TaskCreationOptions.LongRunning),
+        ];
+
+        Assert.True(Task.WaitAll(producerTasks, TimeSpan.FromMinutes(1)));
+        Assert.True(Task.WaitAll(lifecycle, TimeSpan.FromMinutes(1)));
+        Assert.All(lifecycle, t => Assert.True(t.Result));
+
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(producers * perProducer, stats.Attempted);
+        Assert.Equal(accepted.Sum(), stats.Enqueued);
+        Assert.Equal(stats.Enqueued, stats.Delivered);
+        Assert.Equal(0, stats.Pending);
+        Assert.Equal(0, stats.DroppedBlockTimeout + stats.DroppedWorkerStopped);
+        Assert.Equal(stats.Enqueued, recorder.Seen.Count);
+        Assert.Equal(stats.Enqueued, recorder.Seen.Distinct().Count());
+        Assert.Equal(0, recorder.Overlaps);
+    }
+
+    /// <summary>What every <see cref="RaceSink"/> of a test received, and whether any of them was misused.</summary>
+    private sealed class RaceRecorder
+    {
+        public readonly List<(long Producer, long Sequence)> Seen = new();
+        public int Overlaps;
+        public int WritesAfterDispose;
+    }
+
+    /// <summary>Records (producer, sequence) pairs; counts a Write that overlaps another on the same sink or comes after Dispose.</summary>
+    private sealed class RaceSink(RaceRecorder recorder) : LogSink
+    {
+        private int _inside;
+        private volatile bool _disposed;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _inside) != 1)
+            {
+                Interlocked.Increment(ref recorder.Overlaps);
+            }
+
+            if (_disposed)
+            {
+                Interlocked.Increment(ref recorder.WritesAfterDispose);
+            }
+
+            foreach (ref readonly LogRecord record in batch)
+            {
+                if (record.Descriptor != TestLog.Sequenced)
+                {
+                    continue; // the pipeline's own drop warning
+                }
+
+                var reader = new SequenceReader();
+                record.VisitFields(ref reader);
+                lock (recorder.Seen)
+                {
+                    recorder.Seen.Add((reader.Producer, reader.Sequence));
+                }
+            }
+
+            Interlocked.Decrement(ref _inside);
+        }
+
+        protected override void Dispose(bool disposing) => _disposed = true;
+    }
 }
