@@ -246,7 +246,8 @@ public static class FapiLogging
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
-            finished = pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
+            // Every pipeline's result counts: one that finished must not hide one before it that did not.
+            finished &= pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
             // A Configure that ran meanwhile (say, during process exit) installed another pipeline: shut that one down too.
             LogPipeline? current = Volatile.Read(ref s_pipeline);
             pipeline = ReferenceEquals(current, pipeline) ? null : current;
@@ -286,7 +287,7 @@ public static class FapiLogging
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
-            finished = await pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken).ConfigureAwait(false);
+            finished &= await pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken).ConfigureAwait(false);
             LogPipeline? current = Volatile.Read(ref s_pipeline);
             pipeline = ReferenceEquals(current, pipeline) ? null : current;
         }

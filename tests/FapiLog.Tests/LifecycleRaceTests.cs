@@ -97,6 +97,30 @@ public sealed class LifecycleRaceTests : IDisposable
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Shutdown_that_gave_up_on_a_pipeline_reports_it_even_when_configure_installed_another_meanwhile(bool async)
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        // The first pipeline cannot finish within this call's timeout: its sink is held until shutdown gives up on it.
+        Task<bool> shutdown = Task.Factory.StartNew(
+            () => async ? FapiLogging.ShutdownAsync(TimeSpan.FromSeconds(1)).GetAwaiter().GetResult() : FapiLogging.Shutdown(TimeSpan.FromSeconds(1)),
+            TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => first.IsShutDown, TestLog.Safety));
+        // While it waits, a Configure installs a new pipeline (and itself waits for the first one to finish).
+        FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); });
+
+        Assert.True(shutdown.Wait(TestLog.Safety));
+        Assert.False(shutdown.Result); // the event logged before it was not delivered: the new pipeline's success must not hide that
+        Assert.Equal(1, FapiLogging.Statistics.Failed);
+    }
+
+    [Theory]
     [InlineData(OverflowStrategy.Drop, false)]
     [InlineData(OverflowStrategy.Block, false)]
     [InlineData(OverflowStrategy.Drop, true)]
