@@ -126,7 +126,7 @@ public sealed class LifecycleRaceTests : IDisposable
     [InlineData(OverflowStrategy.Drop, true)]
     [InlineData(OverflowStrategy.Block, true)]
     [InlineData(OverflowStrategy.Sample, true)]
-    public void Configure_from_two_threads_while_others_log_and_flush_accounts_for_every_call_and_delivers_each_once(OverflowStrategy strategy, bool sameSink)
+    public void Configure_from_two_threads_while_others_log_flush_and_shut_down_accounts_for_every_call_and_delivers_each_once(OverflowStrategy strategy, bool sameSink)
     {
         const int producers = 4;
         const int perProducer = 5000;
@@ -150,7 +150,7 @@ public sealed class LifecycleRaceTests : IDisposable
         FapiLogging.Configure(Options);
         var accepted = new List<long>[producers];
         var errors = new List<Exception>();
-        using var start = new Barrier(producers + configurers + 1);
+        using var start = new Barrier(producers + configurers + 2);
         using var producersDone = new CountdownEvent(producers);
         using var configurersLeft = new CountdownEvent(configurers);
         long attempts = 0;
@@ -204,6 +204,12 @@ public sealed class LifecycleRaceTests : IDisposable
                     Assert.True(FapiLogging.Flush(TestLog.Safety));
                 }
             }),
+            // A shutdown in the middle of it all: the pipelines configured after it run again, calls in between are counted.
+            Run(() =>
+            {
+                start.SignalAndWait();
+                Assert.True(FapiLogging.Shutdown(TestLog.Safety));
+            }),
         ];
 
         Assert.True(Task.WaitAll(tasks, TimeSpan.FromMinutes(1)));
@@ -218,7 +224,13 @@ public sealed class LifecycleRaceTests : IDisposable
         Assert.Equal(0, stats.Failed);
         Assert.Equal(0, stats.Pending);
         Assert.Equal(0, recorder.Overlaps);
-        Assert.Equal(0, recorder.WritesAfterDispose);
+        if (!sameSink)
+        {
+            // (A sink carried over is disposed by the racing Shutdown when it wins before the next Configure: as documented,
+            // Shutdown disposes the sinks, and a Configure after it that adds the same instance gets it disposed.)
+            Assert.Equal(0, recorder.WritesAfterDispose);
+        }
+
         if (strategy == OverflowStrategy.Block)
         {
             // Blocked calls end only by being taken or, at a replaced pipeline's shutdown, counted as shut down.
