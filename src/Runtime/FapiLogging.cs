@@ -122,8 +122,21 @@ public static class FapiLogging
     public static bool Flush(TimeSpan timeout)
     {
         timeout = CheckTimeout(timeout);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        // The running pipeline first, then those a concurrent Configure is still shutting down: read in this order, a
+        // pipeline replaced in between is in the second list, and events logged into it before this call are waited for.
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        return pipeline is null || pipeline.Flush(timeout);
+        List<LogPipeline>? replaced = ReplacedStillRunning();
+        bool flushed = pipeline is null || pipeline.Flush(timeout);
+        if (replaced is not null)
+        {
+            foreach (LogPipeline old in replaced)
+            {
+                flushed &= old.Flush(Remaining(timeout, start));
+            }
+        }
+
+        return flushed;
     }
 
     /// <summary>The asynchronous form of <see cref="Flush"/>: no thread waits.</summary>
@@ -132,7 +145,60 @@ public static class FapiLogging
     {
         timeout = CheckTimeout(timeout);
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        return pipeline is null ? Task.FromResult(true) : pipeline.FlushAsync(timeout, cancellationToken);
+        List<LogPipeline>? replaced = ReplacedStillRunning();
+        if (replaced is null)
+        {
+            return pipeline is null ? Task.FromResult(true) : pipeline.FlushAsync(timeout, cancellationToken);
+        }
+
+        return FlushAllAsync(pipeline, replaced, timeout, cancellationToken);
+    }
+
+    private static async Task<bool> FlushAllAsync(LogPipeline? pipeline, List<LogPipeline> replaced, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool flushed = pipeline is null || await pipeline.FlushAsync(timeout, cancellationToken).ConfigureAwait(false);
+        foreach (LogPipeline old in replaced)
+        {
+            flushed &= await old.FlushAsync(Remaining(timeout, start), cancellationToken).ConfigureAwait(false);
+        }
+
+        return flushed;
+    }
+
+    /// <summary>
+    /// The pipelines <see cref="Configure(FapiLogOptions)"/> replaced whose worker is still running (their shutdown is under
+    /// way on the thread that called Configure), or null when there are none: Flush and Shutdown wait for them too, since
+    /// they may still hold events logged before the call.
+    /// </summary>
+    private static List<LogPipeline>? ReplacedStillRunning()
+    {
+        lock (s_lock)
+        {
+            List<LogPipeline>? running = null;
+            foreach (RetiredPipeline retired in s_retired)
+            {
+                retired.Settle();
+                if (retired.Live is { } live)
+                {
+                    (running ??= new List<LogPipeline>()).Add(live);
+                }
+            }
+
+            return running;
+        }
+    }
+
+    /// <summary>What is left of <paramref name="budget"/> since <paramref name="start"/> (infinite stays infinite).</summary>
+    private static TimeSpan Remaining(TimeSpan budget, long start)
+    {
+        if (budget == Timeout.InfiniteTimeSpan)
+        {
+            return budget;
+        }
+
+        TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
     /// <summary>The longest finite wait that both <see cref="Task.Wait(TimeSpan)"/> and <c>Task.WaitAsync</c> accept.</summary>
@@ -176,13 +242,25 @@ public static class FapiLogging
         }
 
         bool finished = true;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
-            finished = pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
+            // Every pipeline's result counts: one that finished must not hide one before it that did not.
+            finished &= pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
             // A Configure that ran meanwhile (say, during process exit) installed another pipeline: shut that one down too.
             LogPipeline? current = Volatile.Read(ref s_pipeline);
             pipeline = ReferenceEquals(current, pipeline) ? null : current;
+        }
+
+        // A pipeline that a concurrent Configure replaced may still be delivering what was logged before this call.
+        if (ReplacedStillRunning() is { } replaced)
+        {
+            foreach (LogPipeline old in replaced)
+            {
+                TimeSpan budget = timeout ?? old.ShutdownTimeout;
+                finished &= old.Shutdown(Remaining(budget, start), budget);
+            }
         }
 
         return finished;
@@ -205,12 +283,22 @@ public static class FapiLogging
     private static async Task<bool> ShutdownAsyncCore(TimeSpan? timeout, CancellationToken cancellationToken)
     {
         bool finished = true;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
-            finished = await pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken).ConfigureAwait(false);
+            finished &= await pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken).ConfigureAwait(false);
             LogPipeline? current = Volatile.Read(ref s_pipeline);
             pipeline = ReferenceEquals(current, pipeline) ? null : current;
+        }
+
+        if (ReplacedStillRunning() is { } replaced)
+        {
+            foreach (LogPipeline old in replaced)
+            {
+                TimeSpan budget = timeout ?? old.ShutdownTimeout;
+                finished &= await old.ShutdownAsync(Remaining(budget, start), cancellationToken, budget).ConfigureAwait(false);
+            }
         }
 
         return finished;
@@ -439,6 +527,9 @@ public static class FapiLogging
         private readonly long _capacity = pipeline.Queue.Capacity;
         private LogPipeline? _live = pipeline;
         private long _enqueued;
+
+        /// <summary>The pipeline while its worker may still run; null once <see cref="Settle"/> has let go of it.</summary>
+        public LogPipeline? Live => _live;
 
         /// <summary>The pipeline's counts now (under <see cref="s_lock"/>).</summary>
         public FapiLogStatistics Read()

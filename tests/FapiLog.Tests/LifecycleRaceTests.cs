@@ -1,0 +1,356 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>
+/// The global pipeline's lifecycle (Configure, Flush, Shutdown) racing with itself and with log calls from other threads:
+/// every call is accounted for, nothing is delivered twice, nothing hangs and no exception reaches a caller.
+/// </summary>
+[Collection(GlobalPipelineCollection.Name)]
+public sealed class LifecycleRaceTests : IDisposable
+{
+    public LifecycleRaceTests() => FapiLogging.ResetForTesting();
+
+    public void Dispose() => FapiLogging.ResetForTesting();
+
+    /// <summary>What a generated method does, aimed at whatever pipeline is installed; true when the event was taken.</summary>
+    private static bool Emit(long producer, long sequence)
+    {
+        if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
+        {
+            return false;
+        }
+
+        LogEventWriter w = FapiLogRuntime.Begin(TestLog.Sequenced);
+        if (!w.IsActive)
+        {
+            return false;
+        }
+
+        w.Write(producer);
+        w.Write(sequence);
+        w.Commit();
+        return true;
+    }
+
+    private static Task Run(Action action) => Task.Factory.StartNew(action, TaskCreationOptions.LongRunning);
+
+    [Fact]
+    public void Flush_while_configure_replaces_the_pipeline_waits_for_the_events_logged_into_the_old_one()
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        // The old pipeline's shutdown waits for the gate; meanwhile the new one is installed.
+        Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
+        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        try
+        {
+            // The event was logged before these calls and stays in the old pipeline's sink for as long as they may wait:
+            // they must not report it flushed (they did, having looked at the new, empty pipeline only).
+            Assert.False(FapiLogging.Flush(TimeSpan.FromSeconds(1)));
+            Assert.False(FapiLogging.FlushAsync(TimeSpan.FromSeconds(1)).GetAwaiter().GetResult());
+        }
+        finally
+        {
+            gate.Open();
+        }
+
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+        Assert.Equal(1, Interlocked.Read(ref gate.Received));
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Shutdown_while_configure_replaces_the_pipeline_also_waits_for_the_old_one()
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
+        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+
+        // The old pipeline cannot finish (its sink is held shut until cancelled): Shutdown must say so, not report success
+        // while an event logged before it is still undelivered, and must tell that sink to give up.
+        Assert.False(FapiLogging.Shutdown(TimeSpan.FromSeconds(1)));
+        Assert.True(first.Stopped.Wait(TestLog.Safety));
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(1, stats.Enqueued);
+        Assert.Equal(1, stats.Failed);
+        Assert.Equal(0, stats.Pending);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Shutdown_that_gave_up_on_a_pipeline_reports_it_even_when_configure_installed_another_meanwhile(bool async)
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        // The first pipeline cannot finish within this call's timeout: its sink is held until shutdown gives up on it.
+        Task<bool> shutdown = Task.Factory.StartNew(
+            () => async ? FapiLogging.ShutdownAsync(TimeSpan.FromSeconds(1)).GetAwaiter().GetResult() : FapiLogging.Shutdown(TimeSpan.FromSeconds(1)),
+            TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => first.IsShutDown, TestLog.Safety));
+        // While it waits, a Configure installs a new pipeline (and itself waits for the first one to finish).
+        FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); });
+
+        Assert.True(shutdown.Wait(TestLog.Safety));
+        Assert.False(shutdown.Result); // the event logged before it was not delivered: the new pipeline's success must not hide that
+        Assert.Equal(1, FapiLogging.Statistics.Failed);
+    }
+
+    [Theory]
+    [InlineData(OverflowStrategy.Drop, false)]
+    [InlineData(OverflowStrategy.Block, false)]
+    [InlineData(OverflowStrategy.Drop, true)]
+    [InlineData(OverflowStrategy.Block, true)]
+    [InlineData(OverflowStrategy.Sample, true)]
+    public void Configure_from_two_threads_while_others_log_flush_and_shut_down_accounts_for_every_call_and_delivers_each_once(OverflowStrategy strategy, bool sameSink)
+    {
+        const int producers = 4;
+        const int perProducer = 5000;
+        const int configurers = 2;
+        const int configuresEach = 5;
+        var recorder = new RaceRecorder();
+        var shared = new RaceSink(recorder);
+        void Options(FapiLogOptions o)
+        {
+            o.Console = false;
+            o.QueueCapacity = 64;
+            o.BatchSize = 8;
+            o.Overflow = strategy;
+            o.BlockTimeout = Timeout.InfiniteTimeSpan;
+            o.SampleRate = 0.5;
+            o.FlushInterval = TimeSpan.FromMilliseconds(1);
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(sameSink ? shared : new RaceSink(recorder));
+        }
+
+        FapiLogging.Configure(Options);
+        var accepted = new List<long>[producers];
+        var errors = new List<Exception>();
+        using var start = new Barrier(producers + configurers + 2);
+        using var producersDone = new CountdownEvent(producers);
+        using var configurersLeft = new CountdownEvent(configurers);
+        long attempts = 0;
+        Task[] tasks =
+        [
+            .. Enumerable.Range(0, producers).Select(p => Run(() =>
+            {
+                var mine = new List<long>(perProducer);
+                start.SignalAndWait();
+                long i = 0;
+                try
+                {
+                    // Logging goes on for as long as pipelines are being replaced, so that every switch has calls racing it.
+                    for (; i < perProducer || configurersLeft.CurrentCount > 0; i++)
+                    {
+                        if (Emit(p, i))
+                        {
+                            mine.Add(i);
+                        }
+                    }
+                }
+                catch (Exception ex)
+                {
+                    lock (errors)
+                    {
+                        errors.Add(ex);
+                    }
+                }
+                finally
+                {
+                    accepted[p] = mine;
+                    Interlocked.Add(ref attempts, i);
+                    producersDone.Signal();
+                }
+            })),
+            .. Enumerable.Range(0, configurers).Select(_ => Run(() =>
+            {
+                start.SignalAndWait();
+                for (int i = 0; i < configuresEach; i++)
+                {
+                    FapiLogging.Configure(Options);
+                }
+
+                configurersLeft.Signal();
+            })),
+            Run(() =>
+            {
+                start.SignalAndWait();
+                while (!producersDone.IsSet)
+                {
+                    Assert.True(FapiLogging.Flush(TestLog.Safety));
+                }
+            }),
+            // A shutdown in the middle of it all: the pipelines configured after it run again, calls in between are counted.
+            Run(() =>
+            {
+                start.SignalAndWait();
+                Assert.True(FapiLogging.Shutdown(TestLog.Safety));
+            }),
+        ];
+
+        Assert.True(Task.WaitAll(tasks, TimeSpan.FromMinutes(1)));
+        Assert.Empty(errors);
+        Assert.True(FapiLogging.Shutdown(TestLog.Safety));
+
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        long acceptedCount = accepted.Sum(a => a.Count);
+        Assert.Equal(attempts, stats.Attempted);
+        Assert.Equal(acceptedCount, stats.Enqueued);
+        Assert.Equal(stats.Enqueued, stats.Delivered);
+        Assert.Equal(0, stats.Failed);
+        Assert.Equal(0, stats.Pending);
+        Assert.Equal(0, recorder.Overlaps);
+        if (!sameSink)
+        {
+            // (A sink carried over is disposed by the racing Shutdown when it wins before the next Configure: as documented,
+            // Shutdown disposes the sinks, and a Configure after it that adds the same instance gets it disposed.)
+            Assert.Equal(0, recorder.WritesAfterDispose);
+        }
+
+        if (strategy == OverflowStrategy.Block)
+        {
+            // Blocked calls end only by being taken or, at a replaced pipeline's shutdown, counted as shut down.
+            Assert.Equal(stats.Dropped, stats.DroppedShutDown);
+        }
+
+        for (int p = 0; p < producers; p++)
+        {
+            // Exactly the accepted events of this producer, each once.
+            List<long> delivered = recorder.Seen.Where(s => s.Producer == p).Select(s => s.Sequence).Order().ToList();
+            Assert.Equal(accepted[p], delivered);
+        }
+    }
+
+    [Theory]
+    [InlineData(OverflowStrategy.Drop)]
+    [InlineData(OverflowStrategy.Block)]
+    public void Shutdown_and_flush_from_many_threads_while_others_log_deliver_each_accepted_call_once_and_count_the_rest(OverflowStrategy strategy)
+    {
+        const int producers = 3;
+        const int perProducer = 20_000;
+        var recorder = new RaceRecorder();
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.QueueCapacity = 256;
+            o.BatchSize = 16;
+            o.Overflow = strategy;
+            o.BlockTimeout = Timeout.InfiniteTimeSpan;
+            o.FlushInterval = TimeSpan.FromMilliseconds(1);
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(new RaceSink(recorder));
+        });
+
+        var accepted = new long[producers];
+        using var start = new Barrier(producers + 4);
+        using var logging = new CountdownEvent(producers);
+        Task[] producerTasks = Enumerable.Range(0, producers).Select(p => Run(() =>
+        {
+            start.SignalAndWait();
+            for (long i = 0; i < perProducer; i++)
+            {
+                if (i == 100)
+                {
+                    logging.Signal();
+                }
+
+                if (Emit(p, i))
+                {
+                    accepted[p]++;
+                }
+            }
+        })).ToArray();
+        Task<bool>[] lifecycle =
+        [
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.Shutdown(TestLog.Safety); }, TaskCreationOptions.LongRunning),
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.ShutdownAsync(TestLog.Safety).GetAwaiter().GetResult(); }, TaskCreationOptions.LongRunning),
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.Flush(TestLog.Safety); }, TaskCreationOptions.LongRunning),
+            Task.Factory.StartNew(() => { start.SignalAndWait(); logging.Wait(); return FapiLogging.FlushAsync(TestLog.Safety).GetAwaiter().GetResult(); }, TaskCreationOptions.LongRunning),
+        ];
+
+        Assert.True(Task.WaitAll(producerTasks, TimeSpan.FromMinutes(1)));
+        Assert.True(Task.WaitAll(lifecycle, TimeSpan.FromMinutes(1)));
+        Assert.All(lifecycle, t => Assert.True(t.Result));
+
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(producers * perProducer, stats.Attempted);
+        Assert.Equal(accepted.Sum(), stats.Enqueued);
+        Assert.Equal(stats.Enqueued, stats.Delivered);
+        Assert.Equal(0, stats.Pending);
+        Assert.Equal(0, stats.DroppedBlockTimeout + stats.DroppedWorkerStopped);
+        Assert.Equal(stats.Enqueued, recorder.Seen.Count);
+        Assert.Equal(stats.Enqueued, recorder.Seen.Distinct().Count());
+        Assert.Equal(0, recorder.Overlaps);
+    }
+
+    /// <summary>What every <see cref="RaceSink"/> of a test received, and whether any of them was misused.</summary>
+    private sealed class RaceRecorder
+    {
+        public readonly List<(long Producer, long Sequence)> Seen = new();
+        public int Overlaps;
+        public int WritesAfterDispose;
+    }
+
+    /// <summary>Records (producer, sequence) pairs; counts a Write that overlaps another on the same sink or comes after Dispose.</summary>
+    private sealed class RaceSink(RaceRecorder recorder) : LogSink
+    {
+        private int _inside;
+        private volatile bool _disposed;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _inside) != 1)
+            {
+                Interlocked.Increment(ref recorder.Overlaps);
+            }
+
+            if (_disposed)
+            {
+                Interlocked.Increment(ref recorder.WritesAfterDispose);
+            }
+
+            foreach (ref readonly LogRecord record in batch)
+            {
+                if (record.Descriptor != TestLog.Sequenced)
+                {
+                    continue; // the pipeline's own drop warning
+                }
+
+                var reader = new SequenceReader();
+                record.VisitFields(ref reader);
+                lock (recorder.Seen)
+                {
+                    recorder.Seen.Add((reader.Producer, reader.Sequence));
+                }
+            }
+
+            Interlocked.Decrement(ref _inside);
+        }
+
+        protected override void Dispose(bool disposing) => _disposed = true;
+    }
+}
