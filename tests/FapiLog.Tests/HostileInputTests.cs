@@ -1,0 +1,164 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading;
+using FapiLog.Internal;
+using FapiLog.Loki;
+using FapiLog.Sinks;
+using FapiLog.Tests.Loki;
+using FapiLog.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>
+/// Hostile and unusual values (user-controlled text in arguments and exception messages, exceptions that misbehave)
+/// through the real call path into every sink that renders.
+/// </summary>
+public sealed class HostileInputTests
+{
+    private static readonly LogEventDescriptor s_login = new(
+        50, "Login", LogLevel.Information, "Login by {User} from {Agent}",
+        LogArgument.Create<string>("user"), LogArgument.Create<string>("agent"));
+
+    private static readonly LogEventDescriptor s_failed = new(
+        51, "RequestFailed", LogLevel.Error, "Request {Path} failed",
+        LogArgument.Create<string>("path"));
+
+    private static readonly Regex s_eventStart = new(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", RegexOptions.Compiled);
+
+    private static void Login(LogPipeline pipeline, string? user, string? agent)
+    {
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, s_login, true);
+        w.WriteString(user);
+        w.WriteString(agent);
+        w.Commit();
+    }
+
+    private static void Failed(LogPipeline pipeline, string? path, Exception error)
+    {
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, s_failed, true);
+        w.WriteString(path);
+        w.SetException(error);
+        w.Commit();
+    }
+
+    /// <summary>Every sink that renders, over one pipeline: text console (plain and coloured), JSON console, file, memory.</summary>
+    private sealed class AllSinks : IDisposable
+    {
+        private readonly MemoryStream _text = new();
+        private readonly MemoryStream _colour = new();
+        private readonly MemoryStream _json = new();
+        private readonly string _folder = Path.Combine(Path.GetTempPath(), "fapilog-hostile-" + Guid.NewGuid().ToString("N"));
+
+        public AllSinks()
+        {
+            FapiLogOptions options = TestLog.Options(o => o.FilePath = Path.Combine(_folder, "app.jsonl"));
+            options.AddSink(new ConsoleSink(_text, json: false, colour: false));
+            options.AddSink(new ConsoleSink(_colour, json: false, colour: true));
+            options.AddSink(new ConsoleSink(_json, json: true, colour: false));
+            Memory = TestLog.Memory(options);
+            Pipeline = TestLog.Start(options);
+        }
+
+        public LogPipeline Pipeline { get; }
+
+        public InMemorySink Memory { get; }
+
+        public string Text => Encoding.UTF8.GetString(_text.ToArray());
+
+        public string Coloured => Encoding.UTF8.GetString(_colour.ToArray());
+
+        public string[] JsonLines => Encoding.UTF8.GetString(_json.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        public string[] FileLines => File.ReadAllLines(Path.Combine(_folder, "app.jsonl"));
+
+        public void Shutdown()
+        {
+            Assert.True(Pipeline.Shutdown(TestLog.Safety));
+            Assert.Equal(0, Pipeline.GetStatistics().Failed);
+        }
+
+        /// <summary>Every JSON rendering, parsed.</summary>
+        public List<JsonElement> AllJson()
+        {
+            var all = new List<JsonElement>();
+            foreach (string line in JsonLines.Concat(FileLines).Concat(Memory.Events.Select(e => e.Json)))
+            {
+                all.Add(JsonDocument.Parse(line).RootElement.Clone());
+            }
+
+            return all;
+        }
+
+        public void Dispose()
+        {
+            Pipeline.Shutdown(TestLog.Safety);
+            if (Directory.Exists(_folder))
+            {
+                Directory.Delete(_folder, recursive: true);
+            }
+        }
+    }
+
+    public static TheoryData<string> LineBreaks => new() { "\n", "\r", "\r\n", "\u0085", "\u2028", "\u2029", "\v", "\f" };
+
+    [Theory]
+    [MemberData(nameof(LineBreaks))]
+    public void A_line_break_in_a_value_cannot_forge_a_console_line(string lineBreak)
+    {
+        using var sinks = new AllSinks();
+        string forged = "2026-11-24T08:00:00.000Z info     Login: Login by admin from trusted";
+        Login(sinks.Pipeline, "mallory" + lineBreak + forged, "curl");
+        sinks.Shutdown();
+
+        foreach (string output in new[] { sinks.Text, sinks.Coloured })
+        {
+            string[] lines = output.Split(new[] { "\r\n", "\n", "\r", "\u0085", "\u2028", "\u2029", "\v", "\f" }, StringSplitOptions.None);
+            Assert.Single(lines, l => s_eventStart.IsMatch(Regex.Replace(l, "\u001b\\[[0-9;]*m", string.Empty)));
+        }
+
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            Assert.Equal("mallory" + lineBreak + forged, e.GetProperty("User").GetString());
+        }
+    }
+    [Fact]
+    public void Control_characters_in_values_and_exceptions_reach_a_terminal_only_as_visible_text()
+    {
+        using var sinks = new AllSinks();
+        // Clear the screen, set the window title, hide text, an 8-bit CSI, a bell, a backspace, NUL and DEL.
+        string hostile = "a\u001b[2J\u001b]0;pwned\u0007\u001b[8mhidden\u009b31m\b\u0000\u007fz";
+        Login(sinks.Pipeline, hostile, "tab\tkept");
+        Failed(sinks.Pipeline, "/p", new InvalidOperationException("bad " + hostile));
+        sinks.Shutdown();
+
+        foreach (string output in new[] { sinks.Text, sinks.Coloured })
+        {
+            // Only the sink's own colour codes may remain.
+            string bare = Regex.Replace(output, "\u001b\\[(?:0|90|32|33|1;31)m", string.Empty);
+            Assert.DoesNotContain(bare, c => (c < ' ' && c != '\n' && c != '\t') || (c >= '\u007f' && c <= '\u009f'));
+            Assert.Contains("tab\tkept", bare);
+            Assert.Contains("a\\u001B[2J\\u001B]0;pwned\\u0007\\u001B[8mhidden\\u009B31m\\u0008\\u0000\\u007Fz", bare);
+        }
+
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            if (e.TryGetProperty("User", out JsonElement user))
+            {
+                Assert.Equal(hostile, user.GetString());
+            }
+            else
+            {
+                Assert.Equal("bad " + hostile, e.GetProperty("exception").GetProperty("message").GetString());
+            }
+        }
+    }
+}
