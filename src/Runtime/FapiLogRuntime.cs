@@ -114,8 +114,9 @@ public static class FapiLogRuntime
         }
         catch (Exception ex)
         {
-            // Logging must never take the application down; the marker keeps the failure visible in the logs.
-            return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
+            // Logging must never take the application down; the marker keeps the failure visible in the logs. The
+            // failure's own Message may throw as well.
+            return $"<ToString threw {ex.GetType().Name}: {ExceptionText.Message(ex)}>";
         }
     }
 
