@@ -161,4 +161,53 @@ public sealed class HostileInputTests
             }
         }
     }
+    [Fact]
+    public void A_chain_of_ten_thousand_inner_exceptions_is_cut_at_a_documented_depth()
+    {
+        // Exception.ToString of such a chain costs the square of its depth (seconds per sink, per event, on the worker).
+        Exception error = new InvalidOperationException("leaf");
+        for (int i = 0; i < 10_000; i++)
+        {
+            error = new InvalidOperationException("level " + i.ToString(System.Globalization.CultureInfo.InvariantCulture), error);
+        }
+
+        using var sinks = new AllSinks();
+        Failed(sinks.Pipeline, "/deep", error);
+        sinks.Shutdown();
+
+        string marker = "\n ---> <inner exceptions deeper than " + ExceptionText.MaxDepth + " not shown>";
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            JsonElement exception = e.GetProperty("exception");
+            Assert.Equal("level 9999", exception.GetProperty("message").GetString());
+            string stack = exception.GetProperty("stack").GetString()!;
+            Assert.StartsWith("System.InvalidOperationException: level 9999\n ---> System.InvalidOperationException: level 9998\n", stack);
+            Assert.EndsWith("System.InvalidOperationException: level 9900" + marker, stack);
+        }
+
+        Assert.EndsWith("level 9900" + marker.Replace("\n", "\n    ") + "\n", sinks.Text);
+    }
+
+    [Fact]
+    public void An_exception_with_a_short_chain_is_written_as_its_ToString()
+    {
+        Exception error;
+        try
+        {
+            throw new InvalidOperationException("outer", new AggregateException(new ArgumentException("a"), new FormatException("b")));
+        }
+        catch (InvalidOperationException thrown)
+        {
+            error = thrown;
+        }
+
+        using var sinks = new AllSinks();
+        Failed(sinks.Pipeline, "/short", error);
+        sinks.Shutdown();
+
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            Assert.Equal(error.ToString(), e.GetProperty("exception").GetProperty("stack").GetString());
+        }
+    }
 }
