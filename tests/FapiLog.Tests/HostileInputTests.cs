@@ -210,4 +210,38 @@ public sealed class HostileInputTests
             Assert.Equal(error.ToString(), e.GetProperty("exception").GetProperty("stack").GetString());
         }
     }
+    [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void Loki_lines_of_hostile_values_and_exceptions_parse(LokiFormat format)
+    {
+        using var receiver = new LokiReceiver();
+        var options = new LokiOptions { Url = receiver.Url, Format = format, MinBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(50) };
+        using var sink = new LokiSink(options);
+        string hostile = "a\uD800b\uDC00c\u0000d\uFFFE\u2028\u0085\u001b[2J\r\n\"\\";
+        // Long enough to be cut, made of characters that escape to six bytes each, with a lone surrogate at every cut.
+        string huge = string.Concat(Enumerable.Repeat("\u0001\uD800", 100_000));
+        Exception deep = new InvalidOperationException("leaf " + hostile);
+        for (int i = 0; i < 1000; i++)
+        {
+            deep = new InvalidOperationException(hostile, deep);
+        }
+
+        var records = new LogRecord[4];
+        long t = LokiTestEvents.BaseTicks;
+        LokiTestEvents.Order(ref records[0], t, 1, hostile, 1m);
+        LokiTestEvents.Order(ref records[1], t + 1, 2, huge, 2m);
+        LokiTestEvents.Payment(ref records[2], t + 2, 3, deep);
+        LokiTestEvents.Payment(ref records[3], t + 3, 4, new UnreadableException());
+        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        DecodedEntry[] entries = receiver.WaitForRequests(1).SelectMany(r => r.AllEntries()).OrderBy(e => e.Nanoseconds).ToArray();
+        Assert.Equal(4, entries.Length);
+        JsonElement[] lines = entries.Select(e => e.Json).ToArray();
+        Assert.Equal("a\uFFFDb\uFFFDc\u0000d\uFFFE\u2028\u0085\u001b[2J\r\n\"\\", lines[0].GetProperty("Customer").GetString());
+        Assert.Contains("[truncated by FapiLog", lines[1].GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.EndsWith("<inner exceptions deeper than " + ExceptionText.MaxDepth + " not shown>", lines[2].GetProperty("exception").GetProperty("stack").GetString());
+        Assert.Equal("<Message threw System.InvalidOperationException>", lines[3].GetProperty("exception").GetProperty("message").GetString());
+        Assert.Equal(0, sink.Statistics.EntriesFailed);
+    }
 }
