@@ -94,4 +94,41 @@ public sealed class BridgeHostileTests : HostingTestBase
 
         Directory.Delete(folder, recursive: true);
     }
+    /// <summary>A value whose ToString throws, say a lazily loaded entity whose session has closed.</summary>
+    private sealed class Exploding
+    {
+        public override string ToString() => throw new InvalidOperationException("session closed");
+    }
+
+    /// <summary>A sequence whose enumeration throws part way.</summary>
+    private sealed class BrokenSequence : System.Collections.IEnumerable
+    {
+        public System.Collections.IEnumerator GetEnumerator()
+        {
+            yield return 1;
+            throw new InvalidOperationException("collection was modified");
+        }
+    }
+
+    [Fact]
+    public async Task A_value_whose_ToString_throws_in_the_state_or_a_scope_does_not_make_the_ILogger_call_throw()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeHostileTests>>();
+
+        using (logger.BeginScope(new Dictionary<string, object?> { ["User"] = new Exploding() }))
+        {
+            logger.LogInformation("Loaded {Entity} with {Items}", new Exploding(), new BrokenSequence());
+        }
+
+        await host.StopAsync();
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("<ToString threw InvalidOperationException: session closed>", e["Entity"]);
+        Assert.Equal("<ToString threw InvalidOperationException: collection was modified>", e["Items"]);
+        Assert.Equal("<ToString threw InvalidOperationException: session closed>", e["User"]);
+        using JsonDocument json = JsonDocument.Parse(e.Json);
+    }
 }
