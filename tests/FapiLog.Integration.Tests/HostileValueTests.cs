@@ -54,6 +54,16 @@ public sealed class StackTraceThrowsException() : Exception("stack trace unavail
     public override string? StackTrace => throw new NotSupportedException("no stack");
 }
 
+/// <summary>An exception whose Message and ToString return null.</summary>
+public sealed class NullTextException : Exception
+{
+    /// <inheritdoc />
+    public override string Message => null!;
+
+    /// <inheritdoc />
+    public override string ToString() => null!;
+}
+
 /// <summary>Hostile values through generated methods into the in-memory sink: the call never throws, every line parses.</summary>
 [Collection(PipelineCollection.Name)]
 public sealed class HostileValueTests
@@ -145,5 +155,15 @@ public sealed class HostileValueTests
         Assert.Contains("inner 4999", aggregate.RootElement.GetProperty("exception").GetProperty("stack").GetString(), StringComparison.Ordinal);
         using JsonDocument data = JsonDocument.Parse(_sink.Events[1].Json);
         Assert.Equal("data", data.RootElement.GetProperty("exception").GetProperty("message").GetString());
+    }
+    [Fact]
+    public void An_exception_whose_message_and_text_are_null_is_logged()
+    {
+        HostileLog.Failed("/null", new NullTextException());
+
+        CapturedLogEvent e = Single();
+        using JsonDocument json = JsonDocument.Parse(e.Json);
+        JsonElement exception = json.RootElement.GetProperty("exception");
+        Assert.Equal(typeof(NullTextException).FullName, exception.GetProperty("type").GetString());
     }
 }

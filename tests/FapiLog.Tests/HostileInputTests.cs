@@ -244,4 +244,37 @@ public sealed class HostileInputTests
         Assert.Equal("<Message threw System.InvalidOperationException>", lines[3].GetProperty("exception").GetProperty("message").GetString());
         Assert.Equal(0, sink.Statistics.EntriesFailed);
     }
+    [Fact]
+    public void A_string_too_long_for_a_JSON_value_costs_only_its_own_event_in_the_JSON_lines_sinks()
+    {
+        // System.Text.Json refuses a string value of more than 166,666,666 characters.
+        string huge = new('x', 170_000_000);
+        var json = new MemoryStream();
+        string folder = Path.Combine(Path.GetTempPath(), "fapilog-huge-" + Guid.NewGuid().ToString("N"));
+        FapiLogOptions options = TestLog.Options(o => o.FilePath = Path.Combine(folder, "app.jsonl"));
+        options.AddSink(new ConsoleSink(json, json: true, colour: false));
+        InMemorySink memory = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        Login(pipeline, "before", "a");
+        Login(pipeline, huge, "b");
+        Login(pipeline, "after", "c");
+        huge = string.Empty;
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+        string[] consoleLines = Encoding.UTF8.GetString(json.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] fileLines = File.ReadAllLines(Path.Combine(folder, "app.jsonl"));
+        Directory.Delete(folder, recursive: true);
+        string[] memoryLines = memory.Events.Select(e => e.Json).ToArray();
+        memory.Clear();
+        foreach (string[] lines in new[] { consoleLines, fileLines, memoryLines })
+        {
+            Assert.Equal(3, lines.Length);
+            JsonElement[] events = lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToArray();
+            Assert.Equal("before", events[0].GetProperty("User").GetString());
+            Assert.Equal("<rendering failed: System.ArgumentException>", events[1].GetProperty("message").GetString());
+            Assert.Equal("Login", events[1].GetProperty("event").GetString());
+            Assert.Equal("after", events[2].GetProperty("User").GetString());
+        }
+    }
 }

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using FapiLog.Internal;
+using FapiLog.Loki;
 
 namespace FapiLog.Sinks;
 
@@ -15,7 +16,7 @@ namespace FapiLog.Sinks;
 public abstract class StreamSink : LogSink
 {
     private static readonly byte[] s_newLine = "\n"u8.ToArray();
-    private readonly ArrayBufferWriter<byte> _bytes = new(16 * 1024);
+    private readonly ByteBuffer _bytes = new(16 * 1024);
     private readonly Utf8JsonWriter _json;
     private readonly PooledCharBuffer _chars = new(1024);
     private readonly PooledCharBuffer _message = new(256);
@@ -36,13 +37,13 @@ public abstract class StreamSink : LogSink
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         Stream stream = _stream ?? throw new ObjectDisposedException(Name);
-        _bytes.ResetWrittenCount();
+        _bytes.Clear();
         for (int i = 0; i < batch.Count; i++)
         {
             WriteRecord(in batch[i]);
         }
 
-        stream = BeforeWrite(stream, _bytes.WrittenCount);
+        stream = BeforeWrite(stream, _bytes.Length);
         stream.Write(_bytes.WrittenSpan);
         stream.Flush();
     }
@@ -69,12 +70,27 @@ public abstract class StreamSink : LogSink
     /// <summary>Appends one event, including its line break, to the batch buffer.</summary>
     private protected abstract void WriteRecord(in LogRecord record);
 
-    /// <summary>Appends the event as one JSON line.</summary>
+    /// <summary>
+    /// Appends the event as one JSON line. An event that cannot be rendered (a string longer than System.Text.Json
+    /// writes, say) must not cost the batch: its line says so instead, as in the Loki sink.
+    /// </summary>
     private protected void AppendJsonLine(in LogRecord record)
     {
+        int start = _bytes.Length;
         _json.Reset(_bytes);
-        JsonFormatting.WriteEvent(_json, in record, _message, JsonLineParts.All);
-        _json.Flush();
+        try
+        {
+            JsonFormatting.WriteEvent(_json, in record, _message, JsonLineParts.All);
+            _json.Flush();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            _bytes.Length = start;
+            _json.Reset(_bytes);
+            JsonFormatting.WriteRenderFailure(_json, in record, ex);
+            _json.Flush();
+        }
+
         _bytes.Write(s_newLine);
     }
 
