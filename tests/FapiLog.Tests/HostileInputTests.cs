@@ -117,17 +117,26 @@ public sealed class HostileInputTests
         using var sinks = new AllSinks();
         string forged = "2026-11-24T08:00:00.000Z info     Login: Login by admin from trusted";
         Login(sinks.Pipeline, "mallory" + lineBreak + forged, "curl");
+        Failed(sinks.Pipeline, "/login", new FormatException("'x" + lineBreak + forged + "' is not a number"));
         sinks.Shutdown();
 
         foreach (string output in new[] { sinks.Text, sinks.Coloured })
         {
             string[] lines = output.Split(new[] { "\r\n", "\n", "\r", "\u0085", "\u2028", "\u2029", "\v", "\f" }, StringSplitOptions.None);
-            Assert.Single(lines, l => s_eventStart.IsMatch(Regex.Replace(l, "\u001b\\[[0-9;]*m", string.Empty)));
+            Assert.Equal(2, lines.Count(l => s_eventStart.IsMatch(Regex.Replace(l, "\u001b\\[[0-9;]*m", string.Empty))));
+            Assert.Contains("Login by mallory\n    " + forged + " from curl\n", output, StringComparison.Ordinal);
         }
 
         foreach (JsonElement e in sinks.AllJson())
         {
-            Assert.Equal("mallory" + lineBreak + forged, e.GetProperty("User").GetString());
+            if (e.TryGetProperty("User", out JsonElement user))
+            {
+                Assert.Equal("mallory" + lineBreak + forged, user.GetString());
+            }
+            else
+            {
+                Assert.Equal("'x" + lineBreak + forged + "' is not a number", e.GetProperty("exception").GetProperty("message").GetString());
+            }
         }
     }
     [Fact]
