@@ -56,41 +56,38 @@ internal static class ExceptionText
 
     /// <summary>
     /// True when <see cref="Exception.ToString"/> of <paramref name="ex"/> ends in reasonable time: its inner exceptions
-    /// (<see cref="Exception.InnerException"/>, and every one of an <see cref="AggregateException"/>) do not lead back to
-    /// an exception that contains them, nest at most <see cref="MaxDepth"/> deep, and are at most
-    /// <see cref="MaxExceptions"/>.
+    /// (<see cref="Exception.InnerException"/>, and every one of an <see cref="AggregateException"/>) nest at most
+    /// <see cref="MaxDepth"/> deep and are at most <see cref="MaxExceptions"/>. A cycle nests without end, so it fails the
+    /// depth check without a set of the exceptions seen (nothing is allocated for an ordinary exception).
     /// </summary>
     private static bool IsBounded(Exception ex)
     {
-        var open = new HashSet<Exception>(ReferenceEqualityComparer.Instance);
         int budget = MaxExceptions;
-        return Walk(ex, open, 0, ref budget);
+        return Walk(ex, 0, ref budget);
     }
 
-    private static bool Walk(Exception ex, HashSet<Exception> open, int depth, ref int budget)
+    private static bool Walk(Exception ex, int depth, ref int budget)
     {
-        if (depth > MaxDepth || --budget < 0 || !open.Add(ex))
+        if (depth > MaxDepth || --budget < 0)
         {
             return false;
         }
 
         if (ex is AggregateException aggregate)
         {
-            foreach (Exception inner in aggregate.InnerExceptions)
+            System.Collections.ObjectModel.ReadOnlyCollection<Exception> inners = aggregate.InnerExceptions;
+            for (int i = 0; i < inners.Count; i++)
             {
-                if (!Walk(inner, open, depth + 1, ref budget))
+                if (!Walk(inners[i], depth + 1, ref budget))
                 {
                     return false;
                 }
             }
-        }
-        else if (ex.InnerException is { } inner && !Walk(inner, open, depth + 1, ref budget))
-        {
-            return false;
+
+            return true;
         }
 
-        open.Remove(ex);
-        return true;
+        return ex.InnerException is not { } next || Walk(next, depth + 1, ref budget);
     }
 
     /// <summary>
