@@ -119,7 +119,7 @@ public static class FapiLogRuntime
         catch (Exception ex)
         {
             // Logging must never take the application down; the marker keeps the failure visible in the logs.
-            return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
+            return ToStringFailure(ex);
         }
     }
 
@@ -169,9 +169,12 @@ public static class FapiLogRuntime
         }
         catch (Exception ex)
         {
-            return $"<ToString threw {ex.GetType().Name}: {ex.Message}>";
+            return ToStringFailure(ex);
         }
     }
+
+    /// <summary>The text logged for a value whose <c>ToString</c> threw <paramref name="ex"/> (whose own Message may throw as well).</summary>
+    internal static string ToStringFailure(Exception ex) => $"<ToString threw {ex.GetType().Name}: {ExceptionText.Message(ex)}>";
 
     /// <summary>Called by <see cref="ActivityWatch"/> once an Activity has been current in the process.</summary>
     internal static void MarkActivitySeen() => s_activitySeen = true;

@@ -109,14 +109,15 @@ public sealed class LogEventDescriptor
 
         ValueBytes = valueBytes;
         ReferenceCount = references;
-        JsonEventName = JsonEncodedText.Encode(eventName, JsonFormatting.Encoder);
+        JsonEventName = JsonEncodedText.Encode(JsonFormatting.WellFormed(eventName), JsonFormatting.Encoder);
     }
 
     /// <summary>
     /// The field name of each argument: the placeholder's spelling, else the argument's name. A reserved name (a
     /// placeholder called <c>{message}</c> or <c>{level}</c>) must not overwrite the event's own members and becomes
     /// <c>_message</c>; a name some other field already has gets one more <c>_</c> until it is unique, so that a JSON line
-    /// never has two members of one name.
+    /// never has two members of one name. A name that is not well-formed UTF-16 (the bridge takes names from states and
+    /// scopes) has its lone surrogates replaced by U+FFFD first, as JSON can only carry them that way.
     /// </summary>
     private static string[] AssignFieldNames(LogArgument[] arguments, string?[] placeholderNames, string? keptReservedName, int firstField)
     {
@@ -124,7 +125,7 @@ public sealed class LogEventDescriptor
         var taken = new HashSet<string>(StringComparer.Ordinal);
         for (int i = firstField; i < arguments.Length; i++)
         {
-            string field = placeholderNames[i] ?? arguments[i].Name;
+            string field = JsonFormatting.WellFormed(placeholderNames[i] ?? arguments[i].Name);
             bool reserved = s_reservedFieldNames.Contains(field) && !string.Equals(field, keptReservedName, StringComparison.Ordinal);
             if (!reserved && taken.Add(field))
             {
@@ -139,7 +140,7 @@ public sealed class LogEventDescriptor
                 continue;
             }
 
-            string field = placeholderNames[i] ?? arguments[i].Name;
+            string field = JsonFormatting.WellFormed(placeholderNames[i] ?? arguments[i].Name);
             if (i < firstField)
             {
                 // Not a field: the name is never written.

@@ -17,7 +17,8 @@ namespace FapiLog.TestHost;
 /// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
 /// again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
 /// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
-/// FILE are still open, then configures a small queue and logs COUNT events.
+/// FILE are still open, then configures a small queue and logs COUNT events. exception-cycle: COUNT events, then one
+/// whose exception's inner exceptions lead back to it, into FILE and the console text.
 /// </summary>
 internal static class ExitModes
 {
@@ -118,10 +119,32 @@ internal static class ExitModes
                 FapiLogging.Configure(o => FileOnly(o, file));
                 Ticks(count);
                 return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
+            case "exception-cycle":
+            {
+                // An exception whose inner exceptions lead back to it (only reflection makes one): its ToString would
+                // recurse until the stack overflows, which no catch can stop. Logged to the file and the console text.
+                FapiLogging.Configure(o =>
+                {
+                    FileOnly(o, file);
+                    o.Console = true;
+                });
+                var outer = new InvalidOperationException("outer");
+                var inner = new InvalidOperationException("inner", outer);
+                typeof(Exception).GetField("_innerException", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
+                    .SetValue(outer, inner);
+                Ticks(count);
+                LogEventWriter w = FapiLogRuntime.Begin(s_cycle);
+                w.SetException(outer);
+                w.Commit();
+                return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
+            }
+
             default:
                 return null;
         }
     }
+
+    private static readonly LogEventDescriptor s_cycle = new(2, "Cycle", LogLevel.Error, "Inner exceptions in a cycle");
 
     private static int RunHost(string file, int count)
     {

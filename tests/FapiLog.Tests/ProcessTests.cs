@@ -249,4 +249,24 @@ public sealed class ProcessTests : IDisposable
         // Once the pool recovered, the same sink pushed the later events.
         Assert.True(receiver.Requests.SelectMany(r => r.AllEntries()).Count() >= 300, output);
     }
+    [Fact]
+    public void An_exception_whose_inner_exceptions_form_a_cycle_is_logged_without_overflowing_the_stack()
+    {
+        using Process p = ChildProcess.Start("exception-cycle", _file, "10");
+        string output = p.StandardOutput.ReadToEnd();
+        string errors = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors}");
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), Sequences());
+        JsonElement cycle = File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "Cycle");
+        Assert.Equal("outer", cycle.GetProperty("exception").GetProperty("message").GetString());
+        string stack = cycle.GetProperty("exception").GetProperty("stack").GetString()!;
+        Assert.Equal(
+            "System.InvalidOperationException: outer\n ---> System.InvalidOperationException: inner\n"
+            + " ---> <the inner exceptions lead back to System.InvalidOperationException: not shown again>",
+            stack);
+        Assert.Contains("Cycle: Inner exceptions in a cycle\n    System.InvalidOperationException: outer\n     ---> ", output, StringComparison.Ordinal);
+    }
 }

@@ -76,7 +76,7 @@ public class SinkTests
         Assert.True(pipeline.Shutdown(TestLog.Safety));
 
         Assert.Equal(0, pipeline.GetStatistics().Failed);
-        Assert.Contains("Failed: Order 7 failed\n" + typeof(UnreadableException).FullName + ": <ToString threw System.NotSupportedException>\n",
+        Assert.Contains("Failed: Order 7 failed\n    " + typeof(UnreadableException).FullName + ": <ToString threw System.NotSupportedException>\n",
             Encoding.UTF8.GetString(text.ToArray()));
         using JsonDocument doc = JsonDocument.Parse(Encoding.UTF8.GetString(json.ToArray()));
         JsonElement exception = doc.RootElement.GetProperty("exception");

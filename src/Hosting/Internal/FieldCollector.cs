@@ -289,8 +289,24 @@ internal sealed class FieldCollector
         field.Value = value;
     }
 
-    /// <summary>The invariant-culture text of a value, as Microsoft's formatter renders it (sequences as "a, b, c").</summary>
+    /// <summary>
+    /// The invariant-culture text of a value, as Microsoft's formatter renders it (sequences as "a, b, c"). A ToString (or
+    /// an enumeration) that throws does not make the log call throw, as for <c>[FapiLog]</c> methods: the value is logged
+    /// as <c>&lt;ToString threw TypeName: message&gt;</c>.
+    /// </summary>
     internal static string? Capture(object? value)
+    {
+        try
+        {
+            return CaptureText(value);
+        }
+        catch (Exception ex)
+        {
+            return FapiLogRuntime.ToStringFailure(ex);
+        }
+    }
+
+    private static string? CaptureText(object? value)
     {
         switch (value)
         {

@@ -1,14 +1,25 @@
 using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Text;
 
 namespace FapiLog.Internal;
 
 /// <summary>
 /// The text of a logged exception, taken so that an exception type whose <see cref="Exception.Message"/> or
 /// <see cref="Exception.ToString"/> throws cannot make the worker lose the batch it is in: the failing member is replaced
-/// by a marker that names what went wrong.
+/// by a marker that names what went wrong. An exception whose inner exceptions form a cycle (<see cref="Exception.ToString"/>
+/// would recurse until the stack overflows and the process dies), nest deeper than <see cref="MaxDepth"/> (its cost grows
+/// with the square of the depth), or are too many to walk, is written in a bounded form of its own instead.
 /// </summary>
 internal static class ExceptionText
 {
+    /// <summary>Deepest nesting of inner exceptions that <see cref="Exception.ToString"/> is trusted with.</summary>
+    internal const int MaxDepth = 100;
+
+    /// <summary>Most exceptions (inner ones of aggregates included, each time it is met) walked before the text is written.</summary>
+    internal const int MaxExceptions = 100_000;
+
     /// <summary><paramref name="ex"/>'s message, or a marker when reading it throws.</summary>
     public static string Message(Exception ex)
     {
@@ -22,9 +33,17 @@ internal static class ExceptionText
         }
     }
 
-    /// <summary><paramref name="ex"/>'s full text (type, message, stack, inner exceptions), or its type and a marker when that throws.</summary>
+    /// <summary>
+    /// <paramref name="ex"/>'s full text (type, message, stack, inner exceptions), or its type and a marker when that throws,
+    /// or the bounded form when its inner exceptions cycle, nest too deep or are too many.
+    /// </summary>
     public static string Full(Exception ex)
     {
+        if (!IsBounded(ex))
+        {
+            return Bounded(ex);
+        }
+
         try
         {
             return ex.ToString();
@@ -32,6 +51,96 @@ internal static class ExceptionText
         catch (Exception failure)
         {
             return ex.GetType().FullName + ": " + Marker("ToString", failure);
+        }
+    }
+
+    /// <summary>
+    /// True when <see cref="Exception.ToString"/> of <paramref name="ex"/> ends in reasonable time: its inner exceptions
+    /// (<see cref="Exception.InnerException"/>, and every one of an <see cref="AggregateException"/>) nest at most
+    /// <see cref="MaxDepth"/> deep and are at most <see cref="MaxExceptions"/>. A cycle nests without end, so it fails the
+    /// depth check without a set of the exceptions seen (nothing is allocated for an ordinary exception).
+    /// </summary>
+    private static bool IsBounded(Exception ex)
+    {
+        int budget = MaxExceptions;
+        return Walk(ex, 0, ref budget);
+    }
+
+    private static bool Walk(Exception ex, int depth, ref int budget)
+    {
+        if (depth > MaxDepth || --budget < 0)
+        {
+            return false;
+        }
+
+        if (ex is AggregateException aggregate)
+        {
+            System.Collections.ObjectModel.ReadOnlyCollection<Exception> inners = aggregate.InnerExceptions;
+            for (int i = 0; i < inners.Count; i++)
+            {
+                if (!Walk(inners[i], depth + 1, ref budget))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        return ex.InnerException is not { } next || Walk(next, depth + 1, ref budget);
+    }
+
+    /// <summary>
+    /// The bounded form: each exception of the <see cref="Exception.InnerException"/> chain (the first inner exception of
+    /// an aggregate) as type, message and stack trace, joined with <c> ---&gt; </c>, at most <see cref="MaxDepth"/> of
+    /// them, ending with a marker that says why the rest is missing.
+    /// </summary>
+    private static string Bounded(Exception ex)
+    {
+        var text = new StringBuilder();
+        var seen = new HashSet<Exception>(ReferenceEqualityComparer.Instance);
+        Exception? current = ex;
+        for (int depth = 0; current is not null; depth++)
+        {
+            if (depth > 0)
+            {
+                text.Append("\n ---> ");
+            }
+
+            if (!seen.Add(current))
+            {
+                text.Append("<the inner exceptions lead back to ").Append(current.GetType().FullName).Append(": not shown again>");
+                break;
+            }
+
+            if (depth == MaxDepth)
+            {
+                text.Append("<inner exceptions deeper than ").Append(MaxDepth.ToString(CultureInfo.InvariantCulture)).Append(" not shown>");
+                break;
+            }
+
+            text.Append(current.GetType().FullName).Append(": ").Append(Message(current));
+            string? stack = StackTrace(current);
+            if (!string.IsNullOrEmpty(stack))
+            {
+                text.Append('\n').Append(stack);
+            }
+
+            current = current.InnerException;
+        }
+
+        return text.ToString();
+    }
+
+    private static string? StackTrace(Exception ex)
+    {
+        try
+        {
+            return ex.StackTrace;
+        }
+        catch (Exception failure)
+        {
+            return Marker("StackTrace", failure);
         }
     }
 

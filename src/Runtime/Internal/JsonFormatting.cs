@@ -55,6 +55,49 @@ internal static class JsonFormatting
 
     public static JsonEncodedText LevelText(LogLevel level) => (uint)level < (uint)s_levels.Length ? s_levels[(int)level] : s_levels[^1];
 
+    /// <summary>
+    /// <paramref name="text"/> with each lone surrogate replaced by U+FFFD (what the JSON writer does to values); the same
+    /// instance when it is well-formed. A name with a lone surrogate cannot be encoded as a JSON property name otherwise.
+    /// </summary>
+    public static string WellFormed(string text)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (!char.IsSurrogate(text[i]))
+            {
+                continue;
+            }
+
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+                continue;
+            }
+
+            return ReplaceLoneSurrogates(text);
+        }
+
+        return text;
+    }
+
+    private static string ReplaceLoneSurrogates(string text)
+    {
+        char[] chars = text.ToCharArray();
+        for (int i = 0; i < chars.Length; i++)
+        {
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(chars[i]))
+            {
+                chars[i] = '\uFFFD';
+            }
+        }
+
+        return new string(chars);
+    }
+
     /// <summary>Writes one event as a JSON object. <paramref name="scratch"/> is reused for the rendered message.</summary>
     public static void WriteEvent(Utf8JsonWriter w, in LogRecord record, PooledCharBuffer scratch, JsonLineParts parts)
     {

@@ -84,7 +84,7 @@ internal sealed class ByteBuffer : IBufferWriter<byte>
         int size = (int)Math.Min(wanted, System.Array.MaxLength);
         if (size - _length < sizeHint)
         {
-            throw new OutOfMemoryException("A Loki batch does not fit in one buffer.");
+            throw new OutOfMemoryException("A batch does not fit in one buffer (2 GiB).");
         }
 
         byte[] bigger = new byte[size];

@@ -177,7 +177,18 @@ public sealed class InMemorySink : LogSink
         _json.ResetWrittenCount();
         using (var writer = new System.Text.Json.Utf8JsonWriter(_json, JsonFormatting.WriterOptions))
         {
-            JsonFormatting.WriteEvent(writer, in record, _scratch, JsonLineParts.Core);
+            try
+            {
+                JsonFormatting.WriteEvent(writer, in record, _scratch, JsonLineParts.Core);
+                writer.Flush();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // As in the other sinks: the event's line says it could not be rendered; the batch is kept.
+                _json.ResetWrittenCount();
+                writer.Reset(_json);
+                JsonFormatting.WriteRenderFailure(writer, in record, ex);
+            }
         }
 
         return new CapturedLogEvent(

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using FapiLog.Internal;
+using FapiLog.Loki;
 
 namespace FapiLog.Sinks;
 
@@ -15,7 +16,7 @@ namespace FapiLog.Sinks;
 public abstract class StreamSink : LogSink
 {
     private static readonly byte[] s_newLine = "\n"u8.ToArray();
-    private readonly ArrayBufferWriter<byte> _bytes = new(16 * 1024);
+    private readonly ByteBuffer _bytes = new(16 * 1024);
     private readonly Utf8JsonWriter _json;
     private readonly PooledCharBuffer _chars = new(1024);
     private readonly PooledCharBuffer _message = new(256);
@@ -36,13 +37,13 @@ public abstract class StreamSink : LogSink
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         Stream stream = _stream ?? throw new ObjectDisposedException(Name);
-        _bytes.ResetWrittenCount();
+        _bytes.Clear();
         for (int i = 0; i < batch.Count; i++)
         {
             WriteRecord(in batch[i]);
         }
 
-        stream = BeforeWrite(stream, _bytes.WrittenCount);
+        stream = BeforeWrite(stream, _bytes.Length);
         stream.Write(_bytes.WrittenSpan);
         stream.Flush();
     }
@@ -69,12 +70,27 @@ public abstract class StreamSink : LogSink
     /// <summary>Appends one event, including its line break, to the batch buffer.</summary>
     private protected abstract void WriteRecord(in LogRecord record);
 
-    /// <summary>Appends the event as one JSON line.</summary>
+    /// <summary>
+    /// Appends the event as one JSON line. An event that cannot be rendered (a string longer than System.Text.Json
+    /// writes, say) must not cost the batch: its line says so instead, as in the Loki sink.
+    /// </summary>
     private protected void AppendJsonLine(in LogRecord record)
     {
+        int start = _bytes.Length;
         _json.Reset(_bytes);
-        JsonFormatting.WriteEvent(_json, in record, _message, JsonLineParts.All);
-        _json.Flush();
+        try
+        {
+            JsonFormatting.WriteEvent(_json, in record, _message, JsonLineParts.All);
+            _json.Flush();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            _bytes.Length = start;
+            _json.Reset(_bytes);
+            JsonFormatting.WriteRenderFailure(_json, in record, ex);
+            _json.Flush();
+        }
+
         _bytes.Write(s_newLine);
     }
 
@@ -311,6 +327,7 @@ public sealed class ConsoleSink : StreamSink
 {
     private readonly bool _json;
     private readonly bool _colour;
+    private readonly PooledCharBuffer _part = new(256);
 
     /// <summary>Creates a console sink; <paramref name="json"/> selects JSON lines.</summary>
     public ConsoleSink(bool json = false)
@@ -361,17 +378,82 @@ public sealed class ConsoleSink : StreamSink
 
         // The level column is eight wide ("critical" fills it), so the separator comes after it, uncoloured.
         ValueReader.Append(text, " ");
-        ValueReader.Append(text, record.Descriptor.EventName);
+        AppendReadable(text, record.Descriptor.EventName);
         ValueReader.Append(text, ": ");
-        record.FormatMessage(text);
+        _part.Clear();
+        record.FormatMessage(_part);
+        AppendReadable(text, _part.WrittenSpan);
         if (record.Exception is { } ex)
         {
-            ValueReader.Append(text, "\n");
-            ValueReader.Append(text, ExceptionText.Full(ex));
+            ValueReader.Append(text, ContinuationBreak);
+            AppendReadable(text, ExceptionText.Full(ex));
         }
 
         ValueReader.Append(text, "\n");
         AppendUtf8(text.WrittenSpan);
+    }
+
+    /// <summary>What starts every line of an event after its first: only an event's first line starts with its timestamp.</summary>
+    private const string ContinuationBreak = "\n    ";
+
+    // Line breaks (CR, LF, VT, FF, NEL, LS, PS), the other C0 and C1 controls and DEL; tab is kept.
+    private static readonly SearchValues<char> s_unreadable = SearchValues.Create(
+        "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u000a\u000b\u000c\u000d\u000e\u000f"
+        + "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f"
+        + "\u007f\u0080\u0081\u0082\u0083\u0084\u0085\u0086\u0087\u0088\u0089\u008a\u008b\u008c\u008d\u008e\u008f"
+        + "\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e\u009f\u2028\u2029");
+
+    /// <summary>
+    /// Appends text that may come from users (argument values, exception messages) so that it cannot pass for another
+    /// event or drive the terminal: a line break continues the event on an indented line, so a value cannot forge a line
+    /// that starts with a timestamp, and any other control character (ESC of an escape sequence, C1's CSI, BEL, NUL, DEL)
+    /// is written as its <c>\uXXXX</c> escape.
+    /// </summary>
+    private static void AppendReadable(PooledCharBuffer w, ReadOnlySpan<char> text)
+    {
+        while (true)
+        {
+            int i = text.IndexOfAny(s_unreadable);
+            if (i < 0)
+            {
+                ValueReader.Append(w, text);
+                return;
+            }
+
+            ValueReader.Append(w, text.Slice(0, i));
+            char c = text[i];
+            int consumed = 1;
+            switch (c)
+            {
+                case '\r' when i + 1 < text.Length && text[i + 1] == '\n':
+                    consumed = 2;
+                    ValueReader.Append(w, ContinuationBreak);
+                    break;
+                case '\r' or '\n' or '\v' or '\f' or '\u0085' or '\u2028' or '\u2029':
+                    ValueReader.Append(w, ContinuationBreak);
+                    break;
+                default:
+                    Span<char> escape = w.GetSpan(6);
+                    escape[0] = '\\';
+                    escape[1] = 'u';
+                    ((int)c).TryFormat(escape.Slice(2), out _, "X4", System.Globalization.CultureInfo.InvariantCulture);
+                    w.Advance(6);
+                    break;
+            }
+
+            text = text.Slice(i + consumed);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _part.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 
     private static readonly string[] s_paddedLevels = ["trace   ", "debug   ", "info    ", "warning ", "error   ", "critical", "none    "];
