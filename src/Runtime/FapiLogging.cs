@@ -405,6 +405,9 @@ public static class FapiLogging
             return;
         }
 
+        // Before the lock: publishing the instruments runs every MeterListener's InstrumentPublished callback, and a
+        // collector's lock taken there and around its collections must not be ordered against ours.
+        FapiLogMetrics.EnsureCreated();
         lock (s_lock)
         {
             if (s_pipeline is null)
@@ -430,6 +433,7 @@ public static class FapiLogging
         LogPipeline? previous;
         LogPipeline started;
         bool sharesSinks;
+        FapiLogMetrics.EnsureCreated();   // outside the lock, as in EnsureConfigured
         lock (s_lock)
         {
             previous = s_pipeline;
@@ -513,7 +517,6 @@ public static class FapiLogging
         }
 
         s_pipeline = pipeline;
-        FapiLogMetrics.EnsureCreated();
         FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);
     }
 
