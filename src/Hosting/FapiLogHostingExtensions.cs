@@ -74,10 +74,10 @@ public static class FapiLogHostingExtensions
 
     private static void AddCore(IServiceCollection services, Action<FapiLogOptions>? configure)
     {
-        // Now, before the host starts: .NET runs signal handlers last-registered first and stops at the first that cancels.
-        // Registered after the host's lifetime (as at the pipeline's start), FapiLog's SIGTERM/SIGINT flush would run first
-        // and hold the host's graceful stop back for as long as a slow sink takes, up to ShutdownTimeout; registered
-        // before it, the host's handler cancels the signal and its stop flushes, within one ShutdownTimeout.
+        // Now, before the host starts: .NET runs signal handlers last-registered first. Registered after the host's
+        // lifetime (as at the pipeline's start), FapiLog's SIGTERM/SIGINT flush would run first and hold the host's
+        // graceful stop back for as long as a slow sink takes, up to ShutdownTimeout; registered before it, the host's
+        // handler cancels the signal, FapiLog's then leaves it alone, and the host's stop flushes, within one ShutdownTimeout.
         FapiLogging.RegisterShutdownHooks();
         services.AddOptions();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<FapiLogOptions>, FapiLogConfigureOptions>());

@@ -387,6 +387,13 @@ public static class FapiLogging
 
     private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
     {
+        // .NET runs every handler, also after one cancelled the signal: the process is then not ending on it, and the
+        // application that cancelled it (the Generic Host, which stops gracefully and flushes) decides what comes next.
+        if (context.Cancel)
+        {
+            return;
+        }
+
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         if (pipeline is not null && !pipeline.Flush(pipeline.ShutdownTimeout))
         {

@@ -12,7 +12,9 @@ namespace FapiLog.TestHost;
 /// Exit and shutdown scenarios: FapiLog.TestHost MODE FILE COUNT, COUNT "Tick" events into the JSON-lines FILE.
 /// sigterm-hung: a sink that hangs until told to give up comes before the file, ShutdownTimeout 2 s; prints "ready" and
 /// waits for a signal. host-slow-sink: a Generic Host with AddFapiLog whose extra sink holds every write until the host
-/// begins to stop (ShutdownTimeout 10 min); prints "ready" and runs until a signal stops the host. crash-thread: an
+/// begins to stop (ShutdownTimeout 10 min); prints "ready" and runs until a signal stops the host. sigterm-cancelled-hung:
+/// a hung sink, ShutdownTimeout 2 s, and a SIGTERM handler of the application's that cancels the signal; prints "ready",
+/// then "handled" once every handler has run, and returns from Main. crash-thread: an
 /// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
 /// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
 /// again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
@@ -44,6 +46,32 @@ internal static class ExitModes
                 return 1;
             case "host-slow-sink":
                 return RunHost(file, count);
+            case "sigterm-cancelled-hung":
+            {
+                // An application that cancels SIGTERM and stops by itself (as the Generic Host does): its handler is
+                // registered after FapiLog's, so it runs first. A handler registered before FapiLog's runs last and tells
+                // Main that the signal has been handled; Main then returns, and the ProcessExit hook shuts down.
+                using var handled = new ManualResetEventSlim(false);
+                using var last = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                    System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => handled.Set());
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.AddSink(new HungSink());
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                    o.BatchSize = 1000;
+                });
+                using var first = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                    System.Runtime.InteropServices.PosixSignal.SIGTERM, c => c.Cancel = true);
+                Ticks(count);
+                Ready();
+                // A runtime that stops at the first handler that cancels runs neither FapiLog's nor this last one.
+                handled.Wait(TimeSpan.FromSeconds(30));
+                Console.WriteLine("handled");
+                return 0;
+            }
             case "crash-thread":
                 FapiLogging.RegisterShutdownHooks();
                 FapiLogging.Configure(o =>

@@ -34,6 +34,10 @@ internal sealed class LogPipeline
     private long _lastFullBatch;
     private readonly bool _systemClock;
 
+    // The pipeline whose worker runs on this thread: a sink that waits inside Write (Loki backing off) reaches it here.
+    [ThreadStatic]
+    private static LogPipeline? t_worker;
+
     /// <summary>How often the worker looks at the queue while events are flowing (real time, whatever the clock).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
 
@@ -285,6 +289,7 @@ internal sealed class LogPipeline
 
     private void Run()
     {
+        t_worker = this;
         try
         {
             RunLoop();
@@ -429,11 +434,16 @@ internal sealed class LogPipeline
         wake.Wait();
     }
 
-    private void Deliver(LogBatch batch, bool countEvents)
+    private void Deliver(LogBatch batch, bool countEvents, LogSink? except = null)
     {
         bool allSucceeded = true;
         foreach (LogSink sink in _sinks)
         {
+            if (ReferenceEquals(sink, except))
+            {
+                continue;
+            }
+
             try
             {
                 sink.Write(in batch, _abort.Token);
@@ -530,7 +540,43 @@ internal sealed class LogPipeline
         }
     }
 
-    private void ReportDropsIfDue(bool force = false)
+    /// <summary>
+    /// Waits <paramref name="delay"/> before a sink retries inside <see cref="LogSink.Write"/>; true when
+    /// <paramref name="cancellationToken"/> ended the wait. A Loki sink that cannot reach Loki holds the worker for minutes per
+    /// batch while the queue overflows, so on the worker thread the drop warning keeps its schedule meanwhile: to stderr
+    /// and to the other sinks (not to <paramref name="sink"/>, which is in the middle of a write).
+    /// </summary>
+    internal static bool WaitToRetry(LogSink sink, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        LogPipeline? pipeline = t_worker;
+        if (pipeline is null)
+        {
+            return cancellationToken.WaitHandle.WaitOne(delay);
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            pipeline.ReportDropsIfDue(except: sink);
+            TimeSpan left = delay - Stopwatch.GetElapsedTime(start);
+            if (left <= TimeSpan.Zero)
+            {
+                return cancellationToken.IsCancellationRequested;
+            }
+
+            // Drops are not signalled: look again when a warning would be due, or once per interval for new ones.
+            TimeSpan next = pipeline._dropWarning.HasUnreported
+                ? pipeline._dropWarning.TimeUntilDue(pipeline._time, pipeline._dropWarningInterval)
+                : pipeline._dropWarningInterval;
+            next = next < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : next;
+            if (cancellationToken.WaitHandle.WaitOne(next < left ? next : left))
+            {
+                return true;
+            }
+        }
+    }
+
+    private void ReportDropsIfDue(bool force = false, LogSink? except = null)
     {
         if (!_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
         {
@@ -540,6 +586,6 @@ internal sealed class LogPipeline
         ref LogRecord warning = ref _dropWarning.Take(_time);
         // The message names FapiLog already ("FapiLog dropped ..."), also where it is read in the sinks.
         Stderr.Write(warning.FormatMessage());
-        Deliver(_dropWarning.AsBatch(), countEvents: false);
+        Deliver(_dropWarning.AsBatch(), countEvents: false, except);
     }
 }

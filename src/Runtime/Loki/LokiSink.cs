@@ -213,8 +213,9 @@ public sealed class LokiSink : LogSink
             _counters.CountRetry();
             LastRetryDelay = delay;
 
-            // A kernel wait that shutdown's abort token ends at once; no timer, no thread pool.
-            if (cancellationToken.WaitHandle.WaitOne(delay))
+            // A kernel wait that shutdown's abort token ends at once; no timer, no thread pool. On the worker thread the
+            // drop warning still goes out meanwhile.
+            if (LogPipeline.WaitToRetry(this, delay, cancellationToken))
             {
                 _counters.CountFailed(entries, LokiFailureReasons.Shutdown, requests: 1);
                 return new Failure(LokiFailureReasons.Shutdown, result.StatusCode, true, attempt,

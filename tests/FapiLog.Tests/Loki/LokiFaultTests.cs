@@ -2,7 +2,10 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using FapiLog.Internal;
 using FapiLog.Loki;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
 using Xunit;
 
 namespace FapiLog.Tests.Loki;
@@ -247,5 +250,46 @@ public sealed class LokiFaultTests
         Assert.Equal("http_413", ex.Reason);
         Assert.Equal([2, 1, 1], receiver.Requests.Select(r => r.AllEntries().Count()));
         Assert.Equal(2, sink.Statistics.GetEntriesFailed("http_413"));
+    }
+
+    [Fact]
+    public void The_drop_warning_keeps_its_schedule_while_Loki_retries_one_batch()
+    {
+        // Loki down and steady traffic: the worker sits in the sink's retry backoff (minutes per batch with the defaults)
+        // while the queue is full. The warning once waited for the whole backoff, so a service lost events in silence.
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.QueueCapacity = 4;
+            o.BatchSize = 2;
+            o.Overflow = OverflowStrategy.Drop;
+            o.Loki.Url = new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}");
+            o.Loki.MinBackoff = TimeSpan.FromHours(1);
+            o.Loki.MaxBackoff = TimeSpan.FromHours(1);
+        });
+        InMemorySink memory = TestLog.Memory(options);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        for (int i = 0; i < 6; i++)
+        {
+            TestLog.Emit(pipeline, 1, i);
+        }
+
+        Assert.Equal(2, pipeline.GetStatistics().DroppedQueueFull);
+        LokiSink loki = Assert.Single(pipeline.Sinks.OfType<LokiSink>());
+        pipeline.StartWorkerForTesting();
+        try
+        {
+            // Events 0 and 1, then the warning, while the Loki sink waits an hour before its second attempt.
+            Assert.True(memory.WaitForCount(3, TestLog.Safety), "no drop warning while the Loki sink was backing off");
+            CapturedLogEvent warning = Assert.Single(memory.Events, e => e.EventName == "FapiLog.EventsDropped");
+            Assert.Equal(2L, warning["QueueFull"]);
+            Assert.Equal(1, loki.Statistics.Retries);
+            Assert.Equal(0, pipeline.GetStatistics().Delivered + pipeline.GetStatistics().Failed);
+        }
+        finally
+        {
+            // Gives up at once: the Loki sink is told to stop waiting.
+            pipeline.Shutdown(TimeSpan.Zero);
+            Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+        }
     }
 }
