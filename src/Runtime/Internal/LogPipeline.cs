@@ -38,6 +38,9 @@ internal sealed class LogPipeline
     [ThreadStatic]
     private static LogPipeline? t_worker;
 
+    // True while the drop warning is being handed to the sinks (worker thread only).
+    private bool _deliveringWarning;
+
     /// <summary>How often the worker looks at the queue while events are flowing (real time, whatever the clock).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
 
@@ -578,7 +581,9 @@ internal sealed class LogPipeline
 
     private void ReportDropsIfDue(bool force = false, LogSink? except = null)
     {
-        if (!_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
+        // Not while the warning itself is being delivered (a Loki sink retrying it waits in WaitToRetry): taking the next
+        // one would overwrite the record the sinks after it have yet to write.
+        if (_deliveringWarning || !_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
         {
             return;
         }
@@ -586,6 +591,14 @@ internal sealed class LogPipeline
         ref LogRecord warning = ref _dropWarning.Take(_time);
         // The message names FapiLog already ("FapiLog dropped ..."), also where it is read in the sinks.
         Stderr.Write(warning.FormatMessage());
-        Deliver(_dropWarning.AsBatch(), countEvents: false, except);
+        _deliveringWarning = true;
+        try
+        {
+            Deliver(_dropWarning.AsBatch(), countEvents: false, except);
+        }
+        finally
+        {
+            _deliveringWarning = false;
+        }
     }
 }
