@@ -93,15 +93,27 @@ internal static class ExceptionText
     /// <summary>
     /// The bounded form: each exception of the <see cref="Exception.InnerException"/> chain (the first inner exception of
     /// an aggregate) as type, message and stack trace, joined with <c> ---&gt; </c>, at most <see cref="MaxDepth"/> of
-    /// them, ending with a marker that says why the rest is missing.
+    /// them, ending with a marker that says why the rest is missing (the chain leads back, goes deeper, or an aggregate's
+    /// other inner exceptions were left out).
     /// </summary>
     private static string Bounded(Exception ex)
     {
         var text = new StringBuilder();
         var seen = new HashSet<Exception>(ReferenceEqualityComparer.Instance);
         Exception? current = ex;
-        for (int depth = 0; current is not null; depth++)
+        bool othersLeftOut = false;
+        for (int depth = 0; ; depth++)
         {
+            if (current is null)
+            {
+                if (othersLeftOut)
+                {
+                    text.Append("\n ---> <inner exceptions of aggregates other than the first not shown>");
+                }
+
+                break;
+            }
+
             if (depth > 0)
             {
                 text.Append("\n ---> ");
@@ -126,6 +138,7 @@ internal static class ExceptionText
                 text.Append('\n').Append(stack);
             }
 
+            othersLeftOut |= current is AggregateException { InnerExceptions.Count: > 1 };
             current = current.InnerException;
         }
 
