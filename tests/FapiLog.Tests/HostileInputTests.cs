@@ -198,6 +198,29 @@ public sealed class HostileInputTests
     }
 
     [Fact]
+    public void An_aggregate_whose_second_inner_exception_nests_too_deep_says_that_part_is_not_shown()
+    {
+        // The bounded form follows the first inner exception only: what it leaves out must still be marked as left out.
+        Exception deep = new InvalidOperationException("leaf");
+        for (int i = 0; i < ExceptionText.MaxDepth + 10; i++)
+        {
+            deep = new InvalidOperationException("level " + i.ToString(System.Globalization.CultureInfo.InvariantCulture), deep);
+        }
+
+        var error = new AggregateException(new ArgumentException("first"), deep);
+        using var sinks = new AllSinks();
+        Failed(sinks.Pipeline, "/aggregate", error);
+        sinks.Shutdown();
+
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            string stack = e.GetProperty("exception").GetProperty("stack").GetString()!;
+            Assert.Contains("System.ArgumentException: first", stack, StringComparison.Ordinal);
+            Assert.Matches(@"\n ---> <[^<>\n]*not shown>$", stack);
+        }
+    }
+
+    [Fact]
     public void An_exception_with_a_short_chain_is_written_as_its_ToString()
     {
         Exception error;
@@ -253,6 +276,29 @@ public sealed class HostileInputTests
         Assert.Equal("<Message threw System.InvalidOperationException>", lines[3].GetProperty("exception").GetProperty("message").GetString());
         Assert.Equal(0, sink.Statistics.EntriesFailed);
     }
+    [Fact]
+    public void The_line_of_an_event_that_cannot_be_rendered_keeps_its_timestamp_in_the_JSON_lines_console()
+    {
+        // The JSON-lines console and file write "timestamp" first on every line; a rendering failure is a line like any other.
+        string huge = new('x', 170_000_000);
+        var json = new MemoryStream();
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new ConsoleSink(json, json: true, colour: false));
+        LogPipeline pipeline = TestLog.Start(options);
+        Login(pipeline, "before", "a");
+        Login(pipeline, huge, "b");
+        huge = string.Empty;
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        string[] lines = Encoding.UTF8.GetString(json.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        JsonElement failed = JsonDocument.Parse(lines[1]).RootElement;
+        Assert.Equal("<rendering failed: System.ArgumentException>", failed.GetProperty("message").GetString());
+        Assert.Equal("timestamp", failed.EnumerateObject().First().Name);
+        DateTimeOffset before = JsonDocument.Parse(lines[0]).RootElement.GetProperty("timestamp").GetDateTimeOffset();
+        Assert.True(failed.GetProperty("timestamp").GetDateTimeOffset() >= before);
+    }
+
     [Fact]
     public void A_string_too_long_for_a_JSON_value_costs_only_its_own_event_in_the_JSON_lines_sinks()
     {

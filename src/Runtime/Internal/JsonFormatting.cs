@@ -134,16 +134,28 @@ internal static class JsonFormatting
 
     /// <summary>
     /// The line of an event that could not be rendered: its level, event name and id, and a message naming the failure
-    /// (no fields, which are what failed).
+    /// (no fields, which are what failed), with the timestamp and trace context that <paramref name="parts"/> asks for,
+    /// as on every other line of the sink.
     /// </summary>
-    public static void WriteRenderFailure(Utf8JsonWriter w, in LogRecord record, Exception failure)
+    public static void WriteRenderFailure(Utf8JsonWriter w, in LogRecord record, Exception failure, JsonLineParts parts = JsonLineParts.Core)
     {
         LogEventDescriptor d = record.Descriptor;
         w.WriteStartObject();
+        if ((parts & JsonLineParts.Timestamp) != 0)
+        {
+            WriteIso(w, s_timestamp, record.Timestamp);
+        }
+
         w.WriteString(s_level, LevelText(d.Level));
         w.WriteString(s_message, $"<rendering failed: {failure.GetType().FullName}>");
         w.WriteString(s_event, d.JsonEventName);
         w.WriteNumber(s_eventId, d.EventId);
+        if ((parts & JsonLineParts.TraceContext) != 0 && record.HasTraceContext)
+        {
+            WriteHex(w, s_traceId, record.TraceId);
+            WriteHex(w, s_spanId, record.SpanId);
+        }
+
         w.WriteEndObject();
     }
 

@@ -87,7 +87,7 @@ public abstract class StreamSink : LogSink
         {
             _bytes.Length = start;
             _json.Reset(_bytes);
-            JsonFormatting.WriteRenderFailure(_json, in record, ex);
+            JsonFormatting.WriteRenderFailure(_json, in record, ex, JsonLineParts.All);
             _json.Flush();
         }
 
