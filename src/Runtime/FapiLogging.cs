@@ -126,7 +126,7 @@ public static class FapiLogging
         // The running pipeline first, then those a concurrent Configure is still shutting down: read in this order, a
         // pipeline replaced in between is in the second list, and events logged into it before this call are waited for.
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        List<LogPipeline>? replaced = ReplacedStillRunning();
+        List<LogPipeline>? replaced = ReplacedStillRunning(includeGivenUp: false);
         bool flushed = pipeline is null || pipeline.Flush(timeout);
         if (replaced is not null)
         {
@@ -145,7 +145,7 @@ public static class FapiLogging
     {
         timeout = CheckTimeout(timeout);
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        List<LogPipeline>? replaced = ReplacedStillRunning();
+        List<LogPipeline>? replaced = ReplacedStillRunning(includeGivenUp: false);
         if (replaced is null)
         {
             return pipeline is null ? Task.FromResult(true) : pipeline.FlushAsync(timeout, cancellationToken);
@@ -169,9 +169,11 @@ public static class FapiLogging
     /// <summary>
     /// The pipelines <see cref="Configure(FapiLogOptions)"/> replaced whose worker is still running (their shutdown is under
     /// way on the thread that called Configure), or null when there are none: Flush and Shutdown wait for them too, since
-    /// they may still hold events logged before the call.
+    /// they may still hold events logged before the call. A pipeline whose shutdown already gave up (its sink hangs and
+    /// ignores cancellation; what it held was reported as not delivered) is left out when <paramref name="includeGivenUp"/>
+    /// is false: a flush would wait for it in vain, for as long as the worker stays stuck.
     /// </summary>
-    private static List<LogPipeline>? ReplacedStillRunning()
+    private static List<LogPipeline>? ReplacedStillRunning(bool includeGivenUp = true)
     {
         lock (s_lock)
         {
@@ -179,7 +181,7 @@ public static class FapiLogging
             foreach (RetiredPipeline retired in s_retired)
             {
                 retired.Settle();
-                if (retired.Live is { } live)
+                if (retired.Live is { } live && (includeGivenUp || !live.GaveUp))
                 {
                     (running ??= new List<LogPipeline>()).Add(live);
                 }

@@ -74,6 +74,35 @@ public sealed class LifecycleRaceTests : IDisposable
     }
 
     [Fact]
+    public void Flush_after_configure_gave_up_on_a_hung_old_pipeline_flushes_the_new_one()
+    {
+        // A sink that ignores cancellation: the replaced pipeline's worker stays inside Write after Configure gave up on it.
+        var gate = new GateSink(honourCancellation: false);
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TimeSpan.FromMilliseconds(50); });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        try
+        {
+            var memory = new InMemorySink();
+            FapiLogging.Configure(o => { o.Console = false; o.AddSink(memory); });
+            Assert.False(first.Stopped.IsCompleted);
+
+            // The old pipeline was given up on (and reported on stderr) by Configure; the new one is healthy.
+            Assert.True(Emit(2, 0));
+            Assert.True(FapiLogging.Flush(TestLog.Safety));
+            Assert.True(FapiLogging.FlushAsync(TestLog.Safety).GetAwaiter().GetResult());
+            Assert.Single(memory.Events);
+        }
+        finally
+        {
+            gate.Open();
+        }
+
+        Assert.True(first.Stopped.Wait(TestLog.Safety));
+    }
+
+    [Fact]
     public void Shutdown_while_configure_replaces_the_pipeline_also_waits_for_the_old_one()
     {
         var gate = new GateSink();

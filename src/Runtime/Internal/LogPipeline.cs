@@ -112,6 +112,9 @@ internal sealed class LogPipeline
 
     public bool IsShutDown => Volatile.Read(ref _shutdownState) != 0;
 
+    /// <summary>True once a shutdown gave up on the worker (its sinks were told to stop and what is left was reported).</summary>
+    public bool GaveUp => Volatile.Read(ref _shutdownState) == 2;
+
     /// <summary>A task that completes when the worker has exited (after the final flush, or after a fault).</summary>
     public Task Stopped => _stopped.Task;
 
