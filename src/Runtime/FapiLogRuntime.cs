@@ -96,7 +96,9 @@ public static class FapiLogRuntime
 
     /// <summary>
     /// The invariant-culture string of a value of a type that is not stored by value, taken at the moment of the call
-    /// (so later mutation of the object cannot change what is logged). Null stays null. A <c>ToString</c> that throws
+    /// (so later mutation of the object cannot change what is logged): a string as it is, an <see cref="IFormattable"/>
+    /// with the invariant culture, a sequence (an array, a list) as its items, <c>1, 2, 3</c>, anything else by
+    /// <c>ToString()</c>. Null stays null. A <c>ToString</c> (or an enumeration) that throws
     /// does not make the log call throw: the value is logged as <c>&lt;ToString threw TypeName: message&gt;</c>.
     /// </summary>
     public static string? CaptureString<T>(T value)
