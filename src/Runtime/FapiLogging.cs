@@ -425,14 +425,14 @@ public static class FapiLogging
                 try
                 {
                     options.ApplyEnvironment();
+                    StartLocked(options);
                 }
                 catch (FapiLogConfigurationException ex)
                 {
+                    // A bad FAPILOG_* value, or one the process cannot afford (a queue too large for its memory).
                     Stderr.Write("FapiLog: " + ex.Message);
                     throw;
                 }
-
-                StartLocked(options);
             }
         }
     }

@@ -19,7 +19,8 @@ namespace FapiLog.TestHost;
 /// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
 /// again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
 /// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
-/// FILE are still open, then configures a small queue and logs COUNT events. exception-cycle: COUNT events, then one
+/// FILE are still open, then configures a small queue and logs COUNT events. huge-queue-env: the same capacity from
+/// FAPILOG_QUEUE_CAPACITY, met by the first log call. exception-cycle: COUNT events, then one
 /// whose exception's inner exceptions lead back to it, into FILE and the console text.
 /// </summary>
 internal static class ExitModes
@@ -127,6 +128,20 @@ internal static class ExitModes
                 };
                 Ticks(count);
                 return 0;
+            case "huge-queue-env":
+                // FAPILOG_QUEUE_CAPACITY too large for the heap limit: the first log call starts the pipeline from it.
+                try
+                {
+                    Program.Tick(0);
+                    Console.WriteLine("logged");
+                    return 3;
+                }
+                catch (FapiLogConfigurationException ex)
+                {
+                    Console.WriteLine($"threw {ex.Setting}");
+                    return 0;
+                }
+
             case "huge-queue":
                 try
                 {

@@ -207,6 +207,25 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_queue_too_large_for_the_memory_from_the_environment_is_reported_on_stderr_like_any_bad_variable()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["DOTNET_GCHeapHardLimit"] = "0x10000000",
+            ["FAPILOG_QUEUE_CAPACITY"] = FapiLogOptions.MaxQueueCapacity.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        using Process p = ChildProcess.StartWith(environment, "huge-queue-env", _file, "0");
+        string output = p.StandardOutput.ReadToEnd();
+        string error = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.True(p.ExitCode == 0, output + error);
+        Assert.Contains("threw QueueCapacity", output, StringComparison.Ordinal);
+        Assert.Contains("FapiLog: ", error, StringComparison.Ordinal);
+        Assert.Contains("MiB in one array", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Trace_context_is_captured_from_the_first_activity_on_and_not_before()
     {
         // A fresh process: no activity has been current before these events, so the calls skip looking for one.
