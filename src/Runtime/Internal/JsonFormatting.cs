@@ -133,6 +133,29 @@ internal static class JsonFormatting
     }
 
     /// <summary>
+    /// Appends the event to <paramref name="buffer"/> as one JSON object; an event that cannot be rendered (a string longer
+    /// than System.Text.Json writes, say) must not cost its batch, so the bytes written for it are taken back and its
+    /// <see cref="WriteRenderFailure"/> object is written instead.
+    /// </summary>
+    public static void AppendEvent(Utf8JsonWriter w, FapiLog.Loki.ByteBuffer buffer, in LogRecord record, PooledCharBuffer scratch, JsonLineParts parts)
+    {
+        int start = buffer.Length;
+        w.Reset(buffer);
+        try
+        {
+            WriteEvent(w, in record, scratch, parts);
+            w.Flush();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            buffer.Length = start;
+            w.Reset(buffer);
+            WriteRenderFailure(w, in record, ex, parts);
+            w.Flush();
+        }
+    }
+
+    /// <summary>
     /// The line of an event that could not be rendered: its level, event name and id, and a message naming the failure
     /// (no fields, which are what failed), with the timestamp and trace context that <paramref name="parts"/> asks for,
     /// as on every other line of the sink.

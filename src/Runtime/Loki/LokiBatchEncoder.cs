@@ -157,20 +157,8 @@ internal sealed class LokiBatchEncoder
         {
             ref readonly LogRecord record = ref batch[i];
             int start = _lines.Length;
-            _lineWriter.Reset(_lines);
-            try
-            {
-                JsonFormatting.WriteEvent(_lineWriter, in record, _message, JsonLineParts.Core);
-                _lineWriter.Flush();
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // One event that cannot be rendered must not cost the batch: it is shipped as a line that says so.
-                _lines.Length = start;
-                _lineWriter.Reset(_lines);
-                JsonFormatting.WriteRenderFailure(_lineWriter, in record, ex);
-                _lineWriter.Flush();
-            }
+            // One event that cannot be rendered must not cost the batch: it is shipped as a line that says so.
+            JsonFormatting.AppendEvent(_lineWriter, _lines, in record, _message, JsonLineParts.Core);
 
             int length = _lines.Length - start;
             if (length > _maxLineBytes)

@@ -76,21 +76,7 @@ public abstract class StreamSink : LogSink
     /// </summary>
     private protected void AppendJsonLine(in LogRecord record)
     {
-        int start = _bytes.Length;
-        _json.Reset(_bytes);
-        try
-        {
-            JsonFormatting.WriteEvent(_json, in record, _message, JsonLineParts.All);
-            _json.Flush();
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            _bytes.Length = start;
-            _json.Reset(_bytes);
-            JsonFormatting.WriteRenderFailure(_json, in record, ex, JsonLineParts.All);
-            _json.Flush();
-        }
-
+        JsonFormatting.AppendEvent(_json, _bytes, in record, _message, JsonLineParts.All);
         _bytes.Write(s_newLine);
     }
 
