@@ -44,8 +44,11 @@ public sealed class LifecycleRaceTests : IDisposable
 
     private static Task Run(Action action) => Task.Factory.StartNew(action, TaskCreationOptions.LongRunning);
 
-    [Fact]
-    public void Flush_while_configure_replaces_the_pipeline_waits_for_the_events_logged_into_the_old_one()
+    /// <summary>
+    /// A pipeline whose sink holds an event at its gate, and a Configure on another thread that has installed the next
+    /// pipeline and is waiting for the first one's shutdown, which waits for the gate.
+    /// </summary>
+    private static (GateSink Gate, LogPipeline First, Task Reconfigure) ReplaceWhileDelivering()
     {
         var gate = new GateSink();
         FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
@@ -53,9 +56,15 @@ public sealed class LifecycleRaceTests : IDisposable
         Assert.True(Emit(1, 0));
         Assert.True(gate.WaitEntered(TestLog.Safety));
 
-        // The old pipeline's shutdown waits for the gate; meanwhile the new one is installed.
         Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
         Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        return (gate, first, reconfigure);
+    }
+
+    [Fact]
+    public void Flush_while_configure_replaces_the_pipeline_waits_for_the_events_logged_into_the_old_one()
+    {
+        (GateSink gate, LogPipeline first, Task reconfigure) = ReplaceWhileDelivering();
         try
         {
             // The event was logged before these calls and stays in the old pipeline's sink for as long as they may wait:
@@ -105,14 +114,7 @@ public sealed class LifecycleRaceTests : IDisposable
     [Fact]
     public void Shutdown_while_configure_replaces_the_pipeline_also_waits_for_the_old_one()
     {
-        var gate = new GateSink();
-        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
-        LogPipeline first = FapiLogging.CurrentPipeline!;
-        Assert.True(Emit(1, 0));
-        Assert.True(gate.WaitEntered(TestLog.Safety));
-
-        Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
-        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        (GateSink gate, LogPipeline first, Task reconfigure) = ReplaceWhileDelivering();
 
         // The old pipeline cannot finish (its sink is held shut until cancelled): Shutdown must say so, not report success
         // while an event logged before it is still undelivered, and must tell that sink to give up.
