@@ -22,25 +22,7 @@ public sealed class LifecycleRaceTests : IDisposable
 
     public void Dispose() => FapiLogging.ResetForTesting();
 
-    /// <summary>What a generated method does, aimed at whatever pipeline is installed; true when the event was taken.</summary>
-    private static bool Emit(long producer, long sequence)
-    {
-        if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
-        {
-            return false;
-        }
-
-        LogEventWriter w = FapiLogRuntime.Begin(TestLog.Sequenced);
-        if (!w.IsActive)
-        {
-            return false;
-        }
-
-        w.Write(producer);
-        w.Write(sequence);
-        w.Commit();
-        return true;
-    }
+    private static bool Emit(long producer, long sequence) => TestLog.EmitInstalled(producer, sequence);
 
     private static Task Run(Action action) => Task.Factory.StartNew(action, TaskCreationOptions.LongRunning);
 

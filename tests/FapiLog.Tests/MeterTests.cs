@@ -25,24 +25,7 @@ public sealed class MeterTests : IDisposable
 
     public void Dispose() => FapiLogging.ResetForTesting();
 
-    private static bool Emit(long sequence)
-    {
-        if (!FapiLogRuntime.IsEnabled(LogLevel.Information))
-        {
-            return false;
-        }
-
-        LogEventWriter w = FapiLogRuntime.Begin(TestLog.Sequenced);
-        if (!w.IsActive)
-        {
-            return false;
-        }
-
-        w.Write(1L);
-        w.Write(sequence);
-        w.Commit();
-        return true;
-    }
+    private static bool Emit(long sequence) => TestLog.EmitInstalled(1, sequence);
 
     /// <summary>A MeterListener on the FapiLog meter; <see cref="Collect"/> returns one collection, keyed by name and tags.</summary>
     private sealed class Collector : IDisposable

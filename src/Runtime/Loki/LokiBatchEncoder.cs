@@ -478,16 +478,7 @@ internal sealed class LokiBatchEncoder
                     int after = tokenEnd + 1 + (closers[depth - 1] == (byte)'}' ? memberPrefix.Length - 1 : 1) + marker.Length + 1 + depth;
                     if (after > max && room > tokenStart + 1)
                     {
-                        int w = CutInsideString(line, tokenStart + 1, room);
-                        marker.CopyTo(line.Slice(w));
-                        w += marker.Length;
-                        line[w++] = (byte)'"';
-                        for (int d = depth - 1; d >= 0; d--)
-                        {
-                            line[w++] = closers[d];
-                        }
-
-                        return w;
+                        return CloseWithMarker(line, CutInsideString(line, tokenStart + 1, room), marker, closers.Slice(0, depth));
                     }
                 }
 
@@ -557,10 +548,16 @@ internal sealed class LokiBatchEncoder
         ReadOnlySpan<byte> prefix = objectAtSafe ? memberPrefix.Slice(1) : "\""u8;
         prefix.CopyTo(line.Slice(pos));
         pos += prefix.Length;
+        return CloseWithMarker(line, pos, marker, closers.Slice(0, safeDepth));
+    }
+
+    /// <summary>Writes the marker, the quote that ends its string and the open containers' closers (innermost first) at <paramref name="pos"/>; the new length.</summary>
+    private static int CloseWithMarker(Span<byte> line, int pos, ReadOnlySpan<byte> marker, ReadOnlySpan<byte> closers)
+    {
         marker.CopyTo(line.Slice(pos));
         pos += marker.Length;
         line[pos++] = (byte)'"';
-        for (int d = safeDepth - 1; d >= 0; d--)
+        for (int d = closers.Length - 1; d >= 0; d--)
         {
             line[pos++] = closers[d];
         }

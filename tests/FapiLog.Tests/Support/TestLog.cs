@@ -26,8 +26,17 @@ internal static class TestLog
 
     /// <summary>Logs a (producer, sequence) event of <paramref name="descriptor"/>; returns whether it was accepted.</summary>
     public static bool Emit(LogPipeline pipeline, LogEventDescriptor descriptor, long producer, long sequence)
+        => Write(FapiLogRuntime.Begin(pipeline.Queue, descriptor, captureTraceContext: true), producer, sequence);
+
+    /// <summary>
+    /// What a generated method does, aimed at whatever pipeline is installed (the level check, then the global
+    /// <c>Begin</c>): logs a "Sequenced" event; returns whether it was taken.
+    /// </summary>
+    public static bool EmitInstalled(long producer, long sequence)
+        => FapiLogRuntime.IsEnabled(LogLevel.Information) && Write(FapiLogRuntime.Begin(Sequenced), producer, sequence);
+
+    private static bool Write(LogEventWriter w, long producer, long sequence)
     {
-        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, descriptor, captureTraceContext: true);
         if (!w.IsActive)
         {
             return false;
