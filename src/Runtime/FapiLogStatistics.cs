@@ -53,13 +53,15 @@ public sealed class FapiLogStatistics
     /// <summary>Events not kept by <see cref="OverflowStrategy.Sample"/>.</summary>
     public long SampledOut { get; }
 
-    /// <summary>Events every sink accepted.</summary>
+    /// <summary>
+    /// Events every sink accepted; for the Loki sink, once Loki accepted them (not when they entered its send buffer).
+    /// </summary>
     public long Delivered { get; }
 
-    /// <summary>Events at least one sink failed to write.</summary>
+    /// <summary>Events at least one sink failed to write (for Loki: gave up, see <see cref="FapiLogging.LokiStatistics"/> for why).</summary>
     public long Failed { get; }
 
-    /// <summary>Events in the queue, not yet handed to the sinks.</summary>
+    /// <summary>Events accepted and neither delivered nor failed yet: in the queue, or in the Loki sink's send buffer.</summary>
     public long Pending => Math.Max(0, Enqueued - Delivered - Failed);
 
     /// <summary>The configured queue capacity (0 before the pipeline starts).</summary>

@@ -643,9 +643,9 @@ internal static class FapiLogMetrics
         meter.CreateObservableCounter("fapilog.events.enqueued", static () => FapiLogging.Statistics.Enqueued, "{event}", "Events accepted into the queue.");
         meter.CreateObservableCounter("fapilog.events.dropped", static () => DroppedMeasurements(), "{event}", "Events dropped, by reason.");
         meter.CreateObservableCounter("fapilog.events.sampled_out", static () => FapiLogging.Statistics.SampledOut, "{event}", "Events not kept by the Sample strategy.");
-        meter.CreateObservableCounter("fapilog.events.delivered", static () => FapiLogging.Statistics.Delivered, "{event}", "Events every sink accepted.");
+        meter.CreateObservableCounter("fapilog.events.delivered", static () => FapiLogging.Statistics.Delivered, "{event}", "Events every sink accepted (Loki: once Loki accepted them).");
         meter.CreateObservableCounter("fapilog.sink.failures", static () => FapiLogging.Statistics.Failed, "{event}", "Events a sink failed to write.");
-        meter.CreateObservableGauge("fapilog.queue.depth", static () => FapiLogging.Statistics.Pending, "{event}", "Events waiting in the queue.");
+        meter.CreateObservableGauge("fapilog.queue.depth", static () => FapiLogging.Statistics.Pending, "{event}", "Events accepted and not yet delivered or failed: in the queue, or in the Loki sink's send buffer.");
         meter.CreateObservableCounter("fapilog.loki.requests", static () => FapiLogging.LokiStatistics.RequestsSent, "{request}", "Push requests Loki accepted.");
         meter.CreateObservableCounter("fapilog.loki.entries.sent", static () => FapiLogging.LokiStatistics.EntriesSent, "{entry}", "Entries in the push requests Loki accepted.");
         meter.CreateObservableCounter("fapilog.loki.bytes.sent", static () => FapiLogging.LokiStatistics.BytesSent, "By", "Compressed body bytes of the push requests Loki accepted.");

@@ -22,6 +22,19 @@ public abstract class LogSink : IDisposable
     /// <summary>When this sink's last failure was reported (Stopwatch ticks): the throttle is per sink.</summary>
     internal long _lastFailureReport;
 
+    /// <summary>
+    /// The overflow strategy (as int) of the pipeline that writes to this sink (the latest one), or -1 when no pipeline
+    /// does: a sink with a send buffer of its own (Loki) waits for room under <see cref="OverflowStrategy.Block"/> and
+    /// gives up otherwise.
+    /// </summary>
+    internal volatile int _pipelineOverflow = -1;
+
+    /// <summary>Set by the pipeline around <see cref="Write"/> for a sink that <see cref="DefersDelivery"/>: the batch's count.</summary>
+    internal Internal.DeliveryTicket? _ticket;
+
+    /// <summary>True for a sink that keeps batches after <see cref="Write"/> returns and pushes them later (Loki).</summary>
+    internal virtual bool DefersDelivery => false;
+
     /// <summary>A short name for statistics and error messages; the type name by default.</summary>
     public virtual string Name => GetType().Name;
 

@@ -95,6 +95,19 @@ public sealed class LokiOptions
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
+    /// Most bytes of rendered entries the sink holds for sending: batches wait here while a push is retried, so that the
+    /// other sinks carry on while Loki is slow or down. When a batch does not fit, a pipeline with
+    /// <see cref="OverflowStrategy.Block"/> waits for room (backpressure, nothing given up); with <see cref="OverflowStrategy.Drop"/>
+    /// or <see cref="OverflowStrategy.Sample"/> the batch is given up at once and counted as
+    /// <see cref="Loki.LokiFailureReasons.BufferFull"/>. A batch larger than this is taken when the buffer is empty.
+    /// Default 16 MiB; env <c>FAPILOG_LOKI_MAX_BUFFERED_BYTES</c>.
+    /// </summary>
+    public int MaxBufferedBytes { get; set; } = DefaultMaxBufferedBytes;
+
+    /// <summary>The default of <see cref="MaxBufferedBytes"/>.</summary>
+    internal const int DefaultMaxBufferedBytes = 16 * 1024 * 1024;
+
+    /// <summary>
     /// Longest line in bytes; a longer line is cut where it crosses the limit, the cut value ends with a marker giving the
     /// original size, and the line stays a JSON object. Default 256,000 bytes: Loki's default
     /// <c>max_line_size</c> is "256KB", which Loki reads as 256,000 bytes (not 256 KiB), and rejects longer lines with a 400.
@@ -192,6 +205,11 @@ public sealed class LokiOptions
         {
             MaxLineBytes = SettingParser.ParseInt(lineBytes, "FAPILOG_LOKI_MAX_LINE_BYTES", MinLineBytes, MaxBatchBytesLimit);
         }
+
+        if (SettingParser.Get(getVariable, "FAPILOG_LOKI_MAX_BUFFERED_BYTES") is { } bufferedBytes)
+        {
+            MaxBufferedBytes = SettingParser.ParseInt(bufferedBytes, "FAPILOG_LOKI_MAX_BUFFERED_BYTES", MinBufferedBytes, int.MaxValue);
+        }
     }
 
     /// <summary>The longest <see cref="RequestTimeout"/>, in code and in <c>FAPILOG_LOKI_TIMEOUT</c> alike.</summary>
@@ -200,6 +218,7 @@ public sealed class LokiOptions
     internal const int MinLineBytes = 256;
     internal const int MinBatchBytes = 1024;
     internal const int MaxBatchBytesLimit = 64 * 1024 * 1024;
+    internal const int MinBufferedBytes = 64 * 1024;
 
     internal void Validate()
     {
@@ -289,6 +308,12 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration("Loki.MaxLineBytes", MaxLineBytes.ToString(CultureInfo.InvariantCulture),
                 $"a number of bytes from {MinLineBytes} to {MaxBatchBytesLimit}");
         }
+
+        if (MaxBufferedBytes < MinBufferedBytes)
+        {
+            ThrowHelper.ThrowConfiguration("Loki.MaxBufferedBytes", MaxBufferedBytes.ToString(CultureInfo.InvariantCulture),
+                $"a number of bytes from {MinBufferedBytes} to {int.MaxValue}");
+        }
     }
 
     /// <summary>The Loki sink for these settings, or null when no URL is set.</summary>
@@ -330,6 +355,7 @@ public sealed class LokiOptions
         sb.Append(", MaxAttempts = ").Append(MaxAttempts.ToString(CultureInfo.InvariantCulture));
         sb.Append(", MaxBatchBytes = ").Append(MaxBatchBytes.ToString(CultureInfo.InvariantCulture));
         sb.Append(", MaxLineBytes = ").Append(MaxLineBytes.ToString(CultureInfo.InvariantCulture));
+        sb.Append(", MaxBufferedBytes = ").Append(MaxBufferedBytes.ToString(CultureInfo.InvariantCulture));
         sb.Append(", HttpMessageHandler = ").Append(HttpMessageHandler is null ? "default" : HttpMessageHandler.GetType().Name);
         sb.Append(" }");
         return sb.ToString();

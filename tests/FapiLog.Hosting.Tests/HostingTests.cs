@@ -247,6 +247,7 @@ public sealed class HostingTests : HostingTestBase
                 ["FapiLog:Loki:Headers:X-Api-Key"] = "k1",
                 ["FapiLog:Loki:MaxAttempts"] = "3",
                 ["FapiLog:Loki:MaxBatchBytes"] = " 65536 ",
+                ["FapiLog:Loki:MaxBufferedBytes"] = "2097152",
                 ["FapiLog:Loki:Gzip"] = "true",
             })
             .Build();
@@ -261,6 +262,7 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal("k1", options.Loki.Headers["x-api-key"]);
         Assert.Equal(3, options.Loki.MaxAttempts);
         Assert.Equal(65536, options.Loki.MaxBatchBytes);
+        Assert.Equal(2097152, options.Loki.MaxBufferedBytes);
         Assert.True(options.Loki.Gzip);
     }
 

@@ -82,6 +82,7 @@ public sealed class ApiSurfaceTests : IDisposable
         { "Loki.MaxAttempts", o => o.Loki.MaxAttempts = int.MaxValue },
         { "Loki.MaxBatchBytes", o => o.Loki.MaxBatchBytes = int.MaxValue },
         { "Loki.MaxLineBytes", o => o.Loki.MaxLineBytes = -1 },
+        { "Loki.MaxBufferedBytes", o => o.Loki.MaxBufferedBytes = 1024 },
         { "Loki.Labels", o => o.Loki.Labels["app"] = null! },
         { "Loki.Headers", o => o.Loki.Headers["X-Key"] = null! },
     };

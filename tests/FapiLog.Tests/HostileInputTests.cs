@@ -265,7 +265,7 @@ public sealed class HostileInputTests
         LokiTestEvents.Order(ref records[1], t + 1, 2, huge, 2m);
         LokiTestEvents.Payment(ref records[2], t + 2, 3, deep);
         LokiTestEvents.Payment(ref records[3], t + 3, 4, new UnreadableException());
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         DecodedEntry[] entries = receiver.WaitForRequests(1).SelectMany(r => r.AllEntries()).OrderBy(e => e.Nanoseconds).ToArray();
         Assert.Equal(4, entries.Length);

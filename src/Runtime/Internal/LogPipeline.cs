@@ -14,6 +14,8 @@ internal sealed class LogPipeline
 {
     private readonly LogQueue _queue;
     private readonly LogSink[] _sinks;
+    private readonly bool _defers;
+    private readonly TicketPool _tickets;
     private readonly PipelineCounters _counters;
     private readonly int _batchSize;
     private readonly TimeSpan _flushInterval;
@@ -33,13 +35,6 @@ internal sealed class LogPipeline
     private Action<LogPipeline>? _faultForTesting;
     private long _lastFullBatch;
     private readonly bool _systemClock;
-
-    // The pipeline whose worker runs on this thread: a sink that waits inside Write (Loki backing off) reaches it here.
-    [ThreadStatic]
-    private static LogPipeline? t_worker;
-
-    // True while the drop warning is being handed to the sinks (worker thread only).
-    private bool _deliveringWarning;
 
     /// <summary>How often the worker looks at the queue while events are flowing (real time, whatever the clock).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
@@ -63,6 +58,13 @@ internal sealed class LogPipeline
         _queue = new LogQueue(options.QueueCapacity, options.Overflow, options.SampleRate, options.SampleHighWaterMark,
             options.BlockTimeout, options.BatchSize, _counters, options.TimeProvider);
         _sinks = [.. sinks];
+        foreach (LogSink sink in _sinks)
+        {
+            sink._pipelineOverflow = (int)options.Overflow;
+            _defers |= sink.DefersDelivery;
+        }
+
+        _tickets = new TicketPool(_counters);
         _batchSize = options.BatchSize;
         _flushInterval = options.FlushInterval;
         _shutdownTimeout = options.ShutdownTimeout;
@@ -295,7 +297,6 @@ internal sealed class LogPipeline
 
     private void Run()
     {
-        t_worker = this;
         try
         {
             RunLoop();
@@ -440,16 +441,14 @@ internal sealed class LogPipeline
         wake.Wait();
     }
 
-    private void Deliver(LogBatch batch, bool countEvents, LogSink? except = null)
+    private void Deliver(LogBatch batch, bool countEvents)
     {
+        // A sink that pushes later (Loki) holds the ticket, and the batch is counted when the last holder lets go.
+        DeliveryTicket? ticket = countEvents && _defers ? _tickets.Rent(batch.Count) : null;
         bool allSucceeded = true;
         foreach (LogSink sink in _sinks)
         {
-            if (ReferenceEquals(sink, except))
-            {
-                continue;
-            }
-
+            sink._ticket = ticket;
             try
             {
                 sink.Write(in batch, _abort.Token);
@@ -459,6 +458,16 @@ internal sealed class LogPipeline
                 allSucceeded = false;
                 SinkFailureReporter.Report(sink, batch.Count, ex);
             }
+            finally
+            {
+                sink._ticket = null;
+            }
+        }
+
+        if (ticket is not null)
+        {
+            ticket.Release(failed: !allSucceeded);
+            return;
         }
 
         if (!countEvents)
@@ -546,47 +555,9 @@ internal sealed class LogPipeline
         }
     }
 
-    /// <summary>
-    /// Waits <paramref name="delay"/> before a sink retries inside <see cref="LogSink.Write"/>; true when
-    /// <paramref name="cancellationToken"/> ended the wait. A Loki sink that cannot reach Loki holds the worker for minutes per
-    /// batch while the queue overflows, so on the worker thread the drop warning keeps its schedule meanwhile: to stderr
-    /// and to the other sinks (not to <paramref name="sink"/>, which is in the middle of a write).
-    /// </summary>
-    internal static bool WaitToRetry(LogSink sink, TimeSpan delay, CancellationToken cancellationToken)
+    private void ReportDropsIfDue(bool force = false)
     {
-        LogPipeline? pipeline = t_worker;
-        if (pipeline is null)
-        {
-            return cancellationToken.WaitHandle.WaitOne(delay);
-        }
-
-        long start = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            pipeline.ReportDropsIfDue(except: sink);
-            TimeSpan left = delay - Stopwatch.GetElapsedTime(start);
-            if (left <= TimeSpan.Zero)
-            {
-                return cancellationToken.IsCancellationRequested;
-            }
-
-            // Drops are not signalled: look again when a warning would be due, or once per interval for new ones.
-            TimeSpan next = pipeline._dropWarning.HasUnreported
-                ? pipeline._dropWarning.TimeUntilDue(pipeline._time, pipeline._dropWarningInterval)
-                : pipeline._dropWarningInterval;
-            next = next < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : next;
-            if (cancellationToken.WaitHandle.WaitOne(next < left ? next : left))
-            {
-                return true;
-            }
-        }
-    }
-
-    private void ReportDropsIfDue(bool force = false, LogSink? except = null)
-    {
-        // Not while the warning itself is being delivered (a Loki sink retrying it waits in WaitToRetry): taking the next
-        // one would overwrite the record the sinks after it have yet to write.
-        if (_deliveringWarning || !_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
+        if (!_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
         {
             return;
         }
@@ -594,14 +565,6 @@ internal sealed class LogPipeline
         ref LogRecord warning = ref _dropWarning.Take(_time);
         // The message names FapiLog already ("FapiLog dropped ..."), also where it is read in the sinks.
         Stderr.Write(warning.FormatMessage());
-        _deliveringWarning = true;
-        try
-        {
-            Deliver(_dropWarning.AsBatch(), countEvents: false, except);
-        }
-        finally
-        {
-            _deliveringWarning = false;
-        }
+        Deliver(_dropWarning.AsBatch(), countEvents: false);
     }
 }

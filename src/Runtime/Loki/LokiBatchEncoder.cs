@@ -10,7 +10,7 @@ using FapiLog.Internal;
 namespace FapiLog.Loki;
 
 /// <summary>
-/// Turns a batch into Loki push bodies. <see cref="Prepare"/> renders every line once and orders the entries (by stream,
+/// Turns a batch into Loki push bodies. <see cref="Prepare(in LogBatch)"/> renders every line once and orders the entries (by stream,
 /// then by time); <see cref="EncodeNext(int, out ArraySegment{byte})"/> then encodes the next request of at most the byte cap. Every buffer is kept
 /// and reused, so once the buffers have grown to the batch size, encoding allocates nothing (gzip aside).
 /// </summary>
@@ -28,7 +28,7 @@ internal sealed class LokiBatchEncoder
 
     private const int TraceHexLength = 32;
     private const int SpanHexLength = 16;
-    private const int MetadataStride = TraceHexLength + SpanHexLength;
+    private const int MetadataStride = LokiPreparedBatch.MetadataStride;
     private const int InsertionSortLimit = 32;
 
     private static readonly byte[] s_traceIdName = "trace_id"u8.ToArray();
@@ -55,7 +55,6 @@ internal sealed class LokiBatchEncoder
     private readonly JsonEncodedText[] _jsonLabelValues;
     private readonly JsonEncodedText[] _jsonLevelValues = new JsonEncodedText[StreamCount];
 
-    private readonly ByteBuffer _lines = new(64 * 1024);
     private readonly Utf8JsonWriter _lineWriter;
     private readonly PooledCharBuffer _message = new(256);
     private readonly ByteBuffer _body = new(64 * 1024);
@@ -66,19 +65,8 @@ internal sealed class LokiBatchEncoder
     private readonly int[] _streamStart = new int[StreamCount + 1];
     private readonly int[] _streamSize = new int[StreamCount];
 
-    // Per entry, indexed by the entry's position in the batch.
-    private int[] _lineStart = new int[128];
-    private int[] _lineLength = new int[128];
-    private long[] _time = new long[128];
-    private byte[] _stream = new byte[128];
-    private bool[] _hasTrace = new bool[128];
-    private byte[] _traceHex = new byte[128 * MetadataStride];
-
-    // Per position in send order.
-    private int[] _order = new int[128];
-    private int[] _entrySize = new int[128];
-    private long[] _sortKeys = new long[128];
-    private int _count;
+    // The batch being prepared or encoded; Prepare(batch) and EncodeNext use this one unless given another.
+    private LokiPreparedBatch _p = new();
 
     public LokiBatchEncoder(LokiFormat format, bool gzip, int maxBatchBytes, int maxLineBytes, IReadOnlyList<KeyValuePair<string, string>> labels)
     {
@@ -86,7 +74,7 @@ internal sealed class LokiBatchEncoder
         _gzip = gzip && format == LokiFormat.Json;
         _maxBatchBytes = maxBatchBytes;
         _maxLineBytes = maxLineBytes;
-        _lineWriter = new Utf8JsonWriter(_lines, JsonFormatting.WriterOptions);
+        _lineWriter = new Utf8JsonWriter(_p.Lines, JsonFormatting.WriterOptions);
         _bodyWriter = new Utf8JsonWriter(_body, JsonFormatting.WriterOptions);
         _gzipBuffer = _gzip ? new MemoryStream(32 * 1024) : null;
 
@@ -110,7 +98,10 @@ internal sealed class LokiBatchEncoder
     }
 
     /// <summary>The entries of the prepared batch.</summary>
-    public int Count => _count;
+    public int Count => _p.Count;
+
+    /// <summary>Makes <paramref name="prepared"/> (prepared by this or another encoder with the same settings) the batch to encode.</summary>
+    public void Use(LokiPreparedBatch prepared) => _p = prepared;
 
     /// <summary>Content-Type of the bodies.</summary>
     public string ContentType => _format == LokiFormat.Protobuf ? "application/x-protobuf" : "application/json";
@@ -148,38 +139,46 @@ internal sealed class LokiBatchEncoder
     }
 
     /// <summary>Renders the lines of <paramref name="batch"/> and orders its entries; returns the number of entries.</summary>
-    public int Prepare(in LogBatch batch)
+    public int Prepare(in LogBatch batch) => Prepare(in batch, _p);
+
+    /// <summary>
+    /// Renders <paramref name="batch"/> into <paramref name="into"/>, which the following calls of <see cref="EncodeNext(int, out ArraySegment{byte})"/>
+    /// on this encoder then encode (until <see cref="Use"/> names another).
+    /// </summary>
+    public int Prepare(in LogBatch batch, LokiPreparedBatch into)
     {
+        _p = into;
         int n = batch.Count;
-        EnsureCapacity(n);
-        _lines.Clear();
+        into.EnsureCapacity(n);
+        into.Lines.Clear();
+        _lineWriter.Reset(into.Lines);
         for (int i = 0; i < n; i++)
         {
             ref readonly LogRecord record = ref batch[i];
-            int start = _lines.Length;
+            int start = _p.Lines.Length;
             // One event that cannot be rendered must not cost the batch: it is shipped as a line that says so.
-            JsonFormatting.AppendEvent(_lineWriter, _lines, in record, _message, JsonLineParts.Core);
+            JsonFormatting.AppendEvent(_lineWriter, _p.Lines, in record, _message, JsonLineParts.Core);
 
-            int length = _lines.Length - start;
+            int length = _p.Lines.Length - start;
             if (length > _maxLineBytes)
             {
                 length = Truncate(start, length);
             }
 
-            _lineStart[i] = start;
-            _lineLength[i] = length;
-            _time[i] = record.UnixTimeNanoseconds;
+            _p.LineStart[i] = start;
+            _p.LineLength[i] = length;
+            _p.Time[i] = record.UnixTimeNanoseconds;
             int level = (int)record.Level;
-            _stream[i] = (byte)((uint)level < StreamCount - 1 ? level : StreamCount - 1);
+            _p.Stream[i] = (byte)((uint)level < StreamCount - 1 ? level : StreamCount - 1);
             bool hasTrace = record.HasTraceContext;
-            _hasTrace[i] = hasTrace;
+            _p.HasTrace[i] = hasTrace;
             if (hasTrace)
             {
-                WriteTraceHex(in record, _traceHex.AsSpan(i * MetadataStride, MetadataStride));
+                WriteTraceHex(in record, _p.TraceHex.AsSpan(i * MetadataStride, MetadataStride));
             }
         }
 
-        _count = n;
+        _p.Count = n;
         Order(n);
         return n;
     }
@@ -201,18 +200,18 @@ internal sealed class LokiBatchEncoder
     /// <summary>The end of the request that starts at <paramref name="from"/>: entries while the byte cap allows, at least one.</summary>
     private int EntriesThatFit(int from, int maxEntries = int.MaxValue)
     {
-        if ((uint)from >= (uint)_count)
+        if ((uint)from >= (uint)_p.Count)
         {
             throw new ArgumentOutOfRangeException(nameof(from));
         }
 
         int to = from;
         long bytes = 0;
-        int end = (int)Math.Min(_count, (long)from + Math.Max(1, maxEntries));
+        int end = (int)Math.Min(_p.Count, (long)from + Math.Max(1, maxEntries));
         while (to < end)
         {
-            int entry = _order[to];
-            int size = _lineLength[entry] + (_hasTrace[entry] ? s_metadataBytes : 0);
+            int entry = _p.Order[to];
+            int size = _p.LineLength[entry] + (_p.HasTrace[entry] ? s_metadataBytes : 0);
             if (to > from && bytes + size > _maxBatchBytes)
             {
                 break;
@@ -244,14 +243,14 @@ internal sealed class LokiBatchEncoder
         int pos = from;
         while (pos < to)
         {
-            int stream = _stream[_order[pos]];
+            int stream = _p.Stream[_p.Order[pos]];
             int size = Protobuf.LengthDelimitedSize(_protoLabels[stream].Length);
             _streamStart[streams] = pos;
-            while (pos < to && _stream[_order[pos]] == stream)
+            while (pos < to && _p.Stream[_p.Order[pos]] == stream)
             {
-                int entry = _order[pos];
+                int entry = _p.Order[pos];
                 int entrySize = EntrySize(entry);
-                _entrySize[pos] = entrySize;
+                _p.EntrySize[pos] = entrySize;
                 size += Protobuf.LengthDelimitedSize(entrySize);
                 pos++;
             }
@@ -266,24 +265,24 @@ internal sealed class LokiBatchEncoder
         _body.Clear();
         _body.Ensure(total);
         Span<byte> span = _body.Array.AsSpan(0, total);
-        ReadOnlySpan<byte> lines = _lines.Array;
+        ReadOnlySpan<byte> lines = _p.Lines.Array;
         int w = 0;
         for (int s = 0; s < streams; s++)
         {
             Protobuf.WriteLengthPrefix(span, ref w, 1, _streamSize[s]);
-            Protobuf.WriteBytesField(span, ref w, 1, _protoLabels[_stream[_order[_streamStart[s]]]]);
+            Protobuf.WriteBytesField(span, ref w, 1, _protoLabels[_p.Stream[_p.Order[_streamStart[s]]]]);
             for (int p = _streamStart[s]; p < _streamStart[s + 1]; p++)
             {
-                int entry = _order[p];
-                Protobuf.WriteLengthPrefix(span, ref w, 2, _entrySize[p]);
-                SplitTime(_time[entry], out long seconds, out int nanos);
+                int entry = _p.Order[p];
+                Protobuf.WriteLengthPrefix(span, ref w, 2, _p.EntrySize[p]);
+                SplitTime(_p.Time[entry], out long seconds, out int nanos);
                 Protobuf.WriteLengthPrefix(span, ref w, 1, Protobuf.VarintFieldSize((ulong)seconds) + Protobuf.VarintFieldSize((ulong)(long)nanos));
                 Protobuf.WriteVarintField(span, ref w, 1, (ulong)seconds);
                 Protobuf.WriteVarintField(span, ref w, 2, (ulong)(long)nanos);
-                Protobuf.WriteBytesField(span, ref w, 2, lines.Slice(_lineStart[entry], _lineLength[entry]));
-                if (_hasTrace[entry])
+                Protobuf.WriteBytesField(span, ref w, 2, lines.Slice(_p.LineStart[entry], _p.LineLength[entry]));
+                if (_p.HasTrace[entry])
                 {
-                    ReadOnlySpan<byte> hex = _traceHex.AsSpan(entry * MetadataStride, MetadataStride);
+                    ReadOnlySpan<byte> hex = _p.TraceHex.AsSpan(entry * MetadataStride, MetadataStride);
                     WriteLabelPair(span, ref w, s_traceIdName, hex.Slice(0, TraceHexLength));
                     WriteLabelPair(span, ref w, s_spanIdName, hex.Slice(TraceHexLength, SpanHexLength));
                 }
@@ -314,10 +313,10 @@ internal sealed class LokiBatchEncoder
 
     private int EntrySize(int entry)
     {
-        SplitTime(_time[entry], out long seconds, out int nanos);
+        SplitTime(_p.Time[entry], out long seconds, out int nanos);
         int timestamp = Protobuf.VarintFieldSize((ulong)seconds) + Protobuf.VarintFieldSize((ulong)(long)nanos);
-        int size = Protobuf.LengthDelimitedSize(timestamp) + Protobuf.LengthDelimitedSize(_lineLength[entry]);
-        if (_hasTrace[entry])
+        int size = Protobuf.LengthDelimitedSize(timestamp) + Protobuf.LengthDelimitedSize(_p.LineLength[entry]);
+        if (_p.HasTrace[entry])
         {
             size += Protobuf.LengthDelimitedSize(LabelPairSize(s_traceIdName.Length, TraceHexLength));
             size += Protobuf.LengthDelimitedSize(LabelPairSize(s_spanIdName.Length, SpanHexLength));
@@ -355,12 +354,12 @@ internal sealed class LokiBatchEncoder
         w.Reset(_body);
         w.WriteStartObject();
         w.WriteStartArray(s_streams);
-        ReadOnlySpan<byte> lines = _lines.Array;
+        ReadOnlySpan<byte> lines = _p.Lines.Array;
         Span<byte> number = stackalloc byte[24];
         int pos = from;
         while (pos < to)
         {
-            int stream = _stream[_order[pos]];
+            int stream = _p.Stream[_p.Order[pos]];
             w.WriteStartObject();
             w.WriteStartObject(s_stream);
             for (int i = 0; i < _jsonLabelNames.Length; i++)
@@ -371,17 +370,17 @@ internal sealed class LokiBatchEncoder
             w.WriteString(s_levelName, _jsonLevelValues[stream]);
             w.WriteEndObject();
             w.WriteStartArray(s_values);
-            while (pos < to && _stream[_order[pos]] == stream)
+            while (pos < to && _p.Stream[_p.Order[pos]] == stream)
             {
-                int entry = _order[pos++];
+                int entry = _p.Order[pos++];
                 w.WriteStartArray();
                 // Loki wants the nanosecond timestamp as a string; a number is rejected with 400.
-                Utf8Formatter.TryFormat(_time[entry], number, out int written);
+                Utf8Formatter.TryFormat(_p.Time[entry], number, out int written);
                 w.WriteStringValue(number.Slice(0, written));
-                w.WriteStringValue(lines.Slice(_lineStart[entry], _lineLength[entry]));
-                if (_hasTrace[entry])
+                w.WriteStringValue(lines.Slice(_p.LineStart[entry], _p.LineLength[entry]));
+                if (_p.HasTrace[entry])
                 {
-                    ReadOnlySpan<byte> hex = _traceHex.AsSpan(entry * MetadataStride, MetadataStride);
+                    ReadOnlySpan<byte> hex = _p.TraceHex.AsSpan(entry * MetadataStride, MetadataStride);
                     w.WriteStartObject();
                     w.WriteString(s_traceId, hex.Slice(0, TraceHexLength));
                     w.WriteString(s_spanId, hex.Slice(TraceHexLength, SpanHexLength));
@@ -430,7 +429,7 @@ internal sealed class LokiBatchEncoder
         " bytes]"u8.CopyTo(marker.Slice(m));
         m += " bytes]"u8.Length;
 
-        Span<byte> line = _lines.Array.AsSpan(start, length);
+        Span<byte> line = _p.Lines.Array.AsSpan(start, length);
         int kept = TruncateJson(line, marker.Slice(0, m), _maxLineBytes);
         if (kept < 0)
         {
@@ -445,7 +444,7 @@ internal sealed class LokiBatchEncoder
             kept = keep + m;
         }
 
-        _lines.Length = start + kept;
+        _p.Lines.Length = start + kept;
         return kept;
     }
 
@@ -629,7 +628,7 @@ internal sealed class LokiBatchEncoder
         next.Clear();
         for (int i = 0; i < n; i++)
         {
-            next[_stream[i]]++;
+            next[_p.Stream[i]]++;
         }
 
         int sum = 0;
@@ -642,15 +641,15 @@ internal sealed class LokiBatchEncoder
 
         for (int i = 0; i < n; i++)
         {
-            _order[next[_stream[i]]++] = i;
+            _p.Order[next[_p.Stream[i]]++] = i;
         }
 
         int start = 0;
         while (start < n)
         {
-            int stream = _stream[_order[start]];
+            int stream = _p.Stream[_p.Order[start]];
             int end = start + 1;
-            while (end < n && _stream[_order[end]] == stream)
+            while (end < n && _p.Stream[_p.Order[end]] == stream)
             {
                 end++;
             }
@@ -666,7 +665,7 @@ internal sealed class LokiBatchEncoder
         bool sorted = true;
         for (int p = start + 1; p < end && sorted; p++)
         {
-            sorted = _time[_order[p - 1]] <= _time[_order[p]];
+            sorted = _p.Time[_p.Order[p - 1]] <= _p.Time[_p.Order[p]];
         }
 
         if (sorted)
@@ -678,16 +677,16 @@ internal sealed class LokiBatchEncoder
         {
             for (int p = start + 1; p < end; p++)
             {
-                int entry = _order[p];
-                long key = _time[entry];
+                int entry = _p.Order[p];
+                long key = _p.Time[entry];
                 int q = p - 1;
-                while (q >= start && _time[_order[q]] > key)
+                while (q >= start && _p.Time[_p.Order[q]] > key)
                 {
-                    _order[q + 1] = _order[q];
+                    _p.Order[q + 1] = _p.Order[q];
                     q--;
                 }
 
-                _order[q + 1] = entry;
+                _p.Order[q + 1] = entry;
             }
 
             return;
@@ -695,44 +694,25 @@ internal sealed class LokiBatchEncoder
 
         for (int p = start; p < end; p++)
         {
-            _sortKeys[p] = _time[_order[p]];
+            _p.SortKeys[p] = _p.Time[_p.Order[p]];
         }
 
-        Array.Sort(_sortKeys, _order, start, end - start);
+        Array.Sort(_p.SortKeys, _p.Order, start, end - start);
 
         // Array.Sort is not stable: events with the same timestamp (100 ns apart is common) would swap places. Within a run
         // of equal times, put them back in batch (enqueue) order, which is ascending entry index.
         int run = start;
         for (int p = start + 1; p <= end; p++)
         {
-            if (p == end || _sortKeys[p] != _sortKeys[run])
+            if (p == end || _p.SortKeys[p] != _p.SortKeys[run])
             {
                 if (p - run > 1)
                 {
-                    Array.Sort(_order, run, p - run);
+                    Array.Sort(_p.Order, run, p - run);
                 }
 
                 run = p;
             }
         }
-    }
-
-    private void EnsureCapacity(int n)
-    {
-        if (_order.Length >= n)
-        {
-            return;
-        }
-
-        int size = Math.Max(n, _order.Length * 2);
-        _lineStart = new int[size];
-        _lineLength = new int[size];
-        _time = new long[size];
-        _stream = new byte[size];
-        _hasTrace = new bool[size];
-        _traceHex = new byte[size * MetadataStride];
-        _order = new int[size];
-        _entrySize = new int[size];
-        _sortKeys = new long[size];
     }
 }

@@ -17,19 +17,30 @@ namespace FapiLog.Loki;
 /// metadata, and the call's own timestamp in nanoseconds. Protobuf with snappy by default, JSON (optionally gzip) on request.
 /// </summary>
 /// <remarks>
-/// Requests are sent synchronously on the pipeline's worker thread. A push over an open keep-alive connection does not
-/// need the thread pool; opening a connection does (HttpClient connects in the background on the pool), so while the pool
-/// is starved such a push waits — at most <see cref="LokiOptions.RequestTimeout"/>, which a dedicated thread enforces,
-/// and is then retried as a timeout — and the other sinks carry on between attempts.
+/// <para>
+/// <see cref="Write"/> renders the batch on the pipeline's worker and hands it to the sink's own sender thread, which
+/// encodes, compresses and pushes it; the worker goes on to the other sinks at once. Batches wait for the sender in a
+/// buffer of at most <see cref="LokiOptions.MaxBufferedBytes"/>, so a slow or unreachable Loki holds up neither the
+/// console nor the file. When a batch does not fit, a pipeline with <see cref="OverflowStrategy.Block"/> waits for room,
+/// and one with <see cref="OverflowStrategy.Drop"/> or <see cref="OverflowStrategy.Sample"/> gives the batch up
+/// (<see cref="LokiFailureReasons.BufferFull"/>); a sink used outside a pipeline waits.
+/// </para>
+/// <para>
 /// 429, 5xx, timeouts and connection failures are retried with exponential backoff and jitter (honouring
 /// <c>Retry-After</c>) with the same body, so a retry is idempotent in Loki; a 413 splits the request in halves; other 4xx
-/// are given up at once. While a batch is
-/// retried, new events wait in the bounded queue, where the overflow strategy applies. A batch given up makes
-/// <see cref="Write"/> throw, which the pipeline counts as failed; <see cref="Statistics"/> has the detail by reason.
+/// are given up at once. <see cref="Flush"/> returns when every batch written before it was pushed or given up, and throws
+/// a <see cref="LokiPushException"/> for the entries given up since the previous flush; <see cref="Statistics"/> has the
+/// detail by reason. The sender is a dedicated thread: a push over an open keep-alive connection does not need the thread
+/// pool, and a request takes at most <see cref="LokiOptions.RequestTimeout"/>, which a dedicated timer thread enforces.
+/// </para>
 /// </remarks>
 public sealed class LokiSink : LogSink
 {
     private const int MaxErrorBodyChars = 300;
+
+    /// <summary>Prepared batches kept for reuse once sent, and the largest one kept (a burst of huge lines is let go).</summary>
+    private const int SpareLimit = 4;
+    private const long SpareMaxBytes = 4 * 1024 * 1024;
 
     private readonly HttpClient _client;
     private readonly Uri _pushUri;
@@ -42,8 +53,29 @@ public sealed class LokiSink : LogSink
     private readonly TimeSpan _minBackoff;
     private readonly TimeSpan _maxBackoff;
     private readonly int _maxAttempts;
-    private readonly LokiBatchEncoder _encoder;
+    private readonly long _maxBufferedBytes;
     private readonly LokiCounters _counters = new(LokiCounters.Global);
+
+    // The worker renders with one encoder, the sender frames and compresses with the other; each batch carries its own lines.
+    private readonly LokiBatchEncoder _preparer;
+    private readonly LokiBatchEncoder _framer;
+
+    // The send buffer, guarded by _gate: batches in the order written; the head is the one being pushed.
+    private readonly object _gate = new();
+    private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket)> _pending = new();
+    private readonly Stack<LokiPreparedBatch> _spare = new();
+    private long _bufferedBytes;
+    private long _accepted;
+    private long _finished;
+    private CancellationTokenSource _cancel = new();
+    private Thread? _sender;
+    private bool _stopping;
+    private bool _waitingForRoom;
+    private Failure? _unflushedFailure;
+    private int _unflushedFailed;
+    private int _unflushedEntries;
+
+    // Used by the sender thread only.
     private bool _useAsync;
     private bool _shutdownReported;
     private int _disposed;
@@ -78,7 +110,10 @@ public sealed class LokiSink : LogSink
         _minBackoff = options.MinBackoff;
         _maxBackoff = options.MaxBackoff;
         _maxAttempts = options.MaxAttempts;
-        _encoder = new LokiBatchEncoder(options.Format, options.Gzip, options.MaxBatchBytes, options.MaxLineBytes, [.. options.Labels]);
+        _maxBufferedBytes = options.MaxBufferedBytes;
+        KeyValuePair<string, string>[] labels = [.. options.Labels];
+        _preparer = new LokiBatchEncoder(options.Format, options.Gzip, options.MaxBatchBytes, options.MaxLineBytes, labels);
+        _framer = new LokiBatchEncoder(options.Format, options.Gzip, options.MaxBatchBytes, options.MaxLineBytes, labels);
 
         HttpMessageHandler handler = options.HttpMessageHandler ?? new SocketsHttpHandler
         {
@@ -101,6 +136,9 @@ public sealed class LokiSink : LogSink
     /// <inheritdoc />
     public override string Name => "Loki";
 
+    /// <inheritdoc />
+    internal override bool DefersDelivery => true;
+
     /// <summary>The push endpoint, e.g. <c>http://localhost:3100/loki/api/v1/push</c>.</summary>
     public Uri PushUri => _pushUri;
 
@@ -110,22 +148,316 @@ public sealed class LokiSink : LogSink
     /// <summary>The delay before the most recent retry (tests check that <c>Retry-After</c> was honoured).</summary>
     internal TimeSpan LastRetryDelay { get; private set; }
 
+    /// <summary>Bytes of rendered entries waiting in the send buffer (including the batch being pushed).</summary>
+    internal long BufferedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _bufferedBytes;
+            }
+        }
+    }
+
+    /// <summary>True while <see cref="Write"/> waits for room in the send buffer (backpressure under Block).</summary>
+    internal bool IsWaitingForRoom
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _waitingForRoom;
+            }
+        }
+    }
+
     /// <summary>
-    /// Pushes <paramref name="batch"/>, retrying transient failures; returns once Loki accepted every entry.
+    /// Renders <paramref name="batch"/> and queues it for the sender; returns at once while the send buffer has room. When
+    /// it has none, waits for room if the pipeline blocks (or there is no pipeline), and otherwise gives the batch up.
     /// </summary>
-    /// <exception cref="LokiPushException">Some entries were given up (a 4xx, retries exhausted, or shutdown ran out of time).</exception>
+    /// <exception cref="LokiPushException">The batch was given up: the buffer was full (<see cref="LokiFailureReasons.BufferFull"/>),
+    /// or <paramref name="cancellationToken"/> fired while waiting for room (<see cref="LokiFailureReasons.Shutdown"/>).</exception>
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        int count = _encoder.Prepare(in batch);
+        int count = batch.Count;
+        if (count == 0)
+        {
+            return;
+        }
+
+        LokiPreparedBatch prepared;
+        lock (_gate)
+        {
+            prepared = _spare.Count > 0 ? _spare.Pop() : new LokiPreparedBatch();
+        }
+
+        _preparer.Prepare(in batch, prepared);
+        long bytes = prepared.Bytes;
+        string? refused = null;
+        CancellationTokenRegistration wake = default;
+        try
+        {
+            lock (_gate)
+            {
+                // A batch larger than the whole buffer is taken when the buffer is empty, so that it is never refused for its size.
+                while (_bufferedBytes > 0 && _bufferedBytes + bytes > _maxBufferedBytes)
+                {
+                    int overflow = _pipelineOverflow;
+                    if (overflow is (int)OverflowStrategy.Drop or (int)OverflowStrategy.Sample)
+                    {
+                        refused = LokiFailureReasons.BufferFull;
+                        break;
+                    }
+
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        refused = LokiFailureReasons.Shutdown;
+                        break;
+                    }
+
+                    if (!wake.Equals(default(CancellationTokenRegistration)) || !cancellationToken.CanBeCanceled)
+                    {
+                        _waitingForRoom = true;
+                        Monitor.Wait(_gate);
+                        _waitingForRoom = false;
+                        continue;
+                    }
+
+                    // Wake up when the token fires: registered once, outside the lock (the callback takes it), then look again.
+                    Monitor.Exit(_gate);
+                    try
+                    {
+                        wake = cancellationToken.UnsafeRegister(static state => ((LokiSink)state!).Pulse(), this);
+                    }
+                    finally
+                    {
+                        Monitor.Enter(_gate);
+                    }
+                }
+
+                if (refused is null)
+                {
+                    // The pipeline counts the batch as delivered once the sender has pushed it, not now.
+                    DeliveryTicket? ticket = _ticket;
+                    ticket?.Hold();
+                    _pending.Enqueue((prepared, bytes, ticket));
+                    _bufferedBytes += bytes;
+                    _accepted++;
+                    StartSender();
+                    Monitor.PulseAll(_gate);
+                    return;
+                }
+
+                Recycle(prepared);
+            }
+        }
+        finally
+        {
+            wake.Dispose();
+        }
+
+        _counters.CountFailed(count, refused, requests: 0);
+        throw new LokiPushException(refused, 0, count, count, refused == LokiFailureReasons.BufferFull
+            ? $"Loki push to {_endpoint} gave up {count} entries: the send buffer is full ({_maxBufferedBytes} bytes, Loki.MaxBufferedBytes) while Loki is slow or unreachable"
+            : $"Loki push to {_endpoint} gave up {count} entries: shutdown timed out while waiting for room in the send buffer");
+    }
+
+    /// <summary>
+    /// Waits until every batch written before the call was pushed or given up. When <paramref name="cancellationToken"/>
+    /// fires (shutdown ran out of time), what is still buffered is given up as <see cref="LokiFailureReasons.Shutdown"/>.
+    /// </summary>
+    /// <exception cref="LokiPushException">Entries were given up since the previous flush; the first failure's reason, all of their count.</exception>
+    public override void Flush(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        using (cancellationToken.UnsafeRegister(static state => ((LokiSink)state!).CancelSends(), this))
+        {
+            lock (_gate)
+            {
+                long target = _accepted;
+                while (_finished < target && _sender is { IsAlive: true })
+                {
+                    Monitor.Wait(_gate);
+                }
+            }
+        }
+
+        Failure? failure;
+        int failed;
+        int entries;
+        lock (_gate)
+        {
+            failure = _unflushedFailure;
+            failed = _unflushedFailed;
+            entries = _unflushedEntries;
+            _unflushedFailure = null;
+            _unflushedFailed = 0;
+            _unflushedEntries = 0;
+            if (_cancel.IsCancellationRequested && _finished == _accepted && !_stopping)
+            {
+                // Shutdown's token fired for this flush only (a caller's own token): later batches are sent again.
+                _cancel.Dispose();
+                _cancel = new CancellationTokenSource();
+            }
+        }
+
+        if (failure is { } f)
+        {
+            throw CreateException(f, failed, entries);
+        }
+    }
+
+    private LokiPushException CreateException(Failure failure, int failed, int entries)
+        => new(failure.Reason, failure.StatusCode, failed, entries,
+            $"Loki push to {_endpoint} gave up {failed} of {entries} entries ({failure.Reason}, {failure.Attempts} attempt(s)): {failure.Detail}");
+
+    private void Pulse()
+    {
+        lock (_gate)
+        {
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private void CancelSends()
+    {
+        CancellationTokenSource cancel;
+        lock (_gate)
+        {
+            cancel = _cancel;
+        }
+
+        // Outside the lock: cancelling runs the in-flight request's callbacks on this thread.
+        cancel.Cancel();
+        Pulse();
+    }
+
+    private void StartSender()
+    {
+        if (_sender is not null)
+        {
+            return;
+        }
+
+        _sender = new Thread(static state => ((LokiSink)state!).SendLoop())
+        {
+            IsBackground = true,
+            Name = "FapiLog Loki sender",
+        };
+        _sender.Start(this);
+    }
+
+    private void Recycle(LokiPreparedBatch prepared)
+    {
+        if (_spare.Count < SpareLimit && prepared.RetainedBytes <= SpareMaxBytes)
+        {
+            _spare.Push(prepared);
+        }
+    }
+
+    private void SendLoop()
+    {
+        while (true)
+        {
+            LokiPreparedBatch prepared;
+            CancellationToken token;
+            lock (_gate)
+            {
+                while (_pending.Count == 0 && !_stopping)
+                {
+                    Monitor.Wait(_gate);
+                }
+
+                if (_pending.Count == 0)
+                {
+                    return;
+                }
+
+                prepared = _pending.Peek().Batch;
+                token = _cancel.Token;
+            }
+
+            int failed;
+            Failure? failure;
+            try
+            {
+                failed = Send(prepared, token, out failure);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Not expected (every request failure is an Attempt); the batch is given up rather than the thread lost.
+                failed = prepared.Count;
+                failure = new Failure(LokiFailureReasons.Error, 0, false, 1, $"{ex.GetType().Name}: {ex.Message}");
+                _counters.CountFailed(failed, LokiFailureReasons.Error, requests: 0);
+            }
+
+            int entries = prepared.Count;
+            DeliveryTicket? ticket;
+            lock (_gate)
+            {
+                (_, long bytes, ticket) = _pending.Dequeue();
+                _bufferedBytes -= bytes;
+                if (failure is not null)
+                {
+                    _unflushedFailure ??= failure;
+                    _unflushedFailed += failed;
+                    _unflushedEntries += entries;
+                }
+
+                Recycle(prepared);
+            }
+
+            // Counted and reported before a flush is told: a flush that returns has the batch in the statistics.
+            ticket?.Release(failed: failure is not null);
+            if (failure is { } f)
+            {
+                Report(f, failed, entries);
+            }
+
+            lock (_gate)
+            {
+                _finished++;
+                Monitor.PulseAll(_gate);
+            }
+        }
+    }
+
+    private void Report(Failure failure, int failed, int entries)
+    {
+        LokiPushException exception = CreateException(failure, failed, entries);
+        if (failure.Reason == LokiFailureReasons.Shutdown)
+        {
+            // Failures are reported once a minute at most; what shutdown could not deliver is always said, once.
+            if (!_shutdownReported)
+            {
+                _shutdownReported = true;
+                Stderr.Write("FapiLog: " + exception.Message);
+            }
+
+            return;
+        }
+
+        SinkFailureReporter.Report(this, failed, exception);
+    }
+
+    /// <summary>Pushes one prepared batch, splitting it after a 413; returns the entries given up and the first failure.</summary>
+    private int Send(LokiPreparedBatch prepared, CancellationToken cancellationToken, out Failure? first)
+    {
+        _framer.Use(prepared);
+        int count = prepared.Count;
         int from = 0;
         int failed = 0;
-        bool shutdown = false;
-        Failure? first = null;
+        first = null;
         int maxEntries = int.MaxValue;
         while (from < count)
         {
-            int to = _encoder.EncodeNext(from, maxEntries, out ArraySegment<byte> body);
+            int to = _framer.EncodeNext(from, maxEntries, out ArraySegment<byte> body);
             int entries = to - from;
             Failure? failure = Push(body, entries, cancellationToken);
             if (failure is { Split: true })
@@ -141,11 +473,10 @@ public sealed class LokiSink : LogSink
             {
                 failed += entries;
                 first ??= f;
-                shutdown |= f.Reason == LokiFailureReasons.Shutdown;
                 if (f.Retryable && to < count)
                 {
                     // Loki stayed unreachable through every attempt (or shutdown ran out): the rest of the batch would only
-                    // wait the same way while the queue fills up, so it is given up with the same reason.
+                    // wait the same way while the buffer fills up, so it is given up with the same reason.
                     _counters.CountFailed(count - to, f.Reason, requests: 0);
                     failed += count - to;
                     break;
@@ -155,19 +486,7 @@ public sealed class LokiSink : LogSink
             from = to;
         }
 
-        if (first is { } failure1)
-        {
-            var exception = new LokiPushException(failure1.Reason, failure1.StatusCode, failed, count,
-                $"Loki push to {_endpoint} gave up {failed} of {count} entries ({failure1.Reason}, {failure1.Attempts} attempt(s)): {failure1.Detail}");
-            if (shutdown && !_shutdownReported)
-            {
-                // The pipeline reports failures once a minute at most; what shutdown could not deliver is always said.
-                _shutdownReported = true;
-                Stderr.Write("FapiLog: " + exception.Message);
-            }
-
-            throw exception;
-        }
+        return failed;
     }
 
     /// <summary>Sends one body until it is accepted, given up, or shutdown cancels; null when accepted.</summary>
@@ -213,9 +532,8 @@ public sealed class LokiSink : LogSink
             _counters.CountRetry();
             LastRetryDelay = delay;
 
-            // A kernel wait that shutdown's abort token ends at once; no timer, no thread pool. On the worker thread the
-            // drop warning still goes out meanwhile.
-            if (LogPipeline.WaitToRetry(this, delay, cancellationToken))
+            // A kernel wait that shutdown's abort token ends at once; no timer, no thread pool.
+            if (cancellationToken.WaitHandle.WaitOne(delay))
             {
                 _counters.CountFailed(entries, LokiFailureReasons.Shutdown, requests: 1);
                 return new Failure(LokiFailureReasons.Shutdown, result.StatusCode, true, attempt,
@@ -294,8 +612,8 @@ public sealed class LokiSink : LogSink
     private HttpRequestMessage CreateRequest(ArraySegment<byte> body)
     {
         var content = new ByteArrayContent(body.Array!, body.Offset, body.Count);
-        content.Headers.ContentType = new MediaTypeHeaderValue(_encoder.ContentType);
-        if (_encoder.ContentEncoding is { } encoding)
+        content.Headers.ContentType = new MediaTypeHeaderValue(_framer.ContentType);
+        if (_framer.ContentEncoding is { } encoding)
         {
             content.Headers.ContentEncoding.Add(encoding);
         }
@@ -396,11 +714,27 @@ public sealed class LokiSink : LogSink
     }
 
     /// <inheritdoc />
+    /// <remarks>Gives up what is still buffered (a pipeline flushes its sinks before it disposes them) and stops the sender.</remarks>
     protected override void Dispose(bool disposing)
     {
         if (!disposing || Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        Thread? sender;
+        lock (_gate)
+        {
+            _stopping = true;
+            sender = _sender;
+            Monitor.PulseAll(_gate);
+        }
+
+        if (sender is not null)
+        {
+            CancelSends();
+            // Cancelled, the sender gives the rest up without sending; a handler that ignores cancellation is not waited for long.
+            sender.Join(TimeSpan.FromSeconds(1));
         }
 
         _client.Dispose();
@@ -431,6 +765,12 @@ public static class LokiFailureReasons
     /// <summary>Anything else (for example a custom handler that threw).</summary>
     public const string Error = "error";
 
+    /// <summary>
+    /// The send buffer (<see cref="LokiOptions.MaxBufferedBytes"/>) was full while Loki was slow or unreachable, and the
+    /// pipeline drops rather than blocks.
+    /// </summary>
+    public const string BufferFull = "buffer_full";
+
     private static readonly string[] s_http = CreateHttp();
 
     /// <summary>The reason for an HTTP status code: <c>http_400</c>, <c>http_503</c>, ….</summary>
@@ -449,7 +789,10 @@ public static class LokiFailureReasons
     }
 }
 
-/// <summary>Thrown by <see cref="LokiSink.Write"/> when entries were given up; the pipeline counts the batch as failed.</summary>
+/// <summary>
+/// Thrown by <see cref="LokiSink.Write"/> when a batch was given up before it was queued (the pipeline counts it as failed),
+/// and by <see cref="LokiSink.Flush"/> for the entries given up since the previous flush.
+/// </summary>
 public sealed class LokiPushException : Exception
 {
     /// <summary>Creates the exception.</summary>
@@ -471,6 +814,6 @@ public sealed class LokiPushException : Exception
     /// <summary>Entries given up.</summary>
     public int FailedEntries { get; }
 
-    /// <summary>Entries in the batch.</summary>
+    /// <summary>Entries in the batches these failures came from.</summary>
     public int BatchEntries { get; }
 }

@@ -15,8 +15,8 @@ public sealed class LokiMetricsTests
     {
         using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(503) : i == 2 ? new ResponsePlan(400) : ResponsePlan.NoContent);
         using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MinBackoff = TimeSpan.FromMilliseconds(5), MaxBackoff = TimeSpan.FromMilliseconds(10) });
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(7)), CancellationToken.None);
-        Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None));
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(7)), CancellationToken.None);
+        Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None));
 
         FapiLogMetrics.EnsureCreated();
         var values = new Dictionary<string, long>();

@@ -34,6 +34,7 @@ public sealed class LokiOptionsTests
             ["FAPILOG_LOKI_MAX_ATTEMPTS"] = "4",
             ["FAPILOG_LOKI_MAX_BATCH_BYTES"] = "65536",
             ["FAPILOG_LOKI_MAX_LINE_BYTES"] = "4096",
+            ["FAPILOG_LOKI_MAX_BUFFERED_BYTES"] = "1048576",
         }));
         options.Validate();
         LokiOptions loki = options.Loki;
@@ -54,6 +55,7 @@ public sealed class LokiOptionsTests
         Assert.Equal(4, loki.MaxAttempts);
         Assert.Equal(65536, loki.MaxBatchBytes);
         Assert.Equal(4096, loki.MaxLineBytes);
+        Assert.Equal(1048576, loki.MaxBufferedBytes);
     }
 
     [Fact]
@@ -68,6 +70,7 @@ public sealed class LokiOptionsTests
         Assert.Equal(10, loki.MaxAttempts);
         Assert.Equal(1024 * 1024, loki.MaxBatchBytes);
         Assert.Equal(256_000, loki.MaxLineBytes); // Loki's "256KB" is decimal
+        Assert.Equal(16 * 1024 * 1024, loki.MaxBufferedBytes);
         Assert.Equal(["service_name"], loki.Labels.Keys);
         Assert.Null(loki.CreateSink());
     }
@@ -100,6 +103,7 @@ public sealed class LokiOptionsTests
     [InlineData("FAPILOG_LOKI_TIMEOUT", "-1")]
     [InlineData("FAPILOG_LOKI_MAX_ATTEMPTS", "0")]
     [InlineData("FAPILOG_LOKI_MAX_BATCH_BYTES", "10")]
+    [InlineData("FAPILOG_LOKI_MAX_BUFFERED_BYTES", "4096")]
     public void A_bad_variable_fails_at_configuration_naming_it_and_its_value(string variable, string value)
     {
         var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new() { [variable] = value })));
@@ -254,7 +258,7 @@ public sealed class LokiOptionsTests
         options.Headers["X-Api-Key"] = HeaderSecret;
         using var sink = new LokiSink(options);
 
-        var ex = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
+        var ex = Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
 
         Assert.Equal("http_401", ex.Reason);
         AssertNoSecret(ex.ToString());
@@ -262,7 +266,7 @@ public sealed class LokiOptionsTests
         AssertNoSecret(sink.ToString());
 
         using var refused = new LokiSink(new LokiOptions { Url = new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}"), BearerToken = Token, MaxAttempts = 1 });
-        var connection = Assert.Throws<LokiPushException>(() => refused.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
+        var connection = Assert.Throws<LokiPushException>(() => refused.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
         AssertNoSecret(connection.ToString());
     }
 

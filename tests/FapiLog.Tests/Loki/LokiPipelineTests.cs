@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using FapiLog.Internal;
 using FapiLog.Loki;
+using FapiLog.Sinks;
 using Xunit;
 
 namespace FapiLog.Tests.Loki;
@@ -136,12 +137,14 @@ public sealed class LokiPipelineTests
     }
 
     [Fact]
-    public void While_Loki_hangs_the_bounded_queue_drops_and_counts_the_overflow()
+    public void While_Loki_hangs_the_other_sinks_get_every_event_and_the_send_buffer_gives_up_what_does_not_fit()
     {
+        // A Loki that never answers once held the worker, so the console and the file went quiet and the queue overflowed.
+        // Now the other sinks get everything; Loki's sender holds what fits in its buffer and the rest is given up, counted.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         var options = new FapiLogOptions
         {
-            QueueCapacity = 50,
+            QueueCapacity = 1000,
             BatchSize = 10,
             Overflow = OverflowStrategy.Drop,
             FlushInterval = TimeSpan.FromMilliseconds(20),
@@ -149,8 +152,10 @@ public sealed class LokiPipelineTests
         };
         options.Loki.Url = receiver.Url;
         options.Loki.MaxAttempts = 1000;
+        options.Loki.MaxBufferedBytes = LokiOptions.MinBufferedBytes;
         var sink = new LokiSink(options.Loki);
-        var pipeline = new LogPipeline(options, [sink]);
+        var memory = new InMemorySink();
+        var pipeline = new LogPipeline(options, [sink, memory]);
         TextWriter originalError = Console.Error;
         Console.SetError(TextWriter.Null);
         try
@@ -158,18 +163,25 @@ public sealed class LokiPipelineTests
             Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
             receiver.WaitForRequests(1);
 
-            // The worker is stuck in a push that never returns: the queue fills up and the rest is dropped and counted.
-            int taken = 1;
-            for (int i = 1; i < 500; i++)
+            // The sender is stuck in a push that never returns.
+            for (int i = 1; i < 1000; i++)
             {
-                taken += LokiTestEvents.LogOrder(pipeline, i, "x", 1m) ? 1 : 0;
+                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
             }
 
+            Assert.True(memory.WaitForCount(1000, LokiReceiver.SafetyTimeout), $"the other sink got {memory.Count} of 1000");
+            // Every Loki write has happened (the other sink comes after it); the last batch's count follows it.
+            long givenUp = sink.Statistics.GetEntriesFailed(LokiFailureReasons.BufferFull);
+            Assert.True(SpinWait.SpinUntil(() => pipeline.GetStatistics().Failed == givenUp, LokiReceiver.SafetyTimeout));
             FapiLogStatistics stats = pipeline.GetStatistics();
-            Assert.Equal(taken, stats.Enqueued);
-            Assert.True(stats.Enqueued <= options.QueueCapacity, $"{stats.Enqueued} enqueued");
-            Assert.Equal(500 - stats.Enqueued, stats.DroppedQueueFull);
+            Assert.Equal(0, stats.Dropped);
+            Assert.InRange(givenUp, 1, 999);
+            Assert.InRange(sink.BufferedBytes, 1, options.Loki.MaxBufferedBytes);
+
+            // Counted as delivered only once Loki has them: the batches the buffer holds are still pending.
             Assert.Equal(0, stats.Delivered);
+            Assert.Equal(givenUp, stats.Failed);
+            Assert.Equal(1000 - givenUp, stats.Pending);
         }
         finally
         {
@@ -177,5 +189,66 @@ public sealed class LokiPipelineTests
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
             Console.SetError(originalError);
         }
+
+        // Shutdown gave up what the buffer held: every event is accounted for, none as delivered.
+        FapiLogStatistics final = pipeline.GetStatistics();
+        Assert.Equal(0, final.Delivered);
+        Assert.Equal(1000, final.Failed);
+        Assert.Equal(1000, sink.Statistics.EntriesFailed);
+    }
+
+    [Fact]
+    public void With_Block_a_full_send_buffer_holds_the_worker_and_gives_nothing_up()
+    {
+        // Under Block the buffer is backpressure: the worker waits for room, the queue fills, the producer waits; nothing is
+        // given up until shutdown runs out of time.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        var options = new FapiLogOptions
+        {
+            QueueCapacity = 100,
+            BatchSize = 10,
+            Overflow = OverflowStrategy.Block,
+            BlockTimeout = Timeout.InfiniteTimeSpan,
+            FlushInterval = TimeSpan.FromMilliseconds(20),
+            ShutdownTimeout = TimeSpan.FromMilliseconds(200),
+        };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MaxAttempts = 1000;
+        options.Loki.MaxBufferedBytes = LokiOptions.MinBufferedBytes;
+        var sink = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        var producer = new Thread(() =>
+        {
+            for (int i = 0; i < 5000; i++)
+            {
+                LokiTestEvents.LogOrder(pipeline, i, "x", 1m);
+            }
+        });
+        try
+        {
+            producer.Start();
+            Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom && pipeline.Queue.BlockedProducers == 1, LokiReceiver.SafetyTimeout),
+                "the worker never waited for room with the producer waiting behind it");
+
+            FapiLogStatistics stats = pipeline.GetStatistics();
+            Assert.Equal(0, sink.Statistics.EntriesFailed);
+            Assert.Equal(0, stats.Failed + stats.Dropped);
+            Assert.InRange(sink.BufferedBytes, 1, options.Loki.MaxBufferedBytes);
+            Assert.True(stats.Enqueued > options.QueueCapacity + options.BatchSize, $"{stats.Enqueued} enqueued: the buffer took nothing beyond the queue");
+        }
+        finally
+        {
+            Assert.False(pipeline.Shutdown(options.ShutdownTimeout));
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Assert.True(producer.Join(LokiReceiver.SafetyTimeout), "the producer stayed blocked after shutdown");
+            Console.SetError(originalError);
+        }
+
+        FapiLogStatistics final = pipeline.GetStatistics();
+        Assert.Equal(0, sink.Statistics.GetEntriesFailed(LokiFailureReasons.BufferFull));
+        Assert.Equal(final.Enqueued, final.Failed);
+        Assert.Equal(final.Enqueued, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
     }
 }

@@ -1,6 +1,8 @@
 using System;
 using System.Diagnostics;
+using System.Threading;
 using FapiLog.Internal;
+using FapiLog.Loki;
 using Microsoft.Extensions.Logging;
 
 namespace FapiLog.Tests.Loki;
@@ -8,6 +10,16 @@ namespace FapiLog.Tests.Loki;
 /// <summary>Builds records the way generated code does, for batches handed straight to the sink or logged into a pipeline.</summary>
 internal static class LokiTestEvents
 {
+    /// <summary>
+    /// Writes <paramref name="batch"/> and waits until the sink's sender pushed or gave it up: what a synchronous push
+    /// was before the sink got its own sender. Throws the <see cref="LokiPushException"/> of the entries given up.
+    /// </summary>
+    public static void Push(this LokiSink sink, in LogBatch batch, CancellationToken cancellationToken = default)
+    {
+        sink.Write(in batch, cancellationToken);
+        sink.Flush(cancellationToken);
+    }
+
     public static readonly LogEventDescriptor OrderPlaced = new(
         5, "OrderPlaced", LogLevel.Information, "Order {OrderId} placed by {Customer} for {Amount}",
         LogArgument.Create<long>("orderId"), LogArgument.Create<string>("customer"), LogArgument.Create<decimal>("amount"));

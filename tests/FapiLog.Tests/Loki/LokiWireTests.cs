@@ -45,7 +45,7 @@ public sealed class LokiWireTests
         LokiTestEvents.Order(ref records[3], t + 20, 2, "bob \"the builder\"", -0.5m);
         LokiTestEvents.Miss(ref records[4], t + 40, "user:7", TimeSpan.FromSeconds(1.5), false);
 
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         ReceivedRequest request = Assert.Single(receiver.WaitForRequests(1));
         Assert.Equal("POST", request.Method);
@@ -127,7 +127,7 @@ public sealed class LokiWireTests
         new LogEventWriter(ref records[2], null, 0, badFormat).Write(1.5m);
         LokiTestEvents.Order(ref records[3], t + 3, 4, "dave", 4m);
 
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         DecodedEntry[] entries = Assert.Single(receiver.WaitForRequests(1)).AllEntries().OrderBy(e => e.Nanoseconds).ToArray();
         Assert.Equal(4, entries.Length);
@@ -142,7 +142,7 @@ public sealed class LokiWireTests
         using var receiver = new LokiReceiver();
         var options = new LokiOptions { Url = receiver.Url };
         using var sink = new LokiSink(options);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
 
         DecodedStream stream = Assert.Single(receiver.WaitForRequests(1)[0].Decode());
         Assert.Equal(2, stream.Labels.Count);
@@ -158,7 +158,7 @@ public sealed class LokiWireTests
         var options = new LokiOptions { Url = receiver.Url };
         options.Labels["path"] = "C:\\logs \"x\"\nnext";
         using var sink = new LokiSink(options);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
 
         DecodedStream stream = Assert.Single(receiver.WaitForRequests(1)[0].Decode());
         Assert.Equal("C:\\logs \"x\"\nnext", stream.Labels["path"]);
@@ -174,7 +174,7 @@ public sealed class LokiWireTests
         options.Password = "s3cret-pass";
         options.Headers["X-Api-Key"] = "key-123";
         using var sink = new LokiSink(options);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
 
         ReceivedRequest request = receiver.WaitForRequests(1)[0];
         Assert.Equal("team-a", request.Header("X-Scope-OrgID"));
@@ -190,7 +190,7 @@ public sealed class LokiWireTests
         LokiOptions options = Options(receiver);
         options.BearerToken = "tok-456";
         using var sink = new LokiSink(options);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
 
         Assert.Equal("Bearer tok-456", receiver.WaitForRequests(1)[0].Header("Authorization"));
     }
@@ -206,7 +206,7 @@ public sealed class LokiWireTests
         using var sink = new LokiSink(options);
         LogRecord[] records = LokiTestEvents.Orders(60, customerLength: 100);
 
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         IReadOnlyList<ReceivedRequest> requests = receiver.Requests;
         Assert.True(requests.Count > 1, $"expected a split, got {requests.Count} request(s)");
@@ -237,7 +237,7 @@ public sealed class LokiWireTests
             LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + ((64 - (i / 2)) * 10), i, "c", 1m);
         }
 
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         List<DecodedEntry> entries = Assert.Single(Assert.Single(receiver.WaitForRequests(1)).Decode()).Entries.ToList();
         Assert.Equal(entries.Select(e => e.Nanoseconds).Order(), entries.Select(e => e.Nanoseconds));
@@ -269,7 +269,7 @@ public sealed class LokiWireTests
         LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, customer, 1m);
         LokiTestEvents.Order(ref records[1], LokiTestEvents.BaseTicks + 1, 2, "short", 1m);
 
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         List<DecodedEntry> entries = receiver.WaitForRequests(1)[0].AllEntries().ToList();
         string longLine = entries[0].Line;
@@ -320,7 +320,7 @@ public sealed class LokiWireTests
         var records = new LogRecord[1];
         LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, new string('x', 260_000), 1m);
 
-        sink.Write(LokiTestEvents.Batch(records), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
 
         string line = Assert.Single(Assert.Single(receiver.WaitForRequests(1)).AllEntries()).Line;
         Assert.True(Encoding.UTF8.GetByteCount(line) <= lokiMaxLineSize);
@@ -350,7 +350,7 @@ public sealed class LokiWireTests
         var options = new LokiOptions { Url = new Uri(receiver.Url, path) };
         using var sink = new LokiSink(options);
 
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
 
         Assert.Equal(expected, Assert.Single(receiver.WaitForRequests(1)).Path);
         Assert.Equal(1, sink.Statistics.EntriesSent);
@@ -385,7 +385,7 @@ public sealed class LokiHandlerTests
         using var receiver = new LokiReceiver();
         using var handler = new TaggingHandler();
         var sink = new LokiSink(new LokiOptions { Url = receiver.Url, HttpMessageHandler = handler });
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
         sink.Dispose();
 
         Assert.Equal("yes", receiver.WaitForRequests(1)[0].Header("X-Through-Handler"));
@@ -399,7 +399,7 @@ public sealed class LokiHandlerTests
         using var receiver = new LokiReceiver();
         using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) };
         using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, HttpMessageHandler = handler });
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
 
         Assert.Single(receiver.WaitForRequests(1));
         Assert.Equal(2, sink.Statistics.EntriesSent);

@@ -1,0 +1,59 @@
+using System;
+
+namespace FapiLog.Loki;
+
+/// <summary>
+/// One batch as <see cref="LokiBatchEncoder.Prepare(in LogBatch, LokiPreparedBatch)"/> leaves it: every line rendered
+/// once, the entries' timestamps, streams and trace metadata, and the send order. It owns its buffers, so the worker can
+/// prepare the next batch while the sink's sender still encodes and pushes this one (and splits it again after a 413).
+/// </summary>
+internal sealed class LokiPreparedBatch
+{
+    /// <summary>Bytes of the trace and span ids in hex, per entry.</summary>
+    internal const int MetadataStride = 32 + 16;
+
+    public readonly ByteBuffer Lines;
+
+    // Per entry, indexed by the entry's position in the batch.
+    public int[] LineStart = new int[128];
+    public int[] LineLength = new int[128];
+    public long[] Time = new long[128];
+    public byte[] Stream = new byte[128];
+    public bool[] HasTrace = new bool[128];
+    public byte[] TraceHex = new byte[128 * MetadataStride];
+
+    // Per position in send order.
+    public int[] Order = new int[128];
+    public int[] EntrySize = new int[128];
+    public long[] SortKeys = new long[128];
+
+    public LokiPreparedBatch(int lineCapacity = 64 * 1024) => Lines = new ByteBuffer(lineCapacity);
+
+    /// <summary>The entries of the prepared batch.</summary>
+    public int Count { get; set; }
+
+    /// <summary>What this batch holds in memory beyond its fixed tables: the rendered lines and metadata.</summary>
+    public long Bytes => Lines.Length + ((long)Count * (MetadataStride + 48));
+
+    /// <summary>The capacity this batch keeps between uses (what a pool of them holds on to).</summary>
+    public long RetainedBytes => Lines.Array.Length + ((long)Order.Length * (MetadataStride + 48));
+
+    public void EnsureCapacity(int n)
+    {
+        if (Order.Length >= n)
+        {
+            return;
+        }
+
+        int size = Math.Max(n, Order.Length * 2);
+        LineStart = new int[size];
+        LineLength = new int[size];
+        Time = new long[size];
+        Stream = new byte[size];
+        HasTrace = new bool[size];
+        TraceHex = new byte[size * MetadataStride];
+        Order = new int[size];
+        EntrySize = new int[size];
+        SortKeys = new long[size];
+    }
+}

@@ -1,0 +1,191 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using FapiLog.Loki;
+using Xunit;
+
+namespace FapiLog.Tests.Loki;
+
+/// <summary>The Loki sink's send buffer: Write returns while Loki is slow, and what the buffer cannot hold is counted.</summary>
+public sealed class LokiSendBufferTests
+{
+    private static LokiOptions HungLoki(LokiReceiver receiver) => new()
+    {
+        Url = receiver.Url,
+        MaxAttempts = 1000,
+        MinBackoff = TimeSpan.FromMinutes(10),
+        MaxBackoff = TimeSpan.FromMinutes(10),
+        MaxBufferedBytes = LokiOptions.MinBufferedBytes,
+    };
+
+    [Fact]
+    public void Write_returns_while_the_push_hangs_and_Flush_waits_for_it()
+    {
+        using var release = new ManualResetEventSlim();
+        using var receiver = new LokiReceiver((_, _) =>
+        {
+            release.Wait(LokiReceiver.SafetyTimeout);
+            return new ResponsePlan(204);
+        });
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url });
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+        receiver.WaitForRequests(1);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        Assert.Equal(0, sink.Statistics.EntriesSent);
+        Assert.True(sink.BufferedBytes > 0);
+
+        var flushed = new Thread(() => sink.Flush(CancellationToken.None));
+        flushed.Start();
+        release.Set();
+        Assert.True(flushed.Join(LokiReceiver.SafetyTimeout), "Flush did not return");
+
+        // Both batches, in the order written, and nothing left in the buffer.
+        Assert.Equal(5, sink.Statistics.EntriesSent);
+        Assert.Equal(2, receiver.Requests.Count);
+        Assert.Equal([3, 2], receiver.Requests.Select(r => r.AllEntries().Count()));
+        Assert.Equal(0, sink.BufferedBytes);
+    }
+
+    [Theory]
+    [InlineData(OverflowStrategy.Drop)]
+    [InlineData(OverflowStrategy.Sample)]
+    public void Under_Drop_or_Sample_a_batch_that_does_not_fit_is_given_up_at_once_and_counted(OverflowStrategy strategy)
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        using var sink = new LokiSink(HungLoki(receiver));
+        sink._pipelineOverflow = (int)strategy;
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
+            receiver.WaitForRequests(1);
+
+            int accepted = 10;
+            LokiPushException? refused = null;
+            while (refused is null)
+            {
+                try
+                {
+                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
+                    accepted += 10;
+                }
+                catch (LokiPushException ex)
+                {
+                    refused = ex;
+                }
+            }
+
+            Assert.Equal(LokiFailureReasons.BufferFull, refused.Reason);
+            Assert.Equal(10, refused.FailedEntries);
+            Assert.Contains("Loki.MaxBufferedBytes", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.BufferFull));
+            Assert.InRange(sink.BufferedBytes, 1, LokiOptions.MinBufferedBytes);
+            Assert.True(accepted > 10, "the buffer held only the batch being pushed");
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
+    public void Outside_a_pipeline_a_full_buffer_waits_and_a_cancelled_token_gives_the_batch_up_as_shutdown()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        using var sink = new LokiSink(HungLoki(receiver));
+        using var abort = new CancellationTokenSource();
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            LokiPushException? caught = null;
+            int accepted = 0;
+            var writer = new Thread(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), abort.Token);
+                        accepted += 10;
+                    }
+                }
+                catch (LokiPushException ex)
+                {
+                    caught = ex;
+                }
+            });
+            writer.Start();
+
+            Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom, LokiReceiver.SafetyTimeout), "Write never waited for room");
+            Assert.Equal(0, sink.Statistics.EntriesFailed);
+            abort.Cancel();
+            Assert.True(writer.Join(LokiReceiver.SafetyTimeout), "Write did not wake up on cancellation");
+            Assert.Equal(LokiFailureReasons.Shutdown, caught!.Reason);
+            Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+            Assert.True(accepted > 10);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
+    public void Flush_reports_the_entries_given_up_since_the_previous_flush_once()
+    {
+        int request = 0;
+        using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref request) <= 2 ? new ResponsePlan(400, Body: "bad") : new ResponsePlan(204));
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1 });
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
+
+            LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
+            Assert.Equal("http_400", ex.Reason);
+            Assert.Equal(400, ex.StatusCode);
+            Assert.Equal(7, ex.FailedEntries);
+            Assert.Equal(7, ex.BatchEntries);
+            Assert.Equal(5, sink.Statistics.EntriesSent);
+
+            // Said once: the next flush has nothing to report.
+            sink.Flush(CancellationToken.None);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
+    public void Dispose_gives_up_what_is_still_buffered_counts_it_and_says_so()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        var sink = new LokiSink(HungLoki(receiver));
+        TextWriter originalError = Console.Error;
+        var error = new StringWriter();
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+            receiver.WaitForRequests(1);
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(6)), CancellationToken.None);
+            sink.Dispose();
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+
+        Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.Contains("10 entries could not be delivered", error.ToString(), StringComparison.Ordinal);
+        Assert.Throws<ObjectDisposedException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
+    }
+}
