@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Net;
@@ -438,6 +439,9 @@ public sealed class LokiSink : LogSink
             {
                 _shutdownReported = true;
                 Stderr.Write("FapiLog: " + exception.Message);
+
+                // The same failure comes back from Flush, which the pipeline reports through the throttle: said once is enough.
+                Volatile.Write(ref _lastFailureReport, Stopwatch.GetTimestamp());
             }
 
             return;
