@@ -55,18 +55,20 @@ internal sealed class LokiBatchEncoder
     private readonly JsonEncodedText[] _jsonLabelValues;
     private readonly JsonEncodedText[] _jsonLevelValues = new JsonEncodedText[StreamCount];
 
-    private readonly Utf8JsonWriter _lineWriter;
+    private Utf8JsonWriter? _lineWriter;
     private readonly PooledCharBuffer _message = new(256);
-    private readonly ByteBuffer _body = new(64 * 1024);
-    private readonly Utf8JsonWriter _bodyWriter;
-    private readonly ByteBuffer _compressed = new(32 * 1024);
-    private readonly SnappyBlockCompressor _snappy = new();
-    private readonly MemoryStream? _gzipBuffer;
+    // The request buffers, made on the first encode: an encoder that only prepares (the worker's) never needs them.
+    private Output? _output;
     private readonly int[] _streamStart = new int[StreamCount + 1];
     private readonly int[] _streamSize = new int[StreamCount];
 
     // The batch being prepared or encoded; Prepare(batch) and EncodeNext use this one unless given another.
-    private LokiPreparedBatch _p = new();
+    private LokiPreparedBatch? _current;
+
+    /// <summary>The batch being prepared or encoded (set by <see cref="Prepare(in LogBatch, LokiPreparedBatch)"/> or <see cref="Use"/>).</summary>
+    private LokiPreparedBatch Prepared => _current!;
+
+    private Output Out => _output ??= new Output(_gzip);
 
     public LokiBatchEncoder(LokiFormat format, bool gzip, int maxBatchBytes, int maxLineBytes, IReadOnlyList<KeyValuePair<string, string>> labels)
     {
@@ -74,9 +76,6 @@ internal sealed class LokiBatchEncoder
         _gzip = gzip && format == LokiFormat.Json;
         _maxBatchBytes = maxBatchBytes;
         _maxLineBytes = maxLineBytes;
-        _lineWriter = new Utf8JsonWriter(_p.Lines, JsonFormatting.WriterOptions);
-        _bodyWriter = new Utf8JsonWriter(_body, JsonFormatting.WriterOptions);
-        _gzipBuffer = _gzip ? new MemoryStream(32 * 1024) : null;
 
         var sorted = new List<KeyValuePair<string, string>>(labels);
         sorted.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
@@ -98,10 +97,10 @@ internal sealed class LokiBatchEncoder
     }
 
     /// <summary>The entries of the prepared batch.</summary>
-    public int Count => _p.Count;
+    public int Count => _current?.Count ?? 0;
 
     /// <summary>Makes <paramref name="prepared"/> (prepared by this or another encoder with the same settings) the batch to encode.</summary>
-    public void Use(LokiPreparedBatch prepared) => _p = prepared;
+    public void Use(LokiPreparedBatch prepared) => _current = prepared;
 
     /// <summary>Content-Type of the bodies.</summary>
     public string ContentType => _format == LokiFormat.Protobuf ? "application/x-protobuf" : "application/json";
@@ -139,7 +138,7 @@ internal sealed class LokiBatchEncoder
     }
 
     /// <summary>Renders the lines of <paramref name="batch"/> and orders its entries; returns the number of entries.</summary>
-    public int Prepare(in LogBatch batch) => Prepare(in batch, _p);
+    public int Prepare(in LogBatch batch) => Prepare(in batch, _current ??= new LokiPreparedBatch());
 
     /// <summary>
     /// Renders <paramref name="batch"/> into <paramref name="into"/>, which the following calls of <see cref="EncodeNext(int, out ArraySegment{byte})"/>
@@ -147,38 +146,39 @@ internal sealed class LokiBatchEncoder
     /// </summary>
     public int Prepare(in LogBatch batch, LokiPreparedBatch into)
     {
-        _p = into;
+        _current = into;
         int n = batch.Count;
         into.EnsureCapacity(n);
         into.Lines.Clear();
-        _lineWriter.Reset(into.Lines);
+        Utf8JsonWriter lineWriter = _lineWriter ??= new Utf8JsonWriter(into.Lines, JsonFormatting.WriterOptions);
+        lineWriter.Reset(into.Lines);
         for (int i = 0; i < n; i++)
         {
             ref readonly LogRecord record = ref batch[i];
-            int start = _p.Lines.Length;
+            int start = Prepared.Lines.Length;
             // One event that cannot be rendered must not cost the batch: it is shipped as a line that says so.
-            JsonFormatting.AppendEvent(_lineWriter, _p.Lines, in record, _message, JsonLineParts.Core);
+            JsonFormatting.AppendEvent(lineWriter, into.Lines, in record, _message, JsonLineParts.Core);
 
-            int length = _p.Lines.Length - start;
+            int length = Prepared.Lines.Length - start;
             if (length > _maxLineBytes)
             {
                 length = Truncate(start, length);
             }
 
-            _p.LineStart[i] = start;
-            _p.LineLength[i] = length;
-            _p.Time[i] = record.UnixTimeNanoseconds;
+            Prepared.LineStart[i] = start;
+            Prepared.LineLength[i] = length;
+            Prepared.Time[i] = record.UnixTimeNanoseconds;
             int level = (int)record.Level;
-            _p.Stream[i] = (byte)((uint)level < StreamCount - 1 ? level : StreamCount - 1);
+            Prepared.Stream[i] = (byte)((uint)level < StreamCount - 1 ? level : StreamCount - 1);
             bool hasTrace = record.HasTraceContext;
-            _p.HasTrace[i] = hasTrace;
+            Prepared.HasTrace[i] = hasTrace;
             if (hasTrace)
             {
-                WriteTraceHex(in record, _p.TraceHex.AsSpan(i * MetadataStride, MetadataStride));
+                WriteTraceHex(in record, Prepared.TraceHex.AsSpan(i * MetadataStride, MetadataStride));
             }
         }
 
-        _p.Count = n;
+        Prepared.Count = n;
         Order(n);
         return n;
     }
@@ -200,18 +200,18 @@ internal sealed class LokiBatchEncoder
     /// <summary>The end of the request that starts at <paramref name="from"/>: entries while the byte cap allows, at least one.</summary>
     private int EntriesThatFit(int from, int maxEntries = int.MaxValue)
     {
-        if ((uint)from >= (uint)_p.Count)
+        if ((uint)from >= (uint)Prepared.Count)
         {
             throw new ArgumentOutOfRangeException(nameof(from));
         }
 
         int to = from;
         long bytes = 0;
-        int end = (int)Math.Min(_p.Count, (long)from + Math.Max(1, maxEntries));
+        int end = (int)Math.Min(Prepared.Count, (long)from + Math.Max(1, maxEntries));
         while (to < end)
         {
-            int entry = _p.Order[to];
-            int size = _p.LineLength[entry] + (_p.HasTrace[entry] ? s_metadataBytes : 0);
+            int entry = Prepared.Order[to];
+            int size = Prepared.LineLength[entry] + (Prepared.HasTrace[entry] ? s_metadataBytes : 0);
             if (to > from && bytes + size > _maxBatchBytes)
             {
                 break;
@@ -243,14 +243,14 @@ internal sealed class LokiBatchEncoder
         int pos = from;
         while (pos < to)
         {
-            int stream = _p.Stream[_p.Order[pos]];
+            int stream = Prepared.Stream[Prepared.Order[pos]];
             int size = Protobuf.LengthDelimitedSize(_protoLabels[stream].Length);
             _streamStart[streams] = pos;
-            while (pos < to && _p.Stream[_p.Order[pos]] == stream)
+            while (pos < to && Prepared.Stream[Prepared.Order[pos]] == stream)
             {
-                int entry = _p.Order[pos];
+                int entry = Prepared.Order[pos];
                 int entrySize = EntrySize(entry);
-                _p.EntrySize[pos] = entrySize;
+                Prepared.EntrySize[pos] = entrySize;
                 size += Protobuf.LengthDelimitedSize(entrySize);
                 pos++;
             }
@@ -262,27 +262,28 @@ internal sealed class LokiBatchEncoder
         _streamStart[streams] = to;
 
         // Pass 2: write.
-        _body.Clear();
-        _body.Ensure(total);
-        Span<byte> span = _body.Array.AsSpan(0, total);
-        ReadOnlySpan<byte> lines = _p.Lines.Array;
+        ByteBuffer body = Out.Body;
+        body.Clear();
+        body.Ensure(total);
+        Span<byte> span = body.Array.AsSpan(0, total);
+        ReadOnlySpan<byte> lines = Prepared.Lines.Array;
         int w = 0;
         for (int s = 0; s < streams; s++)
         {
             Protobuf.WriteLengthPrefix(span, ref w, 1, _streamSize[s]);
-            Protobuf.WriteBytesField(span, ref w, 1, _protoLabels[_p.Stream[_p.Order[_streamStart[s]]]]);
+            Protobuf.WriteBytesField(span, ref w, 1, _protoLabels[Prepared.Stream[Prepared.Order[_streamStart[s]]]]);
             for (int p = _streamStart[s]; p < _streamStart[s + 1]; p++)
             {
-                int entry = _p.Order[p];
-                Protobuf.WriteLengthPrefix(span, ref w, 2, _p.EntrySize[p]);
-                SplitTime(_p.Time[entry], out long seconds, out int nanos);
+                int entry = Prepared.Order[p];
+                Protobuf.WriteLengthPrefix(span, ref w, 2, Prepared.EntrySize[p]);
+                SplitTime(Prepared.Time[entry], out long seconds, out int nanos);
                 Protobuf.WriteLengthPrefix(span, ref w, 1, Protobuf.VarintFieldSize((ulong)seconds) + Protobuf.VarintFieldSize((ulong)(long)nanos));
                 Protobuf.WriteVarintField(span, ref w, 1, (ulong)seconds);
                 Protobuf.WriteVarintField(span, ref w, 2, (ulong)(long)nanos);
-                Protobuf.WriteBytesField(span, ref w, 2, lines.Slice(_p.LineStart[entry], _p.LineLength[entry]));
-                if (_p.HasTrace[entry])
+                Protobuf.WriteBytesField(span, ref w, 2, lines.Slice(Prepared.LineStart[entry], Prepared.LineLength[entry]));
+                if (Prepared.HasTrace[entry])
                 {
-                    ReadOnlySpan<byte> hex = _p.TraceHex.AsSpan(entry * MetadataStride, MetadataStride);
+                    ReadOnlySpan<byte> hex = Prepared.TraceHex.AsSpan(entry * MetadataStride, MetadataStride);
                     WriteLabelPair(span, ref w, s_traceIdName, hex.Slice(0, TraceHexLength));
                     WriteLabelPair(span, ref w, s_spanIdName, hex.Slice(TraceHexLength, SpanHexLength));
                 }
@@ -294,8 +295,8 @@ internal sealed class LokiBatchEncoder
             throw new InvalidOperationException($"Loki protobuf size mismatch: computed {total} bytes, wrote {w}.");
         }
 
-        _body.Length = total;
-        return new ArraySegment<byte>(_body.Array, 0, total);
+        body.Length = total;
+        return new ArraySegment<byte>(body.Array, 0, total);
     }
 
     private ArraySegment<byte> Compress(ArraySegment<byte> raw)
@@ -304,19 +305,20 @@ internal sealed class LokiBatchEncoder
 
         // Snappy block format, as Loki's push handler expects (not the framed stream format), with the sink's own
         // compressor: it keeps its hash table, so a request allocates nothing here.
-        _compressed.Clear();
-        _compressed.Ensure(SnappyBlockCompressor.GetMaxCompressedLength(total));
-        int compressed = _snappy.Compress(raw.AsSpan(), _compressed.Array);
-        _compressed.Length = compressed;
-        return new ArraySegment<byte>(_compressed.Array, 0, compressed);
+        Output output = Out;
+        output.Compressed.Clear();
+        output.Compressed.Ensure(SnappyBlockCompressor.GetMaxCompressedLength(total));
+        int compressed = output.Snappy.Compress(raw.AsSpan(), output.Compressed.Array);
+        output.Compressed.Length = compressed;
+        return new ArraySegment<byte>(output.Compressed.Array, 0, compressed);
     }
 
     private int EntrySize(int entry)
     {
-        SplitTime(_p.Time[entry], out long seconds, out int nanos);
+        SplitTime(Prepared.Time[entry], out long seconds, out int nanos);
         int timestamp = Protobuf.VarintFieldSize((ulong)seconds) + Protobuf.VarintFieldSize((ulong)(long)nanos);
-        int size = Protobuf.LengthDelimitedSize(timestamp) + Protobuf.LengthDelimitedSize(_p.LineLength[entry]);
-        if (_p.HasTrace[entry])
+        int size = Protobuf.LengthDelimitedSize(timestamp) + Protobuf.LengthDelimitedSize(Prepared.LineLength[entry]);
+        if (Prepared.HasTrace[entry])
         {
             size += Protobuf.LengthDelimitedSize(LabelPairSize(s_traceIdName.Length, TraceHexLength));
             size += Protobuf.LengthDelimitedSize(LabelPairSize(s_spanIdName.Length, SpanHexLength));
@@ -349,17 +351,19 @@ internal sealed class LokiBatchEncoder
 
     private ArraySegment<byte> EncodeJson(int from, int to, bool compress)
     {
-        _body.Clear();
-        Utf8JsonWriter w = _bodyWriter;
-        w.Reset(_body);
+        Output output = Out;
+        ByteBuffer body = output.Body;
+        body.Clear();
+        Utf8JsonWriter w = output.BodyWriter;
+        w.Reset(body);
         w.WriteStartObject();
         w.WriteStartArray(s_streams);
-        ReadOnlySpan<byte> lines = _p.Lines.Array;
+        ReadOnlySpan<byte> lines = Prepared.Lines.Array;
         Span<byte> number = stackalloc byte[24];
         int pos = from;
         while (pos < to)
         {
-            int stream = _p.Stream[_p.Order[pos]];
+            int stream = Prepared.Stream[Prepared.Order[pos]];
             w.WriteStartObject();
             w.WriteStartObject(s_stream);
             for (int i = 0; i < _jsonLabelNames.Length; i++)
@@ -370,17 +374,17 @@ internal sealed class LokiBatchEncoder
             w.WriteString(s_levelName, _jsonLevelValues[stream]);
             w.WriteEndObject();
             w.WriteStartArray(s_values);
-            while (pos < to && _p.Stream[_p.Order[pos]] == stream)
+            while (pos < to && Prepared.Stream[Prepared.Order[pos]] == stream)
             {
-                int entry = _p.Order[pos++];
+                int entry = Prepared.Order[pos++];
                 w.WriteStartArray();
                 // Loki wants the nanosecond timestamp as a string; a number is rejected with 400.
-                Utf8Formatter.TryFormat(_p.Time[entry], number, out int written);
+                Utf8Formatter.TryFormat(Prepared.Time[entry], number, out int written);
                 w.WriteStringValue(number.Slice(0, written));
-                w.WriteStringValue(lines.Slice(_p.LineStart[entry], _p.LineLength[entry]));
-                if (_p.HasTrace[entry])
+                w.WriteStringValue(lines.Slice(Prepared.LineStart[entry], Prepared.LineLength[entry]));
+                if (Prepared.HasTrace[entry])
                 {
-                    ReadOnlySpan<byte> hex = _p.TraceHex.AsSpan(entry * MetadataStride, MetadataStride);
+                    ReadOnlySpan<byte> hex = Prepared.TraceHex.AsSpan(entry * MetadataStride, MetadataStride);
                     w.WriteStartObject();
                     w.WriteString(s_traceId, hex.Slice(0, TraceHexLength));
                     w.WriteString(s_spanId, hex.Slice(TraceHexLength, SpanHexLength));
@@ -397,19 +401,20 @@ internal sealed class LokiBatchEncoder
         w.WriteEndArray();
         w.WriteEndObject();
         w.Flush();
-        if (_gzipBuffer is null || !compress)
+        MemoryStream? gzipBuffer = output.GzipBuffer;
+        if (gzipBuffer is null || !compress)
         {
-            return new ArraySegment<byte>(_body.Array, 0, _body.Length);
+            return new ArraySegment<byte>(body.Array, 0, body.Length);
         }
 
         // GZipStream cannot be reset, so gzip costs a small allocation per request; protobuf+snappy does not.
-        _gzipBuffer.SetLength(0);
-        using (var gzip = new GZipStream(_gzipBuffer, CompressionLevel.Fastest, leaveOpen: true))
+        gzipBuffer.SetLength(0);
+        using (var gzip = new GZipStream(gzipBuffer, CompressionLevel.Fastest, leaveOpen: true))
         {
-            gzip.Write(_body.WrittenSpan);
+            gzip.Write(body.WrittenSpan);
         }
 
-        return new ArraySegment<byte>(_gzipBuffer.GetBuffer(), 0, (int)_gzipBuffer.Length);
+        return new ArraySegment<byte>(gzipBuffer.GetBuffer(), 0, (int)gzipBuffer.Length);
     }
 
     /// <summary>
@@ -429,7 +434,7 @@ internal sealed class LokiBatchEncoder
         " bytes]"u8.CopyTo(marker.Slice(m));
         m += " bytes]"u8.Length;
 
-        Span<byte> line = _p.Lines.Array.AsSpan(start, length);
+        Span<byte> line = Prepared.Lines.Array.AsSpan(start, length);
         int kept = TruncateJson(line, marker.Slice(0, m), _maxLineBytes);
         if (kept < 0)
         {
@@ -444,7 +449,7 @@ internal sealed class LokiBatchEncoder
             kept = keep + m;
         }
 
-        _p.Lines.Length = start + kept;
+        Prepared.Lines.Length = start + kept;
         return kept;
     }
 
@@ -628,7 +633,7 @@ internal sealed class LokiBatchEncoder
         next.Clear();
         for (int i = 0; i < n; i++)
         {
-            next[_p.Stream[i]]++;
+            next[Prepared.Stream[i]]++;
         }
 
         int sum = 0;
@@ -641,15 +646,15 @@ internal sealed class LokiBatchEncoder
 
         for (int i = 0; i < n; i++)
         {
-            _p.Order[next[_p.Stream[i]]++] = i;
+            Prepared.Order[next[Prepared.Stream[i]]++] = i;
         }
 
         int start = 0;
         while (start < n)
         {
-            int stream = _p.Stream[_p.Order[start]];
+            int stream = Prepared.Stream[Prepared.Order[start]];
             int end = start + 1;
-            while (end < n && _p.Stream[_p.Order[end]] == stream)
+            while (end < n && Prepared.Stream[Prepared.Order[end]] == stream)
             {
                 end++;
             }
@@ -665,7 +670,7 @@ internal sealed class LokiBatchEncoder
         bool sorted = true;
         for (int p = start + 1; p < end && sorted; p++)
         {
-            sorted = _p.Time[_p.Order[p - 1]] <= _p.Time[_p.Order[p]];
+            sorted = Prepared.Time[Prepared.Order[p - 1]] <= Prepared.Time[Prepared.Order[p]];
         }
 
         if (sorted)
@@ -677,16 +682,16 @@ internal sealed class LokiBatchEncoder
         {
             for (int p = start + 1; p < end; p++)
             {
-                int entry = _p.Order[p];
-                long key = _p.Time[entry];
+                int entry = Prepared.Order[p];
+                long key = Prepared.Time[entry];
                 int q = p - 1;
-                while (q >= start && _p.Time[_p.Order[q]] > key)
+                while (q >= start && Prepared.Time[Prepared.Order[q]] > key)
                 {
-                    _p.Order[q + 1] = _p.Order[q];
+                    Prepared.Order[q + 1] = Prepared.Order[q];
                     q--;
                 }
 
-                _p.Order[q + 1] = entry;
+                Prepared.Order[q + 1] = entry;
             }
 
             return;
@@ -694,25 +699,41 @@ internal sealed class LokiBatchEncoder
 
         for (int p = start; p < end; p++)
         {
-            _p.SortKeys[p] = _p.Time[_p.Order[p]];
+            Prepared.SortKeys[p] = Prepared.Time[Prepared.Order[p]];
         }
 
-        Array.Sort(_p.SortKeys, _p.Order, start, end - start);
+        Array.Sort(Prepared.SortKeys, Prepared.Order, start, end - start);
 
         // Array.Sort is not stable: events with the same timestamp (100 ns apart is common) would swap places. Within a run
         // of equal times, put them back in batch (enqueue) order, which is ascending entry index.
         int run = start;
         for (int p = start + 1; p <= end; p++)
         {
-            if (p == end || _p.SortKeys[p] != _p.SortKeys[run])
+            if (p == end || Prepared.SortKeys[p] != Prepared.SortKeys[run])
             {
                 if (p - run > 1)
                 {
-                    Array.Sort(_p.Order, run, p - run);
+                    Array.Sort(Prepared.Order, run, p - run);
                 }
 
                 run = p;
             }
+        }
+    }
+
+    /// <summary>The buffers a request is encoded and compressed into, reused from one request to the next.</summary>
+    private sealed class Output
+    {
+        public readonly ByteBuffer Body = new(64 * 1024);
+        public readonly Utf8JsonWriter BodyWriter;
+        public readonly ByteBuffer Compressed = new(32 * 1024);
+        public readonly SnappyBlockCompressor Snappy = new();
+        public readonly MemoryStream? GzipBuffer;
+
+        public Output(bool gzip)
+        {
+            BodyWriter = new Utf8JsonWriter(Body, JsonFormatting.WriterOptions);
+            GzipBuffer = gzip ? new MemoryStream(32 * 1024) : null;
         }
     }
 }
