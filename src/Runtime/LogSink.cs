@@ -35,6 +35,12 @@ public abstract class LogSink : IDisposable
     /// <summary>True for a sink that keeps batches after <see cref="Write"/> returns and pushes them later (Loki).</summary>
     internal virtual bool DefersDelivery => false;
 
+    /// <summary>
+    /// For a sink that <see cref="DefersDelivery"/>: calls <paramref name="callback"/> once every batch written before
+    /// this call was pushed or given up (at once when there is none; at the latest when the sink is disposed).
+    /// </summary>
+    internal virtual void WhenDrained(Action callback) => callback();
+
     /// <summary>A short name for statistics and error messages; the type name by default.</summary>
     public virtual string Name => GetType().Name;
 

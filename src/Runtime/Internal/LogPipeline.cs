@@ -485,10 +485,15 @@ internal sealed class LogPipeline
         }
     }
 
-    private void FlushSinks()
+    private void FlushSinks(bool skipDeferring = false)
     {
         foreach (LogSink sink in _sinks)
         {
+            if (skipDeferring && sink.DefersDelivery)
+            {
+                continue;
+            }
+
             try
             {
                 sink.Flush(_abort.Token);
@@ -502,8 +507,73 @@ internal sealed class LogPipeline
 
     private void CompleteFlush(long head)
     {
-        FlushSinks();
-        CompleteFlushWaiters(head);
+        if (!_defers)
+        {
+            FlushSinks();
+            CompleteFlushWaiters(head);
+            return;
+        }
+
+        // A sink with a sender of its own (Loki) may take minutes while its endpoint is down: the worker does not wait for
+        // it, or the other sinks would wait too. The waiters whose events the worker has handed out are completed by the
+        // last of those senders to finish what it holds now.
+        FlushSinks(skipDeferring: true);
+        List<TaskCompletionSource<bool>>? handed = null;
+        lock (_flushLock)
+        {
+            for (int i = _flushWaiters.Count - 1; i >= 0; i--)
+            {
+                if (_flushWaiters[i].Target <= head)
+                {
+                    (handed ??= new()).Add(_flushWaiters[i].Done);
+                    _flushWaiters.RemoveAt(i);
+                }
+            }
+
+            if (_flushWaiters.Count == 0)
+            {
+                _flushTarget = -1;
+            }
+        }
+
+        if (handed is null)
+        {
+            return;
+        }
+
+        var drained = new FlushCountdown(handed, _sinks.Length + 1);
+        foreach (LogSink sink in _sinks)
+        {
+            if (sink.DefersDelivery)
+            {
+                sink.WhenDrained(drained.Signal);
+            }
+            else
+            {
+                drained.Signal();
+            }
+        }
+
+        drained.Signal();
+    }
+
+    /// <summary>Completes flush waiters (with true) once every sink that holds their events has signalled.</summary>
+    private sealed class FlushCountdown(List<TaskCompletionSource<bool>> waiters, int signals)
+    {
+        private int _left = signals;
+
+        public void Signal()
+        {
+            if (Interlocked.Decrement(ref _left) != 0)
+            {
+                return;
+            }
+
+            foreach (TaskCompletionSource<bool> waiter in waiters)
+            {
+                waiter.TrySetResult(true);
+            }
+        }
     }
 
     /// <summary>

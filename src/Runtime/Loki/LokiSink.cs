@@ -72,6 +72,7 @@ public sealed class LokiSink : LogSink
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
+    private List<(long Target, Action Callback)>? _drainWaiters;
     private Failure? _unflushedFailure;
     private int _unflushedFailed;
     private int _unflushedEntries;
@@ -421,11 +422,64 @@ public sealed class LokiSink : LogSink
                 Report(f, failed, entries);
             }
 
+            List<Action>? drained;
             lock (_gate)
             {
                 _finished++;
+                drained = TakeDrainWaiters(all: false);
                 Monitor.PulseAll(_gate);
             }
+
+            Run(drained);
+        }
+    }
+
+    /// <inheritdoc />
+    internal override void WhenDrained(Action callback)
+    {
+        lock (_gate)
+        {
+            if (_finished < _accepted && Volatile.Read(ref _disposed) == 0)
+            {
+                (_drainWaiters ??= new()).Add((_accepted, callback));
+                return;
+            }
+        }
+
+        callback();
+    }
+
+    /// <summary>The drain callbacks whose batches are all finished (or every one, at disposal); under <see cref="_gate"/>.</summary>
+    private List<Action>? TakeDrainWaiters(bool all)
+    {
+        if (_drainWaiters is not { Count: > 0 } waiters)
+        {
+            return null;
+        }
+
+        List<Action>? due = null;
+        for (int i = waiters.Count - 1; i >= 0; i--)
+        {
+            if (all || waiters[i].Target <= _finished)
+            {
+                (due ??= new()).Add(waiters[i].Callback);
+                waiters.RemoveAt(i);
+            }
+        }
+
+        return due;
+    }
+
+    private static void Run(List<Action>? callbacks)
+    {
+        if (callbacks is null)
+        {
+            return;
+        }
+
+        foreach (Action callback in callbacks)
+        {
+            callback();
         }
     }
 
@@ -741,6 +795,14 @@ public sealed class LokiSink : LogSink
             sender.Join(TimeSpan.FromSeconds(1));
         }
 
+        // Whatever a wedged sender did not finish, nobody waits for it any longer.
+        List<Action>? drained;
+        lock (_gate)
+        {
+            drained = TakeDrainWaiters(all: true);
+        }
+
+        Run(drained);
         _client.Dispose();
         LokiStatistics s = _counters.Snapshot();
         if (s.EntriesFailed > 0)

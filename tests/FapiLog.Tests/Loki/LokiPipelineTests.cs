@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using System.Threading.Tasks;
 using FapiLog.Internal;
 using FapiLog.Loki;
 using FapiLog.Sinks;
@@ -250,5 +251,44 @@ public sealed class LokiPipelineTests
         Assert.Equal(0, sink.Statistics.GetEntriesFailed(LokiFailureReasons.BufferFull));
         Assert.Equal(final.Enqueued, final.Failed);
         Assert.Equal(final.Enqueued, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+    }
+
+    [Fact]
+    public void A_flush_while_Loki_hangs_does_not_hold_up_the_other_sinks_and_completes_when_Loki_answers()
+    {
+        // The worker once waited inside the Loki sink's flush, for minutes while Loki was down, and the console waited with it.
+        using var release = new ManualResetEventSlim();
+        using var receiver = new LokiReceiver((_, _) =>
+        {
+            release.Wait(LokiReceiver.SafetyTimeout);
+            return new ResponsePlan(204);
+        });
+        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
+        options.Loki.Url = receiver.Url;
+        var memory = new InMemorySink();
+        var pipeline = new LogPipeline(options, [new LokiSink(options.Loki), memory]);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
+            receiver.WaitForRequests(1);
+            Task<bool> flushed = pipeline.FlushAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
+
+            // The flush waits for Loki; the other sink gets the next event meanwhile.
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 2, "b", 1m));
+            Assert.True(memory.WaitForCount(2, LokiReceiver.SafetyTimeout), "the other sink waited for Loki's flush");
+            Assert.False(flushed.IsCompleted);
+            Assert.Equal(0, pipeline.GetStatistics().Delivered);
+
+            release.Set();
+            Assert.True(flushed.Wait(LokiReceiver.SafetyTimeout) && flushed.Result, "the flush did not complete once Loki answered");
+            Assert.True(pipeline.GetStatistics().Delivered >= 1);
+        }
+        finally
+        {
+            release.Set();
+            Assert.True(pipeline.Shutdown(LokiReceiver.SafetyTimeout));
+        }
+
+        Assert.Equal(2, pipeline.GetStatistics().Delivered);
     }
 }
