@@ -651,6 +651,8 @@ internal static class FapiLogMetrics
         meter.CreateObservableCounter("fapilog.loki.bytes.sent", static () => FapiLogging.LokiStatistics.BytesSent, "By", "Compressed body bytes of the push requests Loki accepted.");
         meter.CreateObservableCounter("fapilog.loki.retries", static () => FapiLogging.LokiStatistics.Retries, "{request}", "Push attempts retried (429, 5xx, timeout, connection failure) or split after a 413.");
         meter.CreateObservableCounter("fapilog.loki.entries.failed", static () => LokiFailedMeasurements(), "{entry}", "Entries the Loki sink gave up, by reason.");
+        meter.CreateObservableGauge("fapilog.loki.buffer.entries", static () => FapiLogging.LokiStatistics.BufferedEntries, "{entry}", "Entries waiting in the Loki sinks' send buffers.");
+        meter.CreateObservableGauge("fapilog.loki.buffer.bytes", static () => FapiLogging.LokiStatistics.BufferedBytes, "By", "Rendered bytes waiting in the Loki sinks' send buffers (capped by Loki.MaxBufferedBytes).");
     }
 
     private static IEnumerable<Measurement<long>> LokiFailedMeasurements()

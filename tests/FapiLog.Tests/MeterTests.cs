@@ -95,6 +95,8 @@ public sealed class MeterTests : IDisposable
             ("fapilog.loki.bytes.sent", "By", false),
             ("fapilog.loki.retries", "{request}", false),
             ("fapilog.loki.entries.failed", "{entry}", false),
+            ("fapilog.loki.buffer.entries", "{entry}", true),
+            ("fapilog.loki.buffer.bytes", "By", true),
         };
         Assert.Equal(expected.Select(e => e.Name).Order(), collector.Instruments.Select(i => i.Name).Order());
         foreach ((string name, string unit, bool gauge) in expected)

@@ -246,6 +246,7 @@ public sealed class LokiSink : LogSink
                     ticket?.Hold();
                     _pending.Enqueue((prepared, bytes, ticket));
                     _bufferedBytes += bytes;
+                    _counters.CountBuffered(count, bytes);
                     _accepted++;
                     StartSender();
                     Monitor.PulseAll(_gate);
@@ -405,6 +406,7 @@ public sealed class LokiSink : LogSink
             {
                 (_, long bytes, ticket) = _pending.Dequeue();
                 _bufferedBytes -= bytes;
+                _counters.CountBuffered(-entries, -bytes);
                 if (failure is not null)
                 {
                     _unflushedFailure ??= failure;

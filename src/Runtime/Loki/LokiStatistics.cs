@@ -13,14 +13,17 @@ namespace FapiLog.Loki;
 /// <remarks>
 /// Failure reasons are <c>http_NNN</c> (the status code Loki answered with: 4xx other than 429 at once, 429 and 5xx after
 /// the last attempt), <c>timeout</c> (no answer within <see cref="LokiOptions.RequestTimeout"/>), <c>connection</c>
-/// (refused, reset, DNS, TLS), <c>shutdown</c> (shutdown ran out of time while the batch was still being retried) and
-/// <c>error</c> (anything else, e.g. a handler that threw).
+/// (refused, reset, DNS, TLS), <c>buffer_full</c> (the send buffer was full and the pipeline drops rather than blocks),
+/// <c>shutdown</c> (shutdown ran out of time while the batch was still buffered or being retried) and <c>error</c>
+/// (anything else, e.g. a handler that threw).
 /// </remarks>
 public sealed class LokiStatistics
 {
     internal LokiStatistics(long requestsSent, long entriesSent, long bytesSent, long retries, long requestsFailed, long entriesFailed,
-        IReadOnlyDictionary<string, long> entriesFailedByReason)
+        IReadOnlyDictionary<string, long> entriesFailedByReason, long bufferedEntries, long bufferedBytes)
     {
+        BufferedEntries = bufferedEntries;
+        BufferedBytes = bufferedBytes;
         RequestsSent = requestsSent;
         EntriesSent = entriesSent;
         BytesSent = bytesSent;
@@ -48,8 +51,14 @@ public sealed class LokiStatistics
     /// <summary>Entries in the requests given up.</summary>
     public long EntriesFailed { get; }
 
-    /// <summary>Entries given up, by reason (<c>http_400</c>, <c>http_503</c>, <c>timeout</c>, <c>connection</c>, <c>shutdown</c>, <c>error</c>).</summary>
+    /// <summary>Entries given up, by reason (<c>http_400</c>, <c>http_503</c>, <c>timeout</c>, <c>connection</c>, <c>buffer_full</c>, <c>shutdown</c>, <c>error</c>).</summary>
     public IReadOnlyDictionary<string, long> EntriesFailedByReason { get; }
+
+    /// <summary>Entries waiting in the send buffer at the time of the snapshot, the one being pushed included.</summary>
+    public long BufferedEntries { get; }
+
+    /// <summary>Bytes of rendered entries in the send buffer at the time of the snapshot (what <see cref="LokiOptions.MaxBufferedBytes"/> caps).</summary>
+    public long BufferedBytes { get; }
 
     /// <summary>Entries given up for <paramref name="reason"/>; 0 when none.</summary>
     public long GetEntriesFailed(string reason) => EntriesFailedByReason.TryGetValue(reason, out long count) ? count : 0;
@@ -60,11 +69,11 @@ public sealed class LokiStatistics
         string reasons = string.Join(", ", EntriesFailedByReason.OrderBy(p => p.Key, StringComparer.Ordinal)
             .Select(p => p.Key + "=" + p.Value.ToString(CultureInfo.InvariantCulture)));
         return string.Create(CultureInfo.InvariantCulture,
-            $"requests_sent={RequestsSent} entries_sent={EntriesSent} bytes_sent={BytesSent} retries={Retries} requests_failed={RequestsFailed} entries_failed={EntriesFailed} ({reasons})");
+            $"requests_sent={RequestsSent} entries_sent={EntriesSent} bytes_sent={BytesSent} retries={Retries} requests_failed={RequestsFailed} entries_failed={EntriesFailed} ({reasons}) buffered_entries={BufferedEntries} buffered_bytes={BufferedBytes}");
     }
 }
 
-/// <summary>Live counters behind <see cref="LokiStatistics"/>: written by the worker thread, read from any thread.</summary>
+/// <summary>Live counters behind <see cref="LokiStatistics"/>: written by the worker and sender threads, read from any thread.</summary>
 internal sealed class LokiCounters
 {
     /// <summary>The sum over every Loki sink of the process, for <see cref="FapiLogging.LokiStatistics"/> and the meter.</summary>
@@ -79,6 +88,8 @@ internal sealed class LokiCounters
     private long _retries;
     private long _requestsFailed;
     private long _entriesFailed;
+    private long _bufferedEntries;
+    private long _bufferedBytes;
 
     public LokiCounters(LokiCounters? parent) => _parent = parent;
 
@@ -88,6 +99,14 @@ internal sealed class LokiCounters
         Interlocked.Add(ref _entriesSent, entries);
         Interlocked.Add(ref _bytesSent, bytes);
         _parent?.CountSent(entries, bytes);
+    }
+
+    /// <summary>Entries and bytes that entered (positive) or left (negative) a send buffer.</summary>
+    public void CountBuffered(int entries, long bytes)
+    {
+        Interlocked.Add(ref _bufferedEntries, entries);
+        Interlocked.Add(ref _bufferedBytes, bytes);
+        _parent?.CountBuffered(entries, bytes);
     }
 
     public void CountRetry()
@@ -125,7 +144,8 @@ internal sealed class LokiCounters
         lock (_lock)
         {
             return new LokiStatistics(Volatile.Read(ref _requestsSent), Volatile.Read(ref _entriesSent), Volatile.Read(ref _bytesSent),
-                Volatile.Read(ref _retries), _requestsFailed, _entriesFailed, new Dictionary<string, long>(_failedByReason, StringComparer.Ordinal));
+                Volatile.Read(ref _retries), _requestsFailed, _entriesFailed, new Dictionary<string, long>(_failedByReason, StringComparer.Ordinal),
+                Volatile.Read(ref _bufferedEntries), Volatile.Read(ref _bufferedBytes));
         }
     }
 }

@@ -34,7 +34,9 @@ public sealed class LokiSendBufferTests
         receiver.WaitForRequests(1);
         sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
         Assert.Equal(0, sink.Statistics.EntriesSent);
+        Assert.Equal(5, sink.Statistics.BufferedEntries);
         Assert.True(sink.BufferedBytes > 0);
+        Assert.Equal(sink.BufferedBytes, sink.Statistics.BufferedBytes);
 
         var flushed = new Thread(() => sink.Flush(CancellationToken.None));
         flushed.Start();
@@ -46,6 +48,8 @@ public sealed class LokiSendBufferTests
         Assert.Equal(2, receiver.Requests.Count);
         Assert.Equal([3, 2], receiver.Requests.Select(r => r.AllEntries().Count()));
         Assert.Equal(0, sink.BufferedBytes);
+        Assert.Equal(0, sink.Statistics.BufferedEntries);
+        Assert.Equal(0, sink.Statistics.BufferedBytes);
     }
 
     [Theory]
