@@ -14,20 +14,21 @@ internal sealed class LokiPreparedBatch
 
     public readonly ByteBuffer Lines;
 
-    // Per entry, indexed by the entry's position in the batch.
-    public int[] LineStart = new int[128];
-    public int[] LineLength = new int[128];
-    public long[] Time = new long[128];
-    public byte[] Stream = new byte[128];
-    public bool[] HasTrace = new bool[128];
-    public byte[] TraceHex = new byte[128 * MetadataStride];
+    // Per entry, indexed by the entry's position in the batch; sized by the first batch prepared into it, so that a batch
+    // waiting in the send buffer holds about what the buffer counts for it (see RetainedBytes).
+    public int[] LineStart = [];
+    public int[] LineLength = [];
+    public long[] Time = [];
+    public byte[] Stream = [];
+    public bool[] HasTrace = [];
+    public byte[] TraceHex = [];
 
     // Per position in send order.
-    public int[] Order = new int[128];
-    public int[] EntrySize = new int[128];
-    public long[] SortKeys = new long[128];
+    public int[] Order = [];
+    public int[] EntrySize = [];
+    public long[] SortKeys = [];
 
-    public LokiPreparedBatch(int lineCapacity = 64 * 1024) => Lines = new ByteBuffer(lineCapacity);
+    public LokiPreparedBatch(int lineCapacity = 256) => Lines = new ByteBuffer(lineCapacity);
 
     /// <summary>The entries of the prepared batch.</summary>
     public int Count { get; set; }

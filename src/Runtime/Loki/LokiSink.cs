@@ -161,6 +161,24 @@ public sealed class LokiSink : LogSink
         }
     }
 
+    /// <summary>The memory the batches in the send buffer hold: their buffers' capacity, not only what is written in them.</summary>
+    internal long HeldBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                long held = 0;
+                foreach ((LokiPreparedBatch batch, _, _) in _pending)
+                {
+                    held += batch.RetainedBytes;
+                }
+
+                return held;
+            }
+        }
+    }
+
     /// <summary>True while <see cref="Write"/> waits for room in the send buffer (backpressure under Block).</summary>
     internal bool IsWaitingForRoom
     {
@@ -195,7 +213,8 @@ public sealed class LokiSink : LogSink
         }
 
         _preparer.Prepare(in batch, prepared);
-        long bytes = prepared.Bytes;
+        // What the batch holds in memory while it waits (a reused one may hold more than it needs now), not only its lines.
+        long bytes = prepared.RetainedBytes;
         string? refused = null;
         CancellationTokenRegistration wake = default;
         try
