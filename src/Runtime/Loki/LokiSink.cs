@@ -63,12 +63,18 @@ public sealed class LokiSink : LogSink
 
     // The send buffer, guarded by _gate: batches in the order written; the head is the one being pushed.
     private readonly object _gate = new();
-    private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket)> _pending = new();
+    private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket, long Number)> _pending = new();
     private readonly Stack<LokiPreparedBatch> _spare = new();
     private long _bufferedBytes;
     private long _accepted;
     private long _finished;
     private CancellationTokenSource _cancel = new();
+
+    // Batches are numbered 1, 2, … as written (_accepted is the last number). A flush whose token fired gives up the batches
+    // up to the number it waits for, not the ones written after it (a pipeline that took the sink over writes those).
+    private long _cancelThrough;
+    private long _inFlight;
+    private int _cancelling;
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
@@ -169,7 +175,7 @@ public sealed class LokiSink : LogSink
             lock (_gate)
             {
                 long held = 0;
-                foreach ((LokiPreparedBatch batch, _, _) in _pending)
+                foreach ((LokiPreparedBatch batch, _, _, _) in _pending)
                 {
                     held += batch.RetainedBytes;
                 }
@@ -262,9 +268,9 @@ public sealed class LokiSink : LogSink
                     // The pipeline counts the batch as delivered once the sender has pushed it, not now.
                     DeliveryTicket? ticket = _ticket;
                     ticket?.Hold();
-                    _pending.Enqueue((prepared, bytes, ticket));
-                    _bufferedBytes += bytes;
                     _accepted++;
+                    _pending.Enqueue((prepared, bytes, ticket, _accepted));
+                    _bufferedBytes += bytes;
                     StartSender();
                     Monitor.PulseAll(_gate);
                     return;
@@ -296,11 +302,18 @@ public sealed class LokiSink : LogSink
             return;
         }
 
-        using (cancellationToken.UnsafeRegister(static state => ((LokiSink)state!).CancelSends(), this))
+        long target;
+        lock (_gate)
+        {
+            target = _accepted;
+        }
+
+        using (cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static state => { var (sink, through) = ((LokiSink, long))state!; sink.CancelSends(through); }, (this, target))
+            : default)
         {
             lock (_gate)
             {
-                long target = _accepted;
                 while (_finished < target && _sender is { IsAlive: true })
                 {
                     Monitor.Wait(_gate);
@@ -319,12 +332,6 @@ public sealed class LokiSink : LogSink
             _unflushedFailure = null;
             _unflushedFailed = 0;
             _unflushedEntries = 0;
-            if (_cancel.IsCancellationRequested && _finished == _accepted && !_stopping)
-            {
-                // Shutdown's token fired for this flush only (a caller's own token): later batches are sent again.
-                _cancel.Dispose();
-                _cancel = new CancellationTokenSource();
-            }
         }
 
         if (failure is { } f)
@@ -345,16 +352,37 @@ public sealed class LokiSink : LogSink
         }
     }
 
-    private void CancelSends()
+    /// <summary>Gives up the batches numbered up to <paramref name="through"/>: the one being pushed at once, the others unsent.</summary>
+    private void CancelSends(long through)
     {
-        CancellationTokenSource cancel;
+        CancellationTokenSource? cancel = null;
         lock (_gate)
         {
-            cancel = _cancel;
+            _cancelThrough = Math.Max(_cancelThrough, through);
+            if (_inFlight != 0 && _inFlight <= _cancelThrough)
+            {
+                cancel = _cancel;
+                // The sender does not reuse this source for a later batch while it is being cancelled.
+                _cancelling++;
+            }
         }
 
-        // Outside the lock: cancelling runs the in-flight request's callbacks on this thread.
-        cancel.Cancel();
+        if (cancel is not null)
+        {
+            try
+            {
+                // Outside the lock: cancelling runs the in-flight request's callbacks on this thread.
+                cancel.Cancel();
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _cancelling--;
+                }
+            }
+        }
+
         Pulse();
     }
 
@@ -399,8 +427,24 @@ public sealed class LokiSink : LogSink
                     return;
                 }
 
-                prepared = _pending.Peek().Batch;
-                token = _cancel.Token;
+                (prepared, _, _, long number) = _pending.Peek();
+                if (number <= _cancelThrough)
+                {
+                    // Given up without a request.
+                    token = new CancellationToken(canceled: true);
+                }
+                else
+                {
+                    if (_cancelling > 0 || _cancel.IsCancellationRequested)
+                    {
+                        // Cancelled (or being cancelled) for earlier batches: this one gets a source of its own.
+                        _cancel = new CancellationTokenSource();
+                    }
+
+                    token = _cancel.Token;
+                }
+
+                _inFlight = number;
             }
 
             int failed;
@@ -421,7 +465,8 @@ public sealed class LokiSink : LogSink
             DeliveryTicket? ticket;
             lock (_gate)
             {
-                (_, long bytes, ticket) = _pending.Dequeue();
+                (_, long bytes, ticket, _) = _pending.Dequeue();
+                _inFlight = 0;
                 _bufferedBytes -= bytes;
                 if (failure is not null)
                 {
@@ -755,7 +800,7 @@ public sealed class LokiSink : LogSink
 
         if (sender is not null)
         {
-            CancelSends();
+            CancelSends(long.MaxValue);
             // Cancelled, the sender gives the rest up without sending; a handler that ignores cancellation is not waited for long.
             sender.Join(TimeSpan.FromSeconds(1));
         }
