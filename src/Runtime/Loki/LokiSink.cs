@@ -39,7 +39,10 @@ public sealed class LokiSink : LogSink
 {
     private const int MaxErrorBodyChars = 300;
 
-    /// <summary>Prepared batches kept for reuse once sent, and the largest one kept (a burst of huge lines is let go).</summary>
+    /// <summary>
+    /// Prepared batches kept for reuse once sent, and the largest one kept (a burst of huge lines is let go), also at most a
+    /// sixteenth of the send buffer.
+    /// </summary>
     private const int SpareLimit = 4;
     private const long SpareMaxBytes = 4 * 1024 * 1024;
 
@@ -403,7 +406,8 @@ public sealed class LokiSink : LogSink
 
     private void Recycle(LokiPreparedBatch prepared)
     {
-        if (_spare.Count < SpareLimit && prepared.RetainedBytes <= SpareMaxBytes)
+        // A spare counts against the buffer with all it holds when it is reused, so a large one is let go.
+        if (_spare.Count < SpareLimit && prepared.RetainedBytes <= Math.Min(SpareMaxBytes, _maxBufferedBytes / 16))
         {
             _spare.Push(prepared);
         }
