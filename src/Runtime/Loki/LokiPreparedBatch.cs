@@ -14,28 +14,29 @@ internal sealed class LokiPreparedBatch
 
     public readonly ByteBuffer Lines;
 
-    // Per entry, indexed by the entry's position in the batch.
-    public int[] LineStart = new int[128];
-    public int[] LineLength = new int[128];
-    public long[] Time = new long[128];
-    public byte[] Stream = new byte[128];
-    public bool[] HasTrace = new bool[128];
-    public byte[] TraceHex = new byte[128 * MetadataStride];
+    // Per entry, indexed by the entry's position in the batch; sized by the first batch prepared into it, so that a batch
+    // waiting in the send buffer holds about what the buffer counts for it (see RetainedBytes).
+    public int[] LineStart = [];
+    public int[] LineLength = [];
+    public long[] Time = [];
+    public byte[] Stream = [];
+    public bool[] HasTrace = [];
+    public byte[] TraceHex = [];
 
     // Per position in send order.
-    public int[] Order = new int[128];
-    public int[] EntrySize = new int[128];
-    public long[] SortKeys = new long[128];
+    public int[] Order = [];
+    public int[] EntrySize = [];
+    public long[] SortKeys = [];
 
-    public LokiPreparedBatch(int lineCapacity = 64 * 1024) => Lines = new ByteBuffer(lineCapacity);
+    public LokiPreparedBatch(int lineCapacity = 256) => Lines = new ByteBuffer(lineCapacity);
 
     /// <summary>The entries of the prepared batch.</summary>
     public int Count { get; set; }
 
-    /// <summary>What this batch holds in memory beyond its fixed tables: the rendered lines and metadata.</summary>
-    public long Bytes => Lines.Length + ((long)Count * (MetadataStride + 48));
-
-    /// <summary>The capacity this batch keeps between uses (what a pool of them holds on to).</summary>
+    /// <summary>
+    /// The memory this batch holds: its line buffer and its tables, whatever part of them the batch uses. What the send
+    /// buffer counts against <see cref="LokiOptions.MaxBufferedBytes"/>, and what a spare keeps between uses.
+    /// </summary>
     public long RetainedBytes => Lines.Array.Length + ((long)Order.Length * (MetadataStride + 48));
 
     public void EnsureCapacity(int n)

@@ -39,7 +39,10 @@ public sealed class LokiSink : LogSink
 {
     private const int MaxErrorBodyChars = 300;
 
-    /// <summary>Prepared batches kept for reuse once sent, and the largest one kept (a burst of huge lines is let go).</summary>
+    /// <summary>
+    /// Prepared batches kept for reuse once sent, and the largest one kept (a burst of huge lines is let go), also at most a
+    /// sixteenth of the send buffer.
+    /// </summary>
     private const int SpareLimit = 4;
     private const long SpareMaxBytes = 4 * 1024 * 1024;
 
@@ -63,12 +66,18 @@ public sealed class LokiSink : LogSink
 
     // The send buffer, guarded by _gate: batches in the order written; the head is the one being pushed.
     private readonly object _gate = new();
-    private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket)> _pending = new();
+    private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket, long Number)> _pending = new();
     private readonly Stack<LokiPreparedBatch> _spare = new();
     private long _bufferedBytes;
     private long _accepted;
     private long _finished;
     private CancellationTokenSource _cancel = new();
+
+    // Batches are numbered 1, 2, … as written (_accepted is the last number). A flush whose token fired gives up the batches
+    // up to the number it waits for, not the ones written after it (a pipeline that took the sink over writes those).
+    private long _cancelThrough;
+    private long _inFlight;
+    private int _cancelling;
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
@@ -162,6 +171,24 @@ public sealed class LokiSink : LogSink
         }
     }
 
+    /// <summary>The memory the batches in the send buffer hold: their buffers' capacity, not only what is written in them.</summary>
+    internal long HeldBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                long held = 0;
+                foreach ((LokiPreparedBatch batch, _, _, _) in _pending)
+                {
+                    held += batch.RetainedBytes;
+                }
+
+                return held;
+            }
+        }
+    }
+
     /// <summary>True while <see cref="Write"/> waits for room in the send buffer (backpressure under Block).</summary>
     internal bool IsWaitingForRoom
     {
@@ -196,7 +223,8 @@ public sealed class LokiSink : LogSink
         }
 
         _preparer.Prepare(in batch, prepared);
-        long bytes = prepared.Bytes;
+        // What the batch holds in memory while it waits (a reused one may hold more than it needs now), not only its lines.
+        long bytes = prepared.RetainedBytes;
         string? refused = null;
         CancellationTokenRegistration wake = default;
         try
@@ -244,10 +272,10 @@ public sealed class LokiSink : LogSink
                     // The pipeline counts the batch as delivered once the sender has pushed it, not now.
                     DeliveryTicket? ticket = _ticket;
                     ticket?.Hold();
-                    _pending.Enqueue((prepared, bytes, ticket));
+                    _accepted++;
+                    _pending.Enqueue((prepared, bytes, ticket, _accepted));
                     _bufferedBytes += bytes;
                     _counters.CountBuffered(count, bytes);
-                    _accepted++;
                     StartSender();
                     Monitor.PulseAll(_gate);
                     return;
@@ -279,11 +307,18 @@ public sealed class LokiSink : LogSink
             return;
         }
 
-        using (cancellationToken.UnsafeRegister(static state => ((LokiSink)state!).CancelSends(), this))
+        long target;
+        lock (_gate)
+        {
+            target = _accepted;
+        }
+
+        using (cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static state => { var (sink, through) = ((LokiSink, long))state!; sink.CancelSends(through); }, (this, target))
+            : default)
         {
             lock (_gate)
             {
-                long target = _accepted;
                 while (_finished < target && _sender is { IsAlive: true })
                 {
                     Monitor.Wait(_gate);
@@ -302,12 +337,6 @@ public sealed class LokiSink : LogSink
             _unflushedFailure = null;
             _unflushedFailed = 0;
             _unflushedEntries = 0;
-            if (_cancel.IsCancellationRequested && _finished == _accepted && !_stopping)
-            {
-                // Shutdown's token fired for this flush only (a caller's own token): later batches are sent again.
-                _cancel.Dispose();
-                _cancel = new CancellationTokenSource();
-            }
         }
 
         if (failure is { } f)
@@ -328,16 +357,37 @@ public sealed class LokiSink : LogSink
         }
     }
 
-    private void CancelSends()
+    /// <summary>Gives up the batches numbered up to <paramref name="through"/>: the one being pushed at once, the others unsent.</summary>
+    private void CancelSends(long through)
     {
-        CancellationTokenSource cancel;
+        CancellationTokenSource? cancel = null;
         lock (_gate)
         {
-            cancel = _cancel;
+            _cancelThrough = Math.Max(_cancelThrough, through);
+            if (_inFlight != 0 && _inFlight <= _cancelThrough)
+            {
+                cancel = _cancel;
+                // The sender does not reuse this source for a later batch while it is being cancelled.
+                _cancelling++;
+            }
         }
 
-        // Outside the lock: cancelling runs the in-flight request's callbacks on this thread.
-        cancel.Cancel();
+        if (cancel is not null)
+        {
+            try
+            {
+                // Outside the lock: cancelling runs the in-flight request's callbacks on this thread.
+                cancel.Cancel();
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _cancelling--;
+                }
+            }
+        }
+
         Pulse();
     }
 
@@ -358,7 +408,8 @@ public sealed class LokiSink : LogSink
 
     private void Recycle(LokiPreparedBatch prepared)
     {
-        if (_spare.Count < SpareLimit && prepared.RetainedBytes <= SpareMaxBytes)
+        // A spare counts against the buffer with all it holds when it is reused, so a large one is let go.
+        if (_spare.Count < SpareLimit && prepared.RetainedBytes <= Math.Min(SpareMaxBytes, _maxBufferedBytes / 16))
         {
             _spare.Push(prepared);
         }
@@ -382,8 +433,24 @@ public sealed class LokiSink : LogSink
                     return;
                 }
 
-                prepared = _pending.Peek().Batch;
-                token = _cancel.Token;
+                (prepared, _, _, long number) = _pending.Peek();
+                if (number <= _cancelThrough)
+                {
+                    // Given up without a request.
+                    token = new CancellationToken(canceled: true);
+                }
+                else
+                {
+                    if (_cancelling > 0 || _cancel.IsCancellationRequested)
+                    {
+                        // Cancelled (or being cancelled) for earlier batches: this one gets a source of its own.
+                        _cancel = new CancellationTokenSource();
+                    }
+
+                    token = _cancel.Token;
+                }
+
+                _inFlight = number;
             }
 
             int failed;
@@ -404,7 +471,8 @@ public sealed class LokiSink : LogSink
             DeliveryTicket? ticket;
             lock (_gate)
             {
-                (_, long bytes, ticket) = _pending.Dequeue();
+                (_, long bytes, ticket, _) = _pending.Dequeue();
+                _inFlight = 0;
                 _bufferedBytes -= bytes;
                 _counters.CountBuffered(-entries, -bytes);
                 if (failure is not null)
@@ -792,7 +860,7 @@ public sealed class LokiSink : LogSink
 
         if (sender is not null)
         {
-            CancelSends();
+            CancelSends(long.MaxValue);
             // Cancelled, the sender gives the rest up without sending; a handler that ignores cancellation is not waited for long.
             sender.Join(TimeSpan.FromSeconds(1));
         }

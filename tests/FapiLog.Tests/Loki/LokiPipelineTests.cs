@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Internal;
@@ -290,5 +291,75 @@ public sealed class LokiPipelineTests
         }
 
         Assert.Equal(2, pipeline.GetStatistics().Delivered);
+    }
+
+    /// <summary>Passes requests on; a cancelled one finishes unwinding only when the test says so (a handler of your own may take a while).</summary>
+    private sealed class SlowToCancelHandler() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private readonly TaskCompletionSource _unwind = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Unwind() => _unwind.TrySetResult();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                await _unwind.Task.ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    [Fact]
+    public void A_sink_taken_over_by_the_next_pipeline_sends_its_batches_after_the_old_pipeline_s_shutdown_timed_out()
+    {
+        // What Configure does with the same LokiSink while Loki hangs: the old pipeline's shutdown runs out of time and gives
+        // up what it holds, and the new pipeline's worker starts writing to the sink. Its batches are not the old shutdown's.
+        int requests = 0;
+        using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref requests) == 1 ? new ResponsePlan(0, Hang: true) : ResponsePlan.NoContent);
+        using var handler = new SlowToCancelHandler();
+        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20), ShutdownTimeout = TimeSpan.FromMilliseconds(200) };
+        options.Loki.Url = receiver.Url;
+        options.Loki.HttpMessageHandler = handler;
+        var sink = new LokiSink(options.Loki);
+        var old = new LogPipeline(options, [sink]);
+        var next = new LogPipeline(options, [sink], startWorker: false);
+        old.HandOver(next.Sinks);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(old, 1, "old", 1m));
+            receiver.WaitForRequests(1);
+            Assert.False(old.Shutdown(options.ShutdownTimeout));
+            next.StartWorker();
+
+            // The new worker hands an event to the sink while the old request is still unwinding from its cancellation.
+            Assert.True(LokiTestEvents.LogOrder(next, 2, "new", 1m));
+            Assert.True(SpinWait.SpinUntil(() => next.Queue.Head >= 1, LokiReceiver.SafetyTimeout), "the new worker did not write");
+            handler.Unwind();
+            Assert.True(old.Stopped.Wait(LokiReceiver.SafetyTimeout), "the old worker did not stop");
+
+            Assert.True(next.Flush(LokiReceiver.SafetyTimeout));
+            Assert.True(LokiTestEvents.LogOrder(next, 3, "new", 1m));
+            Assert.True(next.Flush(LokiReceiver.SafetyTimeout));
+
+            Assert.Equal(1, old.GetStatistics().Failed);
+            FapiLogStatistics stats = next.GetStatistics();
+            Assert.Equal(0, stats.Failed);
+            Assert.Equal(2, stats.Delivered);
+            Assert.Equal(1, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+            Assert.Equal(2, sink.Statistics.EntriesSent);
+        }
+        finally
+        {
+            handler.Unwind();
+            Assert.True(next.Shutdown(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
     }
 }

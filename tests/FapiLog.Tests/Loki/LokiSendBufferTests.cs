@@ -96,6 +96,88 @@ public sealed class LokiSendBufferTests
     }
 
     [Fact]
+    public void The_send_buffer_holds_no_more_memory_than_MaxBufferedBytes_also_for_batches_of_one_event()
+    {
+        // A quiet service while Loki is down: one small event per flush interval. Each batch once took a fresh 64 KiB line
+        // buffer and 128-entry tables (about 75 KiB) but counted only its ~300 rendered bytes, so the 16 MiB default held
+        // gigabytes before anything was given up.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        using var sink = new LokiSink(HungLoki(receiver));
+        sink._pipelineOverflow = (int)OverflowStrategy.Drop;
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+            receiver.WaitForRequests(1);
+
+            int accepted = 1;
+            bool refused = false;
+            while (!refused && accepted < 100_000)
+            {
+                try
+                {
+                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, firstId: accepted + 1)), CancellationToken.None);
+                    accepted++;
+                }
+                catch (LokiPushException ex) when (ex.Reason == LokiFailureReasons.BufferFull)
+                {
+                    refused = true;
+                }
+            }
+
+            Assert.True(refused, "the buffer never filled up");
+            Assert.True(accepted > 1, "the buffer held only the batch being pushed");
+            Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
+    public void After_a_large_batch_was_sent_the_buffer_still_takes_many_small_ones()
+    {
+        // The large batch's buffers are not kept for reuse by small batches, each of which would then count (and hold) them.
+        int request = 0;
+        using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref request) == 1 ? ResponsePlan.NoContent : new ResponsePlan(0, Hang: true));
+        using var sink = new LokiSink(HungLoki(receiver));
+        sink._pipelineOverflow = (int)OverflowStrategy.Drop;
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(100, customerLength: 400)), CancellationToken.None);
+            Assert.Equal(100, sink.Statistics.EntriesSent);
+
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+            receiver.WaitForRequests(2);
+            int accepted = 1;
+            bool refused = false;
+            while (!refused && accepted < 100_000)
+            {
+                try
+                {
+                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, firstId: accepted + 1)), CancellationToken.None);
+                    accepted++;
+                }
+                catch (LokiPushException ex) when (ex.Reason == LokiFailureReasons.BufferFull)
+                {
+                    refused = true;
+                }
+            }
+
+            Assert.True(accepted > 10, $"the buffer took only {accepted} one-event batches");
+            Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
     public void Outside_a_pipeline_a_full_buffer_waits_and_a_cancelled_token_gives_the_batch_up_as_shutdown()
     {
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
