@@ -468,7 +468,9 @@ public static class FapiLogging
             previous.Shutdown(previous.ShutdownTimeout);
             if (sharesSinks)
             {
-                started.StartWorker();
+                // Also when that shutdown timed out: a worker given up on can still be inside a shared sink, and a sink is
+                // written to by one worker at a time. Until then the new queue takes events (and drops what does not fit).
+                previous.StartAfterExit(started);
             }
 
             lock (s_lock)

@@ -244,6 +244,61 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void A_shared_sink_is_not_written_by_the_next_pipeline_while_the_old_worker_given_up_on_is_inside_it()
+    {
+        // Configure again with the same sink while the old worker hangs in it: the replacement's shutdown of the old
+        // pipeline times out, and its worker once started anyway, writing to the sink from a second thread.
+        var gate = new GateSink(honourCancellation: false);
+        var overlap = new OverlapSink(gate);
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(overlap); o.ShutdownTimeout = TimeSpan.FromMilliseconds(50); });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(TestLog.Emit(first, 1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(overlap); });
+        LogPipeline second = FapiLogging.CurrentPipeline!;
+        Assert.NotSame(first, second);
+        Assert.False(first.Stopped.IsCompleted);
+        Assert.True(TestLog.Emit(second, 1, 1));
+        Assert.False(second.WorkerStarted, "the new worker started while the old one was still inside the shared sink");
+
+        // Once the old worker is out, the new one starts and delivers what it took meanwhile.
+        gate.Open();
+        Assert.True(first.Stopped.Wait(TestLog.Safety));
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+        Assert.True(second.WorkerStarted);
+        Assert.Equal(2, Interlocked.Read(ref gate.Received));
+        Assert.Equal(1, overlap.MostAtOnce);
+    }
+
+    /// <summary>Passes batches on to another sink and records how many writes were ever in progress at once.</summary>
+    private sealed class OverlapSink(LogSink inner) : LogSink
+    {
+        private int _inside;
+        private int _most;
+
+        public int MostAtOnce => Volatile.Read(ref _most);
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            int inside = Interlocked.Increment(ref _inside);
+            int most;
+            while (inside > (most = Volatile.Read(ref _most)) && Interlocked.CompareExchange(ref _most, inside, most) != most)
+            {
+            }
+
+            try
+            {
+                inner.Write(in batch, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inside);
+            }
+        }
+    }
+
+    [Fact]
     public void A_replaced_pipeline_whose_shutdown_gave_up_is_counted_when_it_finishes_later()
     {
         var gate = new GateSink(honourCancellation: false);

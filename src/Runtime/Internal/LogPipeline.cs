@@ -31,6 +31,7 @@ internal sealed class LogPipeline
     private long _flushTarget = -1;
     private int _shutdownState;
     private bool _workerExited;
+    private LogPipeline? _successor;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
     private long _lastFullBatch;
@@ -312,16 +313,42 @@ internal sealed class LogPipeline
         finally
         {
             _queue.MarkConsumerStopped();
+            LogPipeline? successor;
             lock (_flushLock)
             {
                 _workerExited = true;
+                successor = _successor;
+                _successor = null;
                 // Waiters whose events were delivered succeed; the others fail now, since nothing will deliver them.
                 CompleteFlushWaiters(_queue.Head, exiting: true);
             }
 
             _stopped.TrySetResult();
+            successor?.StartWorker();
         }
     }
+
+    /// <summary>
+    /// Starts <paramref name="next"/>'s worker once this pipeline's worker has exited (at once if it has): the pipeline that
+    /// took over this one's sinks must not write to them while this worker, given up on by a shutdown that timed out, may
+    /// still be inside one of them. No thread-pool continuation: this worker starts it on its way out.
+    /// </summary>
+    internal void StartAfterExit(LogPipeline next)
+    {
+        lock (_flushLock)
+        {
+            if (!_workerExited)
+            {
+                _successor = next;
+                return;
+            }
+        }
+
+        next.StartWorker();
+    }
+
+    /// <summary>True once the worker thread was started (tests: a successor waits for the pipeline it took sinks over from).</summary>
+    internal bool WorkerStarted => (_worker.ThreadState & System.Threading.ThreadState.Unstarted) == 0;
 
     private void RunLoop()
     {
