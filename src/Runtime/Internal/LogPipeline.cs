@@ -15,6 +15,7 @@ internal sealed class LogPipeline
     private readonly LogQueue _queue;
     private readonly LogSink[] _sinks;
     private readonly bool _defers;
+    private readonly OverflowStrategy _overflow;
     private readonly TicketPool _tickets;
     private readonly PipelineCounters _counters;
     private readonly int _batchSize;
@@ -61,11 +62,11 @@ internal sealed class LogPipeline
         _sinks = [.. sinks];
         foreach (LogSink sink in _sinks)
         {
-            sink._pipelineOverflow = (int)options.Overflow;
             _defers |= sink.DefersDelivery;
         }
 
         _tickets = new TicketPool(_counters);
+        _overflow = options.Overflow;
         _batchSize = options.BatchSize;
         _flushInterval = options.FlushInterval;
         _shutdownTimeout = options.ShutdownTimeout;
@@ -298,6 +299,13 @@ internal sealed class LogPipeline
 
     private void Run()
     {
+        // Told when this worker starts, not when the pipeline is built: a sink taken over from the previous pipeline
+        // follows that pipeline's strategy until its worker has exited.
+        foreach (LogSink sink in _sinks)
+        {
+            sink._pipelineOverflow = (int)_overflow;
+        }
+
         try
         {
             RunLoop();
