@@ -37,7 +37,10 @@ internal sealed class LokiPreparedBatch
     /// The memory this batch holds: its line buffer and its tables, whatever part of them the batch uses. What the send
     /// buffer counts against <see cref="LokiOptions.MaxBufferedBytes"/>, and what a spare keeps between uses.
     /// </summary>
-    public long RetainedBytes => Lines.Array.Length + ((long)Order.Length * (MetadataStride + 48));
+    public long RetainedBytes => Lines.Array.Length + ((long)Order.Length * TableBytesPerEntry);
+
+    /// <summary>Bytes of the per-entry tables, the least any entry holds.</summary>
+    internal const int TableBytesPerEntry = MetadataStride + 48;
 
     public void EnsureCapacity(int n)
     {

@@ -81,6 +81,8 @@ public sealed class LokiSink : LogSink
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
+    private long _leastBytesPerEntry = LokiPreparedBatch.TableBytesPerEntry;
+    private bool _sizeSeen;
     private List<(long Target, Action Callback)>? _drainWaiters;
     private Failure? _unflushedFailure;
     private int _unflushedFailed;
@@ -216,10 +218,20 @@ public sealed class LokiSink : LogSink
             return;
         }
 
-        LokiPreparedBatch prepared;
+        LokiPreparedBatch? prepared = null;
         lock (_gate)
         {
-            prepared = _spare.Count > 0 ? _spare.Pop() : new LokiPreparedBatch();
+            // While Loki is down and the buffer full, a dropping pipeline would render every batch only to give it up:
+            // one that cannot fit even at the smallest size per entry seen so far is given up unrendered.
+            if (!(Drops && _bufferedBytes > 0 && _bufferedBytes + ((long)count * _leastBytesPerEntry) > _maxBufferedBytes))
+            {
+                prepared = _spare.Count > 0 ? _spare.Pop() : new LokiPreparedBatch();
+            }
+        }
+
+        if (prepared is null)
+        {
+            throw Refuse(count, LokiFailureReasons.BufferFull);
         }
 
         _preparer.Prepare(in batch, prepared);
@@ -234,8 +246,7 @@ public sealed class LokiSink : LogSink
                 // A batch larger than the whole buffer is taken when the buffer is empty, so that it is never refused for its size.
                 while (_bufferedBytes > 0 && _bufferedBytes + bytes > _maxBufferedBytes)
                 {
-                    int overflow = _pipelineOverflow;
-                    if (overflow is (int)OverflowStrategy.Drop or (int)OverflowStrategy.Sample)
+                    if (Drops)
                     {
                         refused = LokiFailureReasons.BufferFull;
                         break;
@@ -274,6 +285,9 @@ public sealed class LokiSink : LogSink
                     ticket?.Hold();
                     _accepted++;
                     _pending.Enqueue((prepared, bytes, ticket, _accepted));
+                    long perEntry = Math.Max(LokiPreparedBatch.TableBytesPerEntry, bytes / count);
+                    _leastBytesPerEntry = _sizeSeen ? Math.Min(_leastBytesPerEntry, perEntry) : perEntry;
+                    _sizeSeen = true;
                     _bufferedBytes += bytes;
                     _counters.CountBuffered(count, bytes);
                     StartSender();
@@ -289,8 +303,16 @@ public sealed class LokiSink : LogSink
             wake.Dispose();
         }
 
-        _counters.CountFailed(count, refused, requests: 0);
-        throw new LokiPushException(refused, 0, count, count, refused == LokiFailureReasons.BufferFull
+        throw Refuse(count, refused);
+    }
+
+    /// <summary>True when the pipeline writing to this sink drops rather than blocks (Drop or Sample).</summary>
+    private bool Drops => _pipelineOverflow is (int)OverflowStrategy.Drop or (int)OverflowStrategy.Sample;
+
+    private LokiPushException Refuse(int count, string reason)
+    {
+        _counters.CountFailed(count, reason, requests: 0);
+        return new LokiPushException(reason, 0, count, count, reason == LokiFailureReasons.BufferFull
             ? $"Loki push to {_endpoint} gave up {count} entries: the send buffer is full ({_maxBufferedBytes} bytes, Loki.MaxBufferedBytes) while Loki is slow or unreachable"
             : $"Loki push to {_endpoint} gave up {count} entries: shutdown timed out while waiting for room in the send buffer");
     }
