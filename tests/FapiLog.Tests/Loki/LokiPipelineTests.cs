@@ -138,23 +138,30 @@ public sealed class LokiPipelineTests
         }
     }
 
-    [Fact]
-    public void While_Loki_hangs_the_other_sinks_get_every_event_and_the_send_buffer_gives_up_what_does_not_fit()
+    /// <summary>Batches of 10, a short shutdown, and the smallest send buffer, pushing to a Loki that never answers.</summary>
+    private static FapiLogOptions SmallBufferHungLoki(LokiReceiver receiver, OverflowStrategy overflow, int queueCapacity)
     {
-        // A Loki that never answers once held the worker, so the console and the file went quiet and the queue overflowed.
-        // Now the other sinks get everything; Loki's sender holds what fits in its buffer and the rest is given up, counted.
-        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         var options = new FapiLogOptions
         {
-            QueueCapacity = 1000,
+            QueueCapacity = queueCapacity,
             BatchSize = 10,
-            Overflow = OverflowStrategy.Drop,
+            Overflow = overflow,
             FlushInterval = TimeSpan.FromMilliseconds(20),
             ShutdownTimeout = TimeSpan.FromMilliseconds(200),
         };
         options.Loki.Url = receiver.Url;
         options.Loki.MaxAttempts = 1000;
         options.Loki.MaxBufferedBytes = LokiOptions.MinBufferedBytes;
+        return options;
+    }
+
+    [Fact]
+    public void While_Loki_hangs_the_other_sinks_get_every_event_and_the_send_buffer_gives_up_what_does_not_fit()
+    {
+        // A Loki that never answers once held the worker, so the console and the file went quiet and the queue overflowed.
+        // Now the other sinks get everything; Loki's sender holds what fits in its buffer and the rest is given up, counted.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        FapiLogOptions options = SmallBufferHungLoki(receiver, OverflowStrategy.Drop, queueCapacity: 1000);
         var sink = new LokiSink(options.Loki);
         var memory = new InMemorySink();
         var pipeline = new LogPipeline(options, [sink, memory]);
@@ -205,18 +212,8 @@ public sealed class LokiPipelineTests
         // Under Block the buffer is backpressure: the worker waits for room, the queue fills, the producer waits; nothing is
         // given up until shutdown runs out of time.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
-        var options = new FapiLogOptions
-        {
-            QueueCapacity = 100,
-            BatchSize = 10,
-            Overflow = OverflowStrategy.Block,
-            BlockTimeout = Timeout.InfiniteTimeSpan,
-            FlushInterval = TimeSpan.FromMilliseconds(20),
-            ShutdownTimeout = TimeSpan.FromMilliseconds(200),
-        };
-        options.Loki.Url = receiver.Url;
-        options.Loki.MaxAttempts = 1000;
-        options.Loki.MaxBufferedBytes = LokiOptions.MinBufferedBytes;
+        FapiLogOptions options = SmallBufferHungLoki(receiver, OverflowStrategy.Block, queueCapacity: 100);
+        options.BlockTimeout = Timeout.InfiniteTimeSpan;
         var sink = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [sink]);
         TextWriter originalError = Console.Error;

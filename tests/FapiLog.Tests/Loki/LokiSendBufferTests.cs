@@ -19,6 +19,29 @@ public sealed class LokiSendBufferTests
         MaxBufferedBytes = LokiOptions.MinBufferedBytes,
     };
 
+    /// <summary>
+    /// Writes batches of <paramref name="size"/> orders until the sink gives one up (at most <paramref name="limit"/> batches);
+    /// returns the entries it took and the refusal.
+    /// </summary>
+    private static (int Accepted, LokiPushException? Refused) WriteUntilRefused(LokiSink sink, int size, int limit = 100_000)
+    {
+        int accepted = 0;
+        for (int i = 0; i < limit; i++)
+        {
+            try
+            {
+                sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(size, firstId: accepted + 1)), CancellationToken.None);
+                accepted += size;
+            }
+            catch (LokiPushException ex)
+            {
+                return (accepted, ex);
+            }
+        }
+
+        return (accepted, null);
+    }
+
     [Fact]
     public void Write_returns_while_the_push_hangs_and_Flush_waits_for_it()
     {
@@ -67,21 +90,9 @@ public sealed class LokiSendBufferTests
             sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
             receiver.WaitForRequests(1);
 
-            int accepted = 10;
-            LokiPushException? refused = null;
-            while (refused is null)
-            {
-                try
-                {
-                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
-                    accepted += 10;
-                }
-                catch (LokiPushException ex)
-                {
-                    refused = ex;
-                }
-            }
-
+            (int accepted, LokiPushException? refused) = WriteUntilRefused(sink, 10);
+            accepted += 10;
+            Assert.NotNull(refused);
             Assert.Equal(LokiFailureReasons.BufferFull, refused.Reason);
             Assert.Equal(10, refused.FailedEntries);
             Assert.Contains("Loki.MaxBufferedBytes", refused.Message, StringComparison.Ordinal);
@@ -111,20 +122,9 @@ public sealed class LokiSendBufferTests
             sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
             receiver.WaitForRequests(1);
 
-            int accepted = 1;
-            bool refused = false;
-            while (!refused && accepted < 100_000)
-            {
-                try
-                {
-                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, firstId: accepted + 1)), CancellationToken.None);
-                    accepted++;
-                }
-                catch (LokiPushException ex) when (ex.Reason == LokiFailureReasons.BufferFull)
-                {
-                    refused = true;
-                }
-            }
+            (int accepted, LokiPushException? refusal) = WriteUntilRefused(sink, 1);
+            accepted++;
+            bool refused = refusal?.Reason == LokiFailureReasons.BufferFull;
 
             Assert.True(refused, "the buffer never filled up");
             Assert.True(accepted > 1, "the buffer held only the batch being pushed");
@@ -153,20 +153,9 @@ public sealed class LokiSendBufferTests
 
             sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
             receiver.WaitForRequests(2);
-            int accepted = 1;
-            bool refused = false;
-            while (!refused && accepted < 100_000)
-            {
-                try
-                {
-                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, firstId: accepted + 1)), CancellationToken.None);
-                    accepted++;
-                }
-                catch (LokiPushException ex) when (ex.Reason == LokiFailureReasons.BufferFull)
-                {
-                    refused = true;
-                }
-            }
+            (int accepted, LokiPushException? refusal) = WriteUntilRefused(sink, 1);
+            accepted++;
+            bool refused = refusal?.Reason == LokiFailureReasons.BufferFull;
 
             Assert.True(accepted > 10, $"the buffer took only {accepted} one-event batches");
             Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
