@@ -293,6 +293,53 @@ public sealed class LokiPipelineTests
         Assert.Equal(2, pipeline.GetStatistics().Delivered);
     }
 
+    [Fact]
+    public void After_the_worker_died_flush_and_shutdown_do_not_report_success_while_Loki_still_holds_the_events()
+    {
+        // The worker handed the batch to the Loki sender and then died: nothing flushes or disposes the sink, but the
+        // sender still holds the event. Flush and Shutdown once said all was delivered because the queue was empty.
+        using var release = new ManualResetEventSlim();
+        using var receiver = new LokiReceiver((_, _) =>
+        {
+            release.Wait(LokiReceiver.SafetyTimeout);
+            return ResponsePlan.NoContent;
+        });
+        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
+        options.Loki.Url = receiver.Url;
+        var pipeline = new LogPipeline(options, [new LokiSink(options.Loki)]);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
+            receiver.WaitForRequests(1);
+            Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.Head >= 1, LokiReceiver.SafetyTimeout));
+            Task<bool> flush = pipeline.FlushAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
+            // What the statistics say at the moment the flush reports success: the event must be done by then.
+            Task<long> doneAtFlush = flush.ContinueWith(
+                t => t.Result ? pipeline.GetStatistics().Delivered + pipeline.GetStatistics().Failed : -1,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            pipeline.FaultWorkerForTesting();
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+
+            Assert.Equal(1, pipeline.GetStatistics().Pending);
+            Assert.False(pipeline.Flush(TimeSpan.Zero), "a flush said the event held by Loki's sender was delivered");
+            Assert.False(pipeline.Shutdown(TimeSpan.Zero), "shutdown said the event held by Loki's sender was delivered");
+
+            release.Set();
+            Assert.True(pipeline.Flush(LokiReceiver.SafetyTimeout));
+            Assert.Equal(1, pipeline.GetStatistics().Delivered);
+            Assert.True(doneAtFlush.Wait(LokiReceiver.SafetyTimeout));
+            Assert.Equal(1, doneAtFlush.Result);
+            Assert.True(pipeline.Shutdown(LokiReceiver.SafetyTimeout));
+        }
+        finally
+        {
+            release.Set();
+            Console.SetError(originalError);
+        }
+    }
+
     /// <summary>Passes requests on; a cancelled one finishes unwinding only when the test says so (a handler of your own may take a while).</summary>
     private sealed class SlowToCancelHandler() : DelegatingHandler(new SocketsHttpHandler())
     {
