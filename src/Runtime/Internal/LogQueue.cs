@@ -155,8 +155,9 @@ internal sealed class LogQueue
             long depth = tail - Volatile.Read(ref _positions.Head);
             if (depth >= _capacity)
             {
-                // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever.
-                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer)
+                // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever. Nor
+                // must a sink's own sender (Loki's, through a handler that logs): the worker may be waiting for it.
+                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || s_sinkFlow.Value)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
@@ -295,6 +296,16 @@ internal sealed class LogQueue
 
     /// <summary>The worker thread, which drains the queue: a call it makes (from a sink) never waits for room.</summary>
     internal Thread? Consumer;
+
+    /// <summary>
+    /// Set on a sink's own thread (the Loki sender), which the worker may wait for: a call it makes never waits for room
+    /// either, in any pipeline (a sink can be taken over by the next one). An async local, so that it also holds where
+    /// that thread's requests continue (a handler that logs after awaiting the response, on the thread pool).
+    /// </summary>
+    private static readonly AsyncLocal<bool> s_sinkFlow = new();
+
+    /// <summary>Marks the calling thread's flow as a sink's own: its log calls never wait for room (see <see cref="s_sinkFlow"/>).</summary>
+    internal static void MarkSinkThread() => s_sinkFlow.Value = true;
 
     /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
     internal volatile bool WorkerIdle;
