@@ -343,6 +343,9 @@ internal sealed class LogPipeline
 
     private void Run()
     {
+        // A log call made on this thread (a sink that logs) into any pipeline's queue never waits for room: this one's
+        // only it drains, and the next pipeline's worker may be waiting for it to exit.
+        LogQueue.MarkDrainingThread();
         // Told when this worker starts, not when the pipeline is built: a sink taken over from the previous pipeline
         // follows that pipeline's strategy until its worker has exited.
         foreach (LogSink sink in _sinks)

@@ -156,8 +156,9 @@ internal sealed class LogQueue
             if (depth >= _capacity)
             {
                 // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever. Nor
-                // must a sink's own sender (Loki's, through a handler that logs): the worker may be waiting for it.
-                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || s_sinkFlow.Value)
+                // must another pipeline's worker (the new worker waits for it to exit) or a sink's own sender (Loki's,
+                // through a handler that logs: the worker may be waiting for it).
+                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || s_drainingFlow.Value)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
@@ -298,14 +299,15 @@ internal sealed class LogQueue
     internal Thread? Consumer;
 
     /// <summary>
-    /// Set on a sink's own thread (the Loki sender), which the worker may wait for: a call it makes never waits for room
-    /// either, in any pipeline (a sink can be taken over by the next one). An async local, so that it also holds where
-    /// that thread's requests continue (a handler that logs after awaiting the response, on the thread pool).
+    /// Set on the threads that drain a queue or a sink (every pipeline's worker, the Loki sender), which others may wait for:
+    /// a call they make never waits for room either, in any pipeline's queue (the worker of a pipeline that took over a
+    /// sink waits for the previous worker to exit, and the worker may wait for the Loki sender). An async local, so that it
+    /// also holds where such a thread's work continues (a handler that logs after awaiting the response, on the thread pool).
     /// </summary>
-    private static readonly AsyncLocal<bool> s_sinkFlow = new();
+    private static readonly AsyncLocal<bool> s_drainingFlow = new();
 
-    /// <summary>Marks the calling thread's flow as a sink's own: its log calls never wait for room (see <see cref="s_sinkFlow"/>).</summary>
-    internal static void MarkSinkThread() => s_sinkFlow.Value = true;
+    /// <summary>Marks the calling thread's flow as one that drains: its log calls never wait for room (see <see cref="s_drainingFlow"/>).</summary>
+    internal static void MarkDrainingThread() => s_drainingFlow.Value = true;
 
     /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
     internal volatile bool WorkerIdle;

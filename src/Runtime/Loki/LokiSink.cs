@@ -441,7 +441,7 @@ public sealed class LokiSink : LogSink
     {
         // The worker may be waiting for this thread (for room in the send buffer), so a log call made here (a handler that
         // logs) must not wait for room in the queue behind it.
-        LogQueue.MarkSinkThread();
+        LogQueue.MarkDrainingThread();
         while (true)
         {
             LokiPreparedBatch prepared;
