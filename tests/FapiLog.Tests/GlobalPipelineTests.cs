@@ -271,6 +271,80 @@ public sealed class GlobalPipelineTests : IDisposable
         Assert.Equal(1, overlap.MostAtOnce);
     }
 
+    [Fact]
+    public void Under_Block_a_shared_sink_that_logs_while_the_old_worker_finishes_does_not_deadlock_with_the_waiting_new_worker()
+    {
+        // Configure again with the same sink: the new pipeline's worker waits for the old one to exit. A sink that logs
+        // (the README allows it) logs from the old worker into the new queue; once that is full, the old worker waited for
+        // room that only the new worker makes, and the new worker waited for the old one to exit: for ever under Block.
+        var sink = new LoggingGateSink();
+        void Options(FapiLogOptions o)
+        {
+            o.Console = false;
+            o.QueueCapacity = 4;
+            o.BatchSize = 1;
+            o.Overflow = OverflowStrategy.Block;
+            o.BlockTimeout = Timeout.InfiniteTimeSpan;
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(sink);
+        }
+
+        FapiLogging.Configure(Options);
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        sink.LogOnNextWrite = true;
+        Assert.True(TestLog.EmitInstalled(1, 0));
+        Assert.True(sink.Entered.Wait(TestLog.Safety));
+
+        Task reconfigure = Task.Factory.StartNew(() => FapiLogging.Configure(Options), TaskCreationOptions.LongRunning);
+        try
+        {
+            Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+            LogPipeline second = FapiLogging.CurrentPipeline!;
+            Assert.False(second.WorkerStarted);
+            for (int i = 0; i < 4; i++)
+            {
+                Assert.True(TestLog.EmitInstalled(2, i)); // the new queue is full now
+            }
+
+            sink.Gate.Set();
+            Assert.True(first.Stopped.Wait(TestLog.Safety), "the old worker waited for room in the new queue");
+            Assert.True(reconfigure.Wait(TestLog.Safety));
+            Assert.True(FapiLogging.Flush(TestLog.Safety));
+
+            // The sink's own call found the new queue full and was dropped (and reported), as on its own worker.
+            FapiLogStatistics stats = FapiLogging.Statistics;
+            Assert.Equal(5, stats.Delivered);
+            Assert.Equal(1, stats.DroppedQueueFull);
+            Assert.Equal(0, stats.Pending);
+        }
+        finally
+        {
+            sink.Gate.Set();
+            FapiLogging.ResetForTesting();
+        }
+    }
+
+    /// <summary>On the write after <see cref="LogOnNextWrite"/> is set, waits for its gate, then logs one event.</summary>
+    private sealed class LoggingGateSink : LogSink
+    {
+        public readonly ManualResetEventSlim Entered = new();
+        public readonly ManualResetEventSlim Gate = new();
+        public volatile bool LogOnNextWrite;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (!LogOnNextWrite)
+            {
+                return;
+            }
+
+            LogOnNextWrite = false;
+            Entered.Set();
+            Gate.Wait(TestLog.Safety);
+            TestLog.EmitInstalled(3, 0);
+        }
+    }
+
     /// <summary>Passes batches on to another sink and records how many writes were ever in progress at once.</summary>
     private sealed class OverlapSink(LogSink inner) : LogSink
     {

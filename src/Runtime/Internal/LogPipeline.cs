@@ -32,6 +32,9 @@ internal sealed class LogPipeline
     private long _flushTarget = -1;
     private int _shutdownState;
     private bool _workerExited;
+    // Set once the worker flushed and disposed the sinks on its way out; a worker that died did not, and a sink with a
+    // sender of its own (Loki) may still hold events the queue no longer has.
+    private bool _sinksFinished;
     private LogPipeline? _successor;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
@@ -167,18 +170,34 @@ internal sealed class LogPipeline
     {
         long target = _queue.Tail;
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool afterDeath = false;
         lock (_flushLock)
         {
             if (_workerExited)
             {
-                return Task.FromResult(_queue.Head >= target);
-            }
+                if (_queue.Head < target || _sinksFinished || !_defers)
+                {
+                    return Task.FromResult(_queue.Head >= target);
+                }
 
-            _flushWaiters.Add((target, done));
-            if (target > _flushTarget)
-            {
-                _flushTarget = target;
+                afterDeath = true;
             }
+            else
+            {
+                _flushWaiters.Add((target, done));
+                if (target > _flushTarget)
+                {
+                    _flushTarget = target;
+                }
+            }
+        }
+
+        if (afterDeath)
+        {
+            // The worker died after handing these events out, and nothing flushed the sinks: done once those that still
+            // hold some (Loki's sender) let go.
+            WhenDeferringSinksDrained([done]);
+            return done.Task;
         }
 
         _queue.WakeWorker.Set();
@@ -205,13 +224,31 @@ internal sealed class LogPipeline
             return false;
         }
 
+        long start = Stopwatch.GetTimestamp();
         bool finished = Wait(_stopped.Task, timeout);
         if (!finished)
         {
             GiveUp(reportedTimeout ?? timeout);
         }
 
-        return finished && AllReleased;
+        return finished && AllReleased && (!HeldAfterDeath || Wait(RequestFlush(), Remaining(timeout, start)));
+    }
+
+    /// <summary>
+    /// True when the worker died (a fault) with sinks that keep batches (Loki): they were neither flushed nor disposed, and
+    /// may still hold events the queue has released. Shutdown waits for them as a flush would.
+    /// </summary>
+    private bool HeldAfterDeath => _defers && !Volatile.Read(ref _sinksFinished);
+
+    private static TimeSpan Remaining(TimeSpan timeout, long start)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return timeout;
+        }
+
+        TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
     /// <summary>True when every enqueued event has been through the sinks (false after the worker died with events queued).</summary>
@@ -220,10 +257,17 @@ internal sealed class LogPipeline
     public async Task<bool> ShutdownAsync(TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? reportedTimeout = null)
     {
         BeginShutdown();
+        long start = Stopwatch.GetTimestamp();
         bool finished = await WaitAsync(_stopped.Task, timeout, cancellationToken).ConfigureAwait(false);
         if (!finished)
         {
             GiveUp(reportedTimeout ?? timeout);
+        }
+
+        if (finished && AllReleased && HeldAfterDeath)
+        {
+            Task<bool> drained = RequestFlush();
+            return await WaitAsync(drained, Remaining(timeout, start), cancellationToken).ConfigureAwait(false) && drained.Result;
         }
 
         return finished && AllReleased;
@@ -299,6 +343,9 @@ internal sealed class LogPipeline
 
     private void Run()
     {
+        // A log call made on this thread (a sink that logs) into any pipeline's queue never waits for room: this one's
+        // only it drains, and the next pipeline's worker may be waiting for it to exit.
+        LogQueue.MarkDrainingThread();
         // Told when this worker starts, not when the pipeline is built: a sink taken over from the previous pipeline
         // follows that pipeline's strategy until its worker has exited.
         foreach (LogSink sink in _sinks)
@@ -310,6 +357,7 @@ internal sealed class LogPipeline
         {
             RunLoop();
             FinishSinks();
+            Volatile.Write(ref _sinksFinished, true);
         }
         catch (Exception ex)
         {
@@ -322,13 +370,20 @@ internal sealed class LogPipeline
         {
             _queue.MarkConsumerStopped();
             LogPipeline? successor;
+            List<TaskCompletionSource<bool>>? handed;
             lock (_flushLock)
             {
                 _workerExited = true;
                 successor = _successor;
                 _successor = null;
-                // Waiters whose events were delivered succeed; the others fail now, since nothing will deliver them.
-                CompleteFlushWaiters(_queue.Head, exiting: true);
+                // Waiters whose events were delivered succeed (once a sink that still holds them lets go, when the worker
+                // died without flushing them); the others fail now, since nothing will deliver them.
+                handed = CompleteFlushWaiters(_queue.Head, exiting: true, handOff: HeldAfterDeath);
+            }
+
+            if (handed is not null)
+            {
+                WhenDeferringSinksDrained(handed);
             }
 
             _stopped.TrySetResult();
@@ -571,12 +626,16 @@ internal sealed class LogPipeline
             }
         }
 
-        if (handed is null)
+        if (handed is not null)
         {
-            return;
+            WhenDeferringSinksDrained(handed);
         }
+    }
 
-        var drained = new FlushCountdown(handed, _sinks.Length + 1);
+    /// <summary>Completes <paramref name="waiters"/> (with true) once every sink that keeps batches has finished what it holds now.</summary>
+    private void WhenDeferringSinksDrained(List<TaskCompletionSource<bool>> waiters)
+    {
+        var drained = new FlushCountdown(waiters, _sinks.Length + 1);
         foreach (LogSink sink in _sinks)
         {
             if (sink.DefersDelivery)
@@ -615,14 +674,21 @@ internal sealed class LogPipeline
     /// Completes the flush waiters whose events are all below <paramref name="head"/> (with true); when the worker is
     /// <paramref name="exiting"/>, completes the rest with false, since nothing will deliver their events any more.
     /// </summary>
-    private void CompleteFlushWaiters(long head, bool exiting = false)
+    /// <returns>With <paramref name="handOff"/>, the waiters whose events are below <paramref name="head"/>, not completed.</returns>
+    private List<TaskCompletionSource<bool>>? CompleteFlushWaiters(long head, bool exiting = false, bool handOff = false)
     {
+        List<TaskCompletionSource<bool>>? handed = null;
         lock (_flushLock)
         {
             for (int i = _flushWaiters.Count - 1; i >= 0; i--)
             {
                 bool delivered = _flushWaiters[i].Target <= head;
-                if (delivered || exiting)
+                if (delivered && handOff)
+                {
+                    (handed ??= new()).Add(_flushWaiters[i].Done);
+                    _flushWaiters.RemoveAt(i);
+                }
+                else if (delivered || exiting)
                 {
                     _flushWaiters[i].Done.TrySetResult(delivered);
                     _flushWaiters.RemoveAt(i);
@@ -634,6 +700,8 @@ internal sealed class LogPipeline
                 _flushTarget = -1;
             }
         }
+
+        return handed;
     }
 
     private void FinishSinks()

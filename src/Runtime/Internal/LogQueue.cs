@@ -155,8 +155,10 @@ internal sealed class LogQueue
             long depth = tail - Volatile.Read(ref _positions.Head);
             if (depth >= _capacity)
             {
-                // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever.
-                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer)
+                // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever. Nor
+                // must another pipeline's worker (the new worker waits for it to exit) or a sink's own sender (Loki's,
+                // through a handler that logs: the worker may be waiting for it).
+                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || s_drainingFlow.Value)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
@@ -295,6 +297,17 @@ internal sealed class LogQueue
 
     /// <summary>The worker thread, which drains the queue: a call it makes (from a sink) never waits for room.</summary>
     internal Thread? Consumer;
+
+    /// <summary>
+    /// Set on the threads that drain a queue or a sink (every pipeline's worker, the Loki sender), which others may wait for:
+    /// a call they make never waits for room either, in any pipeline's queue (the worker of a pipeline that took over a
+    /// sink waits for the previous worker to exit, and the worker may wait for the Loki sender). An async local, so that it
+    /// also holds where such a thread's work continues (a handler that logs after awaiting the response, on the thread pool).
+    /// </summary>
+    private static readonly AsyncLocal<bool> s_drainingFlow = new();
+
+    /// <summary>Marks the calling thread's flow as one that drains: its log calls never wait for room (see <see cref="s_drainingFlow"/>).</summary>
+    internal static void MarkDrainingThread() => s_drainingFlow.Value = true;
 
     /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
     internal volatile bool WorkerIdle;

@@ -439,6 +439,9 @@ public sealed class LokiSink : LogSink
 
     private void SendLoop()
     {
+        // The worker may be waiting for this thread (for room in the send buffer), so a log call made here (a handler that
+        // logs) must not wait for room in the queue behind it.
+        LogQueue.MarkDrainingThread();
         while (true)
         {
             LokiPreparedBatch prepared;

@@ -290,6 +290,134 @@ public sealed class LokiPipelineTests
         Assert.Equal(2, pipeline.GetStatistics().Delivered);
     }
 
+    [Fact]
+    public void After_the_worker_died_flush_and_shutdown_do_not_report_success_while_Loki_still_holds_the_events()
+    {
+        // The worker handed the batch to the Loki sender and then died: nothing flushes or disposes the sink, but the
+        // sender still holds the event. Flush and Shutdown once said all was delivered because the queue was empty.
+        using var release = new ManualResetEventSlim();
+        using var receiver = new LokiReceiver((_, _) =>
+        {
+            release.Wait(LokiReceiver.SafetyTimeout);
+            return ResponsePlan.NoContent;
+        });
+        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
+        options.Loki.Url = receiver.Url;
+        var pipeline = new LogPipeline(options, [new LokiSink(options.Loki)]);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
+            receiver.WaitForRequests(1);
+            Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.Head >= 1, LokiReceiver.SafetyTimeout));
+            Task<bool> flush = pipeline.FlushAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
+            // What the statistics say at the moment the flush reports success: the event must be done by then.
+            Task<long> doneAtFlush = flush.ContinueWith(
+                t => t.Result ? pipeline.GetStatistics().Delivered + pipeline.GetStatistics().Failed : -1,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            pipeline.FaultWorkerForTesting();
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+
+            Assert.Equal(1, pipeline.GetStatistics().Pending);
+            Assert.False(pipeline.Flush(TimeSpan.Zero), "a flush said the event held by Loki's sender was delivered");
+            Assert.False(pipeline.Shutdown(TimeSpan.Zero), "shutdown said the event held by Loki's sender was delivered");
+
+            release.Set();
+            Assert.True(pipeline.Flush(LokiReceiver.SafetyTimeout));
+            Assert.Equal(1, pipeline.GetStatistics().Delivered);
+            Assert.True(doneAtFlush.Wait(LokiReceiver.SafetyTimeout));
+            Assert.Equal(1, doneAtFlush.Result);
+            Assert.True(pipeline.Shutdown(LokiReceiver.SafetyTimeout));
+        }
+        finally
+        {
+            release.Set();
+            Console.SetError(originalError);
+        }
+    }
+
+    /// <summary>Logs into a pipeline before every request, as a handler from IHttpClientFactory logs through the ILogger bridge.</summary>
+    private sealed class LoggingHandler() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        public LogPipeline? Pipeline;
+        public long Logged;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            // Before the request on the sender's thread, after it wherever the response is awaited (the thread pool).
+            LokiTestEvents.LogOrder(Pipeline!, -1, "request", 0m);
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            LokiTestEvents.LogOrder(Pipeline!, -2, "response", 0m);
+            Interlocked.Increment(ref Logged);
+            return response;
+        }
+    }
+
+    [Fact]
+    public void Under_Block_a_log_call_from_the_Loki_sender_never_waits_for_room_in_the_queue()
+    {
+        // While Loki is down the send buffer fills, the worker waits for room in it and the queue fills behind it. A log
+        // call made on the sender's thread (a handler that logs) then waited for room in the queue that only the sender
+        // could make, for ever: Loki was never pushed to again, not even once it was back.
+        int down = 1;
+        using var receiver = new LokiReceiver((_, _) => Volatile.Read(ref down) == 1 ? new ResponsePlan(503) : ResponsePlan.NoContent);
+        using var handler = new LoggingHandler();
+        var options = new FapiLogOptions
+        {
+            QueueCapacity = 16,
+            BatchSize = 8,
+            Overflow = OverflowStrategy.Block,
+            BlockTimeout = Timeout.InfiniteTimeSpan,
+            FlushInterval = TimeSpan.FromMilliseconds(20),
+            ShutdownTimeout = TimeSpan.FromMilliseconds(200),
+        };
+        options.Loki.Url = receiver.Url;
+        options.Loki.HttpMessageHandler = handler;
+        options.Loki.MaxAttempts = 1000;
+        options.Loki.MinBackoff = TimeSpan.FromMilliseconds(1);
+        options.Loki.MaxBackoff = TimeSpan.FromMilliseconds(50);
+        options.Loki.MaxBufferedBytes = LokiOptions.MinBufferedBytes;
+        var sink = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink], startWorker: false);
+        handler.Pipeline = pipeline;
+        pipeline.StartWorkerForTesting();
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        using var stop = new CancellationTokenSource();
+        var producer = new Thread(() =>
+        {
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                LokiTestEvents.LogOrder(pipeline, i, "x", 1m);
+            }
+        });
+        try
+        {
+            producer.Start();
+            Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom && pipeline.Queue.BlockedProducers >= 1, LokiReceiver.SafetyTimeout),
+                "the worker never waited for room with the producer waiting behind it");
+            stop.Cancel();
+            long loggedBefore = Interlocked.Read(ref handler.Logged);
+
+            // Loki is back: the sender pushes again, its own log calls are taken or dropped but never wait, and all drains.
+            Volatile.Write(ref down, 0);
+            Assert.True(SpinWait.SpinUntil(() => Interlocked.Read(ref handler.Logged) > loggedBefore + 2, LokiReceiver.SafetyTimeout),
+                "the sender's log call waited for room in the queue");
+            Assert.True(producer.Join(LokiReceiver.SafetyTimeout), "the producer stayed blocked");
+            Assert.True(pipeline.Flush(LokiReceiver.SafetyTimeout));
+            Assert.Equal(0, sink.Statistics.EntriesFailed);
+        }
+        finally
+        {
+            stop.Cancel();
+            pipeline.Shutdown(options.ShutdownTimeout);
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Assert.True(producer.Join(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
+    }
+
     /// <summary>Passes requests on; a cancelled one finishes unwinding only when the test says so (a handler of your own may take a while).</summary>
     private sealed class SlowToCancelHandler() : DelegatingHandler(new SocketsHttpHandler())
     {
