@@ -608,25 +608,7 @@ internal sealed class LogPipeline
         // it, or the other sinks would wait too. The waiters whose events the worker has handed out are completed by the
         // last of those senders to finish what it holds now.
         FlushSinks(skipDeferring: true);
-        List<TaskCompletionSource<bool>>? handed = null;
-        lock (_flushLock)
-        {
-            for (int i = _flushWaiters.Count - 1; i >= 0; i--)
-            {
-                if (_flushWaiters[i].Target <= head)
-                {
-                    (handed ??= new()).Add(_flushWaiters[i].Done);
-                    _flushWaiters.RemoveAt(i);
-                }
-            }
-
-            if (_flushWaiters.Count == 0)
-            {
-                _flushTarget = -1;
-            }
-        }
-
-        if (handed is not null)
+        if (CompleteFlushWaiters(head, handOff: true) is { } handed)
         {
             WhenDeferringSinksDrained(handed);
         }
