@@ -161,18 +161,6 @@ public sealed class LokiSink : LogSink
     /// <summary>The delay before the most recent retry (tests check that <c>Retry-After</c> was honoured).</summary>
     internal TimeSpan LastRetryDelay { get; private set; }
 
-    /// <summary>Bytes of rendered entries waiting in the send buffer (including the batch being pushed).</summary>
-    internal long BufferedBytes
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _bufferedBytes;
-            }
-        }
-    }
-
     /// <summary>The memory the batches in the send buffer hold: their buffers' capacity, not only what is written in them.</summary>
     internal long HeldBytes
     {

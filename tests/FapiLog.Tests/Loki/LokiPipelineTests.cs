@@ -185,7 +185,7 @@ public sealed class LokiPipelineTests
             FapiLogStatistics stats = pipeline.GetStatistics();
             Assert.Equal(0, stats.Dropped);
             Assert.InRange(givenUp, 1, 999);
-            Assert.InRange(sink.BufferedBytes, 1, options.Loki.MaxBufferedBytes);
+            Assert.InRange(sink.Statistics.BufferedBytes, 1, options.Loki.MaxBufferedBytes);
 
             // Counted as delivered only once Loki has them: the batches the buffer holds are still pending.
             Assert.Equal(0, stats.Delivered);
@@ -234,7 +234,7 @@ public sealed class LokiPipelineTests
             FapiLogStatistics stats = pipeline.GetStatistics();
             Assert.Equal(0, sink.Statistics.EntriesFailed);
             Assert.Equal(0, stats.Failed + stats.Dropped);
-            Assert.InRange(sink.BufferedBytes, 1, options.Loki.MaxBufferedBytes);
+            Assert.InRange(sink.Statistics.BufferedBytes, 1, options.Loki.MaxBufferedBytes);
             Assert.True(stats.Enqueued > options.QueueCapacity + options.BatchSize, $"{stats.Enqueued} enqueued: the buffer took nothing beyond the queue");
         }
         finally
