@@ -325,6 +325,68 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     /// <summary>On the write after <see cref="LogOnNextWrite"/> is set, waits for its gate, then logs one event.</summary>
+    [Fact]
+    public void A_shared_sink_that_flushes_while_Configure_hands_it_over_does_not_wait_for_the_new_worker()
+    {
+        // The new worker waits for the old one to exit; a sink that calls Flush from the old worker waited for the new
+        // pipeline, that is for the new worker: for ever with an infinite timeout.
+        var sink = new FlushingGateSink();
+        void Options(FapiLogOptions o)
+        {
+            o.Console = false;
+            o.BatchSize = 1;
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(sink);
+        }
+
+        FapiLogging.Configure(Options);
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        sink.FlushOnNextWrite = true;
+        Assert.True(TestLog.EmitInstalled(1, 0));
+        Assert.True(sink.Entered.Wait(TestLog.Safety));
+
+        Task reconfigure = Task.Factory.StartNew(() => FapiLogging.Configure(Options), TaskCreationOptions.LongRunning);
+        try
+        {
+            Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+            Assert.False(FapiLogging.CurrentPipeline!.WorkerStarted);
+            Assert.True(TestLog.EmitInstalled(2, 0)); // waits for the new worker
+
+            sink.Gate.Set();
+            Assert.True(first.Stopped.Wait(TestLog.Safety), "the old worker waited in Flush for the new worker, which waited for it");
+            Assert.False(sink.FlushResult); // the new pipeline's event was not out yet, and the sink was not kept waiting for it
+            Assert.True(reconfigure.Wait(TestLog.Safety));
+            Assert.True(FapiLogging.Flush(TestLog.Safety));
+            Assert.Equal(2, FapiLogging.Statistics.Delivered);
+        }
+        finally
+        {
+            sink.Gate.Set();
+            FapiLogging.ResetForTesting();
+        }
+    }
+
+    private sealed class FlushingGateSink : LogSink
+    {
+        public readonly ManualResetEventSlim Entered = new();
+        public readonly ManualResetEventSlim Gate = new();
+        public volatile bool FlushOnNextWrite;
+        public volatile bool FlushResult = true;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (!FlushOnNextWrite)
+            {
+                return;
+            }
+
+            FlushOnNextWrite = false;
+            Entered.Set();
+            Gate.Wait(TestLog.Safety);
+            FlushResult = FapiLogging.Flush(Timeout.InfiniteTimeSpan);
+        }
+    }
+
     private sealed class LoggingGateSink : LogSink
     {
         public readonly ManualResetEventSlim Entered = new();

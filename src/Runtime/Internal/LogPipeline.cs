@@ -153,7 +153,9 @@ internal sealed class LogPipeline
     public bool Flush(TimeSpan timeout)
     {
         Task<bool> done = RequestFlush();
-        return IsWorkerThread ? done.IsCompleted && done.Result : Wait(done, timeout) && done.Result;
+        // A thread that drains (this or another pipeline's worker, a Loki sender) must not wait: what it would wait for
+        // may be waiting for it (a sink that flushes, a handover's new worker, a flush the sender completes).
+        return IsWorkerThread || LogQueue.InDrainingFlow ? done.IsCompleted && done.Result : Wait(done, timeout) && done.Result;
     }
 
     public async Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken)

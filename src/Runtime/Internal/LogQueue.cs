@@ -158,7 +158,7 @@ internal sealed class LogQueue
                 // The worker itself (a sink that logs) must not wait: only it can make room, so it would wait for ever. Nor
                 // must another pipeline's worker (the new worker waits for it to exit) or a sink's own sender (Loki's,
                 // through a handler that logs: the worker may be waiting for it).
-                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || s_drainingFlow.Value)
+                if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || InDrainingFlow)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
@@ -308,6 +308,9 @@ internal sealed class LogQueue
 
     /// <summary>Marks the calling thread's flow as one that drains: its log calls never wait for room (see <see cref="s_drainingFlow"/>).</summary>
     internal static void MarkDrainingThread() => s_drainingFlow.Value = true;
+
+    /// <summary>True on a flow <see cref="MarkDrainingThread"/> marked: it must not wait for a queue or a flush.</summary>
+    internal static bool InDrainingFlow => s_drainingFlow.Value;
 
     /// <summary>Set by the worker while it sleeps for a whole flush interval (no traffic): producers must then wake it for a full batch.</summary>
     internal volatile bool WorkerIdle;
