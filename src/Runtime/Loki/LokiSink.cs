@@ -81,8 +81,8 @@ public sealed class LokiSink : LogSink
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
-    private long _leastBytesPerEntry = LokiPreparedBatch.TableBytesPerEntry;
-    private bool _sizeSeen;
+    // The least memory per entry of a batch taken so far; set by the first batch taken, before anything is buffered.
+    private long _leastBytesPerEntry = long.MaxValue;
     private List<(long Target, Action Callback)>? _drainWaiters;
     private Failure? _unflushedFailure;
     private int _unflushedFailed;
@@ -273,9 +273,7 @@ public sealed class LokiSink : LogSink
                     ticket?.Hold();
                     _accepted++;
                     _pending.Enqueue((prepared, bytes, ticket, _accepted));
-                    long perEntry = Math.Max(LokiPreparedBatch.TableBytesPerEntry, bytes / count);
-                    _leastBytesPerEntry = _sizeSeen ? Math.Min(_leastBytesPerEntry, perEntry) : perEntry;
-                    _sizeSeen = true;
+                    _leastBytesPerEntry = Math.Min(_leastBytesPerEntry, Math.Max(LokiPreparedBatch.TableBytesPerEntry, bytes / count));
                     _bufferedBytes += bytes;
                     _counters.CountBuffered(count, bytes);
                     StartSender();
