@@ -271,36 +271,43 @@ public sealed class GlobalPipelineTests : IDisposable
         Assert.Equal(1, overlap.MostAtOnce);
     }
 
+    /// <summary>
+    /// Configures a pipeline with <paramref name="sink"/>, holds its worker inside the sink, and starts configuring again
+    /// with the same sink on another thread; returns once the new pipeline is installed (its worker waiting for the old one).
+    /// </summary>
+    private static (LogPipeline First, Task Reconfigure) HoldOldWorkerAndReconfigure(HandoverGateSink sink, Action<FapiLogOptions> options)
+    {
+        FapiLogging.Configure(options);
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        sink.ArmNextWrite();
+        Assert.True(TestLog.EmitInstalled(1, 0));
+        Assert.True(sink.Entered.Wait(TestLog.Safety));
+
+        Task reconfigure = Task.Factory.StartNew(() => FapiLogging.Configure(options), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        Assert.False(FapiLogging.CurrentPipeline!.WorkerStarted);
+        return (first, reconfigure);
+    }
+
     [Fact]
     public void Under_Block_a_shared_sink_that_logs_while_the_old_worker_finishes_does_not_deadlock_with_the_waiting_new_worker()
     {
         // Configure again with the same sink: the new pipeline's worker waits for the old one to exit. A sink that logs
         // (the README allows it) logs from the old worker into the new queue; once that is full, the old worker waited for
         // room that only the new worker makes, and the new worker waited for the old one to exit: for ever under Block.
-        var sink = new LoggingGateSink();
-        void Options(FapiLogOptions o)
-        {
-            o.Console = false;
-            o.QueueCapacity = 4;
-            o.BatchSize = 1;
-            o.Overflow = OverflowStrategy.Block;
-            o.BlockTimeout = Timeout.InfiniteTimeSpan;
-            o.ShutdownTimeout = TestLog.Safety;
-            o.AddSink(sink);
-        }
-
-        FapiLogging.Configure(Options);
-        LogPipeline first = FapiLogging.CurrentPipeline!;
-        sink.LogOnNextWrite = true;
-        Assert.True(TestLog.EmitInstalled(1, 0));
-        Assert.True(sink.Entered.Wait(TestLog.Safety));
-
-        Task reconfigure = Task.Factory.StartNew(() => FapiLogging.Configure(Options), TaskCreationOptions.LongRunning);
+        var sink = new HandoverGateSink(() => TestLog.EmitInstalled(3, 0));
         try
         {
-            Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
-            LogPipeline second = FapiLogging.CurrentPipeline!;
-            Assert.False(second.WorkerStarted);
+            (LogPipeline first, Task reconfigure) = HoldOldWorkerAndReconfigure(sink, o =>
+            {
+                o.Console = false;
+                o.QueueCapacity = 4;
+                o.BatchSize = 1;
+                o.Overflow = OverflowStrategy.Block;
+                o.BlockTimeout = Timeout.InfiniteTimeSpan;
+                o.ShutdownTimeout = TestLog.Safety;
+                o.AddSink(sink);
+            });
             for (int i = 0; i < 4; i++)
             {
                 Assert.True(TestLog.EmitInstalled(2, i)); // the new queue is full now
@@ -324,37 +331,27 @@ public sealed class GlobalPipelineTests : IDisposable
         }
     }
 
-    /// <summary>On the write after <see cref="LogOnNextWrite"/> is set, waits for its gate, then logs one event.</summary>
     [Fact]
     public void A_shared_sink_that_flushes_while_Configure_hands_it_over_does_not_wait_for_the_new_worker()
     {
         // The new worker waits for the old one to exit; a sink that calls Flush from the old worker waited for the new
         // pipeline, that is for the new worker: for ever with an infinite timeout.
-        var sink = new FlushingGateSink();
-        void Options(FapiLogOptions o)
-        {
-            o.Console = false;
-            o.BatchSize = 1;
-            o.ShutdownTimeout = TestLog.Safety;
-            o.AddSink(sink);
-        }
-
-        FapiLogging.Configure(Options);
-        LogPipeline first = FapiLogging.CurrentPipeline!;
-        sink.FlushOnNextWrite = true;
-        Assert.True(TestLog.EmitInstalled(1, 0));
-        Assert.True(sink.Entered.Wait(TestLog.Safety));
-
-        Task reconfigure = Task.Factory.StartNew(() => FapiLogging.Configure(Options), TaskCreationOptions.LongRunning);
+        bool flushResult = true;
+        var sink = new HandoverGateSink(() => flushResult = FapiLogging.Flush(Timeout.InfiniteTimeSpan));
         try
         {
-            Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
-            Assert.False(FapiLogging.CurrentPipeline!.WorkerStarted);
+            (LogPipeline first, Task reconfigure) = HoldOldWorkerAndReconfigure(sink, o =>
+            {
+                o.Console = false;
+                o.BatchSize = 1;
+                o.ShutdownTimeout = TestLog.Safety;
+                o.AddSink(sink);
+            });
             Assert.True(TestLog.EmitInstalled(2, 0)); // waits for the new worker
 
             sink.Gate.Set();
             Assert.True(first.Stopped.Wait(TestLog.Safety), "the old worker waited in Flush for the new worker, which waited for it");
-            Assert.False(sink.FlushResult); // the new pipeline's event was not out yet, and the sink was not kept waiting for it
+            Assert.False(Volatile.Read(ref flushResult)); // the new pipeline's event was not out yet, and the sink was not kept waiting for it
             Assert.True(reconfigure.Wait(TestLog.Safety));
             Assert.True(FapiLogging.Flush(TestLog.Safety));
             Assert.Equal(2, FapiLogging.Statistics.Delivered);
@@ -366,44 +363,28 @@ public sealed class GlobalPipelineTests : IDisposable
         }
     }
 
-    private sealed class FlushingGateSink : LogSink
+    /// <summary>On the write after <see cref="ArmNextWrite"/>, waits for its gate, then runs its action (log, flush) on the worker.</summary>
+    private sealed class HandoverGateSink(Action onGateOpened) : LogSink
     {
-        public readonly ManualResetEventSlim Entered = new();
-        public readonly ManualResetEventSlim Gate = new();
-        public volatile bool FlushOnNextWrite;
-        public volatile bool FlushResult = true;
+        private volatile bool _armed;
+
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public ManualResetEventSlim Gate { get; } = new();
+
+        public void ArmNextWrite() => _armed = true;
 
         public override void Write(in LogBatch batch, CancellationToken cancellationToken)
         {
-            if (!FlushOnNextWrite)
+            if (!_armed)
             {
                 return;
             }
 
-            FlushOnNextWrite = false;
+            _armed = false;
             Entered.Set();
             Gate.Wait(TestLog.Safety);
-            FlushResult = FapiLogging.Flush(Timeout.InfiniteTimeSpan);
-        }
-    }
-
-    private sealed class LoggingGateSink : LogSink
-    {
-        public readonly ManualResetEventSlim Entered = new();
-        public readonly ManualResetEventSlim Gate = new();
-        public volatile bool LogOnNextWrite;
-
-        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
-        {
-            if (!LogOnNextWrite)
-            {
-                return;
-            }
-
-            LogOnNextWrite = false;
-            Entered.Set();
-            Gate.Wait(TestLog.Safety);
-            TestLog.EmitInstalled(3, 0);
+            onGateOpened();
         }
     }
 
