@@ -197,6 +197,52 @@ public sealed class HostileInputTests
         Assert.EndsWith("level 9900" + marker.Replace("\n", "\n    ") + "\n", sinks.Text);
     }
 
+    /// <summary>A chain of <paramref name="count"/> exceptions: "level {count - 1}" outermost, "level 0" innermost.</summary>
+    private static Exception Chain(int count)
+    {
+        Exception error = new InvalidOperationException("level 0");
+        for (int i = 1; i < count; i++)
+        {
+            error = new InvalidOperationException("level " + i.ToString(System.Globalization.CultureInfo.InvariantCulture), error);
+        }
+
+        return error;
+    }
+
+    [Fact]
+    public void A_chain_of_exactly_MaxDepth_exceptions_is_written_as_its_ToString()
+    {
+        Exception error = Chain(ExceptionText.MaxDepth);
+        using var sinks = new AllSinks();
+        Failed(sinks.Pipeline, "/max", error);
+        sinks.Shutdown();
+
+        Assert.Equal(error.ToString(), ExceptionText.Full(error));
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            Assert.Equal(error.ToString(), e.GetProperty("exception").GetProperty("stack").GetString());
+        }
+    }
+
+    [Fact]
+    public void A_chain_of_MaxDepth_plus_one_exceptions_shows_MaxDepth_of_them_and_the_marker()
+    {
+        // The bound the marker names is the bound the check applies: one exception more is already the bounded form.
+        Exception error = Chain(ExceptionText.MaxDepth + 1);
+        using var sinks = new AllSinks();
+        Failed(sinks.Pipeline, "/max-plus-one", error);
+        sinks.Shutdown();
+
+        string marker = "\n ---> <inner exceptions deeper than " + ExceptionText.MaxDepth + " not shown>";
+        string full = ExceptionText.Full(error);
+        Assert.Equal(ExceptionText.MaxDepth, Regex.Matches(full, "System.InvalidOperationException: level ").Count);
+        Assert.EndsWith("System.InvalidOperationException: level 1" + marker, full);
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            Assert.Equal(full, e.GetProperty("exception").GetProperty("stack").GetString());
+        }
+    }
+
     [Fact]
     public void An_aggregate_whose_second_inner_exception_nests_too_deep_says_that_part_is_not_shown()
     {

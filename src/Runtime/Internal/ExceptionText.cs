@@ -14,7 +14,10 @@ namespace FapiLog.Internal;
 /// </summary>
 internal static class ExceptionText
 {
-    /// <summary>Deepest nesting of inner exceptions that <see cref="Exception.ToString"/> is trusted with.</summary>
+    /// <summary>
+    /// Longest chain of exceptions (the outermost one counted) that <see cref="Exception.ToString"/> is trusted with, and
+    /// the most the bounded form shows.
+    /// </summary>
     internal const int MaxDepth = 100;
 
     /// <summary>Most exceptions (inner ones of aggregates included, each time it is met) walked before the text is written.</summary>
@@ -56,8 +59,8 @@ internal static class ExceptionText
 
     /// <summary>
     /// True when <see cref="Exception.ToString"/> of <paramref name="ex"/> ends in reasonable time: its inner exceptions
-    /// (<see cref="Exception.InnerException"/>, and every one of an <see cref="AggregateException"/>) nest at most
-    /// <see cref="MaxDepth"/> deep and are at most <see cref="MaxExceptions"/>. A cycle nests without end, so it fails the
+    /// (<see cref="Exception.InnerException"/>, and every one of an <see cref="AggregateException"/>) form no chain longer
+    /// than <see cref="MaxDepth"/> exceptions and are at most <see cref="MaxExceptions"/>. A cycle nests without end, so it fails the
     /// depth check without a set of the exceptions seen (nothing is allocated for an ordinary exception).
     /// </summary>
     private static bool IsBounded(Exception ex)
@@ -68,7 +71,8 @@ internal static class ExceptionText
 
     private static bool Walk(Exception ex, int depth, ref int budget)
     {
-        if (depth > MaxDepth || --budget < 0)
+        // Depth counts from 0: depth MaxDepth is exception MaxDepth + 1 of the chain, the first one the bounded form leaves out.
+        if (depth >= MaxDepth || --budget < 0)
         {
             return false;
         }
