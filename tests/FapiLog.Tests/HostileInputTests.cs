@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Threading;
@@ -170,6 +171,113 @@ public sealed class HostileInputTests
             }
         }
     }
+    /// <summary>The bidirectional embedding, override and isolate controls (U+202A..U+202E, U+2066..U+2069): "Trojan Source".</summary>
+    private const string BidiControls = "\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069";
+
+    [Fact]
+    public void Bidirectional_controls_reach_a_terminal_only_as_visible_text()
+    {
+        // An override in a value would reorder the rest of the line as displayed: "admin\u202Etxt.exe" shows as "adminexe.txt".
+        string hostile = "admin" + BidiControls + " caf\u00e9 \u65e5\u672c";
+        using var sinks = new AllSinks();
+        Login(sinks.Pipeline, hostile, "curl");
+        Failed(sinks.Pipeline, "/p", new InvalidOperationException("bad " + hostile));
+        sinks.Shutdown();
+
+        string escaped = "admin\\u202A\\u202B\\u202C\\u202D\\u202E\\u2066\\u2067\\u2068\\u2069 caf\u00e9 \u65e5\u672c";
+        foreach (string output in new[] { sinks.Text, sinks.Coloured })
+        {
+            Assert.DoesNotContain(output, c => BidiControls.Contains(c, StringComparison.Ordinal));
+            Assert.Contains("Login by " + escaped + " from curl\n", output, StringComparison.Ordinal);
+            Assert.Contains("bad " + escaped, output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Bidirectional_controls_are_escaped_in_JSON_lines_and_ordinary_non_ASCII_is_not()
+    {
+        // A JSON line is read in terminals and viewers too; the escape decodes to the same string, so nothing is lost.
+        string hostile = "admin" + BidiControls + " caf\u00e9 \u65e5\u672c";
+        using var sinks = new AllSinks();
+        Login(sinks.Pipeline, hostile, "curl");
+        Failed(sinks.Pipeline, "/p", new InvalidOperationException("bad " + hostile));
+        sinks.Shutdown();
+
+        string escaped = "admin\\u202A\\u202B\\u202C\\u202D\\u202E\\u2066\\u2067\\u2068\\u2069 caf\u00e9 \u65e5\u672c";
+        string[] raw = sinks.JsonLines.Concat(sinks.FileLines).Concat(sinks.Memory.Events.Select(e => e.Json)).ToArray();
+        Assert.Equal(6, raw.Length);
+        foreach (string line in raw)
+        {
+            Assert.DoesNotContain(line, c => BidiControls.Contains(c, StringComparison.Ordinal));
+            Assert.Contains(escaped, line, StringComparison.OrdinalIgnoreCase);
+        }
+
+        foreach (JsonElement e in sinks.AllJson())
+        {
+            if (e.TryGetProperty("User", out JsonElement user))
+            {
+                Assert.Equal(hostile, user.GetString());
+            }
+            else
+            {
+                Assert.Equal("bad " + hostile, e.GetProperty("exception").GetProperty("message").GetString());
+            }
+        }
+    }
+
+    [Fact]
+    public void The_JSON_encoder_differs_from_the_relaxed_one_only_in_the_bidirectional_controls()
+    {
+        // Every BMP character, plus a pair, a lone surrogate and quotes, HTML and non-ASCII text that must stay as they are.
+        var all = new StringBuilder("\"quoted\" <b>&amp;</b> a+b caf\u00e9 \u65e5\u672c \U0001F600 \uD800x ");
+        for (int c = 0; c <= 0xFFFF; c++)
+        {
+            if (!char.IsSurrogate((char)c))
+            {
+                all.Append((char)c);
+            }
+        }
+
+        string text = all.ToString();
+        string expected = Expected(utf8: false);
+        Assert.StartsWith("\"\\\"quoted\\\" <b>&amp;</b> a+b caf\u00e9 \u65e5\u672c ", expected, StringComparison.Ordinal);
+        Assert.Equal(expected, Write(JsonFormatting.Encoder, text, utf8: false));
+        Assert.Equal(text.Replace("\uD800x", "\uFFFDx", StringComparison.Ordinal), JsonDocument.Parse(expected).RootElement.GetString());
+        // UTF-8 input, as JsonEncodedText (names) encodes too; the lone surrogate arrives as the bytes of U+FFFD there.
+        string expectedUtf8 = Expected(utf8: true);
+        Assert.Equal(expectedUtf8, Write(JsonFormatting.Encoder, text, utf8: true));
+        Assert.Equal(expectedUtf8, "\"" + JsonEncodedText.Encode(JsonFormatting.WellFormed(text), JsonFormatting.Encoder).ToString() + "\"");
+
+        string Expected(bool utf8)
+        {
+            string relaxed = Write(JavaScriptEncoder.UnsafeRelaxedJsonEscaping, text, utf8);
+            foreach (char c in BidiControls)
+            {
+                relaxed = relaxed.Replace(c.ToString(), "\\u" + ((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+            }
+
+            return relaxed;
+        }
+
+        static string Write(JavaScriptEncoder encoder, string value, bool utf8)
+        {
+            var output = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = encoder }))
+            {
+                if (utf8)
+                {
+                    writer.WriteStringValue(Encoding.UTF8.GetBytes(value));
+                }
+                else
+                {
+                    writer.WriteStringValue(value);
+                }
+            }
+
+            return Encoding.UTF8.GetString(output.ToArray());
+        }
+    }
+
     [Fact]
     public void A_chain_of_ten_thousand_inner_exceptions_is_cut_at_a_documented_depth()
     {

@@ -27,8 +27,11 @@ internal enum JsonLineParts
 /// <summary>Writes events as JSON objects with typed fields (numbers as numbers, booleans as booleans, null as null).</summary>
 internal static class JsonFormatting
 {
-    /// <summary>Readable output (no \u escapes for non-ASCII or HTML characters); still valid JSON.</summary>
-    public static readonly JavaScriptEncoder Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+    /// <summary>
+    /// Readable output (no \u escapes for non-ASCII or HTML characters); still valid JSON. Bidirectional controls are
+    /// escaped, so that a value cannot reorder how a line is displayed (see <see cref="ReadableJsonEncoder"/>).
+    /// </summary>
+    public static readonly JavaScriptEncoder Encoder = ReadableJsonEncoder.Instance;
 
     public static readonly JsonWriterOptions WriterOptions = new() { Encoder = Encoder, SkipValidation = true };
 

@@ -382,18 +382,21 @@ public sealed class ConsoleSink : StreamSink
     /// <summary>What starts every line of an event after its first: only an event's first line starts with its timestamp.</summary>
     private const string ContinuationBreak = "\n    ";
 
-    // Line breaks (CR, LF, VT, FF, NEL, LS, PS), the other C0 and C1 controls and DEL; tab is kept.
+    // Line breaks (CR, LF, VT, FF, NEL, LS, PS), the other C0 and C1 controls and DEL; tab is kept. Also the bidirectional
+    // embedding, override and isolate controls (U+202A..U+202E, U+2066..U+2069), which reorder how the rest of a line is
+    // displayed; the marks U+200E/U+200F only affect neutral characters next to them and are kept.
     private static readonly SearchValues<char> s_unreadable = SearchValues.Create(
         "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u000a\u000b\u000c\u000d\u000e\u000f"
         + "\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f"
         + "\u007f\u0080\u0081\u0082\u0083\u0084\u0085\u0086\u0087\u0088\u0089\u008a\u008b\u008c\u008d\u008e\u008f"
-        + "\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e\u009f\u2028\u2029");
+        + "\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e\u009f\u2028\u2029"
+        + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069");
 
     /// <summary>
     /// Appends text that may come from users (argument values, exception messages) so that it cannot pass for another
     /// event or drive the terminal: a line break continues the event on an indented line, so a value cannot forge a line
-    /// that starts with a timestamp, and any other control character (ESC of an escape sequence, C1's CSI, BEL, NUL, DEL)
-    /// is written as its <c>\uXXXX</c> escape.
+    /// that starts with a timestamp, and any other control character (ESC of an escape sequence, C1's CSI, BEL, NUL, DEL,
+    /// a bidirectional override or isolate) is written as its <c>\uXXXX</c> escape.
     /// </summary>
     private static void AppendReadable(PooledCharBuffer w, ReadOnlySpan<char> text)
     {
