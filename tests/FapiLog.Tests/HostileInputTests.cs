@@ -171,6 +171,7 @@ public sealed class HostileInputTests
             }
         }
     }
+
     /// <summary>The bidirectional embedding, override and isolate controls (U+202A..U+202E, U+2066..U+2069): "Trojan Source".</summary>
     private const string BidiControls = "\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069";
 
