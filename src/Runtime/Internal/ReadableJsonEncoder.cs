@@ -22,7 +22,10 @@ internal sealed class ReadableJsonEncoder : JavaScriptEncoder
 
     private static readonly JavaScriptEncoder s_relaxed = UnsafeRelaxedJsonEscaping;
 
-    private static readonly SearchValues<char> s_bidiControls = SearchValues.Create("\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069");
+    // The nine controls lie in U+202A..U+2069. Searching for that whole range is one vectorized search (SearchValues of a
+    // contiguous range); a set of just the nine is searched a character at a time, which made each JSON line 20 % slower.
+    // IsBidiControl then decides. (IndexOfAnyInRange, generic, allocated 96 bytes a call in the Loki allocation tests.)
+    private static readonly SearchValues<char> s_bidiRange = SearchValues.Create(RangeOf('\u202A', '\u2069'));
 
     // Their UTF-8 form: E2 80 AA..AE and E2 81 A6..A9.
     private const byte Utf8Lead = 0xE2;
@@ -157,8 +160,37 @@ internal sealed class ReadableJsonEncoder : JavaScriptEncoder
         }
     }
 
-    // SearchValues, not IndexOfAnyInRange: the generic range search allocated 96 bytes a call in the Loki allocation tests.
-    private static int IndexOfBidiControl(ReadOnlySpan<char> text) => text.IndexOfAny(s_bidiControls);
+    private static string RangeOf(char first, char last)
+    {
+        var chars = new char[last - first + 1];
+        for (int i = 0; i < chars.Length; i++)
+        {
+            chars[i] = (char)(first + i);
+        }
+
+        return new string(chars);
+    }
+
+    private static int IndexOfBidiControl(ReadOnlySpan<char> text)
+    {
+        int offset = 0;
+        while (true)
+        {
+            int i = text.Slice(offset).IndexOfAny(s_bidiRange);
+            if (i < 0)
+            {
+                return -1;
+            }
+
+            offset += i;
+            if (IsBidiControl(text[offset]))
+            {
+                return offset;
+            }
+
+            offset++;
+        }
+    }
 
     private static int IndexOfBidiControl(ReadOnlySpan<byte> utf8)
     {
