@@ -175,22 +175,32 @@ public sealed class HostileInputTests
     /// <summary>The bidirectional embedding, override and isolate controls (U+202A..U+202E, U+2066..U+2069): "Trojan Source".</summary>
     private const string BidiControls = "\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069";
 
+    /// <summary>A value with the nine controls beside ordinary non-ASCII text, which must stay as it is.</summary>
+    private const string BidiValue = "admin" + BidiControls + " caf\u00e9 \u65e5\u672c";
+
+    /// <summary><see cref="BidiValue"/> as it must appear: each control as its escape, the rest unchanged.</summary>
+    private const string BidiEscaped = "admin\\u202A\\u202B\\u202C\\u202D\\u202E\\u2066\\u2067\\u2068\\u2069 caf\u00e9 \u65e5\u672c";
+
+    /// <summary>Logs <see cref="BidiValue"/> as an argument and in an exception's message through every sink, then shuts down.</summary>
+    private static AllSinks LogBidiValues()
+    {
+        var sinks = new AllSinks();
+        Login(sinks.Pipeline, BidiValue, "curl");
+        Failed(sinks.Pipeline, "/p", new InvalidOperationException("bad " + BidiValue));
+        sinks.Shutdown();
+        return sinks;
+    }
+
     [Fact]
     public void Bidirectional_controls_reach_a_terminal_only_as_visible_text()
     {
         // An override in a value would reorder the rest of the line as displayed: "admin\u202Etxt.exe" shows as "adminexe.txt".
-        string hostile = "admin" + BidiControls + " caf\u00e9 \u65e5\u672c";
-        using var sinks = new AllSinks();
-        Login(sinks.Pipeline, hostile, "curl");
-        Failed(sinks.Pipeline, "/p", new InvalidOperationException("bad " + hostile));
-        sinks.Shutdown();
-
-        string escaped = "admin\\u202A\\u202B\\u202C\\u202D\\u202E\\u2066\\u2067\\u2068\\u2069 caf\u00e9 \u65e5\u672c";
+        using AllSinks sinks = LogBidiValues();
         foreach (string output in new[] { sinks.Text, sinks.Coloured })
         {
             Assert.DoesNotContain(output, c => BidiControls.Contains(c, StringComparison.Ordinal));
-            Assert.Contains("Login by " + escaped + " from curl\n", output, StringComparison.Ordinal);
-            Assert.Contains("bad " + escaped, output, StringComparison.Ordinal);
+            Assert.Contains("Login by " + BidiEscaped + " from curl\n", output, StringComparison.Ordinal);
+            Assert.Contains("bad " + BidiEscaped, output, StringComparison.Ordinal);
         }
     }
 
@@ -198,30 +208,24 @@ public sealed class HostileInputTests
     public void Bidirectional_controls_are_escaped_in_JSON_lines_and_ordinary_non_ASCII_is_not()
     {
         // A JSON line is read in terminals and viewers too; the escape decodes to the same string, so nothing is lost.
-        string hostile = "admin" + BidiControls + " caf\u00e9 \u65e5\u672c";
-        using var sinks = new AllSinks();
-        Login(sinks.Pipeline, hostile, "curl");
-        Failed(sinks.Pipeline, "/p", new InvalidOperationException("bad " + hostile));
-        sinks.Shutdown();
-
-        string escaped = "admin\\u202A\\u202B\\u202C\\u202D\\u202E\\u2066\\u2067\\u2068\\u2069 caf\u00e9 \u65e5\u672c";
+        using AllSinks sinks = LogBidiValues();
         string[] raw = sinks.JsonLines.Concat(sinks.FileLines).Concat(sinks.Memory.Events.Select(e => e.Json)).ToArray();
         Assert.Equal(6, raw.Length);
         foreach (string line in raw)
         {
             Assert.DoesNotContain(line, c => BidiControls.Contains(c, StringComparison.Ordinal));
-            Assert.Contains(escaped, line, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains(BidiEscaped, line, StringComparison.OrdinalIgnoreCase);
         }
 
         foreach (JsonElement e in sinks.AllJson())
         {
             if (e.TryGetProperty("User", out JsonElement user))
             {
-                Assert.Equal(hostile, user.GetString());
+                Assert.Equal(BidiValue, user.GetString());
             }
             else
             {
-                Assert.Equal("bad " + hostile, e.GetProperty("exception").GetProperty("message").GetString());
+                Assert.Equal("bad " + BidiValue, e.GetProperty("exception").GetProperty("message").GetString());
             }
         }
     }
