@@ -23,7 +23,7 @@ internal sealed class ReadableJsonEncoder : JavaScriptEncoder
     private static readonly JavaScriptEncoder s_relaxed = UnsafeRelaxedJsonEscaping;
 
     // The nine controls lie in U+202A..U+2069. Searching for that whole range is one vectorized search (SearchValues of a
-    // contiguous range); a set of just the nine is searched a character at a time, which made each JSON line 20 % slower.
+    // contiguous range); a set of just the nine is searched a character at a time, which made rendering Loki lines 20 % slower.
     // IsBidiControl then decides. (IndexOfAnyInRange, generic, allocated 96 bytes a call in the Loki allocation tests.)
     private static readonly SearchValues<char> s_bidiRange = SearchValues.Create(RangeOf('\u202A', '\u2069'));
 
