@@ -54,7 +54,10 @@ public sealed class LogEventDescriptor
         EventName = eventName;
         Level = level;
         Message = message;
-        Arguments = arguments;
+        // A copy: the caller's array stays theirs, and what the worker reads cannot change under it.
+        arguments = (LogArgument[])arguments.Clone();
+        ArgumentArray = arguments;
+        Arguments = Array.AsReadOnly(arguments);
         ArgumentOutOfRangeException.ThrowIfNegative(messageOnlyArguments);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(messageOnlyArguments, arguments.Length);
         FirstField = messageOnlyArguments;
@@ -87,7 +90,8 @@ public sealed class LogEventDescriptor
 
         Offsets = new int[arguments.Length];
         string[] names = AssignFieldNames(arguments, fieldNames, keptReservedName, messageOnlyArguments);
-        FieldNames = names;
+        FieldNameArray = names;
+        FieldNames = Array.AsReadOnly(names);
         JsonFieldNames = new JsonEncodedText[arguments.Length];
         int valueBytes = 0;
         int references = 0;
@@ -179,6 +183,15 @@ public sealed class LogEventDescriptor
     /// or already used name is prefixed with <c>_</c> until it is unique.
     /// </summary>
     public IReadOnlyList<string> FieldNames { get; }
+
+    /// <summary>
+    /// <see cref="Arguments"/> as an array, which the worker indexes per field and placeholder: an array read, where the
+    /// interface would cost a dispatch.
+    /// </summary>
+    internal LogArgument[] ArgumentArray { get; }
+
+    /// <summary><see cref="FieldNames"/> as an array (see <see cref="ArgumentArray"/>).</summary>
+    internal string[] FieldNameArray { get; }
 
     /// <summary>The index of the first argument that is a field; the ones before it only fill the message.</summary>
     internal int FirstField { get; }

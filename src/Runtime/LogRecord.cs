@@ -85,7 +85,7 @@ public struct LogRecord
         where TVisitor : ILogFieldVisitor
     {
         LogEventDescriptor d = _descriptor!;
-        for (int i = d.FirstField; i < d.Arguments.Count; i++)
+        for (int i = d.FirstField; i < d.ArgumentArray.Length; i++)
         {
             ValueReader.Visit(in this, d, i, ref visitor);
         }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Text.Json;
@@ -176,6 +177,23 @@ public class RenderingTests
             0, "Reserved", LogLevel.Information, "{message} {_message} {level}", LogArgument.Create<string>("message"), LogArgument.Create<string>("_message"),
             LogArgument.Create<int>("level"));
         Assert.Equal(new[] { "__message", "_message", "_level" }, d.FieldNames);
+    }
+
+    [Fact]
+    public void A_descriptor_keeps_its_own_arguments_and_hands_out_read_only_views()
+    {
+        // The worker reads a descriptor's arguments for every event: changing the caller's array afterwards, or writing
+        // through what Arguments and FieldNames return, must not change what it reads.
+        LogArgument[] args = [LogArgument.Create<int>("count"), LogArgument.Create<string>("name")];
+        var d = new LogEventDescriptor(0, "Kept", LogLevel.Information, "{Count} {Name}", args);
+        args[0] = LogArgument.Create<double>("other");
+
+        Assert.Equal("count", d.Arguments[0].Name);
+        Assert.False(d.Arguments is LogArgument[]);
+        Assert.False(d.FieldNames is string[]);
+        Assert.Throws<NotSupportedException>(() => ((IList<LogArgument>)d.Arguments)[0] = args[0]);
+        Assert.Throws<NotSupportedException>(() => ((IList<string>)d.FieldNames)[0] = "forged");
+        Assert.Equal(new[] { "Count", "Name" }, d.FieldNames);
     }
 
     [Theory]

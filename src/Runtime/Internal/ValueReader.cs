@@ -46,8 +46,8 @@ internal static class ValueReader
     public static void Visit<TVisitor>(in LogRecord record, LogEventDescriptor d, int index, ref TVisitor visitor)
         where TVisitor : ILogFieldVisitor
     {
-        LogArgument a = d.Arguments[index];
-        string name = d.FieldNames[index];
+        LogArgument a = d.ArgumentArray[index];
+        string name = d.FieldNameArray[index];
         int offset = d.Offsets[index];
         if (a.IsReference)
         {
@@ -100,7 +100,7 @@ internal static class ValueReader
     /// <summary>Appends argument <paramref name="index"/> as composite formatting would, with the invariant culture.</summary>
     public static void Format(in LogRecord record, LogEventDescriptor d, int index, string? format, IBufferWriter<char> w)
     {
-        LogArgument a = d.Arguments[index];
+        LogArgument a = d.ArgumentArray[index];
         int offset = d.Offsets[index];
         if (a.IsReference)
         {
