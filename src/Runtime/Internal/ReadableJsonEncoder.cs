@@ -149,14 +149,11 @@ internal sealed class ReadableJsonEncoder : JavaScriptEncoder
             }
 
             // E2 80 xx is U+2000 + (xx - 0x80); E2 81 xx is U+2040 + (xx - 0x80).
-            int scalar = 0x2000 + ((utf8Source[next + 1] - 0x80) << 6) + (utf8Source[next + 2] - 0x80);
-            utf8Destination[0] = (byte)'\\';
-            utf8Destination[1] = (byte)'u';
-            scalar.TryFormat(utf8Destination.Slice(2, 4), out _, "X4", CultureInfo.InvariantCulture);
+            int escape = WriteEscape(0x2000 + ((utf8Source[next + 1] - 0x80) << 6) + (utf8Source[next + 2] - 0x80), utf8Destination);
             utf8Source = utf8Source.Slice(next + 3);
-            utf8Destination = utf8Destination.Slice(EscapeLength);
+            utf8Destination = utf8Destination.Slice(escape);
             bytesConsumed += 3;
-            bytesWritten += EscapeLength;
+            bytesWritten += escape;
         }
     }
 
@@ -223,6 +220,14 @@ internal sealed class ReadableJsonEncoder : JavaScriptEncoder
         destination[0] = '\\';
         destination[1] = 'u';
         scalar.TryFormat(destination.Slice(2), out _, "X4", CultureInfo.InvariantCulture);
+        return EscapeLength;
+    }
+
+    private static int WriteEscape(int scalar, Span<byte> utf8Destination)
+    {
+        utf8Destination[0] = (byte)'\\';
+        utf8Destination[1] = (byte)'u';
+        scalar.TryFormat(utf8Destination.Slice(2), out _, "X4", CultureInfo.InvariantCulture);
         return EscapeLength;
     }
 }
