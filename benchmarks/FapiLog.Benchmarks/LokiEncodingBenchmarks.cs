@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
@@ -39,7 +40,7 @@ public class LokiEncodingBenchmarks
     private byte[] _serialized = null!;
     private byte[] _snappyOutput = null!;
     private readonly SnappyBlockCompressor _snappy = new();
-    private readonly System.Buffers.ArrayBufferWriter<char> _messages = new(16 * 1024);
+    private readonly ArrayBufferWriter<char> _messages = new(16 * 1024);
 
     [GlobalSetup]
     public void Setup()
@@ -130,7 +131,7 @@ public class LokiEncodingBenchmarks
     }
 
     /// <summary>
-    /// The messages alone (<see cref="LogRecord.FormatMessage(System.Buffers.IBufferWriter{char})"/> into a reused buffer): the
+    /// The messages alone (<see cref="LogRecord.FormatMessage(IBufferWriter{char})"/> into a reused buffer): the
     /// part of every line that each sink renders the same way.
     /// </summary>
     [Benchmark(Description = "messages only, 100 events")]
