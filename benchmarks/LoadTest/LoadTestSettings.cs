@@ -28,6 +28,9 @@ internal sealed class LoadTestSettings
     /// <summary>Also times three references with the same pacing and tasks: an empty call, a clock read, a shared atomic increment.</summary>
     public bool Reference { get; private set; }
 
+    /// <summary>Logs nothing: times the round trip of one cache line between two threads for the duration (a machine check).</summary>
+    public bool CoreToCore { get; private set; }
+
     public static string Usage => """
         FapiLog load test: logs "Order {OrderId} placed by {Customer} for {Amount}" from N tasks at a fixed rate,
         measures every call, and reports what happened to every event.
@@ -45,6 +48,9 @@ internal sealed class LoadTestSettings
               --reference         before the log call, time an empty call,   FAPILOG_LOADTEST_REFERENCE     true | false
                                   a DateTime.UtcNow read and an atomic increment
                                   of a shared counter the same way (paced runs)
+              --core-to-core      log nothing: time one cache line's         FAPILOG_LOADTEST_CORE_TO_CORE  true | false
+                                  round trip between two threads every 0.25 s
+                                  for the duration (is the machine slow now?)
           -h, --help              this text
         """;
 
@@ -66,6 +72,12 @@ internal sealed class LoadTestSettings
             if (arg == "--reference")
             {
                 values["reference"] = "true";
+                continue;
+            }
+
+            if (arg == "--core-to-core")
+            {
+                values["core-to-core"] = "true";
                 continue;
             }
 
@@ -113,6 +125,11 @@ internal sealed class LoadTestSettings
                         ? reference
                         : throw new ArgumentException($"FAPILOG_LOADTEST_REFERENCE: '{value}' is not true or false.");
                     break;
+                case "core-to-core":
+                    s.CoreToCore = bool.TryParse(value, out bool coreToCore)
+                        ? coreToCore
+                        : throw new ArgumentException($"FAPILOG_LOADTEST_CORE_TO_CORE: '{value}' is not true or false.");
+                    break;
                 case "sink":
                     s.Sink = value is "render" or "null" ? value : throw new ArgumentException($"--sink: '{value}' is not one of render, null.");
                     break;
@@ -131,7 +148,7 @@ internal sealed class LoadTestSettings
     [
         ("concurrency", "CONCURRENCY"), ("rate", "RATE"), ("duration", "DURATION"), ("strategy", "STRATEGY"),
         ("capacity", "CAPACITY"), ("batch-size", "BATCH_SIZE"), ("flush-interval", "FLUSH_INTERVAL"), ("sink", "SINK"),
-        ("reference", "REFERENCE"),
+        ("reference", "REFERENCE"), ("core-to-core", "CORE_TO_CORE"),
     ];
 
     private static int Int(string key, string value, int min, int max)

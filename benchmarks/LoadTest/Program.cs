@@ -15,7 +15,7 @@ try
     }
 
     LoadTestSettings settings = LoadTestSettings.Parse(args, Environment.GetEnvironmentVariable);
-    return LoadTestRunner.Run(settings);
+    return settings.CoreToCore ? CoreToCore.Run(settings.DurationSeconds) : LoadTestRunner.Run(settings);
 }
 catch (ArgumentException ex)
 {
