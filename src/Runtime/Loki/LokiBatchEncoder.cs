@@ -480,7 +480,11 @@ internal sealed class LokiBatchEncoder
                     // A string value: cut inside it when the line could not end with the marker after it, and some of it fits.
                     int room = max - depth - 1 - marker.Length;
                     int after = tokenEnd + 1 + (closers[depth - 1] == (byte)'}' ? memberPrefix.Length - 1 : 1) + marker.Length + 1 + depth;
-                    if (after > max && room > tokenStart + 1)
+                    // Only a string that crosses the room is cut. One that ends before it (tokenEnd - 1 is its closing
+                    // quote) but leaves no room for the marker after it is not: a cut there would run past the quote, and
+                    // keeping it whole with the marker inside would change a short value (an event name). The check below
+                    // then ends the line at the last safe place before it, with the marker as a member of its own.
+                    if (after > max && room > tokenStart + 1 && room < tokenEnd - 1)
                     {
                         return CloseWithMarker(line, CutInsideString(line, tokenStart + 1, room), marker, closers.Slice(0, depth));
                     }

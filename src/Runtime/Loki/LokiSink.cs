@@ -81,8 +81,6 @@ public sealed class LokiSink : LogSink
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
-    // The least memory per entry of a batch taken so far; set by the first batch taken, before anything is buffered.
-    private long _leastBytesPerEntry = long.MaxValue;
     private List<(long Target, Action Callback)>? _drainWaiters;
     private Failure? _unflushedFailure;
     private int _unflushedFailed;
@@ -210,8 +208,9 @@ public sealed class LokiSink : LogSink
         lock (_gate)
         {
             // While Loki is down and the buffer full, a dropping pipeline would render every batch only to give it up:
-            // one that cannot fit even at the smallest size per entry seen so far is given up unrendered.
-            if (!(Drops && _bufferedBytes > 0 && _bufferedBytes + ((long)count * _leastBytesPerEntry) > _maxBufferedBytes))
+            // one that cannot fit even at the least any entry holds (its tables) is given up unrendered. Not the least
+            // seen so far: after one large event, that would refuse batches of small ones that fit.
+            if (!(Drops && _bufferedBytes > 0 && _bufferedBytes + ((long)count * LokiPreparedBatch.TableBytesPerEntry) > _maxBufferedBytes))
             {
                 prepared = _spare.Count > 0 ? _spare.Pop() : new LokiPreparedBatch();
             }
@@ -273,7 +272,6 @@ public sealed class LokiSink : LogSink
                     ticket?.Hold();
                     _accepted++;
                     _pending.Enqueue((prepared, bytes, ticket, _accepted));
-                    _leastBytesPerEntry = Math.Min(_leastBytesPerEntry, Math.Max(LokiPreparedBatch.TableBytesPerEntry, bytes / count));
                     _bufferedBytes += bytes;
                     _counters.CountBuffered(count, bytes);
                     StartSender();

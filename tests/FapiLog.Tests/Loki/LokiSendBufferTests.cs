@@ -135,6 +135,38 @@ public sealed class LokiSendBufferTests
         }
     }
 
+    [Theory]
+    [InlineData(LokiOptions.MinBufferedBytes, 5)]
+    [InlineData(LokiOptions.DefaultMaxBufferedBytes, 1000)]
+    public void After_one_large_event_is_buffered_a_batch_of_small_ones_that_fits_is_taken(int maxBufferedBytes, int smallEvents)
+    {
+        // Loki hangs on the first batch, one event with a 12 KB line (a large payload, a long stack trace). The next
+        // batch, small events with room to spare, must be taken, not given up as buffer_full by an estimate taken from
+        // the large one.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        LokiOptions options = HungLoki(receiver);
+        options.MaxBufferedBytes = maxBufferedBytes;
+        using var sink = new LokiSink(options);
+        sink._pipelineOverflow = (int)OverflowStrategy.Drop;
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, customerLength: 6_000)), CancellationToken.None);
+            receiver.WaitForRequests(1);
+            long held = sink.Statistics.BufferedBytes;
+
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(smallEvents, firstId: 100)), CancellationToken.None);
+
+            Assert.Equal(1 + smallEvents, sink.Statistics.BufferedEntries);
+            Assert.InRange(sink.Statistics.BufferedBytes, held + 1, maxBufferedBytes);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
     [Fact]
     public void After_a_large_batch_was_sent_the_buffer_still_takes_many_small_ones()
     {

@@ -307,6 +307,141 @@ public sealed class LokiWireTests
     }
 
     [Fact]
+    public void Truncated_lines_stay_JSON_wherever_a_string_value_ends_near_the_limit()
+    {
+        // Customer names of 100 to 299 characters put the end of a string value at every distance from the limit,
+        // including just before it, where a cut inside that string would otherwise run past its closing quote.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1, MaxLineBytes = 300 });
+        var records = new LogRecord[200];
+        for (int i = 0; i < records.Length; i++)
+        {
+            LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + i, i, new string('c', 100 + i), 1m);
+        }
+
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        List<string> lines = receiver.WaitForRequests(1).SelectMany(r => r.AllEntries()).Select(e => e.Line).ToList();
+        Assert.Equal(200, lines.Count);
+        foreach (string line in lines)
+        {
+            Assert.True(Encoding.UTF8.GetByteCount(line) <= 300, line);
+            using JsonDocument json = ParseOrFail(line);
+            Assert.Equal("info", json.RootElement.GetProperty("level").GetString());
+            Assert.Single(json.RootElement.EnumerateObject(), m => m.Value.ValueKind == JsonValueKind.String
+                && m.Value.GetString()!.Contains("… [truncated by FapiLog, ", StringComparison.Ordinal));
+            // The event name is kept whole, cut with the marker when it is the value that crosses the limit, or left out
+            // with what follows it (the marker then ends the message, or has a member of its own).
+            if (json.RootElement.TryGetProperty("event", out JsonElement name))
+            {
+                string value = name.GetString()!;
+                int cut = value.IndexOf("… [truncated by FapiLog, ", StringComparison.Ordinal);
+                Assert.True(cut < 0 ? value == "OrderPlaced" : "OrderPlaced".StartsWith(value.Substring(0, cut), StringComparison.Ordinal), value);
+            }
+        }
+
+        // Both kinds occur in these 200 lines: cut inside the message, and ended before a member that did not fit.
+        Assert.Contains(lines, l => l.Contains("\"truncated\":", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("\"message\":\"Order", StringComparison.Ordinal) && l.Contains("c… [truncated by FapiLog", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Truncation_keeps_random_JSON_objects_valid()
+    {
+        // Seeded, so a failure repeats: nested objects and arrays, multi-byte characters, escapes and escaped surrogate pairs.
+        var random = new Random(1);
+        string[] units = ["a", "é", "€", "😀", "\\n", "\\\"", "\\u0001", "\\ud83d\\ude00"];
+        int truncated = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            var text = new StringBuilder("{\"level\":\"info\"");
+            int members = random.Next(1, 8);
+            for (int m = 0; m < members; m++)
+            {
+                text.Append(",\"k").Append(m).Append("\":");
+                AppendRandomValue(text, random, units, 0);
+            }
+
+            text.Append('}');
+            byte[] line = Encoding.UTF8.GetBytes(text.ToString());
+            int max = random.Next(256, 400);
+            if (line.Length <= max)
+            {
+                continue;
+            }
+
+            truncated++;
+            int length = LokiBatchEncoder.TruncateJson(line, "… [truncated by FapiLog, 999 bytes]"u8, max);
+
+            Assert.True(length >= 0 && length <= max, $"max {max}, length {length}: {text}");
+            string result = Encoding.UTF8.GetString(line, 0, length);
+            using JsonDocument json = ParseOrFail(result + "   (from " + text + ")", result);
+            Assert.Equal("info", json.RootElement.GetProperty("level").GetString());
+        }
+
+        Assert.True(truncated > 1_000, $"only {truncated} lines needed truncating");
+    }
+
+    private static JsonDocument ParseOrFail(string line) => ParseOrFail(line, line);
+
+    private static JsonDocument ParseOrFail(string description, string line)
+    {
+        try
+        {
+            return JsonDocument.Parse(line);
+        }
+        catch (JsonException ex)
+        {
+            throw new Xunit.Sdk.XunitException($"not JSON ({ex.Message}): {description}");
+        }
+    }
+
+    private static void AppendRandomValue(StringBuilder text, Random random, string[] units, int depth)
+    {
+        switch (random.Next(depth < 2 ? 5 : 3))
+        {
+            case 0:
+                text.Append(random.Next(0, 1_000_000));
+                break;
+            case 1:
+                text.Append(random.Next(2) == 0 ? "true" : "null");
+                break;
+            case 2:
+                text.Append('"');
+                int length = random.Next(0, 120);
+                for (int i = 0; i < length; i++)
+                {
+                    text.Append(units[random.Next(units.Length)]);
+                }
+
+                text.Append('"');
+                break;
+            case 3:
+                text.Append('{');
+                int members = random.Next(0, 4);
+                for (int i = 0; i < members; i++)
+                {
+                    text.Append(i > 0 ? "," : "").Append("\"n").Append(i).Append("\":");
+                    AppendRandomValue(text, random, units, depth + 1);
+                }
+
+                text.Append('}');
+                break;
+            default:
+                text.Append('[');
+                int items = random.Next(0, 4);
+                for (int i = 0; i < items; i++)
+                {
+                    text.Append(i > 0 ? "," : "");
+                    AppendRandomValue(text, random, units, depth + 1);
+                }
+
+                text.Append(']');
+                break;
+        }
+    }
+
+    [Fact]
     public void With_the_default_limit_a_line_just_over_Lokis_256KB_is_truncated_not_rejected()
     {
         // Loki's default max_line_size is "256KB", which its flag parser reads as 256,000 bytes (not 256 KiB): a longer
