@@ -39,7 +39,8 @@ public static class FapiLogConfigurationBinder
                 case "LOKI":
                     if (!string.IsNullOrWhiteSpace(value))
                     {
-                        throw new FapiLogConfigurationException(setting, value, "a section such as \"Loki\": { \"Url\": \"http://localhost:3100\" }");
+                        // Likely a URL given to the section itself, which may carry credentials: shown as a refused URL is.
+                        throw new FapiLogConfigurationException(setting, LokiOptions.RedactText(value), "a section such as \"Loki\": { \"Url\": \"http://localhost:3100\" }");
                     }
 
                     BindLoki(child, options.Loki);
@@ -171,7 +172,8 @@ public static class FapiLogConfigurationBinder
             PropertyInfo? property = FindProperty(typeof(LokiOptions), child.Key);
             if (property is null)
             {
-                throw new FapiLogConfigurationException(setting, child.Value, "a Loki setting (" + DescribeProperties(typeof(LokiOptions)) + ")");
+                // A misspelt key may be a misspelt secret (BearerTokn): its value is not shown, its name is enough.
+                throw new FapiLogConfigurationException(setting, Hidden(child.Value), "a Loki setting (" + DescribeProperties(typeof(LokiOptions)) + ")");
             }
 
             if (child.Value is not null && string.IsNullOrWhiteSpace(child.Value))
@@ -200,7 +202,8 @@ public static class FapiLogConfigurationBinder
                 }
                 else
                 {
-                    throw new FapiLogConfigurationException(setting, child.Value, "a section, not a single value");
+                    // Headers given in FAPILOG_LOKI_HEADERS's one-line form: the values may be API keys.
+                    throw new FapiLogConfigurationException(setting, Hidden(child.Value), "a section, not a single value, such as \"" + property.Name + "\": { \"Name\": \"value\" }");
                 }
             }
             catch (TargetInvocationException ex) when (ex.InnerException is FapiLogConfigurationException inner)
@@ -209,7 +212,7 @@ public static class FapiLogConfigurationBinder
             }
             catch (TargetInvocationException ex) when (ex.InnerException is ArgumentException inner)
             {
-                throw new FapiLogConfigurationException(setting, child.Value, inner.Message);
+                throw new FapiLogConfigurationException(setting, IsSecret(property) ? Hidden(child.Value) : child.Value, inner.Message);
             }
         }
     }
@@ -220,7 +223,8 @@ public static class FapiLogConfigurationBinder
         PropertyInfo? property = FindProperty(typeof(FapiLogOptions), key);
         if (property is null || !property.CanWrite)
         {
-            throw new FapiLogConfigurationException(setting, value, "a FapiLog setting (" + DescribeProperties(typeof(FapiLogOptions)) + ")");
+            // A misspelt key (LokiUrl) may hold a URL with credentials: shown as a refused URL is.
+            throw new FapiLogConfigurationException(setting, LokiOptions.RedactText(value), "a FapiLog setting (" + DescribeProperties(typeof(FapiLogOptions)) + ")");
         }
 
         property.SetValue(options, ConvertScalar(value, property.PropertyType, setting));
@@ -293,6 +297,13 @@ public static class FapiLogConfigurationBinder
             }
         }
     }
+
+    /// <summary>What a message shows for a value that may be a secret: that there was one, not what it was.</summary>
+    private static string? Hidden(string? value) => value is null ? null : "(hidden)";
+
+    /// <summary>The Loki settings whose values are secrets: never shown in a message.</summary>
+    private static bool IsSecret(PropertyInfo property)
+        => property.Name is nameof(LokiOptions.Password) or nameof(LokiOptions.BearerToken) or nameof(LokiOptions.Headers);
 
     private static PropertyInfo? FindProperty([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type type, string name)
     {

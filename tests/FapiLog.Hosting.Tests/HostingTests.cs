@@ -184,7 +184,6 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:FileRetainedFiles", "-1", "FileRetainedFiles")]
     [InlineData("FapiLog:Loki:Url", "ftp://example", "FapiLog:Loki:Url")]
     [InlineData("FapiLog:QueueCapcity", "10", "FapiLog:QueueCapcity")]
-    [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "FapiLog:Loki:Urll")]
     [InlineData("FapiLog:Loki", "http://127.0.0.1:3100", "FapiLog:Loki")]
     [InlineData("FapiLog:Console", "sometimes", "FapiLog:Console")]
     public async Task A_bad_setting_fails_the_host_start_naming_it(string key, string value, string expectedSetting)
@@ -211,6 +210,24 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal("FapiLog:Loki:Url", ex.Setting);
         Assert.DoesNotContain("pa55word", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("pa55word", ex.Value ?? string.Empty, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("FapiLog:Loki:Headers", "X-Api-Key=pa55word", "(hidden)")]                       // FAPILOG_LOKI_HEADERS's one-line form
+    [InlineData("FapiLog:Loki:BearerTokn", "pa55word", "(hidden)")]                               // a misspelt secret
+    [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "(hidden)")]                        // any unknown Loki key
+    [InlineData("FapiLog:Loki", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a URL given to the section
+    [InlineData("FapiLog:LokiUrl", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a misspelt top-level key
+    public async Task A_refused_value_that_may_be_a_secret_is_not_echoed(string key, string value, string shown)
+    {
+        using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { [key] = value });
+
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Equal(key, ex.Setting);
+        Assert.Equal(shown, ex.Value);
+        Assert.Contains(key, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("pa55word", ex.Message, StringComparison.Ordinal);
+        Assert.False(FapiLogging.IsConfigured);
     }
 
     [Fact]
