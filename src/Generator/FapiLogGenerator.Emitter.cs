@@ -141,13 +141,15 @@ public sealed partial class FapiLogGenerator
                 LogMethod method = methods[i];
                 string field = UniqueName("__FapiLog_" + method.Name, n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
                 usedNames.Add(field);
+                string factory = UniqueName(field + "_Create", n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
+                usedNames.Add(factory);
                 if (method.Level != 6)
                 {
-                    WriteDescriptor(w, method, field);
+                    WriteDescriptor(w, method, field, factory);
                     w.Line();
                 }
 
-                WriteMethod(w, method, field, nullableAnnotations);
+                WriteMethod(w, method, field, factory, nullableAnnotations);
             }
         }
 
@@ -162,11 +164,20 @@ public sealed partial class FapiLogGenerator
             return candidate;
         }
 
-        private static void WriteDescriptor(IndentedWriter w, LogMethod method, string field)
+        /// <summary>
+        /// The descriptor field and the method that makes it. The method body reads the field as <c>field ?? factory()</c>:
+        /// the user's static field initializers run before the generated part's, so a log call made from one of them (in
+        /// the same type) finds the field still null. Once the type is initialized, the JIT knows the read-only field is
+        /// not null and drops the check.
+        /// </summary>
+        private static void WriteDescriptor(IndentedWriter w, LogMethod method, string field, string factory)
         {
             List<LogParameter> arguments = method.Parameters.Where(p => p.Kind != ParameterKind.Exception).ToList();
             w.Line(s_generatedCode);
-            w.Line("private static readonly global::FapiLog.LogEventDescriptor " + field + " = new global::FapiLog.LogEventDescriptor(");
+            w.Line("private static readonly global::FapiLog.LogEventDescriptor " + field + " = " + factory + "();");
+            w.Line();
+            w.Line(s_generatedCode);
+            w.Line("private static global::FapiLog.LogEventDescriptor " + factory + "() => new global::FapiLog.LogEventDescriptor(");
             w.Indent();
             w.Line(method.EventId.ToString(CultureInfo.InvariantCulture) + ", " + Literal(method.EventName) + ", " + Level(method.Level) + ",");
             w.Line(Literal(method.Message) + (arguments.Count == 0 ? ");" : ","));
@@ -180,7 +191,7 @@ public sealed partial class FapiLogGenerator
             w.Unindent();
         }
 
-        private static void WriteMethod(IndentedWriter w, LogMethod method, string field, bool nullableAnnotations)
+        private static void WriteMethod(IndentedWriter w, LogMethod method, string field, string factory, bool nullableAnnotations)
         {
             w.Line(s_generatedCode);
             string modifiers = method.Modifiers.Length > 0 ? method.Modifiers + " " : string.Empty;
@@ -191,7 +202,7 @@ public sealed partial class FapiLogGenerator
             }
             else
             {
-                WriteBody(w, method, field, nullableAnnotations);
+                WriteBody(w, method, field, factory, nullableAnnotations);
             }
 
             w.Close();
@@ -200,11 +211,11 @@ public sealed partial class FapiLogGenerator
         private static string Signature(LogParameter p)
             => (p.Modifier.Length > 0 ? p.Modifier + " " : string.Empty) + p.Type + " " + p.Identifier;
 
-        private static void WriteBody(IndentedWriter w, LogMethod method, string field, bool nullableAnnotations)
+        private static void WriteBody(IndentedWriter w, LogMethod method, string field, string factory, bool nullableAnnotations)
         {
-            // Generated locals must not shadow a parameter or the descriptor field: prefix underscores until the name is
-            // free. Types are written out, never "var", which a type of that name in scope would take over.
-            var taken = new HashSet<string>(method.Parameters.Select(p => p.Name)) { field };
+            // Generated locals must not shadow a parameter or the descriptor field and its factory: prefix underscores until
+            // the name is free. Types are written out, never "var", which a type of that name in scope would take over.
+            var taken = new HashSet<string>(method.Parameters.Select(p => p.Name)) { field, factory };
             string writer = FreeName("__w", taken);
             w.Line("if (!" + Runtime + ".IsEnabled(" + Level(method.Level) + ")) return;");
 
@@ -218,7 +229,7 @@ public sealed partial class FapiLogGenerator
                 w.Line((nullableAnnotations ? "string? " : "string ") + local + " = " + Runtime + ".CaptureString(" + p.Identifier + (p.Format.Length > 0 ? ", " + Literal(p.Format) : string.Empty) + ");");
             }
 
-            w.Line("global::FapiLog.LogEventWriter " + writer + " = " + Runtime + ".Begin(" + field + ");");
+            w.Line("global::FapiLog.LogEventWriter " + writer + " = " + Runtime + ".Begin(" + field + " ?? " + factory + "());");
             w.Line("if (!" + writer + ".IsActive) return;");
             WriteArguments(w, method, writer, captured);
             w.Line(writer + ".Commit();");

@@ -5,7 +5,10 @@
 partial class Log
 {
     [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Escaped = new global::FapiLog.LogEventDescriptor(
+    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Escaped = __FapiLog_Escaped_Create();
+
+    [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+    private static global::FapiLog.LogEventDescriptor __FapiLog_Escaped_Create() => new global::FapiLog.LogEventDescriptor(
         0, "Escaped", global::Microsoft.Extensions.Logging.LogLevel.Information,
         "{{literal}} {Value} }} \"quoted\" \\ back\tslash\n",
         global::FapiLog.LogArgument.Create<int>("value"));
@@ -14,14 +17,17 @@ partial class Log
     public static partial void Escaped(int value)
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Escaped);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Escaped ?? __FapiLog_Escaped_Create());
         if (!__w.IsActive) return;
         __w.Write(value);
         __w.Commit();
     }
 
     [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Quoted = new global::FapiLog.LogEventDescriptor(
+    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Quoted = __FapiLog_Quoted_Create();
+
+    [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+    private static global::FapiLog.LogEventDescriptor __FapiLog_Quoted_Create() => new global::FapiLog.LogEventDescriptor(
         0, "Event \"quoted\"", global::Microsoft.Extensions.Logging.LogLevel.Information,
         "Name with \"quotes\"");
 
@@ -29,7 +35,7 @@ partial class Log
     public static partial void Quoted()
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Quoted);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Quoted ?? __FapiLog_Quoted_Create());
         if (!__w.IsActive) return;
         __w.Commit();
     }

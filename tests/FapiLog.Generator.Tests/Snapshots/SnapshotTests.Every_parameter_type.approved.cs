@@ -7,7 +7,10 @@ namespace Types
     partial class Log
     {
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Primitives = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Primitives = __FapiLog_Primitives_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Primitives_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Primitives", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "{B} {C} {Sb} {By} {S} {Us} {I} {Ui} {L} {Ul} {Ni} {Nui} {F} {D} {M}",
             global::FapiLog.LogArgument.Create<bool>("b"),
@@ -30,7 +33,7 @@ namespace Types
         public static partial void Primitives(bool b, char c, sbyte sb, byte by, short s, ushort us, int i, uint ui, long l, ulong ul, nint ni, nuint nui, float f, double d, decimal m)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Primitives);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Primitives ?? __FapiLog_Primitives_Create());
             if (!__w.IsActive) return;
             __w.Write(b);
             __w.Write(c);
@@ -51,7 +54,10 @@ namespace Types
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Structs = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Structs = __FapiLog_Structs_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Structs_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Structs", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "{When} {WhenOffset} {Elapsed} {Id} {Color} {Name}",
             global::FapiLog.LogArgument.Create<global::System.DateTime>("when"),
@@ -65,7 +71,7 @@ namespace Types
         public static partial void Structs(global::System.DateTime when, global::System.DateTimeOffset whenOffset, global::System.TimeSpan elapsed, global::System.Guid id, global::Types.Color color, string name)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Structs);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Structs ?? __FapiLog_Structs_Create());
             if (!__w.IsActive) return;
             __w.Write(when);
             __w.Write(whenOffset);
@@ -77,7 +83,10 @@ namespace Types
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Nullables = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Nullables = __FapiLog_Nullables_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Nullables_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Nullables", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "{MaybeInt} {MaybeGuid} {MaybeColor} {MaybeWhen} {MaybeName}",
             global::FapiLog.LogArgument.Create<int?>("maybeInt"),
@@ -90,7 +99,7 @@ namespace Types
         public static partial void Nullables(int? maybeInt, global::System.Guid? maybeGuid, global::Types.Color? maybeColor, global::System.DateTime? maybeWhen, string? maybeName)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Nullables);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Nullables ?? __FapiLog_Nullables_Create());
             if (!__w.IsActive) return;
             __w.WriteNullable(maybeInt);
             __w.WriteNullable(maybeGuid);
@@ -101,7 +110,10 @@ namespace Types
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Others = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Others = __FapiLog_Others_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Others_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Others", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "{Customer} {Point} {Tags} {Uri} {Pair}",
             global::FapiLog.LogArgument.Create<string>("customer"),
@@ -123,7 +135,7 @@ namespace Types
             string? __pair = global::FapiLog.FapiLogRuntime.CaptureString(pair);
             string? __notInTemplate = global::FapiLog.FapiLogRuntime.CaptureString(notInTemplate);
             string? __anything = global::FapiLog.FapiLogRuntime.CaptureString(anything);
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Others);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Others ?? __FapiLog_Others_Create());
             if (!__w.IsActive) return;
             __w.WriteString(__customer);
             __w.WriteString(__point);

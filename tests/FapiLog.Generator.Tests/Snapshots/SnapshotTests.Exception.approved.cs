@@ -7,7 +7,10 @@ namespace Errors
     partial class Log
     {
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_PaymentFailed = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_PaymentFailed = __FapiLog_PaymentFailed_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_PaymentFailed_Create() => new global::FapiLog.LogEventDescriptor(
             7, "PaymentFailed", global::Microsoft.Extensions.Logging.LogLevel.Error,
             "Payment failed for order {OrderId}",
             global::FapiLog.LogArgument.Create<long>("orderId"));
@@ -16,7 +19,7 @@ namespace Errors
         public static partial void PaymentFailed(global::Errors.PaymentException failure, long orderId)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Error)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_PaymentFailed);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_PaymentFailed ?? __FapiLog_PaymentFailed_Create());
             if (!__w.IsActive) return;
             __w.Write(orderId);
             __w.SetException(failure);
@@ -24,7 +27,10 @@ namespace Errors
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Twice = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Twice = __FapiLog_Twice_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Twice_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Twice", global::Microsoft.Extensions.Logging.LogLevel.Critical,
             "Two exceptions, the second logged as text: {Inner}",
             global::FapiLog.LogArgument.Create<string>("inner"));
@@ -34,7 +40,7 @@ namespace Errors
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Critical)) return;
             string? __inner = global::FapiLog.FapiLogRuntime.CaptureString(inner);
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twice);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twice ?? __FapiLog_Twice_Create());
             if (!__w.IsActive) return;
             __w.WriteString(__inner);
             __w.SetException(outer);
@@ -42,7 +48,10 @@ namespace Errors
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_OnlyException = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_OnlyException = __FapiLog_OnlyException_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_OnlyException_Create() => new global::FapiLog.LogEventDescriptor(
             0, "OnlyException", global::Microsoft.Extensions.Logging.LogLevel.Error,
             "Only an exception");
 
@@ -50,7 +59,7 @@ namespace Errors
         public static partial void OnlyException(global::System.Exception? ex)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Error)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OnlyException);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OnlyException ?? __FapiLog_OnlyException_Create());
             if (!__w.IsActive) return;
             __w.SetException(ex);
             __w.Commit();

@@ -5,7 +5,10 @@
 partial class Log
 {
     [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Formatted = new global::FapiLog.LogEventDescriptor(
+    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Formatted = __FapiLog_Formatted_Create();
+
+    [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+    private static global::FapiLog.LogEventDescriptor __FapiLog_Formatted_Create() => new global::FapiLog.LogEventDescriptor(
         0, "Formatted", global::Microsoft.Extensions.Logging.LogLevel.Information,
         "|{Amount,10:F2}|{When:yyyy-MM-dd}|{Id,-6}|{Ratio:P1}|",
         global::FapiLog.LogArgument.Create<decimal>("amount"),
@@ -17,7 +20,7 @@ partial class Log
     public static partial void Formatted(decimal amount, global::System.DateTime when, int id, double ratio)
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Formatted);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Formatted ?? __FapiLog_Formatted_Create());
         if (!__w.IsActive) return;
         __w.Write(amount);
         __w.Write(when);

@@ -7,7 +7,10 @@ partial class Cache<TValue>
     partial record struct Shard<TKey>
     {
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Evicted = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Evicted = __FapiLog_Evicted_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Evicted_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Evicted", global::Microsoft.Extensions.Logging.LogLevel.Debug,
             "Shard {Index} evicted {Key} holding {Value} after {Hits} hits",
             global::FapiLog.LogArgument.Create<int>("index"),
@@ -21,7 +24,7 @@ partial class Cache<TValue>
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Debug)) return;
             string? __key = global::FapiLog.FapiLogRuntime.CaptureString(key);
             string? __value = global::FapiLog.FapiLogRuntime.CaptureString(value);
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Evicted);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Evicted ?? __FapiLog_Evicted_Create());
             if (!__w.IsActive) return;
             __w.Write(index);
             __w.WriteString(__key);
@@ -41,7 +44,10 @@ partial class Cache<TValue>
     partial class Stats
     {
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Reset = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Reset = __FapiLog_Reset_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Reset_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Reset", global::Microsoft.Extensions.Logging.LogLevel.Trace,
             "Stats reset");
 
@@ -49,7 +55,7 @@ partial class Cache<TValue>
         public partial void Reset()
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Trace)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Reset);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Reset ?? __FapiLog_Reset_Create());
             if (!__w.IsActive) return;
             __w.Commit();
         }

@@ -22,7 +22,10 @@ namespace FapiLog.Generated
 partial class Log
 {
     [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Hello = new global::FapiLog.LogEventDescriptor(
+    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Hello = __FapiLog_Hello_Create();
+
+    [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+    private static global::FapiLog.LogEventDescriptor __FapiLog_Hello_Create() => new global::FapiLog.LogEventDescriptor(
         0, "Hello", global::Microsoft.Extensions.Logging.LogLevel.Information,
         "Hello");
 
@@ -30,7 +33,7 @@ partial class Log
     public static partial void Hello()
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Hello);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Hello ?? __FapiLog_Hello_Create());
         if (!__w.IsActive) return;
         __w.Commit();
     }

@@ -7,7 +7,10 @@ namespace Care
     partial class Log
     {
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Keywords = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Keywords = __FapiLog_Keywords_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Keywords_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Keywords", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "{Event} in {Class}",
             global::FapiLog.LogArgument.Create<string>("event"),
@@ -17,7 +20,7 @@ namespace Care
         public static partial void Keywords(string @event, int @class)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Keywords);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Keywords ?? __FapiLog_Keywords_Create());
             if (!__w.IsActive) return;
             __w.WriteString(@event);
             __w.Write(@class);
@@ -25,7 +28,10 @@ namespace Care
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Locals = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Locals = __FapiLog_Locals_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Locals_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Locals", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "{__w} {__Item} {Item}",
             global::FapiLog.LogArgument.Create<int>("__w"),
@@ -37,7 +43,7 @@ namespace Care
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
             string? ___Item = global::FapiLog.FapiLogRuntime.CaptureString(Item);
-            global::FapiLog.LogEventWriter ___w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Locals);
+            global::FapiLog.LogEventWriter ___w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Locals ?? __FapiLog_Locals_Create());
             if (!___w.IsActive) return;
             ___w.Write(__w);
             ___w.WriteString(__Item);
@@ -46,7 +52,10 @@ namespace Care
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Overload = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Overload = __FapiLog_Overload_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Overload_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Overload", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "One {A}",
             global::FapiLog.LogArgument.Create<int>("a"));
@@ -55,14 +64,17 @@ namespace Care
         public static partial void Overload(int a)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload ?? __FapiLog_Overload_Create());
             if (!__w.IsActive) return;
             __w.Write(a);
             __w.Commit();
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Overload_1 = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Overload_1 = __FapiLog_Overload_1_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Overload_1_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Overload", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "Two {A} {B}",
             global::FapiLog.LogArgument.Create<int>("a"),
@@ -72,7 +84,7 @@ namespace Care
         public static partial void Overload(int a, int b)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload_1);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Overload_1 ?? __FapiLog_Overload_1_Create());
             if (!__w.IsActive) return;
             __w.Write(a);
             __w.Write(b);
@@ -80,7 +92,10 @@ namespace Care
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Touched = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Touched = __FapiLog_Touched_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_Touched_Create() => new global::FapiLog.LogEventDescriptor(
             0, "Touched", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "Extension on {Service}",
             global::FapiLog.LogArgument.Create<string>("service"));
@@ -90,7 +105,7 @@ namespace Care
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
             string? __service = global::FapiLog.FapiLogRuntime.CaptureString(service);
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Touched);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Touched ?? __FapiLog_Touched_Create());
             if (!__w.IsActive) return;
             __w.WriteString(__service);
             __w.Commit();

@@ -5,7 +5,10 @@
 partial class Service
 {
     [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Started = new global::FapiLog.LogEventDescriptor(
+    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Started = __FapiLog_Started_Create();
+
+    [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+    private static global::FapiLog.LogEventDescriptor __FapiLog_Started_Create() => new global::FapiLog.LogEventDescriptor(
         0, "Started", global::Microsoft.Extensions.Logging.LogLevel.Information,
         "Started");
 
@@ -13,7 +16,7 @@ partial class Service
     public partial void Started()
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Started);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Started ?? __FapiLog_Started_Create());
         if (!__w.IsActive) return;
         __w.Commit();
     }

@@ -7,7 +7,10 @@ namespace Shop.Logging
     partial class Log
     {
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_OrderPlaced = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_OrderPlaced = __FapiLog_OrderPlaced_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_OrderPlaced_Create() => new global::FapiLog.LogEventDescriptor(
             0, "OrderPlaced", global::Microsoft.Extensions.Logging.LogLevel.Information,
             "Order {OrderId} placed by {Customer} for {Amount}",
             global::FapiLog.LogArgument.Create<long>("orderId"),
@@ -18,7 +21,7 @@ namespace Shop.Logging
         public static partial void OrderPlaced(long orderId, string customer, decimal amount, global::System.Exception? error)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OrderPlaced);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_OrderPlaced ?? __FapiLog_OrderPlaced_Create());
             if (!__w.IsActive) return;
             __w.Write(orderId);
             __w.WriteString(customer);
@@ -28,7 +31,10 @@ namespace Shop.Logging
         }
 
         [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_StockLow = new global::FapiLog.LogEventDescriptor(
+        private static readonly global::FapiLog.LogEventDescriptor __FapiLog_StockLow = __FapiLog_StockLow_Create();
+
+        [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+        private static global::FapiLog.LogEventDescriptor __FapiLog_StockLow_Create() => new global::FapiLog.LogEventDescriptor(
             12, "Inventory.Low", global::Microsoft.Extensions.Logging.LogLevel.Warning,
             "Stock low for {Sku}",
             global::FapiLog.LogArgument.Create<string>("sku"),
@@ -38,7 +44,7 @@ namespace Shop.Logging
         internal static partial void StockLow(string sku, int remaining)
         {
             if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Warning)) return;
-            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_StockLow);
+            global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_StockLow ?? __FapiLog_StockLow_Create());
             if (!__w.IsActive) return;
             __w.WriteString(sku);
             __w.Write(remaining);

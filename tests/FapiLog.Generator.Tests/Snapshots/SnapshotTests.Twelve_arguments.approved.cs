@@ -5,7 +5,10 @@
 partial class Log
 {
     [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
-    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Twelve = new global::FapiLog.LogEventDescriptor(
+    private static readonly global::FapiLog.LogEventDescriptor __FapiLog_Twelve = __FapiLog_Twelve_Create();
+
+    [global::System.CodeDom.Compiler.GeneratedCode("FapiLog.Gen", "0.1.0.0")]
+    private static global::FapiLog.LogEventDescriptor __FapiLog_Twelve_Create() => new global::FapiLog.LogEventDescriptor(
         0, "Twelve", global::Microsoft.Extensions.Logging.LogLevel.Information,
         "{A1} {A2} {A3} {A4} {A5} {A6} {A7} {A8} {A9} {A10} {A11} {A12}",
         global::FapiLog.LogArgument.Create<int>("a1"),
@@ -26,7 +29,7 @@ partial class Log
     {
         if (!global::FapiLog.FapiLogRuntime.IsEnabled(global::Microsoft.Extensions.Logging.LogLevel.Information)) return;
         string? __a10 = global::FapiLog.FapiLogRuntime.CaptureString(a10);
-        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twelve);
+        global::FapiLog.LogEventWriter __w = global::FapiLog.FapiLogRuntime.Begin(__FapiLog_Twelve ?? __FapiLog_Twelve_Create());
         if (!__w.IsActive) return;
         __w.Write(a1);
         __w.Write(a2);
