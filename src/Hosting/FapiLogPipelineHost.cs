@@ -36,6 +36,10 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     private LogPipeline? _pipeline;
     private ExceptionDispatchInfo? _failure;
     private Thread? _startingThread;
+    // ILogger calls made on the starting thread while the pipeline starts (an options callback or a sink factory that
+    // logs), replayed once it runs; beyond MaxDeferredCalls they are counted as dropped (queue full) in the new pipeline.
+    private List<Action>? _deferred;
+    private int _deferredOverflow;
     private volatile bool _started;
     private volatile bool _sinksHungAtStop;
 
@@ -51,6 +55,30 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
 
     public bool IsStarted => _started;
 
+    /// <summary>How many ILogger calls made while the pipeline starts are kept for it; more are counted as dropped.</summary>
+    internal const int MaxDeferredCalls = 1000;
+
+    /// <summary>
+    /// True on the thread that is starting the pipeline, while it does: a log call there comes from the options being built,
+    /// before there is a pipeline to take it. Only that thread ever finds its own thread in the field.
+    /// </summary>
+    public bool IsStartingOnThisThread => _startingThread == Thread.CurrentThread;
+
+    /// <summary>Keeps a log call made while the pipeline starts (on the starting thread), to be made again once it runs.</summary>
+    public void Defer(Action call)
+    {
+        // Only the starting thread calls this, and it holds _lock.
+        _deferred ??= new List<Action>();
+        if (_deferred.Count < MaxDeferredCalls)
+        {
+            _deferred.Add(call);
+        }
+        else
+        {
+            _deferredOverflow++;
+        }
+    }
+
     /// <summary>Starts the pipeline if needed; rethrows the configuration error of an earlier failed attempt.</summary>
     public void EnsureStarted()
     {
@@ -59,6 +87,8 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             return;
         }
 
+        List<Action>? deferred;
+        int overflow;
         lock (_lock)
         {
             _failure?.Throw();
@@ -92,12 +122,37 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             catch (Exception ex)
             {
                 _failure = ExceptionDispatchInfo.Capture(ex);
+                if (_deferred is { Count: > 0 } || _deferredOverflow > 0)
+                {
+                    Stderr.Write($"FapiLog: {(_deferred?.Count ?? 0) + _deferredOverflow} ILogger call(s) made while the pipeline was starting were not logged: the start failed.");
+                }
+
                 throw;
             }
             finally
             {
                 _startingThread = null;
+                deferred = _deferred;
+                overflow = _deferredOverflow;
+                _deferred = null;
+                _deferredOverflow = 0;
             }
+        }
+
+        // Made again now that the pipeline runs, in the order made, on this thread: what they log carries the scopes still
+        // open here and the time of this replay (milliseconds after the call), not scopes opened and closed inside the
+        // options callback.
+        if (deferred is not null)
+        {
+            foreach (Action call in deferred)
+            {
+                call();
+            }
+        }
+
+        for (int i = 0; i < overflow; i++)
+        {
+            _pipeline?.Counters.CountDrop(DropReason.QueueFull);
         }
     }
 

@@ -464,6 +464,65 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public async Task A_log_call_made_while_the_options_are_built_is_logged_once_the_pipeline_runs()
+    {
+        // Before, the call found no pipeline yet (IsEnabled was false on the starting thread) and was lost uncounted.
+        var sink = new InMemorySink();
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.AddFapiLog(o =>
+        {
+            o.Console = false;
+            o.MinimumLevel = LogLevel.Information;
+        });
+        builder.Services.AddOptions<FapiLogOptions>().Configure<ILoggerFactory>((o, loggers) =>
+        {
+            ILogger setup = loggers.CreateLogger("Setup");
+            Assert.True(setup.IsEnabled(LogLevel.Warning));
+            setup.LogWarning("configuring FapiLog with {Sinks} sink(s)", 1);
+            setup.LogDebug("below the configured level: filtered when made again, not logged");
+            o.AddSink(sink);
+        });
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        await host.StopAsync();
+
+        CapturedLogEvent setupEvent = Assert.Single(sink.Events, e => Equals(e["category"], "Setup"));
+        Assert.Equal("configuring FapiLog with 1 sink(s)", setupEvent.Message);
+        Assert.Equal(LogLevel.Warning, setupEvent.Level);
+        Assert.Equal(1L, setupEvent["Sinks"]);
+        Assert.Equal(0, FapiLogging.Statistics.Dropped);
+    }
+
+    [Fact]
+    public async Task Log_calls_made_while_the_options_are_built_beyond_what_is_kept_are_counted_as_dropped()
+    {
+        var sink = new InMemorySink();
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.AddFapiLog(o => o.Console = false);
+        builder.Services.AddOptions<FapiLogOptions>().Configure<ILoggerFactory>((o, loggers) =>
+        {
+            ILogger setup = loggers.CreateLogger("Setup");
+            for (int i = 0; i < FapiLogPipelineHost.MaxDeferredCalls + 5; i++)
+            {
+                setup.LogInformation("setup step {Step}", i);
+            }
+
+            o.AddSink(sink);
+        });
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        await host.StopAsync();
+
+        CapturedLogEvent[] setupEvents = sink.Events.Where(e => e.Message.StartsWith("setup step ", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(Enumerable.Range(0, FapiLogPipelineHost.MaxDeferredCalls).Select(i => "setup step " + i), setupEvents.Select(e => e.Message));
+        FapiLogStatistics statistics = FapiLogging.Statistics;
+        Assert.Equal(5, statistics.DroppedQueueFull);
+        Assert.Equal(statistics.Enqueued + statistics.Dropped + statistics.SampledOut, statistics.Attempted);
+    }
+
+    [Fact]
     public async Task Without_a_host_the_provider_starts_the_pipeline_on_first_use()
     {
         var sink = new InMemorySink();

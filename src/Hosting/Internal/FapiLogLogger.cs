@@ -28,6 +28,13 @@ internal sealed class FapiLogLogger : ILogger
         }
 
         FapiLogPipelineHost? host = _provider.Host;
+        if (host is not null && host.IsStartingOnThisThread)
+        {
+            // Called while the options are built (a callback that logs): the level is not known yet, so Log keeps the
+            // call and makes it again once the pipeline runs, when the level decides.
+            return true;
+        }
+
         if (host is not null && !host.TryEnsureStarted())
         {
             return false;
@@ -39,6 +46,16 @@ internal sealed class FapiLogLogger : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
+        if (_provider.Host is { IsStartingOnThisThread: true } starting)
+        {
+            if (logLevel != LogLevel.None)
+            {
+                starting.Defer(() => Log(logLevel, eventId, state, exception, formatter));
+            }
+
+            return;
+        }
+
         if (!IsEnabled(logLevel))
         {
             return;
