@@ -73,6 +73,10 @@ internal static class DiagnosticDescriptors
         "FAPI017", "The EventName is empty",
         "The EventName of log method '{0}' is empty or white space; leave EventName out to use the method name, or give a name");
 
+    public static readonly DiagnosticDescriptor NotATypeMethod = Error(
+        "FAPI018", "[FapiLog] applies to methods declared in a type",
+        "[FapiLog] on '{0}' has no effect: it is a {1}; declare a partial method in a partial type instead");
+
     public static readonly DiagnosticDescriptor ShutdownHookUnavailable = new(
         "FAPI015", "The shutdown hook was not generated",
         "The flush-at-exit hook was not generated because this project cannot use [ModuleInitializer] (it needs C# 9 and .NET 5 or later); call FapiLogging.RegisterShutdownHooks() at startup, or set FapiLogShutdownHook to false",
@@ -97,6 +101,7 @@ internal static class DiagnosticDescriptors
         [FileLocalType.Id] = FileLocalType,
         [ShutdownHookUnavailable.Id] = ShutdownHookUnavailable,
         [EmptyEventName.Id] = EmptyEventName,
+        [NotATypeMethod.Id] = NotATypeMethod,
     };
 
     /// <summary>All descriptors, in id order.</summary>

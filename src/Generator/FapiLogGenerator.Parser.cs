@@ -23,7 +23,9 @@ public sealed partial class FapiLogGenerator
         private static readonly SymbolDisplayFormat s_typeFormat = SymbolDisplayFormat.FullyQualifiedFormat
             .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
-        public static bool IsCandidate(SyntaxNode node) => node is MethodDeclarationSyntax;
+        // Local functions and accessors too: the attribute compiles on them (AttributeTargets.Method), but the generator
+        // cannot give them a body, so they get FAPI018 instead of being ignored without a word.
+        public static bool IsCandidate(SyntaxNode node) => node is MethodDeclarationSyntax or LocalFunctionStatementSyntax or AccessorDeclarationSyntax;
 
         public static bool IsHookEnabled(AnalyzerConfigOptions options)
             => !options.TryGetValue("build_property.FapiLogShutdownHook", out string? value)
@@ -47,7 +49,11 @@ public sealed partial class FapiLogGenerator
         public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             var method = (IMethodSymbol)context.TargetSymbol;
-            var syntax = (MethodDeclarationSyntax)context.TargetNode;
+            if (context.TargetNode is not MethodDeclarationSyntax syntax)
+            {
+                return NotATypeMethod(context.TargetNode, method);
+            }
+
             var diagnostics = new List<DiagnosticInfo>();
             AttributeData attribute = context.Attributes[0];
             if (!TryReadAttribute(attribute, out int level, out string? message, out int eventId, out string? eventName))
@@ -210,6 +216,19 @@ public sealed partial class FapiLogGenerator
             }
 
             return true;
+        }
+
+        /// <summary>FAPI018 for [FapiLog] on a local function or a property, indexer or event accessor, at its name or keyword.</summary>
+        private static ParseResult NotATypeMethod(SyntaxNode node, IMethodSymbol method)
+        {
+            (Location at, string what, string name) = node switch
+            {
+                LocalFunctionStatementSyntax local => (local.Identifier.GetLocation(), "local function", local.Identifier.ValueText),
+                AccessorDeclarationSyntax accessor => (accessor.Keyword.GetLocation(), accessor.Keyword.ValueText + " accessor", method.AssociatedSymbol?.Name ?? method.Name),
+                _ => (node.GetLocation(), "member the generator does not write", method.Name),
+            };
+            var diagnostic = DiagnosticInfo.Create(DiagnosticDescriptors.NotATypeMethod, at, name, what);
+            return new ParseResult(null, new EquatableArray<DiagnosticInfo>(new[] { diagnostic }), null);
         }
 
         private static void CheckMethod(IMethodSymbol method, MethodDeclarationSyntax syntax, List<DiagnosticInfo> diagnostics)

@@ -300,6 +300,48 @@ public sealed class DiagnosticTests
             """);
 
     [Fact]
+    public void FAPI018_local_function()
+        => AssertDiagnostic("FAPI018", """
+            public static class Work
+            {
+                public static void Run()
+                {
+                    [FapiLog(LogLevel.Information, "Step {Value}")]
+                    static void [|Step|](int value) { }
+                    Step(1);
+                }
+            }
+            """);
+
+    [Theory]
+    [InlineData("get")]
+    [InlineData("set")]
+    public void FAPI018_property_accessor(string accessor)
+        => AssertDiagnostic("FAPI018", $$"""
+            public static partial class Settings
+            {
+                private static int s_value;
+                public static int Value
+                {
+                    {{(accessor == "get" ? "[FapiLog(LogLevel.Information, \"read\")] [|get|] => s_value; set => s_value = value;" : "get => s_value; [FapiLog(LogLevel.Information, \"written\")] [|set|] => s_value = value;")}}
+                }
+            }
+            """);
+
+    [Fact]
+    public void FAPI018_names_the_member_and_what_it_is()
+    {
+        CSharpCompilationRun run = CSharpCompilationRun.Of(Usings + """
+            public static class Settings
+            {
+                public static int Value { [FapiLog(LogLevel.Information, "read")] get => 1; }
+            }
+            """);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("[FapiLog] on 'Value' has no effect: it is a get accessor; declare a partial method in a partial type instead", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public void Nullable_oblivious_declarations_compile_cleanly()
     {
         GeneratorRun run = GeneratorHarness.Run(Usings + """
