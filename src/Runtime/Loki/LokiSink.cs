@@ -487,8 +487,9 @@ public sealed class LokiSink : LogSink
                 if (failure is not null)
                 {
                     _unflushedFailure ??= failure;
-                    _unflushedFailed += failed;
-                    _unflushedEntries += entries;
+                    // Saturating: under a pipeline these add up until shutdown, and the statistics keep the exact counts.
+                    _unflushedFailed = (int)Math.Min(int.MaxValue, (long)_unflushedFailed + failed);
+                    _unflushedEntries = (int)Math.Min(int.MaxValue, (long)_unflushedEntries + entries);
                 }
 
                 Recycle(prepared);
