@@ -77,6 +77,10 @@ internal static class DiagnosticDescriptors
         "FAPI018", "[FapiLog] applies to methods declared in a type",
         "[FapiLog] on '{0}' has no effect: it is a {1}; declare a partial method in a partial type instead");
 
+    public static readonly DiagnosticDescriptor ExternAliasType = Error(
+        "FAPI019", "The parameter type comes from an extern-aliased reference",
+        "Parameter '{0}' of log method '{1}' has type '{2}' from the reference aliased '{3}' (extern alias), which generated code cannot name; pass a string or a type from a reference without an alias");
+
     public static readonly DiagnosticDescriptor ShutdownHookUnavailable = new(
         "FAPI015", "The shutdown hook was not generated",
         "The flush-at-exit hook was not generated because this project cannot use [ModuleInitializer] (it needs C# 9 and .NET 5 or later); call FapiLogging.RegisterShutdownHooks() at startup, or set FapiLogShutdownHook to false",
@@ -102,6 +106,7 @@ internal static class DiagnosticDescriptors
         [ShutdownHookUnavailable.Id] = ShutdownHookUnavailable,
         [EmptyEventName.Id] = EmptyEventName,
         [NotATypeMethod.Id] = NotATypeMethod,
+        [ExternAliasType.Id] = ExternAliasType,
     };
 
     /// <summary>All descriptors, in id order.</summary>

@@ -282,6 +282,34 @@ public sealed partial class FapiLogGenerator
             }
         }
 
+        /// <summary>The extern alias of the reference that <paramref name="type"/> (or a type in it) comes from, when that reference is not in the global alias.</summary>
+        private static string? ExternAlias(ITypeSymbol type, Compilation compilation)
+        {
+            switch (type)
+            {
+                case IArrayTypeSymbol array:
+                    return ExternAlias(array.ElementType, compilation);
+                case INamedTypeSymbol named:
+                    if (named.ContainingAssembly is { } assembly && compilation.GetMetadataReference(assembly) is { } reference
+                        && !reference.Properties.Aliases.IsDefaultOrEmpty && !reference.Properties.Aliases.Contains("global"))
+                    {
+                        return reference.Properties.Aliases[0];
+                    }
+
+                    foreach (ITypeSymbol argument in named.TypeArguments)
+                    {
+                        if (ExternAlias(argument, compilation) is { } inner)
+                        {
+                            return inner;
+                        }
+                    }
+
+                    return null;
+                default:
+                    return null;
+            }
+        }
+
         private static List<LogParameter> ReadParameters(IMethodSymbol method, Compilation compilation, List<DiagnosticInfo> diagnostics)
         {
             INamedTypeSymbol? exceptionType = compilation.GetTypeByMetadataName("System.Exception");
@@ -305,6 +333,12 @@ public sealed partial class FapiLogGenerator
                 {
                     diagnostics.Add(DiagnosticInfo.Create(
                         DiagnosticDescriptors.UnsupportedParameterType, at, p.Name, method.Name, p.Type.ToDisplayString()));
+                }
+                else if (ExternAlias(p.Type, compilation) is { } alias)
+                {
+                    // Generated code names types as global::..., which does not reach a reference that has only an alias.
+                    diagnostics.Add(DiagnosticInfo.Create(
+                        DiagnosticDescriptors.ExternAliasType, at, p.Name, method.Name, p.Type.ToDisplayString(), alias));
                 }
 
                 // An invalid parameter stays in the list (the model is dropped anyway), so that the template check

@@ -1,5 +1,6 @@
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
 using Xunit;
 
@@ -339,6 +340,39 @@ public sealed class DiagnosticTests
             """);
         Diagnostic diagnostic = Assert.Single(run.Diagnostics);
         Assert.Equal("[FapiLog] on 'Value' has no effect: it is a get accessor; declare a partial method in a partial type instead", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
+    [InlineData("Legacy::Lib.Thing")]
+    [InlineData("Legacy::Lib.Thing[]")]
+    [InlineData("System.Collections.Generic.List<Legacy::Lib.Thing>")]
+    [InlineData("Legacy::Lib.Level?")]
+    public void FAPI019_type_from_an_extern_aliased_reference(string type)
+    {
+        // Generated code names types global::..., which cannot reach a reference that only has an alias: without the
+        // diagnostic the generated signature did not compile (CS0400, CS0759).
+        CSharpCompilation library = CSharpCompilation.Create("Lib",
+            [CSharpSyntaxTree.ParseText("namespace Lib { public sealed class Thing { } public enum Level { Low } }", GeneratorHarness.ParseOptions)],
+            GeneratorHarness.References, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        using var image = new System.IO.MemoryStream();
+        Assert.True(library.Emit(image).Success);
+        MetadataReference aliased = MetadataReference.CreateFromImage(image.ToArray()).WithAliases(["Legacy"]);
+        (string source, TextSpan span) = Markup.Parse("extern alias Legacy;\n" + Usings + $$"""
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "Got {Thing}")]
+                public static partial void Got({{type}} [|thing|]);
+            }
+            """);
+
+        GeneratorDriverRunResult result = GeneratorHarness.CreateDriver(shutdownHook: false)
+            .RunGenerators(GeneratorHarness.CreateCompilation(source).AddReferences(aliased)).GetRunResult();
+
+        Diagnostic diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("FAPI019", diagnostic.Id);
+        Assert.Equal(span, diagnostic.Location.SourceSpan);
+        Assert.Contains("'Legacy'", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), System.StringComparison.Ordinal);
+        Assert.Empty(result.GeneratedTrees.Where(t => t.FilePath.Contains("Log.FapiLog", System.StringComparison.Ordinal)));
     }
 
     [Fact]
