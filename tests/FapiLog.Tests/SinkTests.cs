@@ -209,6 +209,126 @@ public class SinkTests
     }
 
     [Fact]
+    public void A_roll_that_keeps_failing_does_not_delete_the_rolled_files()
+    {
+        // Only the last step of the roll fails (the live file cannot become .1: a folder is in the way, as when another
+        // process holds the file on Windows). Every batch tries the roll again; before, each try moved the rolled files up
+        // and deleted the oldest, so after a few batches none was left although no roll ever happened.
+        string file = TempLogFile();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file + ".2", "rolled-2\n");
+        File.WriteAllText(file + ".3", "rolled-3\n");
+        File.WriteAllText(file + ".4", "rolled-4\n");
+        Directory.CreateDirectory(file + ".1");
+        FapiLogStatistics stats = LogThroughRollingFile(file, retainedFiles: 4, events: 20);
+
+        Assert.Equal("rolled-2\n", File.ReadAllText(file + ".2"));
+        Assert.Equal("rolled-3\n", File.ReadAllText(file + ".3"));
+        Assert.Equal("rolled-4\n", File.ReadAllText(file + ".4"));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), OrderIds(file));
+        Assert.Equal(20, stats.Delivered);
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void A_rolled_file_is_missing_only_the_files_below_the_gap_move_up()
+    {
+        string file = TempLogFile();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, new string('x', 1000) + "\n");
+        File.WriteAllText(file + ".1", "rolled-1\n");
+        File.WriteAllText(file + ".3", "rolled-3\n");
+        LogThroughRollingFile(file, retainedFiles: 3, events: 1);
+
+        // The live file became .1, the old .1 moved into the free .2, and .3 was neither moved nor deleted.
+        Assert.StartsWith("xxx", File.ReadAllText(file + ".1"));
+        Assert.Equal("rolled-1\n", File.ReadAllText(file + ".2"));
+        Assert.Equal("rolled-3\n", File.ReadAllText(file + ".3"));
+        Assert.Equal(new long[] { 1 }, OrderIds(file));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void A_symbolic_link_such_as_dev_stdout_is_written_through_and_never_rolled()
+    {
+        // /dev/stdout is a link to /proc/self/fd/1; with stdout redirected to a file it can seek, and rolling renamed the
+        // link itself and put a plain file in its place, so the output no longer reached stdout.
+        string folder = Path.GetDirectoryName(TempLogFile())!;
+        Directory.CreateDirectory(folder);
+        string target = Path.Combine(folder, "redirected-stdout.log");
+        File.WriteAllText(target, "");
+        string link = Path.Combine(folder, "stdout");
+        File.CreateSymbolicLink(link, target);
+
+        LogThroughRollingFile(link, retainedFiles: 5, events: 20);
+
+        Assert.Equal(target, new FileInfo(link).LinkTarget);
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), OrderIds(target));
+        Assert.Equal(new[] { "redirected-stdout.log", "stdout" }, Directory.GetFileSystemEntries(folder).Select(Path.GetFileName).Order());
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_write_that_fails_part_way_does_not_spoil_the_next_line(bool seekable)
+    {
+        // A full disk: the write takes part of the batch, then fails. The batch counts as failed; the next batch's first
+        // event must still be a line of its own. A seekable stream is cut back; any other starts the next batch on a new line.
+        var output = new PartialWriteStream(seekable) { FailWrite = 2 };
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new ConsoleSink(output, json: true, colour: false));
+        LogPipeline pipeline = TestLog.Start(options);
+        for (int id = 1; id <= 3; id++)
+        {
+            Order(pipeline, id, "customer-" + id);
+            Assert.True(pipeline.Flush(TestLog.Safety));
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        string[] lines = Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        long? Id(string line)
+        {
+            try
+            {
+                using JsonDocument d = JsonDocument.Parse(line);
+                return d.RootElement.GetProperty("OrderId").GetInt64();
+            }
+            catch (JsonException)
+            {
+                return null;
+            }
+        }
+
+        // Cut back: only whole lines are left. Not seekable: the partial line stays, alone on its line.
+        Assert.Equal(seekable ? new long?[] { 1, 3 } : new long?[] { 1, null, 3 }, lines.Select(Id));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(2, stats.Delivered);
+        Assert.Equal(1, stats.Failed);
+    }
+
+    /// <summary>A memory stream whose write number <see cref="FailWrite"/> takes half the bytes, then fails as a full disk does.</summary>
+    private sealed class PartialWriteStream(bool seekable) : MemoryStream
+    {
+        private int _writes;
+
+        public int FailWrite { get; init; }
+
+        public override bool CanSeek => seekable && base.CanSeek;
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (++_writes == FailWrite)
+            {
+                base.Write(buffer.Slice(0, buffer.Length / 2));
+                throw new IOException("No space left on device");
+            }
+
+            base.Write(buffer);
+        }
+    }
+
+    [Fact]
     public void An_existing_file_counts_toward_the_limit()
     {
         string file = TempLogFile();

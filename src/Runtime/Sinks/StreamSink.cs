@@ -21,6 +21,9 @@ public abstract class StreamSink : LogSink
     private readonly PooledCharBuffer _chars = new(1024);
     private readonly PooledCharBuffer _message = new(256);
     private Stream? _stream;
+    // A write failed part way and its partial line could not be cut off: the next batch starts on a new line, so that the
+    // first event after the failure is not glued to it.
+    private bool _partialLine;
 
     /// <summary>Creates the sink over <paramref name="stream"/> (owned: disposed with the sink when <paramref name="ownsStream"/>).</summary>
     protected StreamSink(Stream stream, bool ownsStream)
@@ -44,8 +47,50 @@ public abstract class StreamSink : LogSink
         }
 
         stream = BeforeWrite(stream, _bytes.Length);
-        stream.Write(_bytes.WrittenSpan);
-        stream.Flush();
+        long start = stream.CanSeek ? stream.Position : -1;
+        try
+        {
+            if (_partialLine)
+            {
+                stream.Write(s_newLine);
+            }
+
+            stream.Write(_bytes.WrittenSpan);
+            stream.Flush();
+            _partialLine = false;
+        }
+        catch (IOException)
+        {
+            // A full disk can take part of the batch before the write fails. The batch is counted as failed; its partial
+            // last line must not stay in front of the next batch's first event, which would then not parse. Cut back,
+            // the stream is as before this write (a partial line from before stays marked); otherwise mark it.
+            if (!TryCutBack(stream, start))
+            {
+                _partialLine = true;
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Cuts a seekable stream back to <paramref name="length"/> (what it held before a failed write); false when it cannot.</summary>
+    private static bool TryCutBack(Stream stream, long length)
+    {
+        if (length < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            stream.SetLength(length);
+            stream.Position = length;
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or NotSupportedException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -65,6 +110,9 @@ public abstract class StreamSink : LogSink
             replacement.Dispose();
             throw new ObjectDisposedException(Name);
         }
+
+        // A partial line left in the old file stays there; the new one starts clean.
+        _partialLine = false;
     }
 
     /// <summary>Appends one event, including its line break, to the batch buffer.</summary>
@@ -135,6 +183,9 @@ public sealed class JsonFileSink : StreamSink
     private readonly string _fullPath;
     private readonly long _maxBytes;
     private readonly int _retainedFiles;
+    // False for a path that is a symbolic link (/dev/stdout, /proc/self/fd/1, a link to a file elsewhere): rolling would
+    // rename the link itself and put a plain file in its place, and the output would no longer go where the link points.
+    private readonly bool _rollable;
     private long _fileBytes;
     private bool _rollFailureReported;
 
@@ -166,6 +217,23 @@ public sealed class JsonFileSink : StreamSink
         _maxBytes = maxBytes;
         _retainedFiles = retainedFiles;
         _fileBytes = length;
+        _rollable = maxBytes > 0 && !IsSymbolicLink(fullPath);
+        if (maxBytes > 0 && !_rollable)
+        {
+            Stderr.Write($"FapiLog: {path} is a symbolic link; it is written to and never rolled (FileMaxBytes applies to plain files).");
+        }
+    }
+
+    private static bool IsSymbolicLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget is not null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Checks the limits and returns the full path of <paramref name="path"/>.</summary>
@@ -232,7 +300,7 @@ public sealed class JsonFileSink : StreamSink
             _fileBytes = stream.Seek(0, SeekOrigin.End);
         }
 
-        if (_maxBytes > 0 && (!open || (seekable && _fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)))
+        if (_rollable && (!open || (seekable && _fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)))
         {
             stream = Roll(stream);
         }
@@ -290,13 +358,25 @@ public sealed class JsonFileSink : StreamSink
             return;
         }
 
-        File.Delete(Rolled(_retainedFiles));
-        for (int n = _retainedFiles - 1; n >= 1; n--)
+        // Only the rolled files below the first free number move up, and the oldest is deleted only when none is free. A
+        // roll whose last step failed (the live file locked, or renamed away) and is tried again before the next batch
+        // then finds .1 free and moves nothing: it must not push the rolled files up and delete the oldest again each
+        // time, for a roll that never happened.
+        int free = 1;
+        while (free <= _retainedFiles && File.Exists(Rolled(free)))
         {
-            if (File.Exists(Rolled(n)))
-            {
-                File.Move(Rolled(n), Rolled(n + 1));
-            }
+            free++;
+        }
+
+        if (free > _retainedFiles)
+        {
+            File.Delete(Rolled(_retainedFiles));
+            free = _retainedFiles;
+        }
+
+        for (int n = free - 1; n >= 1; n--)
+        {
+            File.Move(Rolled(n), Rolled(n + 1));
         }
 
         File.Move(_fullPath, Rolled(1));
