@@ -93,6 +93,9 @@ internal sealed class LogPipeline
     /// <summary>Starts a worker that the constructor was told not to start (tests only).</summary>
     internal void StartWorkerForTesting() => _worker.Start();
 
+    /// <summary>Tests: runs on the worker between its read of the pending count and the rest of its loop.</summary>
+    internal Action? _afterPendingForTesting;
+
     /// <summary>
     /// Starts a worker that the constructor was told not to start: the pipeline that replaces one whose sinks it takes over,
     /// once that one has stopped, so that a sink is never written to from two workers at once.
@@ -186,8 +189,10 @@ internal sealed class LogPipeline
             }
             else
             {
+                // The smallest target still waited for: a flush completes as soon as its own events are out, not when
+                // the largest target of the flushes made after it is reached (which, under load, keeps moving).
                 _flushWaiters.Add((target, done));
-                if (target > _flushTarget)
+                if (_flushTarget < 0 || target < _flushTarget)
                 {
                     _flushTarget = target;
                 }
@@ -421,9 +426,13 @@ internal sealed class LogPipeline
         while (true)
         {
             _faultForTesting?.Invoke(this);
+            // Closed before the tail: once the queue is closed no claim succeeds, so the tail read after it is final and
+            // "closing with nothing pending" really means done. Read the other way round, an event claimed between the two
+            // reads was neither delivered nor waited for (and a flush covering it returned true).
+            bool closing = _queue.IsClosed;
             long head = _queue.Head;
             long pending = _queue.Tail - head;
-            bool closing = _queue.IsClosed;
+            _afterPendingForTesting?.Invoke();
             long flushTarget = Volatile.Read(ref _flushTarget);
             TimeSpan untilDue = Timeout.InfiniteTimeSpan;
 
@@ -679,10 +688,13 @@ internal sealed class LogPipeline
                 }
             }
 
-            if (_flushWaiters.Count == 0)
+            long smallest = -1;
+            foreach ((long target, _) in _flushWaiters)
             {
-                _flushTarget = -1;
+                smallest = smallest < 0 || target < smallest ? target : smallest;
             }
+
+            _flushTarget = smallest;
         }
 
         return handed;
