@@ -197,4 +197,32 @@ public class BatchingTests
         Assert.Equal(0, stats.Pending);
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
+
+    [Fact]
+    public void A_failing_sink_whose_Name_throws_does_not_stop_the_worker()
+    {
+        // The failure report names the sink; a Name that throws there used to escape the worker's catch and end it.
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new FailingSinkWithBrokenName());
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+
+        TestLog.Emit(pipeline, 1, 0);
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        TestLog.Emit(pipeline, 1, 1);
+        Assert.True(pipeline.Flush(TestLog.Safety));
+
+        Assert.Equal(2, sink.Count);
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(2, stats.Failed);
+        Assert.Equal(0, stats.DroppedWorkerStopped);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    private sealed class FailingSinkWithBrokenName : LogSink
+    {
+        public override string Name => throw new InvalidOperationException("no name");
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new InvalidOperationException("sink is broken");
+    }
 }

@@ -41,7 +41,23 @@ internal static class SinkFailureReporter
 
         Volatile.Write(ref sink._lastFailureReport, now);
         string what = events > 0 ? $"failed {events} event(s)" : "failed";
-        Stderr.Write($"FapiLog: sink '{sink.Name}' {what}: {ex.GetType().Name}: {ExceptionText.Message(ex)}");
+        Stderr.Write($"FapiLog: sink '{NameOf(sink)}' {what}: {ex.GetType().Name}: {ExceptionText.Message(ex)}");
+    }
+
+    /// <summary>
+    /// The sink's <see cref="LogSink.Name"/>, which a sink may override: one that throws (in the catch that reports the
+    /// sink's failure) must not take the worker down with it, so its type name stands in.
+    /// </summary>
+    private static string NameOf(LogSink sink)
+    {
+        try
+        {
+            return sink.Name;
+        }
+        catch (Exception)
+        {
+            return sink.GetType().FullName ?? sink.GetType().Name;
+        }
     }
 }
 
