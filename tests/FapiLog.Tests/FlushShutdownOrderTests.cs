@@ -42,7 +42,7 @@ public class FlushShutdownOrderTests
             }
 
             // Events 0, 1 and 2 are delivered; the worker has been past the point where it completes flushes three times.
-            Assert.Equal(new long[] { 0, 1, 2 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+            Assert.Equal(new long[] { 0, 1, 2 }, TestLog.Sequences(sink));
             // The worker completed (or should have) the flush before taking event 1; the task itself finishes on the thread pool.
             Assert.True(first.Wait(TestLog.Safety), "the first flush still waits although event 0 was delivered three batches ago");
             Assert.True(first.Result);

@@ -33,7 +33,7 @@ public class OverflowTests
 
         gate.Open();
         Assert.True(pipeline.Flush(TestLog.Safety));
-        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), TestLog.Sequences(sink));
         Assert.True(pipeline.Shutdown(TestLog.Safety));
         Assert.Equal(10, pipeline.GetStatistics().Delivered);
     }
@@ -128,7 +128,7 @@ public class OverflowTests
         }
 
         // Events 0 to 3 went through and 4 and 5 are in the sink now; the queue is full again behind them.
-        Assert.Equal(new long[] { 0, 1, 2, 3 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+        Assert.Equal(new long[] { 0, 1, 2, 3 }, TestLog.Sequences(sink));
         try
         {
             // The worker completes the flush before it takes the next batch; the task itself finishes on the thread pool.
@@ -211,7 +211,7 @@ public class OverflowTests
         FapiLogStatistics stats = pipeline.GetStatistics();
         Assert.Equal(1, stats.DroppedQueueFull);
         Assert.Equal(2, stats.Delivered);
-        Assert.Equal(new long[] { 0, 1 }, sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!));
+        Assert.Equal(new long[] { 0, 1 }, TestLog.Sequences(sink));
     }
 
     /// <summary>Logs one event into its own pipeline from inside its first Write.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using FapiLog.Internal;
 using FapiLog.Sinks;
 using Microsoft.Extensions.Logging;
@@ -87,4 +88,8 @@ internal static class TestLog
     }
 
     public static readonly TimeSpan Safety = TimeSpan.FromSeconds(30);
+
+    /// <summary>The sequence numbers of the "Sequenced" events <paramref name="sink"/> has received, in the order received.</summary>
+    public static long[] Sequences(InMemorySink sink)
+        => sink.Events.Where(e => e.EventName == "Sequenced").Select(e => (long)e["Sequence"]!).ToArray();
 }
