@@ -178,10 +178,10 @@ public sealed class FapiLogOptions
         {
             switch (console.ToLowerInvariant())
             {
-                case "true" or "1" or "text": Console = true; ConsoleJson = false; break;
+                case "true" or "1" or "yes" or "text": Console = true; ConsoleJson = false; break;
                 case "json": Console = true; ConsoleJson = true; break;
-                case "false" or "0": Console = false; break;
-                default: throw new FapiLogConfigurationException("FAPILOG_CONSOLE", console, "one of true, false, json");
+                case "false" or "0" or "no": Console = false; break;
+                default: throw new FapiLogConfigurationException("FAPILOG_CONSOLE", console, "one of true, false, json (or 1, 0, yes, no, text)");
             }
         }
 

@@ -388,16 +388,17 @@ public sealed class LokiOptions
 
     internal static string RedactText(string text)
     {
-        // A refused URL may still carry a query (an API key) or a fragment: show neither, as Redact does for a good one.
-        int query = text.IndexOfAny(['?', '#']);
-        if (query >= 0)
+        // A refused URL may carry "user:password@": show nothing before the last '@' (a password may itself contain '@',
+        // '?' or '#', so this comes first and takes the last one; hiding too much of a broken URL is the safe side).
+        int at = text.LastIndexOf('@');
+        if (at >= 0)
         {
-            text = text.Substring(0, query) + "?(hidden)";
+            text = "(hidden)" + text.Substring(at);
         }
 
-        // It may also carry "user:password@": show nothing before the host.
-        int at = text.IndexOf('@', StringComparison.Ordinal);
-        return at < 0 ? text : "(hidden)" + text.Substring(at);
+        // It may also carry a query (an API key) or a fragment: show neither, as Redact does for a good one.
+        int query = text.IndexOfAny(['?', '#']);
+        return query < 0 ? text : text.Substring(0, query) + "?(hidden)";
     }
 
     internal static void ValidateLabel(string name, string value, string setting)

@@ -58,6 +58,23 @@ public class ConfigurationTests
     }
 
     [Theory]
+    [InlineData("true", true, false)]
+    [InlineData("1", true, false)]
+    [InlineData("yes", true, false)]
+    [InlineData("TEXT", true, false)]
+    [InlineData("json", true, true)]
+    [InlineData("false", false, false)]
+    [InlineData("0", false, false)]
+    [InlineData("No", false, false)]
+    public void FAPILOG_CONSOLE_takes_the_spellings_the_other_switches_take(string value, bool console, bool json)
+    {
+        var o = new FapiLogOptions().ApplyEnvironment(name => name == "FAPILOG_CONSOLE" ? value : null);
+
+        Assert.Equal(console, o.Console);
+        Assert.Equal(json, o.ConsoleJson);
+    }
+
+    [Theory]
     [InlineData("FAPILOG_QUEUE_CAPACITY", "-5")]
     [InlineData("FAPILOG_QUEUE_CAPACITY", "lots")]
     [InlineData("FAPILOG_OVERFLOW", "explode")]

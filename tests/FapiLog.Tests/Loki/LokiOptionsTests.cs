@@ -248,6 +248,19 @@ public sealed class LokiOptionsTests
             ["FAPILOG_LOKI_URL"] = $"http://user:{Password}@127.0.0.1:port",
         })));
         AssertNoSecret(malformed.Message);
+
+        // A password that itself holds '@', '?' or '#' in a URL that is refused (a bad scheme or port).
+        foreach (string url in new[]
+        {
+            $"ftp://user:pa@{Password}@127.0.0.1/", $"http://user:pa@{Password}@127.0.0.1:port",
+            $"http://user:{Password}?x@127.0.0.1:port", $"http://user:{Password}#x@127.0.0.1:port",
+        })
+        {
+            var refused = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_URL"] = url })));
+            AssertNoSecret(refused.Message);
+            AssertNoSecret(refused.Value);
+            Assert.StartsWith("(hidden)@127.0.0.1", refused.Value, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
