@@ -21,7 +21,10 @@ namespace FapiLog.TestHost;
 /// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
 /// FILE are still open, then configures a small queue and logs COUNT events. huge-queue-env: the same capacity from
 /// FAPILOG_QUEUE_CAPACITY, met by the first log call. exception-cycle: COUNT events, then one
-/// whose exception's inner exceptions lead back to it, into FILE and the console text.
+/// whose exception's inner exceptions lead back to it, into FILE and the console text. ignoring-sink-shutdown: a sink that
+/// hangs and ignores cancellation, ShutdownTimeout 10 min; Main shuts down with a 1 s timeout, prints "shutdown=…" and
+/// returns, so the exit hook meets a pipeline already given up on. host-ignoring-sink: a Generic Host whose extra sink
+/// hangs and ignores cancellation, ShutdownTimeout 2 s; prints "ready" and runs until a signal stops the host.
 /// </summary>
 internal static class ExitModes
 {
@@ -47,6 +50,20 @@ internal static class ExitModes
                 return 1;
             case "host-slow-sink":
                 return RunHost(file, count);
+            case "ignoring-sink-shutdown":
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    FileOnly(o, file);
+                    o.AddSink(new IgnoringSink());
+                    o.ShutdownTimeout = TimeSpan.FromMinutes(10);
+                });
+                Ticks(count);
+                Console.WriteLine("shutdown=" + FapiLogging.Shutdown(TimeSpan.FromSeconds(1)));
+                Console.Out.Flush();
+                return 0;
+            case "host-ignoring-sink":
+                return RunHostWithIgnoringSink(file, count);
             case "sigterm-cancelled-hung":
             {
                 // An application that cancels SIGTERM and stops by itself (as the Generic Host does): its handler is
@@ -218,6 +235,29 @@ internal static class ExitModes
         return 0;
     }
 
+    private static int RunHostWithIgnoringSink(string file, int count)
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(Array.Empty<string>());
+        builder.Logging.ClearProviders();
+        builder.Services.AddFapiLog(o =>
+        {
+            FileOnly(o, file);
+            o.AddSink(new IgnoringSink());
+            o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+        });
+        using IHost host = builder.Build();
+        host.Start();
+        ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Ticks");
+        for (int i = 0; i < count; i++)
+        {
+            logger.LogInformation("Tick {Sequence}", (long)i);
+        }
+
+        Ready();
+        host.WaitForShutdown();
+        return 0;
+    }
+
     private static void FileOnly(FapiLogOptions o, string file)
     {
         o.Console = false;
@@ -271,6 +311,12 @@ internal static class ExitModes
             cancellationToken.WaitHandle.WaitOne();
             cancellationToken.ThrowIfCancellationRequested();
         }
+    }
+
+    /// <summary>Hangs for good and ignores cancellation: what no shutdown can wait out.</summary>
+    private sealed class IgnoringSink : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken) => Thread.Sleep(Timeout.Infinite);
     }
 
     /// <summary>Holds every write until the host begins to stop (a sink that is slow for as long as the app runs).</summary>

@@ -83,6 +83,47 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void The_exit_hook_does_not_wait_again_for_a_worker_an_earlier_shutdown_gave_up_on()
+    {
+        // Main's shutdown gives up after 1 s on a sink that ignores cancellation; ShutdownTimeout is 10 minutes. The exit
+        // hook's shutdown used to wait those 10 minutes again for the same worker and report the loss a second time.
+        using Process p = ChildProcess.Start("ignoring-sink-shutdown", _file, "100");
+        Assert.Equal("shutdown=False", p.StandardOutput.ReadLine());
+        // Not a time limit on FapiLog: the other outcome is a child that waits ten minutes, which is stopped here.
+        bool exited = p.WaitForExit(TimeSpan.FromMinutes(1));
+        if (!exited)
+        {
+            p.Kill();
+        }
+
+        Assert.True(exited, "the exit hook waited again for the worker that Main's shutdown gave up on");
+        p.WaitForExit();
+        string errors = p.StandardError.ReadToEnd();
+
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(1, errors.Split('\n').Count(l => l.Contains("FapiLog: shutdown did not finish", StringComparison.Ordinal)));
+        Assert.Contains("100 event(s) were not delivered", errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(15)] // SIGTERM
+    [InlineData(2)]  // SIGINT
+    public void A_Generic_Host_stopped_by_a_signal_with_a_sink_that_ignores_cancellation_reports_the_loss_once(int signal)
+    {
+        // The host's stop gives up on the flush after ShutdownTimeout (2 s); its disposal does not wait again, and neither
+        // may the exit hook after it (it did: a second 2 s and a second report of the same 100 events).
+        using Process p = ChildProcess.Start("host-ignoring-sink", _file, "100");
+        Assert.Equal("ready", p.StandardOutput.ReadLine());
+
+        ChildProcess.SendSignal(p, signal);
+        string errors = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(1, errors.Split('\n').Count(l => l.Contains("not delivered", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void A_signal_the_application_cancels_is_left_to_the_application_without_a_flush_or_a_report()
     {
         // .NET runs every handler of a signal, also after one has cancelled it. The Generic Host cancels SIGTERM and stops

@@ -232,7 +232,9 @@ internal sealed class LogPipeline
         }
 
         long start = Stopwatch.GetTimestamp();
-        bool finished = Wait(_stopped.Task, timeout);
+        // A worker an earlier shutdown gave up on (a sink that hangs and ignores cancellation) is not waited for again: a
+        // second shutdown (the exit hook after the host's, or after yours) would add a whole timeout and a second report.
+        bool finished = Wait(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout);
         if (!finished)
         {
             GiveUp(reportedTimeout ?? timeout);
@@ -265,7 +267,7 @@ internal sealed class LogPipeline
     {
         BeginShutdown();
         long start = Stopwatch.GetTimestamp();
-        bool finished = await WaitAsync(_stopped.Task, timeout, cancellationToken).ConfigureAwait(false);
+        bool finished = await WaitAsync(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout, cancellationToken).ConfigureAwait(false);
         if (!finished)
         {
             GiveUp(reportedTimeout ?? timeout);
@@ -282,7 +284,8 @@ internal sealed class LogPipeline
 
     private void BeginShutdown()
     {
-        if (Interlocked.Exchange(ref _shutdownState, 1) == 0)
+        // Not an exchange: a pipeline already given up on (state 2) must stay so, or it would be reported again.
+        if (Interlocked.CompareExchange(ref _shutdownState, 1, 0) == 0)
         {
             Volatile.Write(ref _finalTail, _queue.Close());
             _queue.WakeWorker.Set();
