@@ -324,6 +324,10 @@ public static class FapiLogging
         AppDomain.CurrentDomain.ProcessExit += static (_, _) =>
         {
             s_processExiting = true;
+            // A full fence between writing the flag and reading the pipeline (in Shutdown), as Start has between writing
+            // the pipeline and reading the flag: otherwise each side may miss the other, and a Configure racing the exit
+            // would leave a pipeline that nothing shuts down.
+            Interlocked.MemoryBarrier();
             Shutdown();
         };
         RegisterSignalHandlers();
@@ -482,6 +486,7 @@ public static class FapiLogging
             }
         }
 
+        Interlocked.MemoryBarrier();   // see the ProcessExit hook: the pipeline is written above, the flag read here
         if (s_processExiting)
         {
             // Configured while the process exits (a ProcessExit handler that runs after FapiLog's): nothing would shut
