@@ -28,16 +28,19 @@ internal sealed class FapiLogLogger : ILogger
         }
 
         FapiLogPipelineHost? host = _provider.Host;
-        if (host is not null && host.IsStartingOnThisThread)
+        if (host is not null && !host.IsStarted)
         {
-            // Called while the options are built (a callback that logs): the level is not known yet, so Log keeps the
-            // call and makes it again once the pipeline runs, when the level decides.
-            return true;
-        }
+            if (host.IsStartingOnThisThread)
+            {
+                // Called while the options are built (a callback that logs): the level is not known yet, so Log keeps the
+                // call and makes it again once the pipeline runs, when the level decides.
+                return true;
+            }
 
-        if (host is not null && !host.TryEnsureStarted())
-        {
-            return false;
+            if (!host.TryEnsureStarted())
+            {
+                return false;
+            }
         }
 
         // The live level of the running pipeline: the configured one, or what FapiLogging.SetMinimumLevel made it since.
@@ -46,7 +49,8 @@ internal sealed class FapiLogLogger : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (_provider.Host is { IsStartingOnThisThread: true } starting)
+        // Once started (every call but the first few), one volatile read: the thread check is for the start only.
+        if (_provider.Host is { IsStarted: false, IsStartingOnThisThread: true } starting)
         {
             if (logLevel != LogLevel.None)
             {
