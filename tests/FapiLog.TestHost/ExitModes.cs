@@ -49,7 +49,7 @@ internal static class ExitModes
                 Thread.Sleep(Timeout.Infinite);
                 return 1;
             case "host-slow-sink":
-                return RunHost(file, count);
+                return RunHost(file, count, stopping => new UntilStoppingSink(stopping), TimeSpan.FromMinutes(10));
             case "ignoring-sink-shutdown":
                 FapiLogging.RegisterShutdownHooks();
                 FapiLogging.Configure(o =>
@@ -63,7 +63,7 @@ internal static class ExitModes
                 Console.Out.Flush();
                 return 0;
             case "host-ignoring-sink":
-                return RunHostWithIgnoringSink(file, count);
+                return RunHost(file, count, _ => new IgnoringSink(), TimeSpan.FromSeconds(2));
             case "sigterm-cancelled-hung":
             {
                 // An application that cancels SIGTERM and stops by itself (as the Generic Host does): its handler is
@@ -206,46 +206,24 @@ internal static class ExitModes
 
     private static readonly LogEventDescriptor s_cycle = new(2, "Cycle", LogLevel.Error, "Inner exceptions in a cycle");
 
-    private static int RunHost(string file, int count)
+    /// <summary>
+    /// A Generic Host with AddFapiLog (no [FapiLog] method here, so no module initializer: the host starts FapiLog, only
+    /// ILogger calls, say) and one extra sink, made with an event that is set when the host begins to stop: logs COUNT
+    /// ticks, prints "ready" and runs until a signal stops the host.
+    /// </summary>
+    private static int RunHost(string file, int count, Func<ManualResetEventSlim, LogSink> extraSink, TimeSpan shutdownTimeout)
     {
-        // No [FapiLog] method here, so no module initializer: the host starts FapiLog (only ILogger calls, say).
         using var stopping = new ManualResetEventSlim(false);
         HostApplicationBuilder builder = Host.CreateApplicationBuilder(Array.Empty<string>());
         builder.Logging.ClearProviders();
         builder.Services.AddFapiLog(o =>
         {
-            o.Console = false;
-            o.FilePath = file;
-            o.AddSink(new UntilStoppingSink(stopping));
-            o.ShutdownTimeout = TimeSpan.FromMinutes(10);
-            o.FlushInterval = TimeSpan.FromHours(1);
-            o.BatchSize = 1000;
+            FileOnly(o, file);
+            o.AddSink(extraSink(stopping));
+            o.ShutdownTimeout = shutdownTimeout;
         });
         using IHost host = builder.Build();
         host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(stopping.Set);
-        host.Start();
-        ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Ticks");
-        for (int i = 0; i < count; i++)
-        {
-            logger.LogInformation("Tick {Sequence}", (long)i);
-        }
-
-        Ready();
-        host.WaitForShutdown();
-        return 0;
-    }
-
-    private static int RunHostWithIgnoringSink(string file, int count)
-    {
-        HostApplicationBuilder builder = Host.CreateApplicationBuilder(Array.Empty<string>());
-        builder.Logging.ClearProviders();
-        builder.Services.AddFapiLog(o =>
-        {
-            FileOnly(o, file);
-            o.AddSink(new IgnoringSink());
-            o.ShutdownTimeout = TimeSpan.FromSeconds(2);
-        });
-        using IHost host = builder.Build();
         host.Start();
         ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Ticks");
         for (int i = 0; i < count; i++)
