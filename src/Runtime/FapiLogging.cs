@@ -516,6 +516,13 @@ public static class FapiLogging
     {
         options.Validate();
         List<LogSink> sinks = BuildSinks(options);
+        if (sinks.Count == 0)
+        {
+            // Valid (a service that only wants the statistics, say), but more often a mistake: Console = false (or
+            // FAPILOG_CONSOLE=false) and no file, Loki or sink of your own. Events are then counted as delivered to nothing.
+            Stderr.Write("FapiLog: no sink is configured (Console is off and there is no file, Loki or sink of your own): events are accepted and go nowhere.");
+        }
+
         LogPipeline pipeline;
         try
         {

@@ -219,13 +219,20 @@ internal sealed class LogQueue
 
     /// <summary>
     /// Waits (spinning briefly, then sleeping) until the queue may have room; null when it may, otherwise why it gave up.
+    /// <see cref="DropReason.ShutDown"/> means "closed": the caller then counts the drop under the reason the queue was
+    /// closed for (shutdown, or the worker's death).
     /// </summary>
+    /// <remarks>
+    /// A stopped consumer is reported as closed too, never as <see cref="DropReason.WorkerStopped"/> of its own: the worker
+    /// closes the queue before it marks itself stopped (with the reason WorkerStopped when it died), so a waiter that read
+    /// "not closed" and then "stopped" saw a shutdown that completed in between, and must count it as such.
+    /// </remarks>
     private DropReason? WaitForSpace(long deadline, ref SpinWait spinner)
     {
         if (!spinner.NextSpinWillYield)
         {
             spinner.SpinOnce(sleep1Threshold: -1);
-            return IsClosed ? DropReason.ShutDown : _consumerStopped ? DropReason.WorkerStopped : null;
+            return IsClosed || _consumerStopped ? DropReason.ShutDown : null;
         }
 
         lock (_spaceLock)
@@ -237,14 +244,9 @@ internal sealed class LogQueue
             {
                 while (true)
                 {
-                    if (IsClosed)
+                    if (IsClosed || _consumerStopped)
                     {
                         return DropReason.ShutDown;
-                    }
-
-                    if (_consumerStopped)
-                    {
-                        return DropReason.WorkerStopped;
                     }
 
                     // Registered as a waiter (full fence above) before re-reading the head: the worker advances the head
@@ -386,6 +388,9 @@ internal sealed class LogQueue
     /// <summary>Called when the worker is gone for good, so that blocked producers stop waiting for it.</summary>
     public void MarkConsumerStopped()
     {
+        // Closed first (a no-op when shutdown or the worker's fault closed it already; the first reason stays), so that
+        // "stopped" always implies "closed": WaitForSpace relies on it to count a waiter's drop under the closing reason.
+        Close(DropReason.WorkerStopped);
         _consumerStopped = true;
         WakeBlockedProducers();
     }
