@@ -34,6 +34,41 @@ public class ShutdownTests
         Assert.Equal(42, sink.Count); // the calls after shutdown were counted, never processed
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Shutdown_called_from_a_sink_returns_at_once_and_the_pipeline_still_finishes(bool async)
+    {
+        // The worker cannot wait for itself. The synchronous Shutdown returned at once there; the asynchronous one waited
+        // for the whole timeout (an hour here) when the sink blocked on it.
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        var sink = new ShutdownFromWriteSink(async);
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        sink.Pipeline = pipeline;
+
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety), "the worker is still inside the sink's shutdown call");
+        Assert.False(sink.Result);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(1, pipeline.GetStatistics().Delivered);
+    }
+
+    private sealed class ShutdownFromWriteSink(bool async) : LogSink
+    {
+        public LogPipeline? Pipeline { get; set; }
+
+        public bool? Result { get; private set; }
+
+        public override void Write(in LogBatch batch, System.Threading.CancellationToken cancellationToken)
+        {
+            Result = async
+                ? Pipeline!.ShutdownAsync(TimeSpan.FromHours(1), default).GetAwaiter().GetResult()
+                : Pipeline!.Shutdown(TimeSpan.FromHours(1));
+        }
+    }
+
     [Fact]
     public void Shutdown_is_idempotent_and_safe_from_many_threads_at_once()
     {

@@ -266,6 +266,13 @@ internal sealed class LogPipeline
     public async Task<bool> ShutdownAsync(TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? reportedTimeout = null)
     {
         BeginShutdown();
+        if (IsWorkerThread)
+        {
+            // As Shutdown: the worker cannot wait for itself. A sink that blocked on this task would otherwise hold the
+            // worker for the whole timeout, and then the shutdown would give up on it.
+            return false;
+        }
+
         long start = Stopwatch.GetTimestamp();
         bool finished = await WaitAsync(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout, cancellationToken).ConfigureAwait(false);
         if (!finished)
