@@ -22,22 +22,11 @@ internal static class CoreToCore
     // The shared value sits in the middle of an array of 32 longs: two cache lines on each side keep anything else off its line.
     private const int At = 16;
 
-    /// <summary>The <c>--core-to-core</c> mode: prints every window for the duration, then a summary.</summary>
+    /// <summary>The <c>--core-to-core</c> mode: times windows for the duration (at least one), prints each, then a summary.</summary>
     public static int Run(double seconds)
     {
         Console.WriteLine($"core-to-core round trip: two threads hand one cache line back and forth for {seconds:0.#} s; " +
                           $"{Environment.ProcessorCount} cores, .NET {Environment.Version}");
-        Result result = Measure(seconds, ns => Console.WriteLine($"  {DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)}  {ns,7:N1} ns"));
-        int slow = result.Windows.Count(w => w > 1.5 * result.Median);
-        Console.WriteLine();
-        Console.WriteLine($"result: {result.Windows.Length} windows of {RoundTripsPerWindow:N0} round trips; {result}; " +
-                          $"{slow} window(s) above 1.5 x the median");
-        return 0;
-    }
-
-    /// <summary>Times windows for <paramref name="seconds"/> (at least one window), reporting each to <paramref name="window"/>.</summary>
-    public static Result Measure(double seconds, Action<double>? window = null)
-    {
         var line = new long[2 * At];
         var echo = new Thread(() => Echo(line)) { IsBackground = true, Name = "core-to-core echo" };
         echo.Start();
@@ -58,7 +47,7 @@ internal static class CoreToCore
 
             double ns = (Stopwatch.GetTimestamp() - start) * 1e9 / Stopwatch.Frequency / RoundTripsPerWindow;
             windows.Add(ns);
-            window?.Invoke(ns);
+            Console.WriteLine($"  {DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)}  {ns,7:N1} ns");
             // A pause between windows, as the load test's tasks pause between steps.
             Thread.Sleep(250);
         }
@@ -66,7 +55,13 @@ internal static class CoreToCore
 
         Volatile.Write(ref line[At], -1);
         echo.Join();
-        return new Result([.. windows]);
+
+        double[] sorted = [.. windows.Order()];
+        double median = sorted[sorted.Length / 2];
+        Console.WriteLine();
+        Console.WriteLine($"result: {sorted.Length} windows of {RoundTripsPerWindow:N0} round trips; min {sorted[0]:N1} ns, " +
+                          $"median {median:N1} ns, max {sorted[^1]:N1} ns; {sorted.Count(w => w > 1.5 * median)} window(s) above 1.5 x the median");
+        return 0;
     }
 
     private static void SpinUntilChanged(long[] line, long value)
@@ -91,14 +86,5 @@ internal static class CoreToCore
                 Volatile.Write(ref line[At], v + 1);
             }
         }
-    }
-
-    /// <summary>The round trip of each window, in nanoseconds, in the order timed.</summary>
-    public sealed record Result(double[] Windows)
-    {
-        public double Median => Windows.Order().ElementAt(Windows.Length / 2);
-
-        public override string ToString()
-            => $"min {Windows.Min():N1} ns, median {Median:N1} ns, max {Windows.Max():N1} ns";
     }
 }
