@@ -189,7 +189,7 @@ public static class FapiLogConfigurationBinder
                     // A section: the name/value maps (Labels, Headers) take one entry per key; nothing else is a section.
                     if (property.GetValue(options) is IDictionary<string, string> map)
                     {
-                        BindMap(child, map);
+                        BindMap(child, map, property.Name);
                     }
                     else if (HasAny(child.GetChildren()))
                     {
@@ -281,14 +281,25 @@ public static class FapiLogConfigurationBinder
     /// <summary>
     /// One entry per key of <paramref name="section"/> (<c>"Labels": { "team": "payments" }</c>), added to or replacing those of
     /// <paramref name="map"/>. Written out rather than left to <see cref="ConfigurationBinder"/>, whose reflection native
-    /// AOT and trimming cannot follow.
+    /// AOT and trimming cannot follow. Labels and headers are checked here, so that a bad one is named by its key
+    /// (<c>FapiLog:Loki:Headers:X-Api-Key</c>, or <c>FapiLog__Loki__Headers__X-Api-Key</c> in the environment) rather
+    /// than by the option.
     /// </summary>
-    private static void BindMap(IConfigurationSection section, IDictionary<string, string> map)
+    private static void BindMap(IConfigurationSection section, IDictionary<string, string> map, string option)
     {
         foreach (IConfigurationSection entry in section.GetChildren())
         {
             if (entry.Value is { } value)
             {
+                if (option == nameof(LokiOptions.Labels))
+                {
+                    LokiOptions.ValidateLabel(entry.Key, value, entry.Path);
+                }
+                else if (option == nameof(LokiOptions.Headers))
+                {
+                    LokiOptions.ValidateHeader(entry.Key, value, entry.Path);
+                }
+
                 map[entry.Key] = value;
             }
             else if (HasAny(entry.GetChildren()))

@@ -140,6 +140,7 @@ public sealed class LokiOptions
             {
                 ValidateLabel(name, value, "FAPILOG_LOKI_LABELS");
                 Labels[name] = value;
+                (_environmentLabels ??= new HashSet<string>(StringComparer.Ordinal)).Add(name);
             }
         }
 
@@ -172,6 +173,9 @@ public sealed class LokiOptions
         {
             foreach ((string name, string value) in ParsePairs(headers, "FAPILOG_LOKI_HEADERS", secretValues: true))
             {
+                // Checked here, not only in Validate: there the message could only name Loki.Headers, which the user
+                // did not set.
+                ValidateHeader(name, value, "FAPILOG_LOKI_HEADERS");
                 Headers[name] = value;
             }
         }
@@ -212,6 +216,9 @@ public sealed class LokiOptions
         }
     }
 
+    // The label names FAPILOG_LOKI_LABELS set, so that a count over the limit can name the variable.
+    private HashSet<string>? _environmentLabels;
+
     /// <summary>The longest <see cref="RequestTimeout"/>, in code and in <c>FAPILOG_LOKI_TIMEOUT</c> alike.</summary>
     internal static readonly TimeSpan MaxRequestTimeout = TimeSpan.FromMinutes(10);
 
@@ -233,8 +240,12 @@ public sealed class LokiOptions
 
         if (Labels.Count > MaxLabels - 1)
         {
-            ThrowHelper.ThrowConfiguration("Loki.Labels", string.Join(",", Labels.Keys),
-                $"at most {MaxLabels - 1} static labels (Loki allows {MaxLabels} per stream and the sink adds '{LevelLabel}')");
+            // The variable's labels are added to those of the default and the code, so the count is over their sum; when
+            // the variable took part, it is the one to name, since that is what the user set.
+            bool fromEnvironment = _environmentLabels is not null && _environmentLabels.Overlaps(Labels.Keys);
+            ThrowHelper.ThrowConfiguration(fromEnvironment ? "FAPILOG_LOKI_LABELS" : "Loki.Labels", string.Join(",", Labels.Keys),
+                $"at most {MaxLabels - 1} static labels (Loki allows {MaxLabels} per stream and the sink adds '{LevelLabel}')"
+                + (fromEnvironment ? "; FAPILOG_LOKI_LABELS adds to service_name and to the labels set in code or configuration" : string.Empty));
         }
 
         foreach (KeyValuePair<string, string> label in Labels)
@@ -280,7 +291,7 @@ public sealed class LokiOptions
 
         foreach (KeyValuePair<string, string> header in Headers)
         {
-            ValidateHeader(header.Key, header.Value);
+            ValidateHeader(header.Key, header.Value, "Loki.Headers");
         }
 
         CheckDuration(RequestTimeout, "Loki.RequestTimeout", MaxRequestTimeout);
@@ -477,7 +488,8 @@ public sealed class LokiOptions
         return true;
     }
 
-    private static void ValidateHeader(string name, string value)
+    /// <summary>Checks one extra header; <paramref name="setting"/> is what the message names (the option, the variable or the configuration key).</summary>
+    internal static void ValidateHeader(string name, string? value, string setting)
     {
         bool token = name.Length > 0;
         foreach (char c in name)
@@ -487,19 +499,19 @@ public sealed class LokiOptions
 
         if (!token)
         {
-            ThrowHelper.ThrowConfiguration("Loki.Headers", name, "header names that are HTTP tokens");
+            ThrowHelper.ThrowConfiguration(setting, name, "header names that are HTTP tokens");
         }
 
         if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || name.Equals("Host", StringComparison.OrdinalIgnoreCase)
             || name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("X-Scope-OrgID", StringComparison.OrdinalIgnoreCase))
         {
-            ThrowHelper.ThrowConfiguration("Loki.Headers", name,
+            ThrowHelper.ThrowConfiguration(setting, name,
                 "a header the sink does not set itself (use Tenant for X-Scope-OrgID and Username/Password or BearerToken for Authorization)");
         }
 
         if (value is null || !IsAsciiHeaderValue(value))
         {
-            ThrowHelper.ThrowConfiguration("Loki.Headers", name + " (value hidden)", "a header value of printable ASCII characters");
+            ThrowHelper.ThrowConfiguration(setting, name + " (value hidden)", "a header value of printable ASCII characters");
         }
     }
 
@@ -546,12 +558,19 @@ public sealed class LokiOptions
     private static IEnumerable<(string Name, string Value)> ParsePairs(string text, string setting, bool secretValues)
     {
         var pairs = new List<(string, string)>();
-        foreach (string part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        for (int i = 0; i < parts.Length; i++)
         {
+            string part = parts[i];
             int eq = part.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                throw new FapiLogConfigurationException(setting, secretValues ? "(hidden)" : text, "comma-separated name=value pairs, e.g. app=shop,env=prod");
+                // The entry, not the whole variable, is what to fix. A header entry without a name may be a value cut off
+                // at a comma (an API key holding one) or a key given alone: only its place is shown.
+                throw secretValues
+                    ? new FapiLogConfigurationException(setting, $"entry {i + 1} of {parts.Length} (hidden)",
+                        "comma-separated Name=value pairs, e.g. X-Api-Key=…,X-Other=… (a value cannot contain ',')")
+                    : new FapiLogConfigurationException(setting, part, "comma-separated name=value pairs, e.g. app=shop,env=prod");
             }
 
             pairs.Add((part.Substring(0, eq).Trim(), part.Substring(eq + 1).Trim()));

@@ -218,6 +218,7 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "(hidden)")]                        // any unknown Loki key
     [InlineData("FapiLog:Loki", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a URL given to the section
     [InlineData("FapiLog:LokiUrl", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a misspelt top-level key
+    [InlineData("FapiLog:Loki:Headers:X-Api-Key", "pa55word\u00e9", "X-Api-Key (value hidden)")]          // a header value HttpClient refuses
     public async Task A_refused_value_that_may_be_a_secret_is_not_echoed(string key, string value, string shown)
     {
         using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { [key] = value });
@@ -289,6 +290,9 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:Loki:MaxAttempts:x", "3", "FapiLog:Loki:MaxAttempts")]
     [InlineData("FapiLog:Loki:Labels:team:x", "payments", "FapiLog:Loki:Labels:team")]
     [InlineData("FapiLog:Loki:HttpMessageHandler", "SocketsHttpHandler", "FapiLog:Loki:HttpMessageHandler")]
+    [InlineData("FapiLog:Loki:Labels:app-name", "shop", "FapiLog:Loki:Labels:app-name")]                  // once named Loki.Labels
+    [InlineData("FapiLog:Loki:Labels:level", "info", "FapiLog:Loki:Labels:level")]
+    [InlineData("FapiLog:Loki:Headers:Content-Type", "text/plain", "FapiLog:Loki:Headers:Content-Type")] // once named Loki.Headers
     public void A_bad_Loki_value_or_section_is_refused_naming_it(string key, string value, string expectedSetting)
     {
         IConfiguration configuration = new ConfigurationBuilder()

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using FapiLog.Loki;
 using Xunit;
@@ -134,6 +135,55 @@ public sealed class LokiOptionsTests
         Assert.Equal("FAPILOG_LOKI_LABELS", ex.Setting);
         Assert.Contains("app-name", ex.Message, StringComparison.Ordinal);
         Assert.Contains("[a-zA-Z_][a-zA-Z0-9_]*", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("X-Team=shop,Content-Type=text/plain", "Content-Type")]                           // set by the sink
+    [InlineData("X-Team=shop,Authorization=Bearer " + HeaderSecret, "Authorization")]             // use BearerToken
+    [InlineData("X-Api-Key=" + HeaderSecret + "\u00e9", "X-Api-Key (value hidden)")]              // not ASCII: HttpClient refuses it
+    [InlineData("X Api Key=" + HeaderSecret, "X Api Key")]                                         // not an HTTP token
+    [InlineData("X-Api-Key=" + HeaderSecret + "," + HeaderSecret, "entry 2 of 2 (hidden)")]        // a value holding a comma
+    public void A_bad_header_from_the_environment_names_the_variable_and_the_header_never_the_value(string variable, string shown)
+    {
+        // Once accepted here and refused by Validate as "Loki.Headers", which the user never set.
+        var ex = Assert.Throws<FapiLogConfigurationException>(
+            () => new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_HEADERS"] = variable })));
+
+        Assert.Equal("FAPILOG_LOKI_HEADERS", ex.Setting);
+        Assert.Equal(shown, ex.Value);
+        Assert.Contains("FAPILOG_LOKI_HEADERS", ex.Message, StringComparison.Ordinal);
+        AssertNoSecret(ex.Message);
+    }
+
+    [Fact]
+    public void A_bad_label_entry_from_the_environment_is_shown_alone()
+    {
+        var ex = Assert.Throws<FapiLogConfigurationException>(
+            () => new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = "app=shop,team,env=prod" })));
+
+        Assert.Equal("FAPILOG_LOKI_LABELS", ex.Setting);
+        Assert.Equal("team", ex.Value);
+    }
+
+    [Fact]
+    public void Too_many_labels_with_those_of_the_environment_name_the_variable()
+    {
+        // service_name by default plus 14 from the variable: one too many.
+        string labels = string.Join(",", Enumerable.Range(0, LokiOptions.MaxLabels - 1).Select(i => $"l{i}=v"));
+        var options = new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = labels }));
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("FAPILOG_LOKI_LABELS", ex.Setting);
+        Assert.Contains("service_name", ex.Message, StringComparison.Ordinal);
+
+        // Without the variable's labels the count is the code's own doing, and the option is named.
+        var code = new LokiOptions();
+        for (int i = 0; i < LokiOptions.MaxLabels - 1; i++)
+        {
+            code.Labels["l" + i] = "v";
+        }
+
+        Assert.Equal("Loki.Labels", Assert.Throws<FapiLogConfigurationException>(code.Validate).Setting);
     }
 
     [Fact]
