@@ -76,7 +76,10 @@ public sealed class LokiOptions
     /// <summary>A bearer token (<c>Authorization: Bearer …</c>), instead of basic authentication. Never logged or shown. Env <c>FAPILOG_LOKI_BEARER_TOKEN</c>.</summary>
     public string? BearerToken { get; set; }
 
-    /// <summary>Extra request headers (e.g. a gateway's API key). Values are never logged or shown. Env <c>FAPILOG_LOKI_HEADERS</c> (<c>Name=value,Other=value</c>).</summary>
+    /// <summary>
+    /// Extra request headers (e.g. a gateway's API key). Values must not be empty and are never logged or shown. Env
+    /// <c>FAPILOG_LOKI_HEADERS</c> (<c>Name=value,Other=value</c>).
+    /// </summary>
     public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Longest time one push request may take before it counts as a timeout and is retried, at most 10 min. Default 10 s; env <c>FAPILOG_LOKI_TIMEOUT</c> (seconds).</summary>
@@ -507,6 +510,13 @@ public sealed class LokiOptions
         {
             ThrowHelper.ThrowConfiguration(setting, name,
                 "a header the sink does not set itself (use Tenant for X-Scope-OrgID and Username/Password or BearerToken for Authorization)");
+        }
+
+        // An empty value is almost always a secret that did not arrive (X-Api-Key=${KEY} with KEY unset): sent as is, every
+        // push would be refused as unauthorized and retried, far from the cause. Saying that it is empty shows nothing.
+        if (value is not null && string.IsNullOrWhiteSpace(value))
+        {
+            ThrowHelper.ThrowConfiguration(setting, name + " (empty value)", "a non-empty header value; leave the header out rather than send it empty");
         }
 
         if (value is null || !IsAsciiHeaderValue(value))

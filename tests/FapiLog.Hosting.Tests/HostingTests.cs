@@ -293,6 +293,7 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:Loki:Labels:app-name", "shop", "FapiLog:Loki:Labels:app-name")]                  // once named Loki.Labels
     [InlineData("FapiLog:Loki:Labels:level", "info", "FapiLog:Loki:Labels:level")]
     [InlineData("FapiLog:Loki:Headers:Content-Type", "text/plain", "FapiLog:Loki:Headers:Content-Type")] // once named Loki.Headers
+    [InlineData("FapiLog:Loki:Headers:X-Api-Key", "", "FapiLog:Loki:Headers:X-Api-Key")]                 // once sent empty
     public void A_bad_Loki_value_or_section_is_refused_naming_it(string key, string value, string expectedSetting)
     {
         IConfiguration configuration = new ConfigurationBuilder()

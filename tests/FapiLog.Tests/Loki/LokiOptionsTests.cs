@@ -143,6 +143,8 @@ public sealed class LokiOptionsTests
     [InlineData("X-Api-Key=" + HeaderSecret + "\u00e9", "X-Api-Key (value hidden)")]              // not ASCII: HttpClient refuses it
     [InlineData("X Api Key=" + HeaderSecret, "X Api Key")]                                         // not an HTTP token
     [InlineData("X-Api-Key=" + HeaderSecret + "," + HeaderSecret, "entry 2 of 2 (hidden)")]        // a value holding a comma
+    [InlineData("X-Team=shop,X-Api-Key=", "X-Api-Key (empty value)")]                              // X-Api-Key=${KEY}, KEY unset
+    [InlineData("X-Api-Key=  ,X-Team=shop", "X-Api-Key (empty value)")]
     public void A_bad_header_from_the_environment_names_the_variable_and_the_header_never_the_value(string variable, string shown)
     {
         // Once accepted here and refused by Validate as "Loki.Headers", which the user never set.
@@ -250,6 +252,20 @@ public sealed class LokiOptionsTests
         AssertRejected(o => o.Url = new Uri("/loki", UriKind.Relative), "Loki.Url");
         AssertRejected(o => o.Url = new Uri("ftp://127.0.0.1/"), "Loki.Url");
         AssertRejected(o => o.Url = new Uri("http://user:" + Password + "@127.0.0.1:3100"), "Loki.Url");
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public void An_empty_header_value_set_in_code_is_rejected_naming_the_header(string value)
+    {
+        // Once sent as is: every push refused as unauthorized by the gateway, retried, and counted as failed.
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100") };
+        options.Headers["X-Api-Key"] = value;
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("Loki.Headers", ex.Setting);
+        Assert.Equal("X-Api-Key (empty value)", ex.Value);
     }
 
     private static void AssertRejected(Action<LokiOptions> change, string setting, Action<LokiOptions>? also = null)
