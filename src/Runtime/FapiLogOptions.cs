@@ -85,7 +85,8 @@ public sealed class FapiLogOptions
 
     /// <summary>
     /// Rolled files kept beside the current one (<c>FilePath.1</c> … <c>FilePath.N</c>), 0 to 1000; the oldest beyond it is
-    /// deleted. Default 5. Env <c>FAPILOG_FILE_RETAINED_FILES</c>.
+    /// deleted, and so, at the first roll, are rolled files numbered above it that an earlier run kept. Default 5. Env
+    /// <c>FAPILOG_FILE_RETAINED_FILES</c>.
     /// </summary>
     public int FileRetainedFiles { get; set; } = 5;
 

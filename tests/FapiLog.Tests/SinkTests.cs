@@ -248,6 +248,45 @@ public class SinkTests
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(0)]
+    public void Rolled_files_beyond_a_lowered_limit_are_deleted_and_nothing_else(int retainedFiles)
+    {
+        // Yesterday's run kept ten rolled files, today's keeps fewer: the shift only looked at the numbers it keeps, so
+        // .4 to .10 (all ten with 0) stayed forever.
+        string file = TempLogFile();
+        string folder = Directory.CreateDirectory(Path.GetDirectoryName(file)!).FullName;
+        File.WriteAllText(file, new string('x', 1000) + "\n");
+        for (int n = 1; n <= 10; n++)
+        {
+            File.WriteAllText(file + "." + n, "rolled-" + n + "\n");
+        }
+
+        // Not this sink's rolled files: compressed, dated, zero-padded, another log's, or a folder.
+        string[] others = ["app.jsonl.5.gz", "app.jsonl.20240101", "app.jsonl.07", "app.jsonl.old", "other.jsonl.8", "app.jsonl.1001"];
+        foreach (string other in others)
+        {
+            File.WriteAllText(Path.Combine(folder, other), "not ours\n");
+        }
+
+        Directory.CreateDirectory(file + ".11");
+        LogThroughRollingFile(file, retainedFiles, events: 1);
+
+        string[] expected = others.Append("app.jsonl").Concat(Enumerable.Range(1, retainedFiles).Select(n => "app.jsonl." + n)).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(expected, Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.True(Directory.Exists(file + ".11"));
+        Assert.Equal(new long[] { 1 }, OrderIds(file));
+        if (retainedFiles > 0)
+        {
+            Assert.StartsWith("xxx", File.ReadAllText(file + ".1"));
+            Assert.Equal("rolled-1\n", File.ReadAllText(file + ".2"));
+            Assert.Equal("rolled-2\n", File.ReadAllText(file + ".3"));
+        }
+
+        Directory.Delete(folder, recursive: true);
+    }
+
     [Fact]
     public void A_symbolic_link_such_as_dev_stdout_is_written_through_and_never_rolled()
     {

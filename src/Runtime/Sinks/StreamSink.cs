@@ -188,6 +188,8 @@ public sealed class JsonFileSink : StreamSink
     private readonly bool _rollable;
     private long _fileBytes;
     private bool _rollFailureReported;
+    // Whether the rolled files above the retained count have been looked for: once per sink, at its first roll.
+    private bool _swept;
 
     /// <summary>Opens (creating folders as needed) and appends to <paramref name="path"/>; other processes may read it meanwhile. The file is never rolled.</summary>
     public JsonFileSink(string path)
@@ -202,7 +204,10 @@ public sealed class JsonFileSink : StreamSink
     /// </summary>
     /// <param name="path">The file to append to.</param>
     /// <param name="maxBytes">Largest size of a file before it is rolled, at least <see cref="MinRollBytes"/>; 0 to never roll.</param>
-    /// <param name="retainedFiles">Rolled files kept (<c>path.1</c> … <c>path.N</c>), 0 to <see cref="MaxRetainedFiles"/>; 0 keeps none.</param>
+    /// <param name="retainedFiles">
+    /// Rolled files kept (<c>path.1</c> … <c>path.N</c>), 0 to <see cref="MaxRetainedFiles"/>; 0 keeps none. Rolled files
+    /// numbered above it (an earlier run kept more) are deleted at the first roll.
+    /// </param>
     public JsonFileSink(string path, long maxBytes, int retainedFiles)
         : this(path, CheckLimits(path, maxBytes, retainedFiles), maxBytes, retainedFiles)
     {
@@ -330,6 +335,7 @@ public sealed class JsonFileSink : StreamSink
             if (!shifted)
             {
                 Shift();
+                DeleteRolledBeyondLimit();
             }
 
             _rollFailureReported = false;
@@ -349,9 +355,10 @@ public sealed class JsonFileSink : StreamSink
         return next;
     }
 
+    private string Rolled(int n) => _fullPath + "." + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private void Shift()
     {
-        string Rolled(int n) => _fullPath + "." + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (_retainedFiles == 0)
         {
             File.Delete(_fullPath);
@@ -380,6 +387,45 @@ public sealed class JsonFileSink : StreamSink
         }
 
         File.Move(_fullPath, Rolled(1));
+    }
+
+    /// <summary>
+    /// Deletes this log's rolled files numbered above the retained count, left by an earlier run that kept more (10
+    /// yesterday, 3 today): the shift only looks at the numbers it keeps, so they stayed forever. Only names this sink
+    /// can have made are touched, <c>path.N</c> with N up to <see cref="MaxRetainedFiles"/> written without leading
+    /// zeros; <c>path.5.gz</c> or a date suffix such as <c>path.20240101</c> are someone else's. The sink's own shifts
+    /// never number a file above the limit, so one look, at the first roll, is enough.
+    /// </summary>
+    private void DeleteRolledBeyondLimit()
+    {
+        if (_swept)
+        {
+            return;
+        }
+
+        _swept = true;
+        bool reported = false;
+        for (int n = _retainedFiles + 1; n <= MaxRetainedFiles; n++)
+        {
+            string rolled = Rolled(n);
+            try
+            {
+                // Exists is false for a folder of that name, which is left alone.
+                if (File.Exists(rolled))
+                {
+                    File.Delete(rolled);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The roll itself succeeded; a file that cannot go only costs disk, so it is reported and the rest tried.
+                if (!reported)
+                {
+                    reported = true;
+                    Stderr.Write($"FapiLog: could not delete {rolled}, a rolled file beyond FileRetainedFiles ({ex.GetType().Name}: {ex.Message}).");
+                }
+            }
+        }
     }
 
     private protected override void WriteRecord(in LogRecord record) => AppendJsonLine(in record);
