@@ -467,6 +467,123 @@ public class SinkTests
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
+    [Theory]
+    [InlineData(true)]  // logrotate's default (create): rename, then a new empty file at the path
+    [InlineData(false)] // renamed away, nothing put in its place
+    public void A_file_renamed_away_is_followed_by_a_new_file_at_the_path(bool create)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // the check is off there (see JsonFileSink); the project's machines and CI are Linux.
+        }
+
+        // The sink went on writing to the renamed file until the next roll (never, without FileMaxBytes), so the path
+        // logrotate created stayed empty and a shipper tailing it saw nothing.
+        string file = TempLogFile();
+        LogPipeline pipeline = TestLog.Start(TestLog.Options(o => o.FilePath = file));
+        Order(pipeline, 1, "before");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        File.Move(file, file + ".1");
+        if (create)
+        {
+            File.WriteAllText(file, "");
+        }
+
+        Order(pipeline, 2, "after");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Order(pipeline, 3, "after");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new long[] { 1 }, OrderIds(file + ".1"));
+        Assert.Equal(new long[] { 2, 3 }, OrderIds(file));
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void A_file_deleted_under_the_sink_is_created_again()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // the check is off there (see JsonFileSink); the project's machines and CI are Linux.
+        }
+
+        // rm of the live file (or of its whole folder): the sink wrote on into the unlinked file, and every event after
+        // it was lost without a count.
+        string file = TempLogFile();
+        LogPipeline pipeline = TestLog.Start(TestLog.Options(o => o.FilePath = file));
+        Order(pipeline, 1, "before");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        File.Delete(file);
+        Order(pipeline, 2, "after file");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(new long[] { 2 }, OrderIds(file));
+
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        Order(pipeline, 3, "after folder");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new long[] { 3 }, OrderIds(file));
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void A_path_that_cannot_be_opened_again_fails_the_batch_and_is_tried_again()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // the check is off there (see JsonFileSink); the project's machines and CI are Linux.
+        }
+
+        // The folder deleted and a plain file put in its place: the batch is counted as failed, not written into the
+        // deleted file as if delivered, and the next batch opens the path once it can.
+        string file = TempLogFile();
+        string folder = Path.GetDirectoryName(file)!;
+        LogPipeline pipeline = TestLog.Start(TestLog.Options(o => o.FilePath = file));
+        Order(pipeline, 1, "before");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Directory.Delete(folder, recursive: true);
+        File.WriteAllText(folder, "in the way");
+        Order(pipeline, 2, "lost");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.Equal(1, pipeline.GetStatistics().Failed);
+
+        File.Delete(folder);
+        Order(pipeline, 3, "after");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new long[] { 3 }, OrderIds(file));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(1, stats.Failed);
+        Assert.Equal(2, stats.Delivered);
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public void A_rolling_file_renamed_away_is_followed_and_rolls_on_at_the_path()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // the check is off there (see JsonFileSink); the project's machines and CI are Linux.
+        }
+
+        // With FileMaxBytes, the size that triggers a roll is the new file's: the renamed one, already near the limit,
+        // must neither be rolled again (it is gone from the path) nor make the new file roll at its first batch.
+        string file = TempLogFile();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, new string('x', 900) + "\n");
+        LogPipeline pipeline = TestLog.Start(TestLog.Options(o => { o.FilePath = file; o.FileMaxBytes = 1024; o.FileRetainedFiles = 3; }));
+        File.Move(file, file + ".moved");
+        Order(pipeline, 1, "after");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(new[] { "app.jsonl", "app.jsonl.moved" }, Directory.GetFiles(Path.GetDirectoryName(file)!).Select(Path.GetFileName).Order());
+        Assert.Equal(new long[] { 1 }, OrderIds(file));
+        Assert.Equal(new string('x', 900) + "\n", File.ReadAllText(file + ".moved"));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
     [Fact]
     public void A_pipe_as_the_file_is_written_to()
     {

@@ -176,7 +176,9 @@ public abstract class StreamSink : LogSink
 /// <summary>
 /// Appends events as JSON lines (one object per line, the members of the Loki line plus timestamp and trace ids), and,
 /// when given a size limit, rolls the file the way logrotate names it: <c>app.jsonl</c> becomes <c>app.jsonl.1</c>, the
-/// older ones move up one number, and the oldest beyond the retained count is deleted.
+/// older ones move up one number, and the oldest beyond the retained count is deleted. A file renamed or deleted under
+/// the sink (logrotate without <c>copytruncate</c>, <c>rm</c>) is noticed before the next batch, and the path is opened
+/// again (not on Windows, nor for a symbolic link).
 /// </summary>
 public sealed class JsonFileSink : StreamSink
 {
@@ -186,6 +188,12 @@ public sealed class JsonFileSink : StreamSink
     // False for a path that is a symbolic link (/dev/stdout, /proc/self/fd/1, a link to a file elsewhere): rolling would
     // rename the link itself and put a plain file in its place, and the output would no longer go where the link points.
     private readonly bool _rollable;
+    // The path, stat'ed before each batch to tell whether it still names the open file: logrotate without copytruncate
+    // renames the file and a user may delete it, and the sink went on writing to a file no one would read (deleted, its
+    // space not even freed) until the next roll, which without FileMaxBytes never came. Null for a symbolic link, which
+    // is written through wherever it points, and on Windows, where the check is not verified (the file is held open
+    // there with delete sharing, and logrotate is not a Windows tool).
+    private readonly FileInfo? _pathStatus;
     private long _fileBytes;
     private bool _rollFailureReported;
     // Whether the rolled files above the retained count have been looked for: once per sink, at its first roll.
@@ -222,7 +230,9 @@ public sealed class JsonFileSink : StreamSink
         _maxBytes = maxBytes;
         _retainedFiles = retainedFiles;
         _fileBytes = length;
-        _rollable = maxBytes > 0 && !IsSymbolicLink(fullPath);
+        bool link = IsSymbolicLink(fullPath);
+        _rollable = maxBytes > 0 && !link;
+        _pathStatus = link || OperatingSystem.IsWindows() ? null : new FileInfo(fullPath);
         if (maxBytes > 0 && !_rollable)
         {
             Stderr.Write($"FapiLog: {path} is a symbolic link; it is written to and never rolled (FileMaxBytes applies to plain files).");
@@ -303,6 +313,10 @@ public sealed class JsonFileSink : StreamSink
         if (seekable)
         {
             _fileBytes = stream.Seek(0, SeekOrigin.End);
+            if (_pathStatus is not null && !IsStillAtPath((FileStream)stream, _fileBytes))
+            {
+                stream = Reopen(stream);
+            }
         }
 
         if (_rollable && (!open || (seekable && _fileBytes > 0 && _fileBytes + batchBytes > _maxBytes)))
@@ -312,6 +326,32 @@ public sealed class JsonFileSink : StreamSink
 
         _fileBytes += batchBytes;
         return stream;
+    }
+
+    /// <summary>
+    /// Whether the path still names the open file: it exists with the open file's size and last write time. .NET gives
+    /// no inode number to compare; a different file with both the same is what the two calls cannot tell apart (a new,
+    /// empty file beside an open one nothing was written to yet), and then the next batch, which changes the size, does.
+    /// Another process appending between the two reads makes them differ too, which costs a reopen of the same file.
+    /// </summary>
+    private bool IsStillAtPath(FileStream stream, long length)
+    {
+        FileInfo path = _pathStatus!;
+        path.Refresh();
+        return path.Exists && path.Length == length && path.LastWriteTimeUtc == File.GetLastWriteTimeUtc(stream.SafeFileHandle);
+    }
+
+    /// <summary>
+    /// Opens the path again after the open file was renamed or deleted under the sink, and closes the old one. If the open
+    /// fails, the batch fails (counted and reported, not written where no one reads it) and the next one tries again.
+    /// </summary>
+    private Stream Reopen(Stream stale)
+    {
+        FileStream next = Open(_fullPath, out long length);
+        SwapStream(stale, next);
+        stale.Dispose();
+        _fileBytes = length;
+        return next;
     }
 
     /// <summary>
