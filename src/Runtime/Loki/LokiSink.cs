@@ -631,11 +631,15 @@ public sealed class LokiSink : LogSink
     private Failure? Push(ArraySegment<byte> body, int entries, CancellationToken cancellationToken)
     {
         TimeSpan backoff = _minBackoff;
+        Attempt previous = default;
         for (int attempt = 1; ; attempt++)
         {
-            Attempt result = cancellationToken.IsCancellationRequested
-                ? new Attempt(0, LokiFailureReasons.Shutdown, false, null, "shutdown timed out before the request could be sent")
-                : SendOnce(body, cancellationToken);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return GiveUpAtShutdown(entries, attempt - 1, previous);
+            }
+
+            Attempt result = SendOnce(body, cancellationToken);
             if (result.Reason is null)
             {
                 _counters.CountSent(entries, body.Count);
@@ -673,11 +677,24 @@ public sealed class LokiSink : LogSink
             // A kernel wait that shutdown's abort token ends at once; no timer, no thread pool.
             if (cancellationToken.WaitHandle.WaitOne(delay))
             {
-                _counters.CountFailed(entries, LokiFailureReasons.Shutdown, requests: 1);
-                return new Failure(LokiFailureReasons.Shutdown, result.StatusCode, true, attempt,
-                    $"shutdown timed out while waiting to retry; last error: {result.Detail}");
+                return GiveUpAtShutdown(entries, attempt, result);
             }
+
+            previous = result;
         }
+    }
+
+    /// <summary>
+    /// Gives a body up because shutdown ran out of time before its next attempt; <paramref name="attempts"/> were made,
+    /// <paramref name="last"/> being the last of them.
+    /// </summary>
+    private Failure GiveUpAtShutdown(int entries, int attempts, Attempt last)
+    {
+        // A body that never left the buffer was no request: its entries are given up all the same, but no request failed.
+        _counters.CountFailed(entries, LokiFailureReasons.Shutdown, requests: attempts > 0 ? 1 : 0);
+        return new Failure(LokiFailureReasons.Shutdown, last.StatusCode, true, attempts, attempts > 0
+            ? $"shutdown timed out while waiting to retry; last error: {last.Detail}"
+            : "shutdown timed out before the request could be sent");
     }
 
     private Attempt SendOnce(ArraySegment<byte> body, CancellationToken cancellationToken)

@@ -45,10 +45,13 @@ public sealed class LokiStatistics
     /// <summary>Attempts that were retried after a 429, a 5xx, a timeout or a connection failure, or sent again in halves after a 413.</summary>
     public long Retries { get; }
 
-    /// <summary>Push requests given up.</summary>
+    /// <summary>
+    /// Push requests given up after at least one attempt. Entries given up without a request (<c>buffer_full</c>, a batch
+    /// still buffered when shutdown ran out of time, the rest of a batch after Loki stayed unreachable) are not counted here.
+    /// </summary>
     public long RequestsFailed { get; }
 
-    /// <summary>Entries in the requests given up.</summary>
+    /// <summary>Entries given up, in the requests given up and without a request; <see cref="EntriesFailedByReason"/> has them by reason.</summary>
     public long EntriesFailed { get; }
 
     /// <summary>Entries given up, by reason (<c>http_400</c>, <c>http_503</c>, <c>timeout</c>, <c>connection</c>, <c>buffer_full</c>, <c>shutdown</c>, <c>error</c>).</summary>

@@ -205,6 +205,26 @@ public sealed class LokiFaultTests
     }
 
     [Fact]
+    public void A_batch_given_up_at_shutdown_before_it_was_sent_counts_its_entries_but_no_failed_request()
+    {
+        // The first batch hangs in flight, the second waits behind it in the send buffer. Disposal cancels the first
+        // request and gives the second batch up without one: both count their entries, only the first is a failed request.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        var sink = new LokiSink(Options(receiver.Url));
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+        receiver.WaitForRequests(1);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(6, firstId: 5)), CancellationToken.None);
+
+        sink.Dispose();
+
+        LokiStatistics stats = sink.Statistics;
+        Assert.Single(receiver.Requests);
+        Assert.Equal(10, stats.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.Equal(10, stats.EntriesFailed);
+        Assert.Equal(1, stats.RequestsFailed);
+    }
+
+    [Fact]
     public void A_4xx_on_one_part_of_a_split_batch_does_not_stop_the_other_parts()
     {
         using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(400, Body: "bad") : ResponsePlan.NoContent);
