@@ -78,6 +78,10 @@ public sealed class LokiSink : LogSink
     private long _cancelThrough;
     private long _inFlight;
     private int _cancelling;
+
+    // Sources replaced while a canceller held one: disposed when the last canceller lets go, not under its feet (its Cancel
+    // would throw ObjectDisposedException into whoever fired the flush's or shutdown's token).
+    private List<CancellationTokenSource>? _retired;
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
@@ -159,6 +163,18 @@ public sealed class LokiSink : LogSink
     /// <summary>The delay before the most recent retry (tests check that <c>Retry-After</c> was honoured).</summary>
     internal TimeSpan LastRetryDelay { get; private set; }
 
+    /// <summary>The source that cancels the sender's requests now (tests check that a replaced one is disposed).</summary>
+    internal CancellationTokenSource SendCancellation
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _cancel;
+            }
+        }
+    }
+
     /// <summary>The memory the batches in the send buffer hold: their buffers' capacity, not only what is written in them.</summary>
     internal long HeldBytes
     {
@@ -194,7 +210,7 @@ public sealed class LokiSink : LogSink
     /// it has none, waits for room if the pipeline blocks (or there is no pipeline), and otherwise gives the batch up.
     /// </summary>
     /// <exception cref="LokiPushException">The batch was given up: the buffer was full (<see cref="LokiFailureReasons.BufferFull"/>),
-    /// or <paramref name="cancellationToken"/> fired while waiting for room (<see cref="LokiFailureReasons.Shutdown"/>).</exception>
+    /// or <paramref name="cancellationToken"/> fired or the sink was disposed while waiting for room (<see cref="LokiFailureReasons.Shutdown"/>).</exception>
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -231,7 +247,7 @@ public sealed class LokiSink : LogSink
             lock (_gate)
             {
                 // A batch larger than the whole buffer is taken when the buffer is empty, so that it is never refused for its size.
-                while (_bufferedBytes > 0 && _bufferedBytes + bytes > _maxBufferedBytes)
+                while (!_stopping && _bufferedBytes > 0 && _bufferedBytes + bytes > _maxBufferedBytes)
                 {
                     if (Drops)
                     {
@@ -265,6 +281,13 @@ public sealed class LokiSink : LogSink
                     }
                 }
 
+                if (refused is null && _stopping)
+                {
+                    // Disposed since the check above, or while this waited for room: the sender has stopped or stops once
+                    // the buffer is given up, and must not be started again (its source is disposed with the sink).
+                    refused = LokiFailureReasons.Shutdown;
+                }
+
                 if (refused is null)
                 {
                     // The pipeline counts the batch as delivered once the sender has pushed it, not now.
@@ -296,9 +319,12 @@ public sealed class LokiSink : LogSink
     private LokiPushException Refuse(int count, string reason)
     {
         _counters.CountFailed(count, reason, requests: 0);
-        return new LokiPushException(reason, 0, count, count, reason == LokiFailureReasons.BufferFull
-            ? $"Loki push to {_endpoint} gave up {count} entries: the send buffer is full ({_maxBufferedBytes} bytes, Loki.MaxBufferedBytes) while Loki is slow or unreachable"
-            : $"Loki push to {_endpoint} gave up {count} entries: shutdown timed out while waiting for room in the send buffer");
+        string why = reason == LokiFailureReasons.BufferFull
+            ? $"the send buffer is full ({_maxBufferedBytes} bytes, Loki.MaxBufferedBytes) while Loki is slow or unreachable"
+            : Volatile.Read(ref _disposed) != 0
+                ? "the sink was disposed before the batch was queued"
+                : "shutdown timed out while waiting for room in the send buffer";
+        return new LokiPushException(reason, 0, count, count, $"Loki push to {_endpoint} gave up {count} entries: {why}");
     }
 
     /// <summary>
@@ -389,12 +415,35 @@ public sealed class LokiSink : LogSink
             {
                 lock (_gate)
                 {
-                    _cancelling--;
+                    if (--_cancelling == 0 && _retired is { } retired)
+                    {
+                        _retired = null;
+                        foreach (CancellationTokenSource source in retired)
+                        {
+                            source.Dispose();
+                        }
+                    }
                 }
             }
         }
 
         Pulse();
+    }
+
+    /// <summary>
+    /// Disposes a source nobody sends with any longer (the sender has moved on, or has stopped), or keeps it for the last
+    /// canceller that may hold it to dispose; under <see cref="_gate"/>.
+    /// </summary>
+    private void Retire(CancellationTokenSource source)
+    {
+        if (_cancelling == 0)
+        {
+            source.Dispose();
+        }
+        else
+        {
+            (_retired ??= new()).Add(source);
+        }
     }
 
     private void StartSender()
@@ -452,7 +501,9 @@ public sealed class LokiSink : LogSink
                 {
                     if (_cancelling > 0 || _cancel.IsCancellationRequested)
                     {
-                        // Cancelled (or being cancelled) for earlier batches: this one gets a source of its own.
+                        // Cancelled (or being cancelled) for earlier batches: this one gets a source of its own. The
+                        // earlier batches are done with the old one (the last request's linked source is disposed).
+                        Retire(_cancel);
                         _cancel = new CancellationTokenSource();
                     }
 
@@ -885,11 +936,12 @@ public sealed class LokiSink : LogSink
             Monitor.PulseAll(_gate);
         }
 
+        bool stopped = true;
         if (sender is not null)
         {
             CancelSends(long.MaxValue);
             // Cancelled, the sender gives the rest up without sending; a handler that ignores cancellation is not waited for long.
-            sender.Join(TimeSpan.FromSeconds(1));
+            stopped = sender.Join(TimeSpan.FromSeconds(1));
         }
 
         // Whatever a wedged sender did not finish, nobody waits for it any longer.
@@ -897,6 +949,13 @@ public sealed class LokiSink : LogSink
         lock (_gate)
         {
             drained = TakeDrainWaiters(all: true);
+
+            // A wedged sender may still wait on the source's handle: that one is left to the finalizer. A stopped one has
+            // nothing in flight, so no canceller takes the source any more.
+            if (stopped)
+            {
+                Retire(_cancel);
+            }
         }
 
         Run(drained);

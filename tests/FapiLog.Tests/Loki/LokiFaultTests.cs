@@ -225,6 +225,31 @@ public sealed class LokiFaultTests
     }
 
     [Fact]
+    public void A_cancelled_send_source_is_disposed_once_replaced_and_the_last_one_when_the_sink_is_disposed()
+    {
+        // A flush whose token fires cancels the request in flight through the sink's source, which is then replaced for the
+        // next batch. The replaced one (with the kernel event a backoff wait creates) was left to the finalizer.
+        int requests = 0;
+        using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref requests) == 1 ? new ResponsePlan(0, Hang: true) : ResponsePlan.NoContent);
+        var sink = new LokiSink(Options(receiver.Url));
+        using var abort = new CancellationTokenSource();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        receiver.WaitForRequests(1);
+        CancellationTokenSource first = sink.SendCancellation;
+        abort.Cancel();
+        Assert.Throws<LokiPushException>(() => sink.Flush(abort.Token));
+
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+        CancellationTokenSource second = sink.SendCancellation;
+
+        Assert.NotSame(first, second);
+        Assert.Throws<ObjectDisposedException>(() => first.Token);
+        Assert.Equal(3, sink.Statistics.EntriesSent);
+        sink.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => second.Token);
+    }
+
+    [Fact]
     public void A_4xx_on_one_part_of_a_split_batch_does_not_stop_the_other_parts()
     {
         using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(400, Body: "bad") : ResponsePlan.NoContent);

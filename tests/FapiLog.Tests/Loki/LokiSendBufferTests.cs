@@ -241,6 +241,45 @@ public sealed class LokiSendBufferTests
     }
 
     [Fact]
+    public void A_write_waiting_for_room_when_the_sink_is_disposed_is_given_up_as_shutdown()
+    {
+        // The sink is disposed while a writer waits for room. Room comes as the sender gives the buffer up; the writer's
+        // batch once went into the buffer then, after the sender might have stopped for good (a batch nobody sent or
+        // counted), and a sender started at that point would have used the disposed sink's cancellation source.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        var sink = new LokiSink(HungLoki(receiver));
+        Exception? caught = null;
+        int accepted = 0;
+        var writer = new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
+                    accepted += 10;
+                }
+            }
+            catch (Exception ex)
+            {
+                caught = ex;
+            }
+        });
+        writer.Start();
+
+        Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom, LokiReceiver.SafetyTimeout), "Write never waited for room");
+        sink.Dispose();
+
+        Assert.True(writer.Join(LokiReceiver.SafetyTimeout), "Write did not return after the sink was disposed");
+        // Not taken (and then ObjectDisposedException from the next Write): given up by the Write that waited.
+        LokiPushException refused = Assert.IsType<LokiPushException>(caught);
+        Assert.Equal(LokiFailureReasons.Shutdown, refused.Reason);
+        Assert.Contains("disposed", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(accepted + 10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.Equal(0, sink.Statistics.BufferedEntries);
+    }
+
+    [Fact]
     public void Flush_reports_the_entries_given_up_since_the_previous_flush_once()
     {
         int request = 0;
