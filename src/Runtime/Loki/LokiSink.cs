@@ -89,6 +89,7 @@ public sealed class LokiSink : LogSink
     private Failure? _unflushedFailure;
     private int _unflushedFailed;
     private int _unflushedEntries;
+    private int _unflushedBatches;
 
     // Used by the sender thread only.
     private bool _useAsync;
@@ -331,7 +332,7 @@ public sealed class LokiSink : LogSink
     /// Waits until every batch written before the call was pushed or given up. When <paramref name="cancellationToken"/>
     /// fires (shutdown ran out of time), what is still buffered is given up as <see cref="LokiFailureReasons.Shutdown"/>.
     /// </summary>
-    /// <exception cref="LokiPushException">Entries were given up since the previous flush; the first failure's reason, all of their count.</exception>
+    /// <exception cref="LokiPushException">Entries were given up since the previous flush; the latest failure's reason and detail, all of their count.</exception>
     public override void Flush(CancellationToken cancellationToken)
     {
         if (Volatile.Read(ref _disposed) != 0)
@@ -361,25 +362,37 @@ public sealed class LokiSink : LogSink
         Failure? failure;
         int failed;
         int entries;
+        int batches;
         lock (_gate)
         {
             failure = _unflushedFailure;
             failed = _unflushedFailed;
             entries = _unflushedEntries;
+            batches = _unflushedBatches;
             _unflushedFailure = null;
             _unflushedFailed = 0;
             _unflushedEntries = 0;
+            _unflushedBatches = 0;
         }
 
         if (failure is { } f)
         {
-            throw CreateException(f, failed, entries);
+            throw CreateException(f, failed, entries, batches);
         }
     }
 
-    private LokiPushException CreateException(Failure failure, int failed, int entries)
-        => new(failure.Reason, failure.StatusCode, failed, entries,
-            $"Loki push to {_endpoint} gave up {failed} of {entries} entries ({failure.Reason}, {failure.Attempts} attempt(s)): {failure.Detail}");
+    private LokiPushException CreateException(Failure failure, int failed, int entries, int batches = 1)
+    {
+        string how = failure.Attempts > 0
+            ? $"{failure.Reason}, {failure.Attempts.ToString(CultureInfo.InvariantCulture)} attempt(s)"
+            : $"{failure.Reason}, not sent";
+        // Under a pipeline the sink is flushed at shutdown only, so the first failure may be hours old: the latest one says
+        // what is wrong now.
+        string what = batches > 1
+            ? $"gave up {failed} of {entries} entries in {batches.ToString(CultureInfo.InvariantCulture)} batches; the latest ({how})"
+            : $"gave up {failed} of {entries} entries ({how})";
+        return new(failure.Reason, failure.StatusCode, failed, entries, $"Loki push to {_endpoint} {what}: {failure.Detail}");
+    }
 
     private void Pulse()
     {
@@ -537,7 +550,8 @@ public sealed class LokiSink : LogSink
                 _counters.CountBuffered(-entries, -bytes);
                 if (failure is not null)
                 {
-                    _unflushedFailure ??= failure;
+                    _unflushedFailure = failure;
+                    _unflushedBatches = _unflushedBatches == int.MaxValue ? int.MaxValue : _unflushedBatches + 1;
                     // Saturating: under a pipeline these add up until shutdown, and the statistics keep the exact counts.
                     _unflushedFailed = (int)Math.Min(int.MaxValue, (long)_unflushedFailed + failed);
                     _unflushedEntries = (int)Math.Min(int.MaxValue, (long)_unflushedEntries + entries);
@@ -635,14 +649,14 @@ public sealed class LokiSink : LogSink
         SinkFailureReporter.Report(this, failed, exception);
     }
 
-    /// <summary>Pushes one prepared batch, splitting it after a 413; returns the entries given up and the first failure.</summary>
-    private int Send(LokiPreparedBatch prepared, CancellationToken cancellationToken, out Failure? first)
+    /// <summary>Pushes one prepared batch, splitting it after a 413; returns the entries given up and the latest failure.</summary>
+    private int Send(LokiPreparedBatch prepared, CancellationToken cancellationToken, out Failure? latest)
     {
         _framer.Use(prepared);
         int count = prepared.Count;
         int from = 0;
         int failed = 0;
-        first = null;
+        latest = null;
         int maxEntries = int.MaxValue;
         while (from < count)
         {
@@ -661,7 +675,7 @@ public sealed class LokiSink : LogSink
             if (failure is { } f)
             {
                 failed += entries;
-                first ??= f;
+                latest = f;
                 if (f.Retryable && to < count)
                 {
                     // Loki stayed unreachable through every attempt (or shutdown ran out): the rest of the batch would only
@@ -706,7 +720,10 @@ public sealed class LokiSink : LogSink
             if (shutdown || !result.Retryable || attempt >= _maxAttempts)
             {
                 _counters.CountFailed(entries, result.Reason, requests: 1);
-                return new Failure(result.Reason, result.StatusCode, result.Retryable || shutdown, attempt, result.Detail);
+                // Cancelled in flight, a retry says nothing about Loki: the attempt before it does.
+                return shutdown && previous.Reason is not null
+                    ? new Failure(result.Reason, previous.StatusCode, true, attempt, $"{result.Detail}; last error: {previous.Detail}")
+                    : new Failure(result.Reason, result.StatusCode, result.Retryable || shutdown, attempt, result.Detail);
             }
 
             // Exponential backoff with jitter in [d, 2d) as Promtail does, or what the server asked for.
@@ -1027,10 +1044,10 @@ public sealed class LokiPushException : Exception
         BatchEntries = batchEntries;
     }
 
-    /// <summary>Why the first failed request was given up (see <see cref="LokiFailureReasons"/>).</summary>
+    /// <summary>Why the entries were given up; from <see cref="LokiSink.Flush"/>, the latest failure's reason (see <see cref="LokiFailureReasons"/>).</summary>
     public string Reason { get; }
 
-    /// <summary>The HTTP status of the last answer, or 0 when there was none (timeout, connection failure, shutdown).</summary>
+    /// <summary>The HTTP status of the last answer to the failed request, or 0 when there was none (timeout, connection failure, shutdown before any answer).</summary>
     public int StatusCode { get; }
 
     /// <summary>Entries given up.</summary>

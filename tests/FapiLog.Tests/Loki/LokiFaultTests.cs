@@ -250,6 +250,48 @@ public sealed class LokiFaultTests
     }
 
     [Fact]
+    public void A_flush_whose_token_fires_quotes_the_batch_given_up_unsent_last_and_counts_no_attempt_for_it()
+    {
+        // The request in flight is cancelled, then the batch behind it is given up without one: the report quotes the
+        // latest (not sent), not the first.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        using var sink = new LokiSink(Options(receiver.Url));
+        using var abort = new CancellationTokenSource();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+        receiver.WaitForRequests(1);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(6, firstId: 5)), CancellationToken.None);
+        abort.Cancel();
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(abort.Token));
+
+        Assert.Equal(LokiFailureReasons.Shutdown, ex.Reason);
+        Assert.Equal(10, ex.FailedEntries);
+        Assert.Contains("in 2 batches", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("(shutdown, not sent)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("before the request could be sent", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, sink.Statistics.RequestsFailed);
+    }
+
+    [Fact]
+    public void A_retry_cancelled_in_flight_quotes_the_error_of_the_attempt_before_it()
+    {
+        // Loki answered 503, then hung on the retry: what shutdown reports is the 503, not only "in flight".
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(503, Body: "ingester down") : new ResponsePlan(0, Hang: true));
+        using var sink = new LokiSink(Options(receiver.Url));
+        using var abort = new CancellationTokenSource();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        receiver.WaitForRequests(2);
+        abort.Cancel();
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(abort.Token));
+
+        Assert.Equal(LokiFailureReasons.Shutdown, ex.Reason);
+        Assert.Equal(503, ex.StatusCode);
+        Assert.Contains("in flight; last error: HTTP 503", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ingester down", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_4xx_on_one_part_of_a_split_batch_does_not_stop_the_other_parts()
     {
         using var receiver = new LokiReceiver((i, _) => i == 0 ? new ResponsePlan(400, Body: "bad") : ResponsePlan.NoContent);

@@ -310,6 +310,42 @@ public sealed class LokiSendBufferTests
     }
 
     [Fact]
+    public void Flush_quotes_the_latest_failure_since_the_previous_flush_and_counts_them_all()
+    {
+        // Under a pipeline the sink is flushed at shutdown only: the first failure since then may be hours old, and a
+        // tenant header fixed since or a Loki that went down since would be hidden behind it.
+        using var receiver = new LokiReceiver((i, _) => i switch
+        {
+            0 => new ResponsePlan(400, Body: "entry too far behind"),
+            1 => new ResponsePlan(401, Body: "no org id"),
+            _ => ResponsePlan.NoContent,
+        });
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1 });
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
+
+            LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
+
+            Assert.Equal("http_401", ex.Reason);
+            Assert.Equal(401, ex.StatusCode);
+            Assert.Contains("no org id", ex.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("too far behind", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("in 2 batches", ex.Message, StringComparison.Ordinal);
+            Assert.Equal(7, ex.FailedEntries);
+            Assert.Equal(7, ex.BatchEntries);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
     public void Dispose_gives_up_what_is_still_buffered_counts_it_and_says_so()
     {
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
