@@ -23,9 +23,12 @@ public sealed partial class FapiLogGenerator
         private static readonly SymbolDisplayFormat s_typeFormat = SymbolDisplayFormat.FullyQualifiedFormat
             .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
-        // Local functions and accessors too: the attribute compiles on them (AttributeTargets.Method), but the generator
-        // cannot give them a body, so they get FAPI018 instead of being ignored without a word.
-        public static bool IsCandidate(SyntaxNode node) => node is MethodDeclarationSyntax or LocalFunctionStatementSyntax or AccessorDeclarationSyntax;
+        // Every other method the attribute compiles on too (AttributeTargets.Method): local functions, accessors, operators,
+        // conversions, finalizers and lambdas. The generator cannot give them a body, so they get FAPI018 instead of being
+        // ignored without a word.
+        public static bool IsCandidate(SyntaxNode node)
+            => node is MethodDeclarationSyntax or LocalFunctionStatementSyntax or AccessorDeclarationSyntax or OperatorDeclarationSyntax
+                or ConversionOperatorDeclarationSyntax or DestructorDeclarationSyntax or LambdaExpressionSyntax;
 
         public static bool IsHookEnabled(AnalyzerConfigOptions options)
             => !options.TryGetValue("build_property.FapiLogShutdownHook", out string? value)
@@ -218,13 +221,24 @@ public sealed partial class FapiLogGenerator
             return true;
         }
 
-        /// <summary>FAPI018 for [FapiLog] on a local function or a property, indexer or event accessor, at its name or keyword.</summary>
+        /// <summary>
+        /// FAPI018 for [FapiLog] on a method other than one declared in a type: at a local function's or finalizer's name, an
+        /// accessor's keyword, an operator's or a conversion's <c>operator</c> keyword, a lambda's <c>=&gt;</c>.
+        /// </summary>
         private static ParseResult NotATypeMethod(SyntaxNode node, IMethodSymbol method)
         {
             (Location at, string what, string name) = node switch
             {
                 LocalFunctionStatementSyntax local => (local.Identifier.GetLocation(), "local function", local.Identifier.ValueText),
                 AccessorDeclarationSyntax accessor => (accessor.Keyword.GetLocation(), accessor.Keyword.ValueText + " accessor", method.AssociatedSymbol?.Name ?? method.Name),
+                OperatorDeclarationSyntax op => (op.OperatorKeyword.GetLocation(), "operator", "operator " + op.OperatorToken.ValueText),
+                ConversionOperatorDeclarationSyntax conversion => (
+                    conversion.OperatorKeyword.GetLocation(),
+                    "conversion operator",
+                    conversion.ImplicitOrExplicitKeyword.ValueText + " operator " + conversion.Type),
+                DestructorDeclarationSyntax finalizer => (finalizer.Identifier.GetLocation(), "finalizer", "~" + finalizer.Identifier.ValueText),
+                ParenthesizedLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "lambda", lambda.ParameterList + " =>"),
+                SimpleLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "lambda", lambda.Parameter + " =>"),
                 _ => (node.GetLocation(), "member the generator does not write", method.Name),
             };
             var diagnostic = DiagnosticInfo.Create(DiagnosticDescriptors.NotATypeMethod, at, name, what);

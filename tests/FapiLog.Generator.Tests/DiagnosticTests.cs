@@ -329,6 +329,48 @@ public sealed class DiagnosticTests
             }
             """);
 
+    [Theory]
+    [InlineData("public static C [|operator|] +(C a, C b) => a;")]
+    [InlineData("public static implicit [|operator|] int(C c) => 1;")]
+    [InlineData("~[|C|]() { }")]
+    public void FAPI018_operator_conversion_and_finalizer(string member)
+        => AssertDiagnostic("FAPI018", $$"""
+            public partial class C
+            {
+                [FapiLog(LogLevel.Information, "x")]
+                {{member}}
+            }
+            """);
+
+    [Fact]
+    public void FAPI018_lambda()
+        => AssertDiagnostic("FAPI018", """
+            public static class Work
+            {
+                public static Func<int, int> Step = [FapiLog(LogLevel.Information, "Step {Value}")] static (int value) [|=>|] value;
+            }
+            """);
+
+    [Theory]
+    [InlineData("public static C operator +(C a, C b) => a;", "operator +", "operator")]
+    [InlineData("public static explicit operator int(C c) => 1;", "explicit operator int", "conversion operator")]
+    [InlineData("~C() { }", "~C", "finalizer")]
+    [InlineData("public static Func<int, int> F = [FapiLog(LogLevel.Information, \"y\")] static (int value) => value;", "(int value) =>", "lambda")]
+    public void FAPI018_names_the_operator_finalizer_or_lambda(string member, string name, string what)
+    {
+        CSharpCompilationRun run = CSharpCompilationRun.Of(Usings + $$"""
+            public partial class C
+            {
+                {{(member.Contains("Func", System.StringComparison.Ordinal) ? string.Empty : "[FapiLog(LogLevel.Information, \"x\")]")}}
+                {{member}}
+            }
+            """);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal(
+            "[FapiLog] on '" + name + "' has no effect: it is a " + what + "; declare a partial method in a partial type instead",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Fact]
     public void FAPI018_names_the_member_and_what_it_is()
     {
