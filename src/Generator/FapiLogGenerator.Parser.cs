@@ -52,7 +52,7 @@ public sealed partial class FapiLogGenerator
         public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             var method = (IMethodSymbol)context.TargetSymbol;
-            if (context.TargetNode is not MethodDeclarationSyntax syntax)
+            if (context.TargetNode is not MethodDeclarationSyntax syntax || IsInExtensionBlock(syntax))
             {
                 return NotATypeMethod(context.TargetNode, method);
             }
@@ -239,11 +239,20 @@ public sealed partial class FapiLogGenerator
                 DestructorDeclarationSyntax finalizer => (finalizer.Identifier.GetLocation(), "finalizer", "~" + finalizer.Identifier.ValueText),
                 ParenthesizedLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "lambda", lambda.ParameterList + " =>"),
                 SimpleLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "lambda", lambda.Parameter + " =>"),
+                MethodDeclarationSyntax member => (member.Identifier.GetLocation(), "member of an extension block", member.Identifier.ValueText),
                 _ => (node.GetLocation(), "member the generator does not write", method.Name),
             };
             var diagnostic = DiagnosticInfo.Create(DiagnosticDescriptors.NotATypeMethod, at, name, what);
             return new ParseResult(null, new EquatableArray<DiagnosticInfo>(new[] { diagnostic }), null);
         }
+
+        /// <summary>
+        /// Whether the method is declared in a C# 14 <c>extension(...)</c> block. Such a block is a type declaration to the
+        /// syntax tree, without a name, and cannot be partial: FAPI013's advice would not apply, and the generated part could
+        /// not name it. (The Roslyn this generator builds against has no syntax kind for it; the keyword tells.)
+        /// </summary>
+        private static bool IsInExtensionBlock(MethodDeclarationSyntax method)
+            => method.Parent is TypeDeclarationSyntax { Keyword.ValueText: "extension" };
 
         private static void CheckMethod(IMethodSymbol method, MethodDeclarationSyntax syntax, List<DiagnosticInfo> diagnostics)
         {

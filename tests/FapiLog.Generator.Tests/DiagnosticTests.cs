@@ -372,6 +372,34 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void FAPI018_member_of_an_extension_block()
+    {
+        // C# 14 extension blocks; the compiler also rejects a partial member there (CS0751), and FAPI013's "make the type
+        // partial" would be advice the user cannot follow.
+        (string source, TextSpan span) = Markup.Parse(Usings + """
+            public static partial class TextLog
+            {
+                extension(string text)
+                {
+                    [FapiLog(LogLevel.Information, "Length {Length}")]
+                    public partial void [|Logged|](int length);
+                }
+            }
+            """);
+        var options = GeneratorHarness.ParseOptions.WithLanguageVersion(LanguageVersion.Preview);
+        SyntaxTree tree = CSharpSyntaxTree.ParseText(source, options, path: "/src/File0.cs");
+        GeneratorDriverRunResult result = GeneratorHarness.CreateDriver(shutdownHook: false, parseOptions: options)
+            .RunGenerators(GeneratorHarness.CreateCompilation(new[] { tree })).GetRunResult();
+        Diagnostic diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("FAPI018", diagnostic.Id);
+        Assert.Equal(span, diagnostic.Location.SourceSpan);
+        Assert.Equal(
+            "[FapiLog] on 'Logged' has no effect: it is a member of an extension block; declare a partial method in a partial type instead",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Empty(result.GeneratedTrees);
+    }
+
+    [Fact]
     public void FAPI018_names_the_member_and_what_it_is()
     {
         CSharpCompilationRun run = CSharpCompilationRun.Of(Usings + """
