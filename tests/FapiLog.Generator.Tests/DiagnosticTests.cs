@@ -153,6 +153,8 @@ public sealed class DiagnosticTests
     [InlineData("\"Order {}\"")]
     [InlineData("\"Order {OrderId,wide}\"")]
     [InlineData("\"Order {OrderId:}\"")]
+    [InlineData("\"Order {Order\\u200BId}\"")] // a zero-width space (a format character, which C# leaves out of names)
+    [InlineData("\"Order {Order-Id}\"")]
     public void FAPI007_malformed_template(string template)
         => AssertDiagnostic("FAPI007", $$"""
             public static partial class Log

@@ -232,6 +232,15 @@ public sealed class EdgeCaseTests
             public static partial void M(int v = 5, string? s = null, DayOfWeek? n = DayOfWeek.Monday, object? o = null, in Guid g = default, in Big b = default);
         }
         """)]
+    [InlineData("parameter names with combining marks, connector punctuation and letter numbers", """
+        namespace App;
+        public static partial class Log
+        {
+            // Devanagari and Thai vowel signs are combining marks (Mc, Mn); '‿' is connector punctuation; 'Ⅻ' a letter number.
+            [FapiLog(LogLevel.Information, "x {नाम} {ชื่อ} {a‿b} {Ⅻ}")]
+            public static partial void M(string नाम, string ชื่อ, int a‿b, int Ⅻ);
+        }
+        """)]
     public void Generated_code_compiles(string description, string source)
     {
         Assert.NotEmpty(description);

@@ -196,6 +196,17 @@ public class RenderingTests
         Assert.Equal(new[] { "Count", "Name" }, d.FieldNames);
     }
 
+    [Fact]
+    public void A_placeholder_may_be_named_with_every_character_a_CSharp_parameter_name_may_have()
+    {
+        // The generator names arguments after parameters; 'नाम' and 'ชื่อ' hold combining marks (Mc, Mn), 'a‿b' connector
+        // punctuation (Pc), 'Ⅻ' a letter number (Nl).
+        var d = new LogEventDescriptor(
+            0, "Names", LogLevel.Information, "{नाम} {ชื่อ} {a‿b} {Ⅻ}",
+            LogArgument.Create<string>("नाम"), LogArgument.Create<string>("ชื่อ"), LogArgument.Create<int>("a‿b"), LogArgument.Create<int>("Ⅻ"));
+        Assert.Equal(new[] { "नाम", "ชื่อ", "a‿b", "Ⅻ" }, d.FieldNames);
+    }
+
     [Theory]
     [InlineData("unclosed {Name", "no closing '}'")]
     [InlineData("stray } brace", "no opening '{'")]

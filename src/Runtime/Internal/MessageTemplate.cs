@@ -176,13 +176,44 @@ internal static class MessageTemplate
 
         foreach (char ch in name)
         {
-            if (!(char.IsLetterOrDigit(ch) || ch == '_' || ch == '@' || ch == '.'))
+            if (!IsNameCharacter(ch))
             {
-                error = "the name contains '" + ch + "'; use letters, digits, '_', '@' or '.'";
+                error = "the name contains '" + ch + "'; use the characters of a C# name, '@' or '.'";
                 return false;
             }
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// A character a C# parameter name may hold (letters, letter numbers, digits, combining marks, connector punctuation
+    /// such as '_'), or '@' or '.'. Placeholders name parameters, and the vowel signs of Devanagari or Thai names are
+    /// combining marks. Format characters (a zero-width space) are not: C# leaves them out of a name, so a placeholder
+    /// holding one could never match.
+    /// </summary>
+    private static bool IsNameCharacter(char ch)
+    {
+        if (ch == '@' || ch == '.')
+        {
+            return true;
+        }
+
+        switch (char.GetUnicodeCategory(ch))
+        {
+            case System.Globalization.UnicodeCategory.UppercaseLetter:
+            case System.Globalization.UnicodeCategory.LowercaseLetter:
+            case System.Globalization.UnicodeCategory.TitlecaseLetter:
+            case System.Globalization.UnicodeCategory.ModifierLetter:
+            case System.Globalization.UnicodeCategory.OtherLetter:
+            case System.Globalization.UnicodeCategory.LetterNumber:
+            case System.Globalization.UnicodeCategory.DecimalDigitNumber:
+            case System.Globalization.UnicodeCategory.NonSpacingMark:
+            case System.Globalization.UnicodeCategory.SpacingCombiningMark:
+            case System.Globalization.UnicodeCategory.ConnectorPunctuation:
+                return true;
+            default:
+                return false;
+        }
     }
 }
