@@ -14,6 +14,9 @@ public sealed partial class FapiLogGenerator
     {
         public const string ModuleInitializerHintName = "FapiLog.ModuleInitializer.g.cs";
 
+        /// <summary>How the names of the generated descriptor fields and factories begin.</summary>
+        public const string GeneratedMemberPrefix = "__FapiLog_";
+
         private const string Runtime = "global::FapiLog.FapiLogRuntime";
         private const string LogLevelType = "global::Microsoft.Extensions.Logging.LogLevel";
 
@@ -95,7 +98,7 @@ public sealed partial class FapiLogGenerator
                 w.Open(TypeHeader(type.Types[i], isUnsafe));
             }
 
-            WriteMethods(w, type.Methods, nullableAnnotations);
+            WriteMethods(w, type.Methods, type.TakenNames, nullableAnnotations);
 
             for (int i = 0; i < type.Types.Count; i++)
             {
@@ -126,11 +129,12 @@ public sealed partial class FapiLogGenerator
             }
         }
 
-        private static void WriteMethods(IndentedWriter w, EquatableArray<LogMethod> methods, bool nullableAnnotations)
+        private static void WriteMethods(IndentedWriter w, EquatableArray<LogMethod> methods, EquatableArray<string> takenNames, bool nullableAnnotations)
         {
-            // A descriptor field must not have the name of a log method, nor of a parameter of its own method (which would
-            // hide it in the body); "_1", "_2" are added until the name is free.
-            var usedNames = new HashSet<string>(methods.Select(m => m.Name));
+            // A descriptor field must not have the name of a log method, of another member of the type or an inherited one,
+            // nor of a parameter of its own method (which would hide it in the body); "_1", "_2" are added until the name
+            // is free.
+            var usedNames = new HashSet<string>(methods.Select(m => m.Name).Concat(takenNames));
             for (int i = 0; i < methods.Count; i++)
             {
                 if (i > 0)
@@ -139,7 +143,7 @@ public sealed partial class FapiLogGenerator
                 }
 
                 LogMethod method = methods[i];
-                string field = UniqueName("__FapiLog_" + method.Name, n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
+                string field = UniqueName(GeneratedMemberPrefix + method.Name, n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
                 usedNames.Add(field);
                 string factory = UniqueName(field + "_Create", n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
                 usedNames.Add(factory);

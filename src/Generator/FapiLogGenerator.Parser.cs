@@ -107,7 +107,8 @@ public sealed partial class FapiLogGenerator
                         level,
                         message!,
                         parameters.ToEquatableArray(),
-                        UseWarnings(method)));
+                        UseWarnings(method)),
+                    TakenNames(method.ContainingType));
             return new ParseResult(model, diagnostics.ToEquatableArray(), eventIdUse);
         }
 
@@ -137,27 +138,59 @@ public sealed partial class FapiLogGenerator
         {
             // Keyed by namespace and type chain, which come from the type symbol: all partial declarations of a type share
             // one group. Insertion order keeps the output deterministic (compilation order).
-            var groups = new Dictionary<(string, EquatableArray<ContainingType>), (List<LogMethod> Methods, bool IsUnsafe)>();
+            var groups = new Dictionary<(string, EquatableArray<ContainingType>), (List<LogMethod> Methods, bool IsUnsafe, EquatableArray<string> TakenNames)>();
             var order = new List<(string Namespace, EquatableArray<ContainingType> Types)>();
             foreach (LogMethodInType m in methods)
             {
                 var key = (m.Namespace, m.Types);
                 if (!groups.TryGetValue(key, out var group))
                 {
-                    group = (new List<LogMethod>(), false);
+                    group = (new List<LogMethod>(), false, m.TakenNames);
                     order.Add(key);
                 }
 
                 group.Methods.Add(m.Method);
-                groups[key] = (group.Methods, group.IsUnsafe || m.IsUnsafe);
+                groups[key] = (group.Methods, group.IsUnsafe || m.IsUnsafe, group.TakenNames);
             }
 
             string[] hintNames = HintNames(order);
             for (int i = 0; i < order.Count; i++)
             {
-                (List<LogMethod> list, bool isUnsafe) = groups[order[i]];
-                yield return new LogType(hintNames[i], order[i].Namespace, order[i].Types, isUnsafe, list.ToEquatableArray());
+                (List<LogMethod> list, bool isUnsafe, EquatableArray<string> takenNames) = groups[order[i]];
+                yield return new LogType(hintNames[i], order[i].Namespace, order[i].Types, isUnsafe, list.ToEquatableArray(), takenNames);
             }
+        }
+
+        /// <summary>
+        /// The names the generated descriptor fields and factories must not take: members of the type, and non-private
+        /// members of its base types (a field of the same name would be a second definition, or hide the inherited one with
+        /// a warning), whose names begin as the generated ones do. Almost always none, so the model stays as it was when the
+        /// type's other members change.
+        /// </summary>
+        private static EquatableArray<string> TakenNames(INamedTypeSymbol type)
+        {
+            var names = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (string name in type.MemberNames)
+            {
+                if (name.StartsWith(Emitter.GeneratedMemberPrefix, StringComparison.Ordinal))
+                {
+                    names.Add(name);
+                }
+            }
+
+            for (INamedTypeSymbol? baseType = type.BaseType; baseType is not null; baseType = baseType.BaseType)
+            {
+                foreach (string name in baseType.MemberNames)
+                {
+                    if (name.StartsWith(Emitter.GeneratedMemberPrefix, StringComparison.Ordinal)
+                        && baseType.GetMembers(name).Any(m => m.DeclaredAccessibility != Accessibility.Private))
+                    {
+                        names.Add(name);
+                    }
+                }
+            }
+
+            return names.ToEquatableArray();
         }
 
         /// <summary>

@@ -128,6 +128,26 @@ public sealed class EdgeCaseTests
             public static partial void M(object FapiLog_M, object __FapiLog_M_1);
         }
         """)]
+    [InlineData("members of the type and of its base named like the descriptor field and factory", """
+        namespace App;
+        public class Base
+        {
+            protected static int __FapiLog_N;
+        }
+
+        public partial class Log : Base
+        {
+            private static readonly string __FapiLog_M = "mine";
+            private static int __FapiLog_M_Create() => __FapiLog_M.Length;
+            public static int Mine => __FapiLog_M_Create();
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void N(int value);
+        }
+        """)]
     [InlineData("a type named var in scope", """
         namespace App;
         #pragma warning disable CS8981 // the user's own name; only the generated code is under test

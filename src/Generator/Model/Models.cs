@@ -65,7 +65,9 @@ internal sealed record LogMethod(
 /// <param name="Types">The containing types, outermost first.</param>
 /// <param name="IsUnsafe">Whether a log method is declared inside a type declaration marked <c>unsafe</c>: the generated part is then unsafe too, since the signatures may need it.</param>
 /// <param name="Methods">The log methods in declaration order.</param>
-internal sealed record LogType(string HintName, string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, EquatableArray<LogMethod> Methods)
+/// <param name="TakenNames">Names of the type's own members, and of its base types' non-private members, that begin like the generated members' names (<c>__FapiLog_</c>), sorted; the generated members avoid them.</param>
+internal sealed record LogType(
+    string HintName, string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, EquatableArray<LogMethod> Methods, EquatableArray<string> TakenNames)
 {
     /// <summary>
     /// The file name for a type, before names that differ only in case are told apart: the namespace without '@' and the
@@ -107,7 +109,8 @@ internal sealed record LogType(string HintName, string Namespace, EquatableArray
 /// <param name="Types">The containing types, outermost first.</param>
 /// <param name="IsUnsafe">Whether the method is declared inside a type declaration marked <c>unsafe</c>.</param>
 /// <param name="Method">The method.</param>
-internal sealed record LogMethodInType(string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, LogMethod Method);
+/// <param name="TakenNames">See <see cref="LogType.TakenNames"/>; from the type symbol, so the same for every method of the type.</param>
+internal sealed record LogMethodInType(string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, LogMethod Method, EquatableArray<string> TakenNames);
 
 /// <summary>The explicit EventId of a method, for the duplicate check across the methods of one type.</summary>
 internal sealed record EventIdUse(string TypeKey, int EventId, string MethodName, LocationInfo Location);
