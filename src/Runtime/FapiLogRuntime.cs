@@ -47,7 +47,9 @@ public static class FapiLogRuntime
     /// <summary>Claims a slot in <paramref name="queue"/>: the one code path behind every log call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static LogEventWriter Begin(LogQueue queue, LogEventDescriptor descriptor, bool captureTraceContext)
-        => queue.TryClaim(descriptor.Level, out long position) ? Stamp(queue, position, descriptor, captureTraceContext) : default;
+        => queue.TryClaimFast(out long position)
+            ? Stamp(queue, position, descriptor, captureTraceContext)
+            : BeginSlow(queue, descriptor, captureTraceContext, long.MaxValue);
 
     /// <summary>
     /// Like <see cref="Begin(LogEventDescriptor)"/> on the installed queue (inactive when there is none), but waits for room
@@ -56,9 +58,32 @@ public static class FapiLogRuntime
     internal static LogEventWriter BeginWithin(LogEventDescriptor descriptor, TimeSpan maxWait)
     {
         LogQueue? queue = s_queue;
-        return queue is not null && queue.TryClaimWithin(descriptor.Level, maxWait, out long position)
-            ? Stamp(queue, position, descriptor, s_captureTraceContext)
-            : default;
+        return queue is null ? default : BeginSlow(queue, descriptor, s_captureTraceContext, LogQueue.DeadlineAfter(maxWait));
+    }
+
+    /// <summary>
+    /// The claim when the fast path found no room or a closed queue: the overflow strategy, and a pipeline that
+    /// <c>Configure</c> replaced meanwhile. A call that was waiting for room in it (or had read its queue just before the
+    /// switch) is no loss of the reconfiguration's making: it claims in the pipeline that replaced it, within the deadline
+    /// it already had, and is counted once, where it ends. It follows at most
+    /// <see cref="LogQueue.MaxReplacementsFollowed"/> replacements, so that pipelines replaced over and over cannot keep it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static LogEventWriter BeginSlow(LogQueue queue, LogEventDescriptor descriptor, bool captureTraceContext, long deadline)
+    {
+        for (int followed = 0; ; followed++)
+        {
+            switch (queue.TryClaimSlow(descriptor.Level, out long position, ref deadline, followReplacement: followed < LogQueue.MaxReplacementsFollowed))
+            {
+                case ClaimOutcome.Claimed:
+                    return Stamp(queue, position, descriptor, captureTraceContext);
+                case ClaimOutcome.Replaced:
+                    queue = queue.Successor!;
+                    break;
+                default:
+                    return default;
+            }
+        }
     }
 
     /// <summary>Stamps a claimed slot with the time, the descriptor and the trace context, and hands it to the writer.</summary>

@@ -35,7 +35,8 @@ public static class FapiLogging
     /// <summary>
     /// Sets up the global pipeline: defaults, then the <c>FAPILOG_*</c> environment variables, then <paramref name="configure"/>.
     /// Call it once at startup, before the first log call. Calling it again replaces the pipeline: the old one is flushed
-    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first. A sink you add again (the same
+    /// and shut down (within its <see cref="FapiLogOptions.ShutdownTimeout"/>) first; a call that was waiting for room in it
+    /// (<see cref="OverflowStrategy.Block"/>) takes its slot in the new one instead, within the same block timeout. A sink you add again (the same
     /// instance) carries over: the old pipeline flushes it without disposing it, and the new one starts writing to it (events
     /// logged meanwhile wait in its queue) once the old one has finished. Called once the process-exit hook
     /// has run (from a later <see cref="AppDomain.ProcessExit"/> handler), the new pipeline starts shut down: calls are
@@ -469,6 +470,9 @@ public static class FapiLogging
 
         if (previous is not null)
         {
+            // Installed first, then closed: a call that finds the old queue closed for the replacement (one waiting for
+            // room under Block, say) then finds the new one to claim in, and is not lost to the reconfiguration.
+            previous.BeginReplacement(started);
             previous.Shutdown(previous.ShutdownTimeout);
             if (sharesSinks)
             {

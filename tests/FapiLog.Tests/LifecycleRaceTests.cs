@@ -133,6 +133,89 @@ public sealed class LifecycleRaceTests : IDisposable
         Assert.Equal(1, FapiLogging.Statistics.Failed);
     }
 
+    /// <summary>
+    /// A Block pipeline of capacity 1 whose sink holds the one event at its gate, and a call on another thread waiting for
+    /// room in it.
+    /// </summary>
+    private static (GateSink Gate, LogPipeline First, Task<bool> Blocked) WaitForRoom()
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.QueueCapacity = 1;
+            o.BatchSize = 1;
+            o.Overflow = OverflowStrategy.Block;
+            o.BlockTimeout = Timeout.InfiniteTimeSpan;
+            o.ShutdownTimeout = TestLog.Safety;
+            o.AddSink(gate);
+        });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker holds the only slot inside the sink
+        Task<bool> blocked = Task.Factory.StartNew(() => Emit(1, 1), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => first.Queue.BlockedProducers == 1 || blocked.IsCompleted, TestLog.Safety));
+        return (gate, first, blocked);
+    }
+
+    [Fact]
+    public void A_call_waiting_for_room_when_configure_replaces_the_pipeline_is_taken_by_the_new_one()
+    {
+        (GateSink gate, _, Task<bool> blocked) = WaitForRoom();
+        var memory = new InMemorySink();
+        Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(memory); }));
+        try
+        {
+            // The old pipeline cannot finish before the gate opens; the waiting call must not depend on it. It was counted
+            // as shut down, and lost, as if the user had shut logging down.
+            Assert.True(blocked.Wait(TestLog.Safety));
+            Assert.True(blocked.Result);
+        }
+        finally
+        {
+            gate.Open();
+        }
+
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+        Assert.Equal(new long[] { 1 }, TestLog.Sequences(memory));
+        Assert.Equal(1, Interlocked.Read(ref gate.Received));
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(2, stats.Attempted);
+        Assert.Equal(2, stats.Enqueued);
+        Assert.Equal(2, stats.Delivered);
+        Assert.Equal(0, stats.Dropped);
+    }
+
+    [Fact]
+    public void A_call_waiting_for_room_when_shutdown_begins_gives_up_also_when_configure_follows()
+    {
+        (GateSink gate, LogPipeline first, Task<bool> blocked) = WaitForRoom();
+        Task<bool> shutdown = Task.Factory.StartNew(() => FapiLogging.Shutdown(TestLog.Safety), TaskCreationOptions.LongRunning);
+        Task? reconfigure = null;
+        try
+        {
+            Assert.True(blocked.Wait(TestLog.Safety));
+            Assert.False(blocked.Result);
+            // A Configure after the shutdown began replaces a pipeline that is shut down already: nothing it refused moves
+            // over (and the shutdown, still waiting for the gate, shuts the new pipeline down too).
+            reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
+            Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        }
+        finally
+        {
+            gate.Open();
+        }
+
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+        Assert.True(shutdown.Wait(TestLog.Safety));
+        Assert.True(first.Stopped.IsCompleted);
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(1, stats.Enqueued);
+        Assert.Equal(1, stats.DroppedShutDown);
+        Assert.Equal(1, stats.Dropped);
+    }
+
     [Theory]
     [InlineData(OverflowStrategy.Drop, false)]
     [InlineData(OverflowStrategy.Block, false)]

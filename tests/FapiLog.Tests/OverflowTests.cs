@@ -367,6 +367,79 @@ public class OverflowTests
         Assert.Equal(2, stats.Delivered);
     }
 
+    /// <summary>A Block pipeline of capacity 1 without a worker, its one slot taken: a further call waits for room.</summary>
+    private static LogPipeline FullBlockingPipeline(TimeSpan blockTimeout)
+    {
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 1; o.BatchSize = 1; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = blockTimeout; });
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        return pipeline;
+    }
+
+    private static void ShutDownAll(LogPipeline[] pipelines)
+    {
+        foreach (LogPipeline pipeline in pipelines)
+        {
+            pipeline.StartWorkerForTesting();
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        }
+    }
+
+    [Fact]
+    public void A_waiting_call_follows_replaced_pipelines_a_bounded_number_of_times_then_counts_one_shutdown_drop()
+    {
+        // Each pipeline is full when the waiting call reaches it and is replaced while the call waits there: the call
+        // follows the replacements, but not for ever.
+        int replacements = LogQueue.MaxReplacementsFollowed + 1;
+        LogPipeline[] pipelines = Enumerable.Range(0, replacements + 1).Select(_ => FullBlockingPipeline(Timeout.InfiniteTimeSpan)).ToArray();
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipelines[0], 2, 0), TaskCreationOptions.LongRunning);
+        try
+        {
+            for (int i = 0; i < replacements; i++)
+            {
+                LogQueue waitedIn = pipelines[i].Queue;
+                Assert.True(SpinWait.SpinUntil(() => waitedIn.BlockedProducers == 1 || blocked.IsCompleted, TestLog.Safety));
+                Assert.False(blocked.IsCompleted, $"the call gave up in pipeline {i}");
+                pipelines[i].BeginReplacement(pipelines[i + 1]);
+            }
+
+            Assert.True(blocked.Wait(TestLog.Safety));
+            Assert.False(blocked.Result);
+        }
+        finally
+        {
+            ShutDownAll(pipelines);
+        }
+
+        // Counted once, where it gave up; no pipeline took it.
+        Assert.Equal(1, pipelines[replacements - 1].GetStatistics().DroppedShutDown);
+        Assert.Equal(1, pipelines.Sum(p => p.GetStatistics().Dropped));
+        Assert.All(pipelines, p => Assert.Equal(1, p.GetStatistics().Enqueued));
+    }
+
+    [Fact]
+    public void A_waiting_call_that_follows_a_replaced_pipeline_keeps_its_block_timeout()
+    {
+        // The first pipeline bounds the wait, the second does not: the call must still end, at the bound it began with.
+        LogPipeline[] pipelines = [FullBlockingPipeline(TimeSpan.FromSeconds(1)), FullBlockingPipeline(Timeout.InfiniteTimeSpan)];
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipelines[0], 2, 0), TaskCreationOptions.LongRunning);
+        try
+        {
+            Assert.True(SpinWait.SpinUntil(() => pipelines[0].Queue.BlockedProducers == 1 || blocked.IsCompleted, TestLog.Safety));
+            pipelines[0].BeginReplacement(pipelines[1]);
+            Assert.True(blocked.Wait(TestLog.Safety), "the call waited on in the new pipeline without a bound");
+            Assert.False(blocked.Result);
+        }
+        finally
+        {
+            ShutDownAll(pipelines);
+        }
+
+        // (Where depends on whether the bound passed before the replacement: counted once either way.)
+        Assert.Equal(1, pipelines.Sum(p => p.GetStatistics().DroppedBlockTimeout));
+        Assert.Equal(1, pipelines.Sum(p => p.GetStatistics().Dropped));
+    }
+
     [Fact]
     public void Block_does_not_deadlock_when_the_sink_hangs()
     {

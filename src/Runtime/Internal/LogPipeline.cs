@@ -289,12 +289,19 @@ internal sealed class LogPipeline
         return finished && AllReleased;
     }
 
-    private void BeginShutdown()
+    /// <summary>
+    /// Begins the shutdown of a pipeline that <paramref name="next"/> replaces (the installed one already): calls refused
+    /// from now on claim in <paramref name="next"/> instead. No effect when a shutdown has begun already (a waiter woken
+    /// by it has given up, as after any shutdown). Call <see cref="Shutdown"/> after it to wait for the worker.
+    /// </summary>
+    internal void BeginReplacement(LogPipeline next) => BeginShutdown(next._queue);
+
+    private void BeginShutdown(LogQueue? successor = null)
     {
         // Not an exchange: a pipeline already given up on (state 2) must stay so, or it would be reported again.
         if (Interlocked.CompareExchange(ref _shutdownState, 1, 0) == 0)
         {
-            Volatile.Write(ref _finalTail, _queue.Close());
+            Volatile.Write(ref _finalTail, successor is null ? _queue.Close() : _queue.CloseForReplacement(successor));
             _queue.WakeWorker.Set();
         }
     }

@@ -23,6 +23,15 @@ internal sealed class LogQueue
     /// <summary>Set in <see cref="_positions"/>.Tail once shutdown has begun; claims fail from then on.</summary>
     internal const long ClosedBit = 1L << 62;
 
+    /// <summary>The close reason of a queue whose pipeline <c>Configure</c> replaced: not a drop reason of its own.</summary>
+    private const int Replaced = -2;
+
+    /// <summary>
+    /// How many replaced pipelines a call follows to the next one before it gives up (counted as <see cref="DropReason.ShutDown"/>):
+    /// a call waiting for room while pipelines are replaced one after another must still end.
+    /// </summary>
+    internal const int MaxReplacementsFollowed = 8;
+
     private readonly LogRecord[] _slots;
     private readonly int _mask;
     private readonly long _capacity;
@@ -40,8 +49,11 @@ internal sealed class LogQueue
     private long _sampleSequence;
     private int _blockedProducers;
     private volatile bool _consumerStopped;
-    // Why the tail was closed (a DropReason): shutdown, or the worker's death. Written before the closed bit.
+    // Why the tail was closed (a DropReason, or Replaced): shutdown, the worker's death, or Configure installing another
+    // pipeline. Written before the closed bit.
     private int _closeReason = -1;
+    // The queue of the pipeline that replaced this one; written before the close reason Replaced.
+    private LogQueue? _successor;
     private readonly TimeProvider? _testClock;
 
     /// <summary>Set by producers when the worker should look: the first pending event, or a full batch.</summary>
@@ -116,6 +128,19 @@ internal sealed class LogQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryClaim(LogLevel level, out long position)
     {
+        if (TryClaimFast(out position))
+        {
+            return true;
+        }
+
+        long deadline = long.MaxValue;
+        return TryClaimSlow(level, out position, ref deadline, followReplacement: false) == ClaimOutcome.Claimed;
+    }
+
+    /// <summary>Claims the next position when there is room below the fast-path limit and no other producer gets in between.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryClaimFast(out long position)
+    {
         long tail = Volatile.Read(ref _positions.Tail);
         // A closed tail has bit 62 set, so this difference is huge and the slow path sees shutdown too.
         if (tail - Volatile.Read(ref _positions.Head) < _fastPathLimit
@@ -125,31 +150,51 @@ internal sealed class LogQueue
             return true;
         }
 
-        return TryClaimSlow(level, out position);
+        position = 0;
+        return false;
     }
 
     /// <summary>
-    /// Claims like <see cref="TryClaim"/>, but under <see cref="OverflowStrategy.Block"/> waits for room no longer than
-    /// <paramref name="maxWait"/> even when <c>BlockTimeout</c> allows more (for the crash event, which must not hold up
-    /// the end of the process beyond the shutdown timeout). Giving up counts as a block timeout.
+    /// The queue of the pipeline that replaced this one, once <see cref="TryClaimSlow"/> has returned
+    /// <see cref="ClaimOutcome.Replaced"/>.
     /// </summary>
-    public bool TryClaimWithin(LogLevel level, TimeSpan maxWait, out long position)
-        => TryClaimSlow(level, out position, Stopwatch.GetTimestamp() + ToStopwatchTicks(Math.Max(0, maxWait.Ticks)));
+    public LogQueue? Successor => Volatile.Read(ref _successor);
 
+    /// <summary>
+    /// Claims a position after the fast path failed: applies the overflow strategy, or counts the refusal of a closed queue.
+    /// Under <see cref="OverflowStrategy.Block"/> the wait ends at <paramref name="deadline"/> (a Stopwatch timestamp) or
+    /// after <c>BlockTimeout</c>, whichever comes first; the earlier of the two is written back when the wait begins, so
+    /// that a call that moves on to a successor keeps the time it has already waited against its bound.
+    /// </summary>
+    /// <returns>
+    /// <see cref="ClaimOutcome.Replaced"/>, with nothing counted, when the queue was closed because its pipeline was replaced
+    /// and <paramref name="followReplacement"/> is true: the caller claims in <see cref="Successor"/> instead.
+    /// </returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryClaimSlow(LogLevel level, out long position, long maxBlockDeadline = long.MaxValue)
+    internal ClaimOutcome TryClaimSlow(LogLevel level, out long position, ref long deadline, bool followReplacement)
     {
         bool sampledIn = false;
-        long blockDeadline = 0;
+        bool waited = false;
         var spinner = new SpinWait();
         while (true)
         {
             long tail = Volatile.Read(ref _positions.Tail);
             if ((tail & ClosedBit) != 0)
             {
-                _counters.CountDrop((DropReason)Volatile.Read(ref _closeReason));
                 position = 0;
-                return false;
+                int reason = Volatile.Read(ref _closeReason);
+                if (reason == Replaced)
+                {
+                    if (followReplacement)
+                    {
+                        return ClaimOutcome.Replaced;
+                    }
+
+                    reason = (int)DropReason.ShutDown;
+                }
+
+                _counters.CountDrop((DropReason)reason);
+                return ClaimOutcome.Refused;
             }
 
             long depth = tail - Volatile.Read(ref _positions.Head);
@@ -162,24 +207,27 @@ internal sealed class LogQueue
                 {
                     _counters.CountDrop(DropReason.QueueFull);
                     position = 0;
-                    return false;
+                    return ClaimOutcome.Refused;
                 }
 
-                if (blockDeadline == 0)
+                if (!waited)
                 {
-                    blockDeadline = _blockTimeoutTicks == long.MaxValue ? long.MaxValue : Stopwatch.GetTimestamp() + ToStopwatchTicks(_blockTimeoutTicks);
-                    blockDeadline = Math.Min(blockDeadline, maxBlockDeadline);
+                    waited = true;
+                    if (_blockTimeoutTicks != long.MaxValue)
+                    {
+                        deadline = Math.Min(deadline, Stopwatch.GetTimestamp() + ToStopwatchTicks(_blockTimeoutTicks));
+                    }
                 }
 
-                DropReason? reason = WaitForSpace(blockDeadline, ref spinner);
+                DropReason? reason = WaitForSpace(deadline, ref spinner);
                 if (reason is { } r && r != DropReason.ShutDown)
                 {
                     _counters.CountDrop(r);
                     position = 0;
-                    return false;
+                    return ClaimOutcome.Refused;
                 }
 
-                // Room, or shutdown began: the top of the loop counts the latter.
+                // Room, or the queue was closed: the top of the loop counts the latter (or moves on to the successor).
                 continue;
             }
 
@@ -189,7 +237,7 @@ internal sealed class LogQueue
                 {
                     _counters.CountSampledOut();
                     position = 0;
-                    return false;
+                    return ClaimOutcome.Refused;
                 }
 
                 sampledIn = true;
@@ -198,10 +246,13 @@ internal sealed class LogQueue
             if (Interlocked.CompareExchange(ref _positions.Tail, tail + 1, tail) == tail)
             {
                 position = tail;
-                return true;
+                return ClaimOutcome.Claimed;
             }
         }
     }
+
+    /// <summary>Converts a wait bound into the Stopwatch deadline that <see cref="TryClaimSlow"/> takes.</summary>
+    public static long DeadlineAfter(TimeSpan maxWait) => Stopwatch.GetTimestamp() + ToStopwatchTicks(Math.Max(0, maxWait.Ticks));
 
     /// <summary>
     /// Keeps exactly floor(n * rate) of the first n events offered above the high-water mark: deterministic, so that the
@@ -220,7 +271,7 @@ internal sealed class LogQueue
     /// <summary>
     /// Waits (spinning briefly, then sleeping) until the queue may have room; null when it may, otherwise why it gave up.
     /// <see cref="DropReason.ShutDown"/> means "closed": the caller then counts the drop under the reason the queue was
-    /// closed for (shutdown, or the worker's death).
+    /// closed for (shutdown, or the worker's death), or moves on to the pipeline that replaced this one.
     /// </summary>
     /// <remarks>
     /// A stopped consumer is reported as closed too, never as <see cref="DropReason.WorkerStopped"/> of its own: the worker
@@ -366,9 +417,22 @@ internal sealed class LogQueue
     /// Closes the queue: no claim succeeds afterwards, and each refused call is counted as <paramref name="reason"/> (the
     /// first closer's reason wins). Returns the final tail (every position below it will be published).
     /// </summary>
-    public long Close(DropReason reason = DropReason.ShutDown)
+    public long Close(DropReason reason = DropReason.ShutDown) => Close((int)reason);
+
+    /// <summary>
+    /// Closes the queue because <paramref name="successor"/>'s pipeline replaces this one: a call refused from now on (one
+    /// that waited for room, or read the installed queue just before the switch) claims in <paramref name="successor"/>
+    /// instead, unless another reason closed the queue first. Returns the final tail, as <see cref="Close(DropReason)"/> does.
+    /// </summary>
+    public long CloseForReplacement(LogQueue successor)
     {
-        Interlocked.CompareExchange(ref _closeReason, (int)reason, -1);
+        Volatile.Write(ref _successor, successor);
+        return Close(Replaced);
+    }
+
+    private long Close(int reason)
+    {
+        Interlocked.CompareExchange(ref _closeReason, reason, -1);
         long tail = Volatile.Read(ref _positions.Tail);
         while ((tail & ClosedBit) == 0)
         {
@@ -415,4 +479,17 @@ internal sealed class LogQueue
         [FieldOffset(2 * CacheLine)]
         public long Head;
     }
+}
+
+/// <summary>How <see cref="LogQueue.TryClaimSlow"/> ended.</summary>
+internal enum ClaimOutcome
+{
+    /// <summary>A position was claimed.</summary>
+    Claimed,
+
+    /// <summary>No position: dropped or sampled out, and counted.</summary>
+    Refused,
+
+    /// <summary>The queue's pipeline was replaced: nothing counted, the call claims in the successor's queue.</summary>
+    Replaced,
 }
