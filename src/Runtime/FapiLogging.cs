@@ -230,8 +230,10 @@ public static class FapiLogging
     /// Stops the pipeline: calls made from now on return at once (counted as dropped, reason
     /// <see cref="DropReason.ShutDown"/>); everything logged before is delivered and the sinks are flushed and disposed.
     /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
-    /// <paramref name="timeout"/> (default <see cref="FapiLogOptions.ShutdownTimeout"/>) and returns false when the sinks
-    /// did not finish in time; what was not delivered is then reported on stderr. <see cref="Timeout.InfiniteTimeSpan"/> and
+    /// <paramref name="timeout"/> (default <see cref="FapiLogOptions.ShutdownTimeout"/>) in all, also when a concurrent
+    /// <see cref="Configure(Action{FapiLogOptions})"/> installs another pipeline meanwhile (it gets what is left of the
+    /// timeout, and is shut down too), and returns false when the sinks did not finish in time; what was not delivered is
+    /// then reported on stderr. <see cref="Timeout.InfiniteTimeSpan"/> and
     /// durations too long to wait for (up to <see cref="TimeSpan.MaxValue"/>) wait without a limit.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">
@@ -249,8 +251,10 @@ public static class FapiLogging
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
+            // One deadline for the whole call: a pipeline installed meanwhile gets what is left, not the timeout again.
+            TimeSpan budget = timeout ?? pipeline.ShutdownTimeout;
             // Every pipeline's result counts: one that finished must not hide one before it that did not.
-            finished &= pipeline.Shutdown(timeout ?? pipeline.ShutdownTimeout);
+            finished &= pipeline.Shutdown(Remaining(budget, start), budget);
             // A Configure that ran meanwhile (say, during process exit) installed another pipeline: shut that one down too.
             LogPipeline? current = Volatile.Read(ref s_pipeline);
             pipeline = ReferenceEquals(current, pipeline) ? null : current;
@@ -290,7 +294,8 @@ public static class FapiLogging
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
-            finished &= await pipeline.ShutdownAsync(timeout ?? pipeline.ShutdownTimeout, cancellationToken).ConfigureAwait(false);
+            TimeSpan budget = timeout ?? pipeline.ShutdownTimeout;
+            finished &= await pipeline.ShutdownAsync(Remaining(budget, start), cancellationToken, budget).ConfigureAwait(false);
             LogPipeline? current = Volatile.Read(ref s_pipeline);
             pipeline = ReferenceEquals(current, pipeline) ? null : current;
         }

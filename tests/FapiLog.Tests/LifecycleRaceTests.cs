@@ -133,6 +133,39 @@ public sealed class LifecycleRaceTests : IDisposable
         Assert.Equal(1, FapiLogging.Statistics.Failed);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Shutdown_gives_a_pipeline_configure_installed_during_it_only_what_is_left_of_its_timeout(bool async)
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        Task<bool> shutdown = Task.Factory.StartNew(
+            () => async ? FapiLogging.ShutdownAsync(TestLog.Safety).GetAwaiter().GetResult() : FapiLogging.Shutdown(TestLog.Safety),
+            TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => first.IsShutDown, TestLog.Safety));
+
+        // While the shutdown waits for the first pipeline, a Configure installs a second (and waits for the first one too).
+        Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
+        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        LogPipeline second = FapiLogging.CurrentPipeline!;
+        TimeSpan? given = null;
+        second._shutdownWaitForTesting = t => given ??= t;
+        gate.Open();
+
+        Assert.True(shutdown.Wait(TestLog.Safety));
+        Assert.True(shutdown.Result);
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+        Assert.True(second.Stopped.IsCompleted);
+        // The whole call is bounded by one timeout: the second pipeline was given the full timeout again, so a call could
+        // take a multiple of it.
+        Assert.NotNull(given);
+        Assert.True(given < TestLog.Safety, $"the pipeline installed during the shutdown was given {given}, the whole timeout again");
+    }
+
     /// <summary>
     /// A Block pipeline of capacity 1 whose sink holds the one event at its gate, and a call on another thread waiting for
     /// room in it.

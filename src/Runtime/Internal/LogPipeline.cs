@@ -96,6 +96,9 @@ internal sealed class LogPipeline
     /// <summary>Tests: runs on the worker between its read of the pending count and the rest of its loop.</summary>
     internal Action? _afterPendingForTesting;
 
+    /// <summary>Tests: told how long a shutdown (not on the worker) is about to wait for the worker.</summary>
+    internal Action<TimeSpan>? _shutdownWaitForTesting;
+
     /// <summary>
     /// Starts a worker that the constructor was told not to start: the pipeline that replaces one whose sinks it takes over,
     /// once that one has stopped, so that a sink is never written to from two workers at once.
@@ -232,6 +235,7 @@ internal sealed class LogPipeline
         }
 
         long start = Stopwatch.GetTimestamp();
+        _shutdownWaitForTesting?.Invoke(timeout);
         // A worker an earlier shutdown gave up on (a sink that hangs and ignores cancellation) is not waited for again: a
         // second shutdown (the exit hook after the host's, or after yours) would add a whole timeout and a second report.
         bool finished = Wait(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout);
@@ -274,6 +278,7 @@ internal sealed class LogPipeline
         }
 
         long start = Stopwatch.GetTimestamp();
+        _shutdownWaitForTesting?.Invoke(timeout);
         bool finished = await WaitAsync(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout, cancellationToken).ConfigureAwait(false);
         if (!finished)
         {
