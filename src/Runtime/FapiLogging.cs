@@ -314,7 +314,7 @@ public static class FapiLogging
 
     /// <summary>
     /// Hooks <see cref="AppDomain.ProcessExit"/> (flush and shut down), <see cref="AppDomain.UnhandledException"/> (log the
-    /// exception as a Critical event, then shut down) and SIGTERM / SIGINT (flush, then let the signal proceed). Idempotent. The generated module initializer calls it once per
+    /// exception as a Critical event, configuring from the environment first if nothing has, then shut down) and SIGTERM / SIGINT (flush, then let the signal proceed). Idempotent. The generated module initializer calls it once per
     /// assembly that has a <c>[FapiLog]</c> method; call it yourself if you turned that off (<c>FapiLogShutdownHook=false</c>).
     /// Being that early, it also starts the watch that tells log calls when an <see cref="System.Diagnostics.Activity"/>
     /// has become current in the process, so that calls made before any tracing skip looking for trace context.
@@ -350,7 +350,15 @@ public static class FapiLogging
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         if (pipeline is null)
         {
-            return;
+            // Nothing was logged or configured yet: a crash at startup (a missing setting, a static constructor that
+            // throws), the one most worth seeing where the logs are collected. The first log call would have configured
+            // the pipeline from the FAPILOG_* variables (Loki when FAPILOG_LOKI_URL is set), and so does the crash event.
+            if (!TryConfigureForCrash())
+            {
+                return;
+            }
+
+            pipeline = Volatile.Read(ref s_pipeline)!;
         }
 
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -368,6 +376,25 @@ public static class FapiLogging
 
         TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
         Shutdown(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+    }
+
+    /// <summary>Configures from the environment for the crash event; false when that failed (never throws: the process is ending).</summary>
+    private static bool TryConfigureForCrash()
+    {
+        try
+        {
+            EnsureConfigured();
+            return Volatile.Read(ref s_pipeline) is not null;
+        }
+        catch (FapiLogConfigurationException)
+        {
+            return false;   // a bad FAPILOG_* value, which EnsureConfigured has reported on stderr
+        }
+        catch (Exception ex)
+        {
+            Stderr.Write("FapiLog: the unhandled exception could not be logged; configuring from the environment failed: " + ex);
+            return false;
+        }
     }
 
     /// <summary>

@@ -16,8 +16,9 @@ namespace FapiLog.TestHost;
 /// a hung sink, ShutdownTimeout 2 s, and a SIGTERM handler of the application's that cancels the signal; prints "ready",
 /// then "handled" once every handler has run, and returns from Main. crash-thread: an
 /// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
-/// waits on a full queue that a hung sink holds. configure-at-exit: a ProcessExit handler of the user's configures FapiLog
-/// again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
+/// waits on a full queue that a hung sink holds. crash-unconfigured: an unhandled exception before any log call or
+/// Configure (FILE and COUNT unused: the FAPILOG_* variables configure it). configure-at-exit: a ProcessExit handler of
+/// the user's configures FapiLog again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
 /// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
 /// FILE are still open, then configures a small queue and logs COUNT events. huge-queue-env: the same capacity from
 /// FAPILOG_QUEUE_CAPACITY, met by the first log call. exception-cycle: COUNT events, then one
@@ -127,6 +128,11 @@ internal static class ExitModes
                 Thread.Sleep(Timeout.Infinite);
                 return 1;
             }
+            case "crash-unconfigured":
+                // What the generated module initializer does, then a crash before any log call or Configure (a setting
+                // missing at startup, say): the FAPILOG_* variables the child was started with are all there is.
+                FapiLogging.RegisterShutdownHooks();
+                throw new InvalidOperationException("crash before any log call");
             case "configure-at-exit":
                 // What the generated module initializer does, then a ProcessExit handler of the user's (it runs after
                 // FapiLog's) that configures FapiLog again and logs.

@@ -53,6 +53,39 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_crash_before_the_first_log_call_is_logged_to_the_sinks_the_environment_configures()
+    {
+        // No log call and no Configure yet: the first log call would have configured the pipeline from FAPILOG_*, and so
+        // must the crash event. It went nowhere: the handler found no pipeline and gave up.
+        var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file };
+        using Process p = ChildProcess.StartWith(environment, "crash-unconfigured", _file, "0");
+        string error = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("crash before any log call", error, StringComparison.Ordinal); // the runtime's own report stays
+        Assert.True(File.Exists(_file), "nothing was written to the file sink: " + error);
+        JsonElement crash = Assert.Single(File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement));
+        Assert.Equal("FapiLog.UnhandledException", crash.GetProperty("event").GetString());
+        Assert.Equal("critical", crash.GetProperty("level").GetString());
+        Assert.Equal("crash before any log call", crash.GetProperty("exception").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public void A_crash_before_the_first_log_call_with_a_bad_setting_in_the_environment_still_ends_the_process_and_names_it()
+    {
+        var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_QUEUE_CAPACITY"] = "-5" };
+        using Process p = ChildProcess.StartWith(environment, "crash-unconfigured", _file, "0");
+        string error = p.StandardError.ReadToEnd();
+        WaitForExit(p);
+
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("crash before any log call", error, StringComparison.Ordinal);
+        Assert.Contains("FAPILOG_QUEUE_CAPACITY", error, StringComparison.Ordinal);
+        Assert.False(File.Exists(_file));
+    }
+
+    [Fact]
     public void Sigterm_flushes_everything_before_the_process_ends()
     {
         using Process p = ChildProcess.Start("sigterm", _file, "400");
