@@ -75,7 +75,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor NotATypeMethod = Error(
         "FAPI018", "[FapiLog] applies to methods declared in a type",
-        "[FapiLog] on '{0}' has no effect: it is a {1}; declare a partial method in a partial type instead");
+        "[FapiLog] on '{0}' has no effect: it is {1}; declare a partial method in a partial type instead");
 
     public static readonly DiagnosticDescriptor ExternAliasType = Error(
         "FAPI019", "The parameter type comes from an extern-aliased reference",

@@ -262,18 +262,22 @@ public sealed partial class FapiLogGenerator
         {
             (Location at, string what, string name) = node switch
             {
-                LocalFunctionStatementSyntax local => (local.Identifier.GetLocation(), "local function", local.Identifier.ValueText),
-                AccessorDeclarationSyntax accessor => (accessor.Keyword.GetLocation(), accessor.Keyword.ValueText + " accessor", method.AssociatedSymbol?.Name ?? method.Name),
-                OperatorDeclarationSyntax op => (op.OperatorKeyword.GetLocation(), "operator", "operator " + op.OperatorToken.ValueText),
+                LocalFunctionStatementSyntax local => (local.Identifier.GetLocation(), "a local function", local.Identifier.ValueText),
+                AccessorDeclarationSyntax accessor => (
+                    accessor.Keyword.GetLocation(),
+                    // The accessor keywords init and add take "an"; get, set and remove take "a".
+                    (accessor.Keyword.ValueText is "init" or "add" ? "an " : "a ") + accessor.Keyword.ValueText + " accessor",
+                    method.AssociatedSymbol?.Name ?? method.Name),
+                OperatorDeclarationSyntax op => (op.OperatorKeyword.GetLocation(), "an operator", "operator " + op.OperatorToken.ValueText),
                 ConversionOperatorDeclarationSyntax conversion => (
                     conversion.OperatorKeyword.GetLocation(),
-                    "conversion operator",
+                    "a conversion operator",
                     conversion.ImplicitOrExplicitKeyword.ValueText + " operator " + conversion.Type),
-                DestructorDeclarationSyntax finalizer => (finalizer.Identifier.GetLocation(), "finalizer", "~" + finalizer.Identifier.ValueText),
-                ParenthesizedLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "lambda", lambda.ParameterList + " =>"),
-                SimpleLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "lambda", lambda.Parameter + " =>"),
-                MethodDeclarationSyntax member => (member.Identifier.GetLocation(), "member of an extension block", member.Identifier.ValueText),
-                _ => (node.GetLocation(), "member the generator does not write", method.Name),
+                DestructorDeclarationSyntax finalizer => (finalizer.Identifier.GetLocation(), "a finalizer", "~" + finalizer.Identifier.ValueText),
+                ParenthesizedLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "a lambda", lambda.ParameterList + " =>"),
+                SimpleLambdaExpressionSyntax lambda => (lambda.ArrowToken.GetLocation(), "a lambda", lambda.Parameter + " =>"),
+                MethodDeclarationSyntax member => (member.Identifier.GetLocation(), "a member of an extension block", member.Identifier.ValueText),
+                _ => (node.GetLocation(), "a member the generator does not write", method.Name),
             };
             var diagnostic = DiagnosticInfo.Create(DiagnosticDescriptors.NotATypeMethod, at, name, what);
             return new ParseResult(null, new EquatableArray<DiagnosticInfo>(new[] { diagnostic }), null);

@@ -354,10 +354,10 @@ public sealed class DiagnosticTests
             """);
 
     [Theory]
-    [InlineData("public static C operator +(C a, C b) => a;", "operator +", "operator")]
-    [InlineData("public static explicit operator int(C c) => 1;", "explicit operator int", "conversion operator")]
-    [InlineData("~C() { }", "~C", "finalizer")]
-    [InlineData("public static Func<int, int> F = [FapiLog(LogLevel.Information, \"y\")] static (int value) => value;", "(int value) =>", "lambda")]
+    [InlineData("public static C operator +(C a, C b) => a;", "operator +", "an operator")]
+    [InlineData("public static explicit operator int(C c) => 1;", "explicit operator int", "a conversion operator")]
+    [InlineData("~C() { }", "~C", "a finalizer")]
+    [InlineData("public static Func<int, int> F = [FapiLog(LogLevel.Information, \"y\")] static (int value) => value;", "(int value) =>", "a lambda")]
     public void FAPI018_names_the_operator_finalizer_or_lambda(string member, string name, string what)
     {
         CSharpCompilationRun run = CSharpCompilationRun.Of(Usings + $$"""
@@ -369,7 +369,7 @@ public sealed class DiagnosticTests
             """);
         Diagnostic diagnostic = Assert.Single(run.Diagnostics);
         Assert.Equal(
-            "[FapiLog] on '" + name + "' has no effect: it is a " + what + "; declare a partial method in a partial type instead",
+            "[FapiLog] on '" + name + "' has no effect: it is " + what + "; declare a partial method in a partial type instead",
             diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
@@ -412,6 +412,24 @@ public sealed class DiagnosticTests
             """);
         Diagnostic diagnostic = Assert.Single(run.Diagnostics);
         Assert.Equal("[FapiLog] on 'Value' has no effect: it is a get accessor; declare a partial method in a partial type instead", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
+    [InlineData("public int Value { get; [FapiLog(LogLevel.Information, \"x\")] init { } }", "Value", "an init accessor")]
+    [InlineData("public event Action Changed { [FapiLog(LogLevel.Information, \"x\")] add { } remove { } }", "Changed", "an add accessor")]
+    [InlineData("public event Action Changed { add { } [FapiLog(LogLevel.Information, \"x\")] remove { } }", "Changed", "a remove accessor")]
+    public void FAPI018_says_an_before_a_vowel(string member, string name, string what)
+    {
+        CSharpCompilationRun run = CSharpCompilationRun.Of(Usings + $$"""
+            public class C
+            {
+                {{member}}
+            }
+            """);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal(
+            "[FapiLog] on '" + name + "' has no effect: it is " + what + "; declare a partial method in a partial type instead",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Theory]
