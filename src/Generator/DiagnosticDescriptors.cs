@@ -31,7 +31,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor PlaceholderWithoutParameter = Error(
         "FAPI006", "A placeholder has no matching parameter",
-        "The placeholder '{{{0}}}' of log method '{1}' matches no parameter (names match case-insensitively)");
+        "The placeholder '{{{0}}}' of log method '{1}' matches no parameter (names match case-insensitively){2}");
 
     public static readonly DiagnosticDescriptor MalformedTemplate = Error(
         "FAPI007", "The message template is malformed",

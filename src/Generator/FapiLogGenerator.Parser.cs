@@ -617,7 +617,13 @@ public sealed partial class FapiLogGenerator
             LogParameter? match = parameters.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
             if (match is null)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PlaceholderWithoutParameter, at, name, methodName));
+                // Serilog's {@Order} is the most common way to get here, and "matches no parameter" alone does not tell a
+                // Serilog user that the '@' is what is wrong (C# parameter names never hold one, not even @event's).
+                string hint = name.Length > 1 && name[0] == '@'
+                    && parameters.Any(p => string.Equals(p.Name, name.Substring(1), StringComparison.OrdinalIgnoreCase))
+                    ? "; '@' is Serilog's destructuring, which FapiLog does not do: write '{" + name.Substring(1) + "}' to log the value's invariant string"
+                    : string.Empty;
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.PlaceholderWithoutParameter, at, name, methodName, hint));
                 return;
             }
 

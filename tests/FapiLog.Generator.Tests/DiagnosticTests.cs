@@ -148,6 +148,25 @@ public sealed class DiagnosticTests
             """);
 
     [Theory]
+    [InlineData("\"Order {OrderId} by {Customer}\"", "long orderId", "The placeholder '{Customer}' of log method 'M' matches no parameter (names match case-insensitively)")]
+    [InlineData("\"Order {@Order}\"", "string order", "The placeholder '{@Order}' of log method 'M' matches no parameter (names match case-insensitively); '@' is Serilog's destructuring, which FapiLog does not do: write '{Order}' to log the value's invariant string")]
+    [InlineData("\"Got {@event}\"", "string @event", "The placeholder '{@event}' of log method 'M' matches no parameter (names match case-insensitively); '@' is Serilog's destructuring, which FapiLog does not do: write '{event}' to log the value's invariant string")]
+    [InlineData("\"Got {@Other}\"", "string order", "The placeholder '{@Other}' of log method 'M' matches no parameter (names match case-insensitively)")]
+    public void FAPI006_says_what_to_write_for_serilog_destructuring(string template, string parameter, string message)
+    {
+        CSharpCompilationRun run = CSharpCompilationRun.Of(Usings + $$"""
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, {{template}})]
+                public static partial void M({{parameter}});
+            }
+            """);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("FAPI006", diagnostic.Id);
+        Assert.Equal(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
     [InlineData("\"Order {OrderId\"")]
     [InlineData("\"Order OrderId}\"")]
     [InlineData("\"Order {}\"")]
