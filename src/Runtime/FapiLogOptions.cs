@@ -66,12 +66,15 @@ public sealed class FapiLogOptions
 
     /// <summary>
     /// Whether to write to the console. Null (the default) means: yes, unless you added sinks of your own or a
-    /// <see cref="FilePath"/> (a Loki URL alone keeps the console, as the environment-only setup promises).
-    /// Env <c>FAPILOG_CONSOLE</c> (true, false, json).
+    /// <see cref="FilePath"/> (a Loki URL alone keeps the console, as the environment-only setup promises) and left
+    /// <see cref="ConsoleJson"/> false. Env <c>FAPILOG_CONSOLE</c> (true, false, json).
     /// </summary>
     public bool? Console { get; set; }
 
-    /// <summary>Console output as JSON lines instead of readable text. Default false.</summary>
+    /// <summary>
+    /// Console output as JSON lines instead of readable text. Default false. True also turns the console on beside a file
+    /// or sinks of your own, unless <see cref="Console"/> is false.
+    /// </summary>
     public bool ConsoleJson { get; set; }
 
     /// <summary>A JSON-lines file to append to, or null. Env <c>FAPILOG_FILE</c>.</summary>

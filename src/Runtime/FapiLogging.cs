@@ -625,8 +625,10 @@ public static class FapiLogging
             sinks.Add(loki);
         }
 
-        // Console by default, Loki as well when configured; sinks or a file you add yourself replace the console.
-        if (options.Console ?? (options.Sinks.Count == 0 && options.FilePath is null))
+        // Console by default, Loki as well when configured; sinks or a file you add yourself replace the console. ConsoleJson
+        // set without Console asks for the console all the same, as FAPILOG_CONSOLE=json does (it used to be dropped silently
+        // beside a file, the very setup where JSON on stdout is wanted for a collector).
+        if (options.Console ?? (options.ConsoleJson || (options.Sinks.Count == 0 && options.FilePath is null)))
         {
             sinks.Add(new ConsoleSink(options.ConsoleJson));
         }

@@ -138,6 +138,39 @@ public class ConfigurationTests
         Assert.Contains("expected", ex.Message);
     }
 
+    [Theory]
+    [InlineData(null, false, true, false)] // a file replaces the default console
+    [InlineData(null, true, true, true)] // asking for JSON console lines is asking for the console, as FAPILOG_CONSOLE=json is
+    [InlineData(null, true, false, true)] // likewise beside a sink of your own
+    [InlineData(false, true, true, false)] // an explicit Console = false still wins
+    [InlineData(true, false, true, true)]
+    public void ConsoleJson_keeps_the_console_beside_a_file_or_a_sink_of_your_own(bool? console, bool json, bool file, bool expected)
+    {
+        string folder = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(folder);
+        var options = new FapiLogOptions { Console = console, ConsoleJson = json };
+        if (file)
+        {
+            options.FilePath = System.IO.Path.Combine(folder, "app.jsonl");
+        }
+        else
+        {
+            options.AddSink(new FapiLog.Sinks.InMemorySink());
+        }
+
+        options.Validate();
+        List<LogSink> sinks = FapiLogging.BuildSinks(options);
+        try
+        {
+            Assert.Equal(expected, sinks.Exists(s => s is FapiLog.Sinks.ConsoleSink));
+        }
+        finally
+        {
+            sinks.ForEach(s => s.Dispose());
+            System.IO.Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void A_file_path_that_cannot_be_opened_fails_configuration_naming_the_setting_and_the_path()
     {
