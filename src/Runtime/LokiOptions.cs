@@ -268,8 +268,9 @@ public sealed class LokiOptions
 
         if ((Username is null) != (Password is null))
         {
-            ThrowHelper.ThrowConfiguration(Username is null ? "Loki.Username" : "Loki.Password", Username is null ? null : "(set)",
-                "Username and Password set together (basic authentication), or neither");
+            // The half that is missing is named, and its value is null: it is the one to set (or the other to remove).
+            ThrowHelper.ThrowConfiguration(Username is null ? "Loki.Username" : "Loki.Password", null,
+                "Username and Password set together (basic authentication; FAPILOG_LOKI_USERNAME and FAPILOG_LOKI_PASSWORD), or neither");
         }
 
         if (Username is not null && (Username.Contains(':') || !IsHeaderValue(Username)))

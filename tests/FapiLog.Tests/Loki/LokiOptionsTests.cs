@@ -255,6 +255,22 @@ public sealed class LokiOptionsTests
     }
 
     [Theory]
+    [InlineData("FAPILOG_LOKI_USERNAME", "Loki.Password")]
+    [InlineData("FAPILOG_LOKI_PASSWORD", "Loki.Username")]
+    public void Half_of_basic_authentication_names_the_half_that_is_missing_as_unset(string given, string missing)
+    {
+        // Once "Loki.Password: '(set)' is not valid" when only the user name was set: it read as if the password were set.
+        var options = new LokiOptions { Url = new Uri("http://127.0.0.1:3100") };
+        options.ApplyEnvironment(Env(new() { [given] = "x" }));
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal(missing, ex.Setting);
+        Assert.Null(ex.Value);
+        Assert.StartsWith($"Invalid FapiLog setting {missing}: '(null)' is not valid; expected", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("FAPILOG_LOKI_USERNAME and FAPILOG_LOKI_PASSWORD", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("   ")]
     public void An_empty_header_value_set_in_code_is_rejected_naming_the_header(string value)
