@@ -51,7 +51,11 @@ public static class FapiLogging
         Start(options);
     }
 
-    /// <summary>Sets up the global pipeline from ready-made options (validated here).</summary>
+    /// <summary>
+    /// Sets up the global pipeline from ready-made options (validated here), as <see cref="Configure(Action{FapiLogOptions})"/>
+    /// does otherwise. The options are taken as they are: the <c>FAPILOG_*</c> environment variables are read only if you
+    /// called <see cref="FapiLogOptions.ApplyEnvironment"/> on them.
+    /// </summary>
     /// <exception cref="FapiLogConfigurationException">A setting is invalid.</exception>
     public static void Configure(FapiLogOptions options)
     {
