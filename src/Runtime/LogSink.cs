@@ -41,6 +41,13 @@ public abstract class LogSink : IDisposable
     /// </summary>
     internal virtual void WhenDrained(Action callback) => callback();
 
+    /// <summary>
+    /// What holds this sink's events up right now (the last failed attempt of a sink that retries), or null: the pipeline
+    /// quotes it when a shutdown gives up, in the line it writes before returning, since a report the sink writes from
+    /// its own thread after the abort may come after the process has ended.
+    /// </summary>
+    internal virtual string? Trouble => null;
+
     /// <summary>A short name for statistics and error messages; the type name by default.</summary>
     public virtual string Name => GetType().Name;
 

@@ -48,7 +48,7 @@ internal static class SinkFailureReporter
     /// The sink's <see cref="LogSink.Name"/>, which a sink may override: one that throws (in the catch that reports the
     /// sink's failure) must not take the worker down with it, so its type name stands in.
     /// </summary>
-    private static string NameOf(LogSink sink)
+    internal static string NameOf(LogSink sink)
     {
         try
         {

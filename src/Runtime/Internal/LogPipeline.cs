@@ -322,7 +322,23 @@ internal sealed class LogPipeline
         long undelivered = Undelivered;
         _abort.Cancel();
         Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
-            $"(a sink is slow or hung). {GetStatistics()}");
+            $"(a sink is slow or hung{Troubles()}). {GetStatistics()}");
+    }
+
+    /// <summary>What the sinks say holds them up (Loki's last failed attempt), as "; name: trouble" for each that says anything.</summary>
+    private string Troubles()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (LogSink sink in _sinks)
+        {
+            // Only the runtime's own sinks can say (Trouble is internal): nothing here runs user code but Name, read safely.
+            if (sink.Trouble is { } trouble)
+            {
+                text.Append("; ").Append(SinkFailureReporter.NameOf(sink)).Append(": ").Append(trouble);
+            }
+        }
+
+        return text.ToString();
     }
 
     /// <summary>Events enqueued that no sink has been through yet (neither delivered nor failed).</summary>

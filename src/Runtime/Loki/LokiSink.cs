@@ -82,6 +82,9 @@ public sealed class LokiSink : LogSink
     // Sources replaced while a canceller held one: disposed when the last canceller lets go, not under its feet (its Cancel
     // would throw ObjectDisposedException into whoever fired the flush's or shutdown's token).
     private List<CancellationTokenSource>? _retired;
+
+    // The last failed attempt, until an attempt succeeds: what the pipeline's give-up line quotes (see Trouble).
+    private string? _trouble;
     private Thread? _sender;
     private bool _stopping;
     private bool _waitingForRoom;
@@ -160,6 +163,9 @@ public sealed class LokiSink : LogSink
 
     /// <summary>What this sink has pushed, retried and given up so far.</summary>
     public LokiStatistics Statistics => _counters.Snapshot();
+
+    /// <inheritdoc/>
+    internal override string? Trouble => Volatile.Read(ref _trouble);
 
     /// <summary>The delay before the most recent retry (tests check that <c>Retry-After</c> was honoured).</summary>
     internal TimeSpan LastRetryDelay { get; private set; }
@@ -707,8 +713,15 @@ public sealed class LokiSink : LogSink
             Attempt result = SendOnce(body, cancellationToken);
             if (result.Reason is null)
             {
+                Volatile.Write(ref _trouble, null);
                 _counters.CountSent(entries, body.Count);
                 return null;
+            }
+
+            if (result.Reason != LokiFailureReasons.Shutdown)
+            {
+                // Cancelled in flight says nothing about Loki; the attempt before it, still quoted, does.
+                Volatile.Write(ref _trouble, $"the last attempt failed ({result.Reason}): {result.Detail}");
             }
 
             if (result.StatusCode == (int)HttpStatusCode.RequestEntityTooLarge && entries > 1)

@@ -138,6 +138,44 @@ public sealed class LokiPipelineTests
         }
     }
 
+    [Fact]
+    public void The_shutdown_report_says_why_Loki_has_not_taken_the_events_in_the_same_line()
+    {
+        // The sink's own give-up line is written by its sender thread after the abort, which may be after Shutdown has
+        // returned and the process has ended: the pipeline's line, written before Shutdown returns, must carry the reason.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down for maintenance"));
+        var options = new FapiLogOptions
+        {
+            QueueCapacity = 100,
+            BatchSize = 10,
+            FlushInterval = TimeSpan.FromMilliseconds(20),
+        };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MinBackoff = TimeSpan.FromMinutes(30);
+        options.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
+        var sink = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        TextWriter originalError = Console.Error;
+        var error = new StringWriter();
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
+            // The first attempt was answered and the sender waits out its backoff: the failure is known now.
+            Assert.True(SpinWait.SpinUntil(() => sink.Statistics.Retries >= 1, LokiReceiver.SafetyTimeout), "no retry was scheduled");
+
+            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+
+            string line = error.ToString().Split('\n').Single(l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
+            Assert.Contains("503", line, StringComparison.Ordinal);
+            Assert.Contains("ingester down for maintenance", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+    }
+
     /// <summary>Batches of 10, a short shutdown, and the smallest send buffer, pushing to a Loki that never answers.</summary>
     private static FapiLogOptions SmallBufferHungLoki(LokiReceiver receiver, OverflowStrategy overflow, int queueCapacity)
     {
