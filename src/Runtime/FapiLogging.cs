@@ -443,7 +443,7 @@ public static class FapiLogging
             // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
             // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
             Stderr.Write($"FapiLog: {context.Signal}: the flush did not finish within {pipeline.ShutdownTimeout.TotalSeconds:0.###} s; " +
-                $"{pipeline.Undelivered} event(s) were not delivered yet (a sink is slow or hung). {pipeline.GetStatistics()}");
+                $"{pipeline.Undelivered} event(s) were not delivered yet (a sink is slow or hung{pipeline.Troubles()}). {pipeline.GetStatistics()}");
         }
     }
 

@@ -326,7 +326,7 @@ internal sealed class LogPipeline
     }
 
     /// <summary>What the sinks say holds them up (Loki's last failed attempt), as "; name: trouble" for each that says anything.</summary>
-    private string Troubles()
+    internal string Troubles()
     {
         var text = new System.Text.StringBuilder();
         foreach (LogSink sink in _sinks)
