@@ -131,4 +131,64 @@ public sealed class BridgeHostileTests : HostingTestBase
         Assert.Equal("<ToString threw InvalidOperationException: session closed>", e["User"]);
         using JsonDocument json = JsonDocument.Parse(e.Json);
     }
+
+    /// <summary>A list whose Count promises more than its indexer gives, and whose formatter fails as well.</summary>
+    private sealed class ShortList : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        public KeyValuePair<string, object?> this[int index] => index == 0 ? new("Path", "/x") : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public int Count => int.MaxValue;
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            yield return this[0];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>A scope whose enumeration throws part way, as a dictionary changed by another thread does.</summary>
+    private sealed class BrokenPairs : IEnumerable<KeyValuePair<string, object?>>
+    {
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            yield return new("Tenant", 7);
+            throw new InvalidOperationException("collection was modified");
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    [Fact]
+    public async Task A_state_scope_or_formatter_that_throws_does_not_make_the_ILogger_call_throw()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeHostileTests>>();
+
+        using (logger.BeginScope(new BrokenPairs()))
+        {
+            // More placeholders than values: Microsoft's state throws for the missing one, and so does its formatter.
+#pragma warning disable CA2017
+            logger.LogInformation("Order {OrderId} for {Customer}", 42);
+#pragma warning restore CA2017
+            logger.Log(LogLevel.Warning, new EventId(5), new ShortList(), null, (_, _) => throw new FormatException("bad text"));
+        }
+
+        await host.StopAsync();
+
+        Assert.Equal(2, sink.Events.Count);
+        CapturedLogEvent order = sink.Events[0];
+        Assert.StartsWith("Order {OrderId} for {Customer} <formatter threw FormatException: ", order.Message, StringComparison.Ordinal);
+        Assert.Equal(42L, order["OrderId"]);
+        Assert.Equal(7L, order["Tenant"]);
+        Assert.Equal(["OrderId", "category", "Tenant"], order.Fields.Select(f => f.Key).ToArray());
+
+        CapturedLogEvent custom = sink.Events[1];
+        Assert.Equal("<formatter threw FormatException: bad text>", custom.Message);
+        Assert.Equal("/x", custom["Path"]);
+        Assert.Equal(7L, custom["Tenant"]);
+        Assert.Equal(0, FapiLogging.Statistics.Failed);
+    }
 }

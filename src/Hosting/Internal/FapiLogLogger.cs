@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using FapiLog.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace FapiLog.Hosting.Internal;
@@ -68,11 +69,13 @@ internal sealed class FapiLogLogger : ILogger
         FieldCollector fields = FieldCollector.Rent();
         try
         {
-            string? template = fields.AddState(state);
-            if (template is not null && (fields.StateCount == 0 || !TemplateTrust.FollowsTemplate(formatter)))
+            string? written = fields.AddState(state);
+            string? template = written;
+            if (template is not null && (fields.StateCount == 0 || fields.StateIncomplete || !TemplateTrust.FollowsTemplate(formatter)))
             {
-                // The formatter's text: a state whose ToString renders its own way, or a call without values, whose text
-                // Microsoft prints as written ("{{x}}" stays doubled). Without a template, such calls share one shape.
+                // The formatter's text: a state whose ToString renders its own way, a call without values, whose text
+                // Microsoft prints as written ("{{x}}" stays doubled), or a state that could not be read whole. Without a
+                // template, such calls share one shape.
                 template = null;
             }
 
@@ -80,7 +83,7 @@ internal sealed class FapiLogLogger : ILogger
             fields.AddScopes(_provider.ScopeProvider);
 
             BridgeEvent bridgeEvent = _provider.Descriptors.Get(fields, _category, logLevel, eventId, template);
-            string? rendered = bridgeEvent.RendersMessage ? Render(state, exception, formatter) : null;
+            string? rendered = bridgeEvent.RendersMessage ? Render(state, exception, formatter, written) : null;
 
             LogEventWriter writer = FapiLogRuntime.Begin(bridgeEvent.Descriptor);
             if (!writer.IsActive)
@@ -103,14 +106,24 @@ internal sealed class FapiLogLogger : ILogger
         }
     }
 
-    private static string Render<TState>(TState state, Exception? exception, Func<TState, Exception?, string>? formatter)
+    private static string Render<TState>(TState state, Exception? exception, Func<TState, Exception?, string>? formatter, string? template)
     {
-        if (formatter is not null)
+        try
         {
-            return formatter(state, exception) ?? string.Empty;
-        }
+            if (formatter is not null)
+            {
+                return formatter(state, exception) ?? string.Empty;
+            }
 
-        return state?.ToString() ?? string.Empty;
+            return state?.ToString() ?? string.Empty;
+        }
+        catch (Exception ex)
+        {
+            // Microsoft's formatter throws for a template with more placeholders than values: the event keeps its fields
+            // and says what went wrong, after the template that shows which call it was.
+            string failure = $"<formatter threw {ex.GetType().Name}: {ExceptionText.Message(ex)}>";
+            return template is null ? failure : template + " " + failure;
+        }
     }
 }
 

@@ -27,12 +27,16 @@ internal sealed class FieldCollector
     private Field[] _fields = new Field[16];
     private int _count;
     private int _stateCount;
+    private bool _stateIncomplete;
     private bool _inUse;
 
     public int Count => _count;
 
     /// <summary>How many of the fields came from the call's own state (they come first).</summary>
     public int StateCount => _stateCount;
+
+    /// <summary>True when reading the state threw part way; the fields read before that are kept.</summary>
+    public bool StateIncomplete => _stateIncomplete;
 
     public ref readonly Field this[int index] => ref _fields[index];
 
@@ -61,6 +65,7 @@ internal sealed class FieldCollector
         Array.Clear(_fields, 0, _count);
         _count = 0;
         _stateCount = 0;
+        _stateIncomplete = false;
         _scopes.Clear();
     }
 
@@ -68,32 +73,9 @@ internal sealed class FieldCollector
     public string? AddState<TState>(TState state)
     {
         string? template = null;
-        if (state is IReadOnlyList<KeyValuePair<string, object?>> list)
+        if (state is IEnumerable<KeyValuePair<string, object?>> pairs)
         {
-            for (int i = 0; i < list.Count; i++)
-            {
-                KeyValuePair<string, object?> pair = list[i];
-                if (pair.Key == StateKeys.OriginalFormat)
-                {
-                    template = pair.Value as string;
-                    continue;
-                }
-
-                AddProperty(pair.Key, pair.Value);
-            }
-        }
-        else if (state is IEnumerable<KeyValuePair<string, object?>> pairs)
-        {
-            foreach (KeyValuePair<string, object?> pair in pairs)
-            {
-                if (pair.Key == StateKeys.OriginalFormat)
-                {
-                    template = pair.Value as string;
-                    continue;
-                }
-
-                AddProperty(pair.Key, pair.Value);
-            }
+            _stateIncomplete = !AddPairs(pairs, ref template);
         }
 
         _stateCount = _count;
@@ -115,26 +97,10 @@ internal sealed class FieldCollector
         for (int s = _scopes.Count - 1; s >= 0; s--)
         {
             object? scope = _scopes[s];
-            if (scope is IReadOnlyList<KeyValuePair<string, object?>> list)
+            if (scope is IEnumerable<KeyValuePair<string, object?>> pairs)
             {
-                for (int i = 0; i < list.Count; i++)
-                {
-                    KeyValuePair<string, object?> pair = list[i];
-                    if (pair.Key != StateKeys.OriginalFormat)
-                    {
-                        AddProperty(pair.Key, pair.Value);
-                    }
-                }
-            }
-            else if (scope is IEnumerable<KeyValuePair<string, object?>> pairs)
-            {
-                foreach (KeyValuePair<string, object?> pair in pairs)
-                {
-                    if (pair.Key != StateKeys.OriginalFormat)
-                    {
-                        AddProperty(pair.Key, pair.Value);
-                    }
-                }
+                string? unused = null;
+                AddPairs(pairs, ref unused);
             }
             else if (scope is not null)
             {
@@ -148,6 +114,90 @@ internal sealed class FieldCollector
         {
             AddProperty(ScopeField, plain.ToString());
         }
+    }
+
+    /// <summary>
+    /// Adds the properties of a state or a scope (its <c>{OriginalFormat}</c> goes to <paramref name="template"/>); returns
+    /// false when reading them threw. What was read before stays: a list's item that throws ends the reading, except that the
+    /// last item is still tried, where Microsoft's states keep their template (<c>LogInformation("{A} {B}", 1)</c> throws
+    /// for <c>B</c>), and a sequence that throws part way keeps the pairs it gave. A call is not made to throw by a
+    /// hostile state, as it is not by a value's ToString, and a list whose Count lies costs at most two exceptions.
+    /// </summary>
+    private bool AddPairs(IEnumerable<KeyValuePair<string, object?>> pairs, ref string? template)
+    {
+        if (pairs is IReadOnlyList<KeyValuePair<string, object?>> list)
+        {
+            int count;
+            try
+            {
+                count = list.Count;
+            }
+            catch (Exception)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                KeyValuePair<string, object?> pair;
+                try
+                {
+                    pair = list[i];
+                }
+                catch (Exception)
+                {
+                    if (i < count - 1 && TryRead(list, count - 1, out KeyValuePair<string, object?> last))
+                    {
+                        AddPair(last, ref template);
+                    }
+
+                    return false;
+                }
+
+                AddPair(pair, ref template);
+            }
+
+            return true;
+        }
+
+        try
+        {
+            foreach (KeyValuePair<string, object?> pair in pairs)
+            {
+                AddPair(pair, ref template);
+            }
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool TryRead(IReadOnlyList<KeyValuePair<string, object?>> list, int index, out KeyValuePair<string, object?> pair)
+    {
+        try
+        {
+            pair = list[index];
+            return true;
+        }
+        catch (Exception)
+        {
+            pair = default;
+            return false;
+        }
+    }
+
+    private void AddPair(KeyValuePair<string, object?> pair, ref string? template)
+    {
+        if (pair.Key == StateKeys.OriginalFormat)
+        {
+            template = pair.Value as string;
+            return;
+        }
+
+        AddProperty(pair.Key, pair.Value);
     }
 
     private void AddProperty(string? name, object? value)
