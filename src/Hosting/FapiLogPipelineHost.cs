@@ -34,11 +34,14 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     private LogLevel _configuredLevel;
     private readonly object _lock = new();
     private LogPipeline? _pipeline;
-    private ExceptionDispatchInfo? _failure;
-    private Thread? _startingThread;
-    // ILogger calls made on the starting thread while the pipeline starts (an options callback or a sink factory that
-    // logs), replayed once it runs; beyond MaxDeferredCalls they are counted as dropped (queue full) in the new pipeline.
-    private List<Action>? _deferred;
+    private volatile ExceptionDispatchInfo? _failure;
+    // Set under _lock and _deferLock, cleared under both: while it is set, log calls are kept instead of waiting.
+    private volatile Thread? _startingThread;
+    // ILogger calls made while the pipeline starts, on any thread (an options callback or a sink factory that logs, or
+    // work on another thread that the callback waits for), replayed once it runs; beyond MaxDeferredCalls they are counted
+    // as dropped (queue full) in the new pipeline.
+    private readonly object _deferLock = new();
+    private List<DeferredCall>? _deferred;
     private int _deferredOverflow;
     private volatile bool _started;
     private volatile bool _sinksHungAtStop;
@@ -59,27 +62,55 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     internal const int MaxDeferredCalls = 1000;
 
     /// <summary>
-    /// True on the thread that is starting the pipeline, while it does: a log call there comes from the options being built,
-    /// before there is a pipeline to take it. Only that thread ever finds its own thread in the field.
+    /// Keeps a log call made while the pipeline starts, on any thread, to be made again once it runs, with the execution
+    /// context of the call (its scopes and <see cref="System.Diagnostics.Activity.Current"/>). False when no start is in
+    /// progress any more: the caller looks again.
     /// </summary>
-    public bool IsStartingOnThisThread => _startingThread == Thread.CurrentThread;
-
-    /// <summary>Keeps a log call made while the pipeline starts (on the starting thread), to be made again once it runs.</summary>
-    public void Defer(Action call)
+    public bool TryDefer(Action call)
     {
-        // Only the starting thread calls this, and it holds _lock.
-        _deferred ??= new List<Action>();
-        if (_deferred.Count < MaxDeferredCalls)
+        lock (_deferLock)
         {
-            _deferred.Add(call);
-        }
-        else
-        {
-            _deferredOverflow++;
+            if (_startingThread is null)
+            {
+                return false;
+            }
+
+            _deferred ??= new List<DeferredCall>();
+            if (_deferred.Count < MaxDeferredCalls)
+            {
+                _deferred.Add(new DeferredCall(call, ExecutionContext.Capture()));
+            }
+            else
+            {
+                _deferredOverflow++;
+            }
+
+            return true;
         }
     }
 
-    /// <summary>Starts the pipeline if needed; rethrows the configuration error of an earlier failed attempt.</summary>
+    /// <summary>
+    /// For a log call made before the pipeline runs: true when the call is to go on now (the pipeline runs, started here if
+    /// nobody had started it); false when it was kept while a start is in progress, or when the start failed.
+    /// </summary>
+    public bool StartOrDefer(Action call)
+    {
+        while (true)
+        {
+            StartState state = TryEnsureStarted();
+            if (state != StartState.Starting)
+            {
+                return state == StartState.Running;
+            }
+
+            if (TryDefer(call))
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Starts the pipeline if needed, waiting for a start in progress; rethrows the configuration error of an earlier failed attempt.</summary>
     public void EnsureStarted()
     {
         if (_started)
@@ -87,17 +118,73 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             return;
         }
 
-        List<Action>? deferred;
-        int overflow;
-        lock (_lock)
+        Monitor.Enter(_lock);
+        StartAndExit();
+    }
+
+    /// <summary>
+    /// For log calls: starts the pipeline if nobody has, never throws (a bad configuration fails the host's start instead),
+    /// and never waits for a start in progress. That start may be waiting for this very thread (an options callback blocked
+    /// on work that logs on another thread), so the call is kept instead (<see cref="TryDefer"/>).
+    /// </summary>
+    public StartState TryEnsureStarted()
+    {
+        SpinWait spin = default;
+        while (true)
+        {
+            if (_started)
+            {
+                return StartState.Running;
+            }
+
+            if (_startingThread is not null)
+            {
+                return StartState.Starting;
+            }
+
+            if (_failure is not null)
+            {
+                return StartState.Failed;
+            }
+
+            if (Monitor.TryEnter(_lock))
+            {
+                try
+                {
+                    StartAndExit();
+                }
+                catch (Exception)
+                {
+                    return StartState.Failed;
+                }
+
+                continue;
+            }
+
+            // _lock is held by a thread about to set _startingThread, or one that has just set the outcome: instants.
+            spin.SpinOnce();
+        }
+    }
+
+    /// <summary>Starts the pipeline; called holding _lock, which it releases before making the kept calls again.</summary>
+    private void StartAndExit()
+    {
+        DeferredCall[] deferred = [];
+        int overflow = 0;
+        try
         {
             _failure?.Throw();
-            if (_started || _startingThread == Thread.CurrentThread)
+            if (_started || _startingThread is not null)
             {
                 return;
             }
 
-            _startingThread = Thread.CurrentThread;
+            bool failed = false;
+            lock (_deferLock)
+            {
+                _startingThread = Thread.CurrentThread;
+            }
+
             try
             {
                 FapiLogOptions options = _services.GetRequiredService<IOptions<FapiLogOptions>>().Value;
@@ -122,31 +209,35 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             catch (Exception ex)
             {
                 _failure = ExceptionDispatchInfo.Capture(ex);
-                if (_deferred is { Count: > 0 } || _deferredOverflow > 0)
-                {
-                    Stderr.Write($"FapiLog: {(_deferred?.Count ?? 0) + _deferredOverflow} ILogger call(s) made while the pipeline was starting were not logged: the start failed.");
-                }
-
+                failed = true;
                 throw;
             }
             finally
             {
-                _startingThread = null;
-                deferred = _deferred;
-                overflow = _deferredOverflow;
-                _deferred = null;
-                _deferredOverflow = 0;
+                // The outcome (_started or _failure) is set before this: a caller refused by TryDefer from now on finds it.
+                (deferred, overflow) = EndStart();
+                if (failed && deferred.Length + overflow > 0)
+                {
+                    Stderr.Write($"FapiLog: {deferred.Length + overflow} ILogger call(s) made while the pipeline was starting were not logged: the start failed.");
+                }
             }
         }
-
-        // Made again now that the pipeline runs, in the order made, on this thread: what they log carries the scopes still
-        // open here and the time of this replay (milliseconds after the call), not scopes opened and closed inside the
-        // options callback.
-        if (deferred is not null)
+        finally
         {
-            foreach (Action call in deferred)
+            Monitor.Exit(_lock);
+        }
+
+        // Made again now that the pipeline runs, in the order made, on this thread but each in the execution context of its
+        // call: what they log carries the scopes of the call and the time of this replay (milliseconds after the call).
+        foreach (DeferredCall call in deferred)
+        {
+            if (call.Context is { } context)
             {
-                call();
+                ExecutionContext.Run(context, static c => ((Action)c!)(), call.Call);
+            }
+            else
+            {
+                call.Call();
             }
         }
 
@@ -156,24 +247,18 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>For log calls: starts the pipeline if needed, never throws (a bad configuration fails the host's start instead).</summary>
-    public bool TryEnsureStarted()
+    /// <summary>Ends the start (kept calls are refused from now on) and hands back the calls kept meanwhile.</summary>
+    private (DeferredCall[] Deferred, int Overflow) EndStart()
     {
-        if (_started)
+        lock (_deferLock)
         {
-            return true;
+            _startingThread = null;
+            DeferredCall[] deferred = _deferred?.ToArray() ?? [];
+            int overflow = _deferredOverflow;
+            _deferred = null;
+            _deferredOverflow = 0;
+            return (deferred, overflow);
         }
-
-        try
-        {
-            EnsureStarted();
-        }
-        catch (Exception)
-        {
-            return false;
-        }
-
-        return _started;
     }
 
     /// <summary>
@@ -313,4 +398,20 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             return _pipeline;
         }
     }
+
+    /// <summary>A log call kept while the pipeline starts, and the execution context it was made in (null when flow was suppressed).</summary>
+    private readonly record struct DeferredCall(Action Call, ExecutionContext? Context);
+}
+
+/// <summary>Where the pipeline's start stands, for a log call.</summary>
+internal enum StartState
+{
+    /// <summary>The pipeline runs.</summary>
+    Running,
+
+    /// <summary>A start is in progress, on this thread or another: the call is to be kept.</summary>
+    Starting,
+
+    /// <summary>The start failed: the host's start reports it.</summary>
+    Failed,
 }

@@ -500,6 +500,48 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public async Task Options_that_wait_for_work_logging_on_another_thread_do_not_deadlock_the_start()
+    {
+        // An options callback that waits for work that logs on another thread, as a secret fetched synchronously through an
+        // HTTP client factory does (its response is logged on a thread-pool thread): that call once waited for the start,
+        // which waited for it, and the host never started.
+        var sink = new InMemorySink();
+        bool finished = false;
+        bool enabled = false;
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.AddFapiLog(o => o.Console = false);
+        builder.Services.AddOptions<FapiLogOptions>().Configure<ILoggerFactory>((o, loggers) =>
+        {
+            ILogger setup = loggers.CreateLogger("Setup");
+            using (setup.BeginScope(new Dictionary<string, object?> { ["Step"] = "secret" }))
+            {
+                setup.LogInformation("fetching on the {Thread} thread", "starting");
+                // The bound only turns the deadlock this test is about into a failure.
+                finished = Task.Run(() =>
+                {
+                    enabled = setup.IsEnabled(LogLevel.Information);
+                    setup.LogInformation("fetched on the {Thread} thread", "pool");
+                }).Wait(TimeSpan.FromSeconds(10));
+            }
+
+            setup.LogInformation("configured");
+            o.AddSink(sink);
+        });
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        await host.StopAsync();
+
+        Assert.True(finished);
+        Assert.True(enabled);
+        CapturedLogEvent[] setupEvents = sink.Events.Where(e => Equals(e["category"], "Setup")).ToArray();
+        Assert.Equal(["fetching on the starting thread", "fetched on the pool thread", "configured"], setupEvents.Select(e => e.Message));
+        // Made again with the scopes of the call, on whichever thread it was made.
+        Assert.Equal(["secret", "secret", null], setupEvents.Select(e => e.Fields.FirstOrDefault(f => f.Key == "Step").Value));
+        Assert.Equal(0, FapiLogging.Statistics.Dropped);
+    }
+
+    [Fact]
     public async Task Log_calls_made_while_the_options_are_built_beyond_what_is_kept_are_counted_as_dropped()
     {
         var sink = new InMemorySink();

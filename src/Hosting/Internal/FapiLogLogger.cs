@@ -28,19 +28,16 @@ internal sealed class FapiLogLogger : ILogger
             return false;
         }
 
-        FapiLogPipelineHost? host = _provider.Host;
-        if (host is not null && !host.IsStarted)
+        if (_provider.Host is { IsStarted: false } host)
         {
-            if (host.IsStartingOnThisThread)
+            switch (host.TryEnsureStarted())
             {
-                // Called while the options are built (a callback that logs): the level is not known yet, so Log keeps the
-                // call and makes it again once the pipeline runs, when the level decides.
-                return true;
-            }
-
-            if (!host.TryEnsureStarted())
-            {
-                return false;
+                case StartState.Starting:
+                    // Called while the options are built (a callback that logs, or work it waits for): the level is not
+                    // known yet, so Log keeps the call and makes it again once the pipeline runs, when the level decides.
+                    return true;
+                case StartState.Failed:
+                    return false;
             }
         }
 
@@ -50,14 +47,10 @@ internal sealed class FapiLogLogger : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        // Once started (every call but the first few), one volatile read: the thread check is for the start only.
-        if (_provider.Host is { IsStarted: false, IsStartingOnThisThread: true } starting)
+        // Once started (every call but the first few), one volatile read.
+        if (_provider.Host is { IsStarted: false } host
+            && (logLevel == LogLevel.None || !host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter))))
         {
-            if (logLevel != LogLevel.None)
-            {
-                starting.Defer(() => Log(logLevel, eventId, state, exception, formatter));
-            }
-
             return;
         }
 
