@@ -48,8 +48,7 @@ internal sealed class FapiLogLogger : ILogger
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
         // Once started (every call but the first few), one volatile read.
-        if (_provider.Host is { IsStarted: false } host
-            && (logLevel == LogLevel.None || !host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter))))
+        if (_provider.Host is { IsStarted: false } host && !StartOrDefer(host, logLevel, eventId, state, exception, formatter))
         {
             return;
         }
@@ -98,6 +97,14 @@ internal sealed class FapiLogLogger : ILogger
             FieldCollector.Return(fields);
         }
     }
+
+    /// <summary>
+    /// <see cref="FapiLogPipelineHost.StartOrDefer"/> for a call made before the pipeline runs. In a method of its own: a
+    /// lambda in Log that captures its parameters would make every call allocate the closure, not only the early ones.
+    /// </summary>
+    private bool StartOrDefer<TState>(
+        FapiLogPipelineHost host, LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        => logLevel != LogLevel.None && host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter));
 
     private static string Render<TState>(TState state, Exception? exception, Func<TState, Exception?, string>? formatter, string? template)
     {
