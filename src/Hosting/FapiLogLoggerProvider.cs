@@ -18,8 +18,9 @@ namespace FapiLog.Hosting;
 /// exception, and the properties of the active scopes as fields.</para>
 /// <para>Field names: the call's own properties come first, then <c>category</c>, then the scopes' properties, innermost
 /// scope first; a name already taken is skipped, so the call's own property wins over a scope's and an inner scope's over an
-/// outer one's. A property called <c>category</c> is renamed <c>_category</c>. Scopes that are not lists of key/value
-/// pairs (a plain string, say) are joined with <c> =&gt; </c> into the field <c>scope</c>.</para>
+/// outer one's. A property called <c>category</c> is renamed <c>_category</c>. The text of scopes that are not lists of
+/// key/value pairs (a plain string, say) and of scopes made from a template (<c>BeginScope("Order {OrderId}", 42)</c>) is
+/// joined with <c> =&gt; </c>, outer first, into the field <c>scope</c>.</para>
 /// <para>Level filtering: <see cref="FapiLogOptions.MinimumLevel"/> applies, and so do the usual <c>Logging:LogLevel</c>
 /// filters of the logging builder (the provider alias is <c>FapiLog</c>, so <c>Logging:FapiLog:LogLevel</c> works too).</para>
 /// <para>Cost: <see cref="ILogger"/>'s state boxes its values and the logging infrastructure allocates per call, so this

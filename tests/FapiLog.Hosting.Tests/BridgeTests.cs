@@ -84,6 +84,36 @@ public sealed class BridgeTests : HostingTestBase
         Assert.Contains("\"exception\":{\"type\":\"System.InvalidOperationException\"", e.Json, StringComparison.Ordinal);
     }
 
+    private static readonly Func<ILogger, long, IDisposable?> s_processingScope = LoggerMessage.DefineScope<long>("Processing order {OrderId}");
+
+    [Fact]
+    public async Task A_scope_made_from_a_template_keeps_its_text_beside_its_properties()
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+
+        using (logger.BeginScope("Checkout {CartId}", 7))
+        using (logger.BeginScope("payment"))
+        using (s_processingScope(logger, 42))
+        using (logger.BeginScope(new Dictionary<string, object?> { ["Attempt"] = 2 }))
+        {
+            logger.LogInformation("Charged {Amount}", 9.50m);
+        }
+
+        await host.StopAsync();
+
+        // The text the console logger and Serilog show for such scopes, outer first, with the plain ones; the properties
+        // stay fields, and "{OriginalFormat}" is none.
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        Assert.Equal("Checkout 7 => payment => Processing order 42", e["scope"]);
+        Assert.Equal(7L, e["CartId"]);
+        Assert.Equal(42L, e["OrderId"]);
+        Assert.Equal(2L, e["Attempt"]);
+        Assert.Equal(["Amount", "category", "Attempt", "OrderId", "CartId", "scope"], e.Fields.Select(f => f.Key).ToArray());
+    }
+
     [Fact]
     public async Task ILogger_calls_follow_a_level_changed_at_run_time()
     {

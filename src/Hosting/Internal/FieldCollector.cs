@@ -84,7 +84,12 @@ internal sealed class FieldCollector
 
     public void AddCategory(string category) => Add(CategoryField, category);
 
-    /// <summary>Adds the properties of the active scopes, the innermost scope first, skipping names already taken.</summary>
+    /// <summary>
+    /// Adds the properties of the active scopes, the innermost scope first, skipping names already taken, then the field
+    /// <c>scope</c>: the text of the scopes that are not lists of pairs and of those made from a template
+    /// (<c>BeginScope("Order {OrderId}", 42)</c> is <c>Order 42</c> besides the field <c>OrderId</c>), as the console
+    /// logger and Serilog show them, outer first.
+    /// </summary>
     public void AddScopes(IExternalScopeProvider scopes)
     {
         scopes.ForEachScope(static (scope, self) => self._scopes.Add(scope), this);
@@ -93,26 +98,46 @@ internal sealed class FieldCollector
             return;
         }
 
-        StringBuilder? plain = null;
         for (int s = _scopes.Count - 1; s >= 0; s--)
         {
             object? scope = _scopes[s];
+            string? template = null;
             if (scope is IEnumerable<KeyValuePair<string, object?>> pairs)
             {
-                string? unused = null;
-                AddPairs(pairs, ref unused);
+                AddPairs(pairs, ref template);
             }
-            else if (scope is not null)
+
+            // Texts are kept in the list in place of their scopes (null for none), to be joined outer first below. A scope
+            // made from a template renders itself (Microsoft's formatter), not as the sequence of its pairs.
+            _scopes[s] = template is not null ? Rendered(scope!)
+                : scope is not null && scope is not IEnumerable<KeyValuePair<string, object?>> ? Capture(scope) ?? string.Empty
+                : null;
+        }
+
+        StringBuilder? text = null;
+        foreach (object? scopeText in _scopes)
+        {
+            if (scopeText is string t)
             {
-                // Outer scopes first in the joined text, as the console logger shows them.
-                string text = Capture(scope) ?? string.Empty;
-                plain = plain is null ? new StringBuilder(text) : plain.Insert(0, text + " => ");
+                text = text is null ? new StringBuilder(t) : text.Append(" => ").Append(t);
             }
         }
 
-        if (plain is not null)
+        if (text is not null)
         {
-            AddProperty(ScopeField, plain.ToString());
+            AddProperty(ScopeField, text.ToString());
+        }
+    }
+
+    private static string Rendered(object scope)
+    {
+        try
+        {
+            return scope.ToString() ?? string.Empty;
+        }
+        catch (Exception ex)
+        {
+            return FapiLogRuntime.ToStringFailure(ex);
         }
     }
 
