@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using FapiLog.Internal;
@@ -106,6 +107,38 @@ public class BatchingTests
         Assert.True(sink.WaitForCount(10, TestLog.Safety));
         Assert.Equal(new[] { 10 }, sink.BatchSizes);
         Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Theory]
+    [InlineData(5_000)] // 0.5 ms
+    [InlineData(1)] // one tick, the least FAPILOG_FLUSH_INTERVAL takes (1e-7)
+    public void An_idle_worker_with_a_flush_interval_below_a_millisecond_sleeps_instead_of_spinning(long ticks)
+    {
+        FapiLogOptions options = TestLog.Options(o => { o.TimeProvider = TimeProvider.System; o.FlushInterval = TimeSpan.FromTicks(ticks); });
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        var waits = new List<int>();
+        using var enough = new ManualResetEventSlim(false);
+        pipeline._idleWaitForTesting = milliseconds =>
+        {
+            lock (waits)
+            {
+                waits.Add(milliseconds);
+                if (waits.Count == 20)
+                {
+                    enough.Set();
+                }
+            }
+        };
+        pipeline.StartWorkerForTesting();
+
+        // Nothing is logged: every look at the queue ends in a wait. A wait of 0 ms returns at once, so the worker went
+        // round its loop millions of times a second, a core busy for as long as the process ran.
+        Assert.True(enough.Wait(TestLog.Safety));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        lock (waits)
+        {
+            Assert.All(waits, milliseconds => Assert.True(milliseconds >= 1, $"a wait of {milliseconds} ms"));
+        }
     }
 
     [Fact]

@@ -96,6 +96,9 @@ internal sealed class LogPipeline
     /// <summary>Tests: runs on the worker between its read of the pending count and the rest of its loop.</summary>
     internal Action? _afterPendingForTesting;
 
+    /// <summary>Tests: told how many milliseconds the worker is about to sleep for (system clock), idle or until an event is due.</summary>
+    internal Action<int>? _idleWaitForTesting;
+
     /// <summary>Tests: told how long a shutdown (not on the worker) is about to wait for the worker.</summary>
     internal Action<TimeSpan>? _shutdownWaitForTesting;
 
@@ -572,13 +575,23 @@ internal sealed class LogPipeline
 
         if (_systemClock || timeout == Timeout.InfiniteTimeSpan)
         {
-            wake.Wait(timeout);
+            int milliseconds = WaitMilliseconds(timeout);
+            _idleWaitForTesting?.Invoke(milliseconds);
+            wake.Wait(milliseconds);
             return;
         }
 
         using ITimer timer = _time.CreateTimer(static state => ((ManualResetEventSlim)state!).Set(), wake, timeout, Timeout.InfiniteTimeSpan);
         wake.Wait();
     }
+
+    /// <summary>
+    /// <paramref name="timeout"/> in whole milliseconds for a kernel wait, rounded up: a wait truncates to whole milliseconds,
+    /// so a <c>FlushInterval</c> below 1 ms (or the last fraction of one) became a wait of zero, and an idle worker spun on
+    /// a core for as long as the process ran. An event is then shipped at most a millisecond after it is due.
+    /// </summary>
+    private static int WaitMilliseconds(TimeSpan timeout)
+        => timeout == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Min(int.MaxValue, Math.Ceiling(timeout.TotalMilliseconds));
 
     private void Deliver(LogBatch batch, bool countEvents)
     {
