@@ -351,6 +351,31 @@ public sealed class BridgeTests : HostingTestBase
         Assert.Equal(["kept", "kept too"], sink.Events.Select(e => e.Message).ToArray());
     }
 
+    [Theory]
+    [InlineData(LogLevel.None)]
+    [InlineData(LogLevel.Information)]
+    public async Task A_level_past_Critical_is_never_logged_as_None_is_not_even_when_MinimumLevel_is_None(LogLevel minimum)
+    {
+        var sink = new InMemorySink();
+        using IHost host = BuildHost(sink, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Trace" }, o => o.MinimumLevel = minimum);
+        await host.StartAsync();
+        ILogger logger = host.Services.GetRequiredService<ILogger<BridgeTests>>();
+
+        // MinimumLevel None turns logging off, yet (LogLevel)42 compared above it and was logged, with the level
+        // "unknown" on the console and in Loki and "none" in the JSON lines.
+        foreach (LogLevel level in new[] { LogLevel.None, (LogLevel)7, (LogLevel)42, (LogLevel)int.MaxValue, (LogLevel)(-1), (LogLevel)int.MinValue })
+        {
+            Assert.False(logger.IsEnabled(level), level.ToString());
+            logger.Log(level, "at level {Level}", (int)level);
+        }
+
+        logger.LogCritical("critical");
+        await host.StopAsync();
+
+        Assert.Equal(minimum == LogLevel.None ? [] : ["critical"], sink.Events.Select(e => e.Message).ToArray());
+        Assert.Equal(minimum == LogLevel.None ? 0 : 1, FapiLogging.Statistics.Attempted);
+    }
+
     [Fact]
     public async Task Events_reach_the_same_pipeline_as_FapiLog_methods()
     {

@@ -23,7 +23,7 @@ internal sealed class FapiLogLogger : ILogger
 
     public bool IsEnabled(LogLevel logLevel)
     {
-        if (logLevel == LogLevel.None)
+        if (!IsLoggable(logLevel))
         {
             return false;
         }
@@ -104,7 +104,14 @@ internal sealed class FapiLogLogger : ILogger
     /// </summary>
     private bool StartOrDefer<TState>(
         FapiLogPipelineHost host, LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        => logLevel != LogLevel.None && host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter));
+        => IsLoggable(logLevel) && host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter));
+
+    /// <summary>
+    /// Trace to Critical. None is never logged (Microsoft's rule), and neither is a number past it such as
+    /// <c>(LogLevel)42</c>: the level check compares numbers, so it passed even with <see cref="FapiLogOptions.MinimumLevel"/>
+    /// None, which turns everything off, and no level name, label or Loki stream fits it.
+    /// </summary>
+    private static bool IsLoggable(LogLevel logLevel) => (uint)logLevel < (uint)LogLevel.None;
 
     private static string Render<TState>(TState state, Exception? exception, Func<TState, Exception?, string>? formatter, string? template)
     {
