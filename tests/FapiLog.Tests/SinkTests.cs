@@ -84,6 +84,29 @@ public class SinkTests
         Assert.Equal(typeof(UnreadableException).FullName + ": <ToString threw System.NotSupportedException>", exception.GetProperty("stack").GetString());
     }
 
+    [Theory]
+    [InlineData(LogLevel.None, "none")]
+    [InlineData((LogLevel)42, "unknown")]
+    [InlineData((LogLevel)(-1), "unknown")]
+    public void A_level_outside_Trace_to_Critical_has_the_same_name_in_the_text_and_the_json_lines(LogLevel level, string name)
+    {
+        // Generated methods and the ILogger bridge never log such a level; a descriptor made by hand can.
+        var descriptor = new LogEventDescriptor(43, "Odd", level, "Odd {N}", LogArgument.Create<long>("n"));
+        var text = new MemoryStream();
+        var json = new MemoryStream();
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new ConsoleSink(text, json: false, colour: false));
+        options.AddSink(new ConsoleSink(json, json: true, colour: false));
+        LogPipeline pipeline = TestLog.Start(options);
+        Assert.True(TestLog.Emit(pipeline, descriptor, 1));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        // The text and the Loki label said "unknown" for a level past None, the JSON lines "none".
+        Assert.Contains(" " + name.PadRight(8) + " Odd: Odd 1\n", Encoding.UTF8.GetString(text.ToArray()));
+        using JsonDocument doc = JsonDocument.Parse(Encoding.UTF8.GetString(json.ToArray()));
+        Assert.Equal(name, doc.RootElement.GetProperty("level").GetString());
+    }
+
     [Fact]
     public void Console_colours_the_level_on_a_terminal()
     {

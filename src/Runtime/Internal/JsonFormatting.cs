@@ -49,6 +49,7 @@ internal static class JsonFormatting
     [
         JsonEncodedText.Encode("trace"), JsonEncodedText.Encode("debug"), JsonEncodedText.Encode("info"),
         JsonEncodedText.Encode("warning"), JsonEncodedText.Encode("error"), JsonEncodedText.Encode("critical"), JsonEncodedText.Encode("none"),
+        JsonEncodedText.Encode("unknown"),
     ];
 
     private static readonly string[] s_levelNames = ["trace", "debug", "info", "warning", "error", "critical", "none"];
@@ -56,7 +57,8 @@ internal static class JsonFormatting
     /// <summary>The Loki-style level name: trace, debug, info, warning, error, critical.</summary>
     public static string LevelName(LogLevel level) => (uint)level < (uint)s_levelNames.Length ? s_levelNames[(int)level] : "unknown";
 
-    public static JsonEncodedText LevelText(LogLevel level) => (uint)level < (uint)s_levels.Length ? s_levels[(int)level] : s_levels[^1];
+    /// <summary>The level's name in the JSON lines: <c>unknown</c> past None, as the console text and the Loki label say.</summary>
+    public static JsonEncodedText LevelText(LogLevel level) => s_levels[Math.Min((uint)level, (uint)s_levels.Length - 1)];
 
     /// <summary>
     /// <paramref name="text"/> with each lone surrogate replaced by U+FFFD (what the JSON writer does to values); the same
