@@ -104,6 +104,9 @@ public static class FapiLogging
             ThrowHelper.ThrowConfiguration(nameof(FapiLogOptions.MinimumLevel), level.ToString(), "a LogLevel from Trace to None");
         }
 
+        // Outside the lock, as in EnsureConfigured: when this is the first use of FapiLog, the instruments are published
+        // here, and a collector's callback must not run while we hold the lock its collections wait for.
+        FapiLogMetrics.EnsureCreated();
         lock (s_lock)
         {
             EnsureConfigured();

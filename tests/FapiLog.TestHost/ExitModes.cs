@@ -26,6 +26,7 @@ namespace FapiLog.TestHost;
 /// hangs and ignores cancellation, ShutdownTimeout 10 min; Main shuts down with a 1 s timeout, prints "shutdown=…" and
 /// returns, so the exit hook meets a pipeline already given up on. host-ignoring-sink: a Generic Host whose extra sink
 /// hangs and ignores cancellation, ShutdownTimeout 2 s; prints "ready" and runs until a signal stops the host.
+/// meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
 internal static class ExitModes
 {
@@ -151,6 +152,10 @@ internal static class ExitModes
                 };
                 Ticks(count);
                 return 0;
+            case "meter-set-level":
+            case "meter-configure":
+            case "meter-first-call":
+                return MeterFirstUse(mode, file);
             case "huge-queue-env":
                 // FAPILOG_QUEUE_CAPACITY too large for the heap limit: the first log call starts the pipeline from it.
                 try
@@ -240,6 +245,54 @@ internal static class ExitModes
         Ready();
         host.WaitForShutdown();
         return 0;
+    }
+
+    /// <summary>
+    /// The first use of FapiLog (SetMinimumLevel, Configure, or a log call configured from FAPILOG_*) with a collector
+    /// listening that takes a lock of its own both when an instrument is published and around its collections, as
+    /// OpenTelemetry's does: a collection running on another thread meanwhile reads the statistics, which takes FapiLog's
+    /// configuration lock. Published under that lock, the two would wait for each other; here the collection is given
+    /// 10 s. Prints how many FapiLog instruments were published and how many such collections could not finish.
+    /// </summary>
+    private static int MeterFirstUse(string mode, string file)
+    {
+        int published = 0;
+        int blocked = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name != "FapiLog")
+            {
+                return;
+            }
+
+            published++;
+            if (blocked == 0)
+            {
+                var collection = System.Threading.Tasks.Task.Factory.StartNew(
+                    static () => FapiLogging.Statistics, System.Threading.Tasks.TaskCreationOptions.LongRunning);
+                if (!collection.Wait(TimeSpan.FromSeconds(10)))
+                {
+                    blocked++;
+                }
+            }
+        };
+        listener.Start();
+        switch (mode)
+        {
+            case "meter-set-level":
+                FapiLogging.SetMinimumLevel(LogLevel.Information);
+                break;
+            case "meter-configure":
+                FapiLogging.Configure(o => FileOnly(o, file));
+                break;
+            default:
+                Program.Tick(0);
+                break;
+        }
+
+        Console.WriteLine($"published={published} blocked={blocked}");
+        return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
     }
 
     private static void FileOnly(FapiLogOptions o, string file)

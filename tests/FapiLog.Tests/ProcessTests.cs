@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
+using System.Threading.Tasks;
 using FapiLog.Tests.Support;
 using Xunit;
 
@@ -262,6 +263,30 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), Sequences().Where(s => s < 20));
         Assert.Contains("late attempted=40 ", output, StringComparison.Ordinal);
         Assert.Contains(" pending=0", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("meter-set-level")]
+    [InlineData("meter-configure")]
+    [InlineData("meter-first-call")]
+    public void The_meter_is_published_outside_the_configuration_lock_whatever_uses_FapiLog_first(string mode)
+    {
+        // A fresh process, so that the meter is created here. SetMinimumLevel as the first use published the instruments
+        // while it held the configuration lock, which a collection reads the statistics under: with a collector that
+        // locks in both places (OpenTelemetry's), the two threads waited for each other.
+        var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_CONSOLE"] = "false" };
+        using Process p = ChildProcess.StartWith(environment, mode, _file, "0");
+        Task<string> output = p.StandardOutput.ReadToEndAsync();
+        Task<string> error = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail("the child process did not exit");
+        }
+
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, output.Result + error.Result);
+        Assert.Contains("published=13 blocked=0", output.Result, StringComparison.Ordinal);
     }
 
     [Fact]
