@@ -278,8 +278,11 @@ public sealed class FapiLogOptions
 
         if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
         {
+            // Timeout.InfiniteTimeSpan prints as -00:00:00.0010000, which few would recognise as what they wrote (Flush
+            // and Shutdown take it, so it is a natural thing to try here too): say so.
             ThrowHelper.ThrowConfiguration(name, value.ToString("c", CultureInfo.InvariantCulture),
-                "a duration above zero and at most one day" + (allowInfinite ? ", or Timeout.InfiniteTimeSpan" : string.Empty));
+                "a duration above zero and at most one day" + (allowInfinite ? ", or Timeout.InfiniteTimeSpan"
+                    : value == System.Threading.Timeout.InfiniteTimeSpan ? " (that value is Timeout.InfiniteTimeSpan, which only BlockTimeout takes)" : string.Empty));
         }
     }
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -136,6 +137,29 @@ public class ConfigurationTests
         Assert.Equal(option, ex.Setting);
         Assert.Contains(option, ex.Message);
         Assert.Contains("expected", ex.Message);
+    }
+
+    [Theory]
+    [InlineData(nameof(FapiLogOptions.FlushInterval))]
+    [InlineData(nameof(FapiLogOptions.ShutdownTimeout))]
+    [InlineData(nameof(FapiLogOptions.DropWarningInterval))]
+    public void Timeout_InfiniteTimeSpan_where_it_is_refused_is_called_by_its_name(string option)
+    {
+        var o = new FapiLogOptions();
+        switch (option)
+        {
+            case nameof(FapiLogOptions.FlushInterval): o.FlushInterval = Timeout.InfiniteTimeSpan; break;
+            case nameof(FapiLogOptions.ShutdownTimeout): o.ShutdownTimeout = Timeout.InfiniteTimeSpan; break;
+            case nameof(FapiLogOptions.DropWarningInterval): o.DropWarningInterval = Timeout.InfiniteTimeSpan; break;
+        }
+
+        // The message said only '-00:00:00.0010000' is not valid, a value no one wrote.
+        var ex = Assert.Throws<FapiLogConfigurationException>(o.Validate);
+        Assert.Equal(option, ex.Setting);
+        Assert.Contains("Timeout.InfiniteTimeSpan, which only BlockTimeout takes", ex.Message);
+
+        o = new FapiLogOptions { BlockTimeout = Timeout.InfiniteTimeSpan };
+        o.Validate();
     }
 
     [Theory]
