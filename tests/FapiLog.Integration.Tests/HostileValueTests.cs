@@ -133,7 +133,9 @@ public sealed class HostileValueTests
         using JsonDocument json = JsonDocument.Parse(e.Json);
         JsonElement exception = json.RootElement.GetProperty("exception");
         Assert.Equal("stack trace unavailable", exception.GetProperty("message").GetString());
-        Assert.Equal(typeof(StackTraceThrowsException).FullName + ": <ToString threw System.NotSupportedException>", exception.GetProperty("stack").GetString());
+        Assert.Equal(
+            typeof(StackTraceThrowsException).FullName + ": stack trace unavailable\n<StackTrace threw System.NotSupportedException>\n<ToString threw System.NotSupportedException>",
+            exception.GetProperty("stack").GetString());
     }
 
     [Fact]

@@ -401,6 +401,72 @@ public sealed class HostileInputTests
             Assert.Equal(error.ToString(), e.GetProperty("exception").GetProperty("stack").GetString());
         }
     }
+    /// <summary>A hand-written exception whose ToString appends a property that was never set, as such overrides do.</summary>
+    private sealed class DetailedException(string message, Exception inner) : Exception(message, inner)
+    {
+        public string? Details { get; init; }
+
+        public override string ToString() => base.ToString() + "\nDetails: " + Details!.Trim();
+    }
+
+    /// <summary>An exception whose stack trace cannot be read (a proxy for a remote one, say).</summary>
+    private sealed class RemoteException(string message) : Exception(message)
+    {
+        public override string? StackTrace => throw new NotSupportedException("the remote stack is gone");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static Exception Thrown(Exception error)
+    {
+        try
+        {
+            throw error;
+        }
+        catch (Exception caught)
+        {
+            return caught;
+        }
+    }
+
+    [Fact]
+    public void An_exception_whose_ToString_throws_keeps_its_message_stack_and_inner_exceptions()
+    {
+        // The two ways it happens: an override of the outer one throws, or the inner one's StackTrace does (its ToString is
+        // part of the outer one's). The marker alone, which is all that was written, left out what the reader needs.
+        Exception overridden = Thrown(new DetailedException("order 42 not saved", Thrown(new IOException("disk gone"))));
+        Exception wrapping = Thrown(new InvalidOperationException("order 43 not saved", new RemoteException("remote refused")));
+        string overriddenStack = overridden.StackTrace!;
+        string innerStack = overridden.InnerException!.StackTrace!;
+        string wrappingStack = wrapping.StackTrace!;
+        using var sinks = new AllSinks();
+        Failed(sinks.Pipeline, "/a", overridden);
+        Failed(sinks.Pipeline, "/b", wrapping);
+        sinks.Shutdown();
+
+        string[] expected =
+        [
+            typeof(DetailedException).FullName + ": order 42 not saved\n" + overriddenStack
+                + "\n ---> System.IO.IOException: disk gone\n" + innerStack
+                + "\n<ToString threw System.NullReferenceException>",
+            "System.InvalidOperationException: order 43 not saved\n" + wrappingStack
+                + "\n ---> " + typeof(RemoteException).FullName + ": remote refused\n<StackTrace threw System.NotSupportedException>"
+                + "\n<ToString threw System.NotSupportedException>",
+        ];
+        List<JsonElement> all = sinks.AllJson();
+        Assert.Equal(6, all.Count);
+        foreach (JsonElement e in all)
+        {
+            JsonElement exception = e.GetProperty("exception");
+            int which = exception.GetProperty("message").GetString() == "order 42 not saved" ? 0 : 1;
+            Assert.Equal(expected[which], exception.GetProperty("stack").GetString());
+        }
+
+        foreach (string stack in expected)
+        {
+            Assert.Contains("failed\n    " + stack.Replace("\n", "\n    ", StringComparison.Ordinal) + "\n", sinks.Text, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData(LokiFormat.Protobuf)]
     [InlineData(LokiFormat.Json)]

@@ -6,9 +6,9 @@ using System.Text;
 namespace FapiLog.Internal;
 
 /// <summary>
-/// The text of a logged exception, taken so that an exception type whose <see cref="Exception.Message"/> or
-/// <see cref="Exception.ToString"/> throws cannot make the worker lose the batch it is in: the failing member is replaced
-/// by a marker that names what went wrong. An exception whose inner exceptions form a cycle (<see cref="Exception.ToString"/>
+/// The text of a logged exception, taken so that an exception type whose <see cref="Exception.Message"/>,
+/// <see cref="Exception.StackTrace"/> or <see cref="Exception.ToString"/> throws cannot make the worker lose the batch it
+/// is in, nor the rest of the exception's text: the failing member is replaced by a marker that names what went wrong. An exception whose inner exceptions form a cycle (<see cref="Exception.ToString"/>
 /// would recurse until the stack overflows and the process dies), nest deeper than <see cref="MaxDepth"/> (its cost grows
 /// with the square of the depth), or are too many to walk, is written in a bounded form of its own instead.
 /// </summary>
@@ -37,8 +37,9 @@ internal static class ExceptionText
     }
 
     /// <summary>
-    /// <paramref name="ex"/>'s full text (type, message, stack, inner exceptions), or its type and a marker when that throws,
-    /// or the bounded form when its inner exceptions cycle, nest too deep or are too many.
+    /// <paramref name="ex"/>'s full text (type, message, stack, inner exceptions); the bounded form when its inner
+    /// exceptions cycle, nest too deep or are too many, or when <see cref="Exception.ToString"/> throws (then followed by
+    /// a marker that says so).
     /// </summary>
     public static string Full(Exception ex)
     {
@@ -53,7 +54,10 @@ internal static class ExceptionText
         }
         catch (Exception failure)
         {
-            return ex.GetType().FullName + ": " + Marker("ToString", failure);
+            // An override that throws (one that appends a property that happens to be null), or a StackTrace getter that
+            // does, anywhere in the chain: the message, the stack and the inner exceptions are what the reader of an
+            // error needs, so they are read one by one, each failure marked where it happened.
+            return Bounded(ex) + "\n" + Marker("ToString", failure);
         }
     }
 
