@@ -11,7 +11,8 @@ namespace FapiLog;
 /// <summary>
 /// One logged event as a sink sees it: the call's timestamp, the event descriptor, the typed argument values as they were
 /// at the moment of the call, the exception and the trace context. Records live in the queue's slots and are handed to
-/// sinks by reference (<see cref="LogBatch"/>); they are valid only during <see cref="LogSink.Write"/>.
+/// sinks by reference (<see cref="LogBatch"/>); they are valid only during <see cref="LogSink.Write"/>. A copy of a record
+/// is not a snapshot: an event with many arguments keeps their values in storage its slot reuses for later events.
 /// </summary>
 /// <remarks>
 /// The runtime lays the fields out (references first). Placing the fields every call writes next to each other with an

@@ -417,6 +417,49 @@ public class SinkTests
         Assert.False(Directory.Exists(Path.GetDirectoryName(file)), "a rejected sink opens nothing");
     }
 
+    /// <summary>Keeps the batch it was given, which a sink must not: it reads it during Write and the test reads it later.</summary>
+    private sealed class BatchKeepingSink : LogSink
+    {
+        public LogBatch Kept;
+        public string? ReadDuringWrite;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            Kept = batch;
+            ReadDuringWrite = batch[0].FormatMessage();
+        }
+    }
+
+    [Fact]
+    public void A_batch_kept_past_Write_throws_when_read_instead_of_reading_released_slots()
+    {
+        // The slots are cleared once the sinks have returned and then reused by later events: a kept batch read a null
+        // descriptor (a NullReferenceException somewhere inside the sink) or, later, other events' values without a word.
+        FapiLogOptions options = TestLog.Options();
+        var sink = new BatchKeepingSink();
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        Order(pipeline, 1, "alice");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Order(pipeline, 2, "bob");
+
+        Assert.Equal("Order 1 placed by alice", sink.ReadDuringWrite);
+        LogBatch kept = sink.Kept;
+        Assert.Equal(1, kept.Count);
+        InvalidOperationException thrown = Assert.Throws<InvalidOperationException>(() => kept[0].Level);
+        Assert.Contains("LogSink.Write", thrown.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() =>
+        {
+            foreach (ref readonly LogRecord record in kept)
+            {
+                _ = record.Level;
+            }
+        });
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal(0, pipeline.GetStatistics().Failed);
+        Assert.Equal("Order 2 placed by bob", sink.ReadDuringWrite);
+    }
+
     [Fact]
     public void The_in_memory_sink_captures_trace_context()
     {

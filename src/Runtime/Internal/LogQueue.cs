@@ -119,7 +119,7 @@ internal sealed class LogQueue
     public long FullBatch => _fullBatch;
 
     /// <summary>A view of [head, head + count) for the sinks.</summary>
-    public LogBatch GetBatch(long head, int count) => new(_slots, head, count, _mask);
+    public LogBatch GetBatch(long head, int count) => new(_slots, head, count, _mask, this);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref LogRecord Slot(long position) => ref _slots[(int)position & _mask];
