@@ -25,7 +25,8 @@ namespace FapiLog.TestHost;
 /// whose exception's inner exceptions lead back to it, into FILE and the console text. ignoring-sink-shutdown: a sink that
 /// hangs and ignores cancellation, ShutdownTimeout 10 min; Main shuts down with a 1 s timeout, prints "shutdown=…" and
 /// returns, so the exit hook meets a pipeline already given up on. host-ignoring-sink: a Generic Host whose extra sink
-/// hangs and ignores cancellation, ShutdownTimeout 2 s; prints "ready" and runs until a signal stops the host.
+/// hangs and ignores cancellation, ShutdownTimeout 2 s; prints "ready" and runs until a signal stops the host. console:
+/// COUNT events to the console sink the environment sets up (FILE unused).
 /// meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
 internal static class ExitModes
@@ -210,6 +211,16 @@ internal static class ExitModes
                 return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
             }
 
+            case "console":
+                // The default console sink, set up by the environment it was started with (NO_COLOR, FORCE_COLOR, TERM):
+                // COUNT events to stdout, which the test reads through a pipe.
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = true;
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                });
+                Ticks(count);
+                return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
             default:
                 return null;
         }

@@ -387,6 +387,34 @@ public sealed class ProcessTests : IDisposable
         // Once the pool recovered, the same sink pushed the later events.
         Assert.True(receiver.Requests.SelectMany(r => r.AllEntries()).Count() >= 300, output);
     }
+    [Theory]
+    [InlineData("", "", false)] // stdout is a pipe here: no colour
+    [InlineData("1", "", true)]
+    [InlineData("0", "", false)]
+    [InlineData("1", "1", false)] // NO_COLOR wins
+    public void The_console_colours_a_pipe_only_when_FORCE_COLOR_says_so_and_NO_COLOR_does_not_forbid_it(string forceColor, string noColor, bool coloured)
+    {
+        // Set, even when empty (which both conventions read as unset), so that the test runner's own values do not count.
+        var environment = new Dictionary<string, string> { ["FORCE_COLOR"] = forceColor, ["NO_COLOR"] = noColor, ["FAPILOG_CONSOLE"] = "true" };
+        using Process p = ChildProcess.StartWith(environment, "console", _file, "3");
+        System.Threading.Tasks.Task<string> output = p.StandardOutput.ReadToEndAsync();
+        System.Threading.Tasks.Task<string> errors = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail("the child process did not exit");
+        }
+
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors.Result}");
+        string[] lines = output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        foreach (string line in lines)
+        {
+            Assert.Matches(coloured ? "^\\S+ \u001b\\[32minfo    \u001b\\[0m Tick: Tick \\d$" : "^\\S+ info     Tick: Tick \\d$", line);
+        }
+    }
+
     [Fact]
     public void An_exception_whose_inner_exceptions_form_a_cycle_is_logged_without_overflowing_the_stack()
     {

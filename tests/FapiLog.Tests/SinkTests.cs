@@ -700,15 +700,25 @@ public class SinkTests
     }
 
     [Theory]
-    [InlineData(false, null, true)]
-    [InlineData(false, "", true)] // the NO_COLOR convention: present and not empty turns colour off
-    [InlineData(false, "1", false)]
-    [InlineData(false, "0", false)]
-    [InlineData(true, null, false)]
-    public void Console_colour_follows_the_terminal_and_the_NO_COLOR_convention(bool redirected, string? noColor, bool colour)
+    [InlineData(false, null, null, null, true)]
+    [InlineData(false, "", null, null, true)] // the NO_COLOR convention: present and not empty turns colour off
+    [InlineData(false, "1", null, null, false)]
+    [InlineData(false, "0", null, null, false)]
+    [InlineData(true, null, null, null, false)]
+    [InlineData(false, null, "xterm-256color", null, true)]
+    [InlineData(false, null, "dumb", null, false)] // a terminal that shows escape sequences as text
+    [InlineData(true, null, null, "1", true)] // FORCE_COLOR: a CI log or docker logs that render colour from a pipe
+    [InlineData(false, null, "dumb", "true", true)]
+    [InlineData(true, null, null, "", false)]
+    [InlineData(true, null, null, "0", false)] // what Node's tools read as "no colour" forces nothing
+    [InlineData(true, null, null, "false", false)]
+    [InlineData(true, "1", null, "1", false)] // NO_COLOR wins
+    [InlineData(false, "1", null, "1", false)]
+    public void Console_colour_follows_the_terminal_and_the_NO_COLOR_TERM_and_FORCE_COLOR_conventions(
+        bool redirected, string? noColor, string? term, string? forceColor, bool colour)
     {
-        Assert.Equal(colour, ConsoleSink.UseColour(json: false, redirected, noColor));
-        Assert.False(ConsoleSink.UseColour(json: true, redirected, noColor));
+        Assert.Equal(colour, ConsoleSink.UseColour(json: false, redirected, noColor, term, forceColor));
+        Assert.False(ConsoleSink.UseColour(json: true, redirected, noColor, term, forceColor));
     }
 }
 

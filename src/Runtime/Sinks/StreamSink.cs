@@ -472,7 +472,8 @@ public sealed class JsonFileSink : StreamSink
 }
 
 /// <summary>
-/// Writes events to standard output: readable text (coloured by level on a terminal, unless <c>NO_COLOR</c> is set to a non-empty value) or
+/// Writes events to standard output: readable text (coloured by level on a terminal, unless <c>NO_COLOR</c> is set to a
+/// non-empty value or <c>TERM</c> is <c>dumb</c>; also through a pipe or into a file when <c>FORCE_COLOR</c> is set) or
 /// JSON lines.
 /// </summary>
 public sealed class ConsoleSink : StreamSink
@@ -483,15 +484,37 @@ public sealed class ConsoleSink : StreamSink
 
     /// <summary>Creates a console sink; <paramref name="json"/> selects JSON lines.</summary>
     public ConsoleSink(bool json = false)
-        : this(Console.OpenStandardOutput(), json, colour: UseColour(json, Console.IsOutputRedirected, Environment.GetEnvironmentVariable("NO_COLOR")))
+        : this(Console.OpenStandardOutput(), json, colour: UseColour(
+            json,
+            Console.IsOutputRedirected,
+            Environment.GetEnvironmentVariable("NO_COLOR"),
+            Environment.GetEnvironmentVariable("TERM"),
+            Environment.GetEnvironmentVariable("FORCE_COLOR")))
     {
     }
 
     /// <summary>
-    /// Whether readable text is coloured: on a terminal, unless <c>NO_COLOR</c> is set to a non-empty value (the
-    /// no-color.org convention: an empty <c>NO_COLOR</c> does not turn colour off).
+    /// Whether readable text is coloured. <c>NO_COLOR</c> set to a non-empty value turns colour off, whatever else is set
+    /// (no-color.org: an empty <c>NO_COLOR</c> does not count). Otherwise <c>FORCE_COLOR</c> set to a non-empty value other
+    /// than <c>0</c> or <c>false</c> turns it on (force-color.org: for a CI log or <c>docker logs</c> that show colour
+    /// although the output is a pipe; Node's tools read <c>0</c> and <c>false</c> as "no", so those force nothing).
+    /// Otherwise colour is used on a terminal, but not on one whose <c>TERM</c> is <c>dumb</c> (an editor's shell
+    /// buffer, say), which shows escape sequences as text.
     /// </summary>
-    internal static bool UseColour(bool json, bool redirected, string? noColor) => !json && !redirected && string.IsNullOrEmpty(noColor);
+    internal static bool UseColour(bool json, bool redirected, string? noColor, string? term, string? forceColor)
+    {
+        if (json || !string.IsNullOrEmpty(noColor))
+        {
+            return false;
+        }
+
+        if (!string.IsNullOrEmpty(forceColor) && forceColor != "0" && !forceColor.Equals("false", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        return !redirected && term != "dumb";
+    }
 
     /// <summary>Creates a console-format sink over any stream (for tests and redirection).</summary>
     public ConsoleSink(Stream output, bool json, bool colour)
