@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
@@ -696,6 +697,52 @@ public class SinkTests
         Assert.True(month.Result);
         Assert.True(forever.Wait(TestLog.Safety));
         Assert.True(forever.Result);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void The_in_memory_sink_waits_for_an_event_that_matches_among_others()
+    {
+        // A count cannot foresee the events other code logs meanwhile (a host's own, a request's): a test needs to wait
+        // for the one event it cares about, without sleeping.
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        Task<CapturedLogEvent?> waiting = Task.Factory.StartNew(
+            () => sink.WaitFor(e => { asked.Enqueue((long)e["OrderId"]!); return e["Customer"] as string == "bob"; }, Timeout.InfiniteTimeSpan),
+            TaskCreationOptions.LongRunning);
+
+        Order(pipeline, 1, "alice");
+        Order(pipeline, 2, "bob");
+        Order(pipeline, 3, "bob");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+
+        Assert.True(waiting.Wait(TestLog.Safety));
+        Assert.Equal(2L, waiting.Result!["OrderId"]);
+        Assert.Equal(new[] { 1L, 2L }, asked.ToArray()); // each event looked at once, in order, up to the match
+
+        // One that arrived before the call counts; none that matches is null once the timeout has passed.
+        Assert.Equal(3L, sink.WaitFor(e => (long)e["OrderId"]! == 3, TimeSpan.Zero)!["OrderId"]);
+        Assert.Null(sink.WaitFor(e => e["Customer"] as string == "carol", TimeSpan.Zero));
+
+        // After Clear only what arrives later counts, also for a wait under way that has looked at events before it.
+        sink.Clear();
+        Assert.Null(sink.WaitFor(e => (long)e["OrderId"]! == 3, TimeSpan.Zero));
+        using var lookedAt = new SemaphoreSlim(0);
+        Task<CapturedLogEvent?> afterClear = Task.Factory.StartNew(
+            () => sink.WaitFor(e => { lookedAt.Release(); return e["Customer"] as string == "carol"; }, TimeSpan.FromDays(30)),
+            TaskCreationOptions.LongRunning);
+        Order(pipeline, 4, "dave");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.True(lookedAt.Wait(TestLog.Safety));
+        sink.Clear();
+        Order(pipeline, 5, "carol");
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        Assert.True(afterClear.Wait(TestLog.Safety));
+        Assert.Equal(5L, afterClear.Result!["OrderId"]);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => sink.WaitFor(_ => true, TimeSpan.FromSeconds(-2)));
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 

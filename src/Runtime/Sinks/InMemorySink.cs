@@ -56,12 +56,16 @@ public sealed record CapturedLogEvent(
 
 /// <summary>
 /// Keeps every event it receives in memory, for your tests: configure it, log, call <see cref="FapiLogging.Flush"/> (or
-/// <see cref="WaitForCount"/>), then assert on <see cref="Events"/>. It allocates per event; do not use it in production.
+/// <see cref="WaitForCount"/>, or <see cref="WaitFor"/> for an event logged on another thread), then assert on
+/// <see cref="Events"/>. It allocates per event; do not use it in production.
 /// </summary>
 public sealed class InMemorySink : LogSink
 {
     private readonly object _lock = new();
     private readonly List<CapturedLogEvent> _events = new();
+    // Events forgotten by Clear so far: _events[i] is the (_cleared + i)th event received, which lets WaitFor go on from
+    // where it was across a Clear.
+    private long _cleared;
     private readonly List<int> _batchSizes = new();
     private readonly PooledCharBuffer _scratch = new();
     private readonly System.Buffers.ArrayBufferWriter<byte> _json = new();
@@ -107,6 +111,7 @@ public sealed class InMemorySink : LogSink
     {
         lock (_lock)
         {
+            _cleared += _events.Count;
             _events.Clear();
             _batchSizes.Clear();
         }
@@ -119,6 +124,68 @@ public sealed class InMemorySink : LogSink
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public bool WaitForCount(int count, TimeSpan timeout)
     {
+        long deadline = Deadline(timeout);
+        lock (_lock)
+        {
+            while (_events.Count < count)
+            {
+                if (!WaitLocked(deadline))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Waits until an event that <paramref name="match"/> accepts has arrived and returns it (the oldest one, of those
+    /// received since the last <see cref="Clear"/>: one that arrived before the call counts); null if
+    /// <paramref name="timeout"/> passed first. <see cref="Timeout.InfiniteTimeSpan"/> waits without a limit. For an event
+    /// logged on another thread (a background service, a request handler) among others that a count cannot foresee.
+    /// </summary>
+    /// <param name="match">Called on the calling thread, outside the sink's lock, once per event; what it throws reaches the caller.</param>
+    /// <param name="timeout">How long to wait.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    public CapturedLogEvent? WaitFor(Func<CapturedLogEvent, bool> match, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        long deadline = Deadline(timeout);
+        long next = 0;
+        while (true)
+        {
+            CapturedLogEvent[] arrived;
+            lock (_lock)
+            {
+                while (_cleared + _events.Count <= next)
+                {
+                    if (!WaitLocked(deadline))
+                    {
+                        return null;
+                    }
+                }
+
+                // Outside the lock the predicate cannot hold up the worker, which takes it to add events.
+                int from = (int)Math.Max(0, next - _cleared);
+                arrived = new CapturedLogEvent[_events.Count - from];
+                _events.CopyTo(from, arrived, 0, arrived.Length);
+                next = _cleared + _events.Count;
+            }
+
+            foreach (CapturedLogEvent e in arrived)
+            {
+                if (match(e))
+                {
+                    return e;
+                }
+            }
+        }
+    }
+
+    /// <summary>The Stopwatch timestamp <paramref name="timeout"/> from now; <see cref="long.MaxValue"/> for no limit.</summary>
+    private static long Deadline(TimeSpan timeout)
+    {
         bool infinite = timeout == Timeout.InfiniteTimeSpan;
         if (timeout < TimeSpan.Zero && !infinite)
         {
@@ -128,29 +195,27 @@ public sealed class InMemorySink : LogSink
         // Saturating: TimeSpan.MaxValue in timestamp ticks is past long.MaxValue.
         long now = Stopwatch.GetTimestamp();
         double ticks = timeout.TotalSeconds * Stopwatch.Frequency;
-        long deadline = infinite || ticks >= long.MaxValue - now ? long.MaxValue : now + (long)ticks;
-        lock (_lock)
+        return infinite || ticks >= long.MaxValue - now ? long.MaxValue : now + (long)ticks;
+    }
+
+    /// <summary>Waits (holding the lock) for the worker to add events; false once <paramref name="deadline"/> has passed.</summary>
+    private bool WaitLocked(long deadline)
+    {
+        if (deadline == long.MaxValue)
         {
-            while (_events.Count < count)
-            {
-                if (infinite)
-                {
-                    Monitor.Wait(_lock);
-                    continue;
-                }
-
-                long remaining = deadline - Stopwatch.GetTimestamp();
-                if (remaining <= 0)
-                {
-                    return false;
-                }
-
-                // Monitor.Wait takes at most int.MaxValue ms (about 24.8 days): a longer wait goes round the loop again.
-                Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(remaining * 1000.0 / Stopwatch.Frequency)));
-            }
-
+            Monitor.Wait(_lock);
             return true;
         }
+
+        long remaining = deadline - Stopwatch.GetTimestamp();
+        if (remaining <= 0)
+        {
+            return false;
+        }
+
+        // Monitor.Wait takes at most int.MaxValue ms (about 24.8 days): a longer wait goes round the caller's loop again.
+        Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(remaining * 1000.0 / Stopwatch.Frequency)));
+        return true;
     }
 
     /// <inheritdoc />
