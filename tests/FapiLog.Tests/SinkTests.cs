@@ -746,6 +746,20 @@ public class SinkTests
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 
+    [Fact]
+    public void A_field_the_captured_event_does_not_have_is_named_with_the_fields_it_has()
+    {
+        FapiLogOptions options = TestLog.Options();
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        Order(pipeline, 1, "alice");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        CapturedLogEvent e = Assert.Single(sink.Events);
+        KeyNotFoundException missing = Assert.Throws<KeyNotFoundException>(() => e["orderId"]);
+        Assert.Equal("Event 'OrderPlaced' has no field 'orderId'; its fields are OrderId, Customer.", missing.Message);
+    }
+
     [Theory]
     [InlineData(false, null, null, null, true)]
     [InlineData(false, "", null, null, true)] // the NO_COLOR convention: present and not empty turns colour off

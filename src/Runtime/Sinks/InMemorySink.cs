@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Threading;
 using FapiLog.Internal;
 using Microsoft.Extensions.Logging;
@@ -36,7 +37,8 @@ public sealed record CapturedLogEvent(
     string? SpanId,
     string Json)
 {
-    /// <summary>The value of field <paramref name="name"/>; throws when there is none.</summary>
+    /// <summary>The value of field <paramref name="name"/> (case-sensitive, as the JSON member is named).</summary>
+    /// <exception cref="KeyNotFoundException">The event has no such field; the message lists the fields it has.</exception>
     public object? this[string name]
     {
         get
@@ -49,7 +51,9 @@ public sealed record CapturedLogEvent(
                 }
             }
 
-            throw new KeyNotFoundException($"Event '{EventName}' has no field '{name}'.");
+            // A test that asks for "orderId" where the template says {OrderId} should see at once what it could have asked for.
+            string has = Fields.Count == 0 ? "it has none" : "its fields are " + string.Join(", ", Fields.Select(f => f.Key));
+            throw new KeyNotFoundException($"Event '{EventName}' has no field '{name}'; {has}.");
         }
     }
 }
