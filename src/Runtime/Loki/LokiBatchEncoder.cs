@@ -11,7 +11,7 @@ namespace FapiLog.Loki;
 
 /// <summary>
 /// Turns a batch into Loki push bodies. <see cref="Prepare(in LogBatch)"/> renders every line once and orders the entries (by stream,
-/// then by time); <see cref="EncodeNext(int, out ArraySegment{byte})"/> then encodes the next request of at most the byte cap. Every buffer is kept
+/// then by time, entries that share a tick 1 ns apart); <see cref="EncodeNext(int, out ArraySegment{byte})"/> then encodes the next request of at most the byte cap. Every buffer is kept
 /// and reused, so once the buffers have grown to the batch size, encoding allocates nothing (gzip aside).
 /// </summary>
 /// <remarks>
@@ -62,6 +62,10 @@ internal sealed class LokiBatchEncoder
     private readonly int[] _streamStart = new int[StreamCount + 1];
     private readonly int[] _streamSize = new int[StreamCount];
 
+    // Per stream, the latest entry prepared so far: its own time and the time it is sent with (see Spread).
+    private readonly long[] _lastTime = new long[StreamCount];
+    private readonly long[] _lastSent = new long[StreamCount];
+
     // The batch being prepared or encoded; Prepare(batch) and EncodeNext use this one unless given another.
     private LokiPreparedBatch? _current;
 
@@ -87,6 +91,8 @@ internal sealed class LokiBatchEncoder
             _jsonLabelValues[i] = JsonEncodedText.Encode(sorted[i].Value, JsonFormatting.Encoder);
         }
 
+        _lastTime.AsSpan().Fill(long.MinValue);
+        _lastSent.AsSpan().Fill(long.MinValue);
         for (int s = 0; s < StreamCount; s++)
         {
             _jsonLevelValues[s] = JsonEncodedText.Encode(s_levelValues[s]);
@@ -664,7 +670,47 @@ internal sealed class LokiBatchEncoder
             }
 
             SortByTime(start, end);
+            Spread(stream, start, end);
             start = end;
+        }
+    }
+
+    /// <summary>
+    /// Gives the entries of one stream that share a timestamp distinct nanoseconds, in send order: each is sent 1 ns after
+    /// the one before it. Loki keeps only one of a stream's entries with the same timestamp and line (it takes the others
+    /// for retries of it), and the clock moves in 100 ns ticks while a call takes a few tens of ns, so the same event
+    /// logged in a loop would otherwise lose most of its repeats. The spread stays inside the tick unless 100 entries share
+    /// it, and carries over from the previous batch, whose last tick the next one often shares. Prepared once, the times
+    /// are what every attempt and every part after a 413 sends, so a retry still matches what already landed.
+    /// </summary>
+    private void Spread(int stream, int start, int end)
+    {
+        long lastTime = _lastTime[stream];
+        long lastSent = _lastSent[stream];
+        long previousTime = long.MinValue;
+        long previousSent = long.MinValue;
+        for (int p = start; p < end; p++)
+        {
+            int entry = Prepared.Order[p];
+            long time = Prepared.Time[entry];
+            long sent = time <= previousSent ? previousSent + 1 : time;
+
+            // An entry older than the previous batch's latest (its producer raced) is not moved after it: that would
+            // misplace it by far more than a tick.
+            if (time >= lastTime && sent <= lastSent)
+            {
+                sent = lastSent + 1;
+            }
+
+            Prepared.Time[entry] = sent;
+            previousTime = time;
+            previousSent = sent;
+        }
+
+        if (previousTime >= lastTime)
+        {
+            _lastTime[stream] = previousTime;
+            _lastSent[stream] = Math.Max(lastSent, previousSent);
         }
     }
 

@@ -247,6 +247,65 @@ public sealed class LokiWireTests
     }
 
     [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void The_same_event_logged_twice_in_one_clock_tick_reaches_Loki_twice(LokiFormat format)
+    {
+        // Loki keeps one of a stream's entries that have the same timestamp and line (it takes the others for retries of
+        // it), and DateTime.UtcNow moves in 100 ns steps while a call takes a few tens of ns: the same event logged in a
+        // loop often shares a tick with the one before. Those entries must differ in their timestamps, within the tick.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver, format));
+        long t = LokiTestEvents.BaseTicks;
+        var first = new LogRecord[5];
+        LokiTestEvents.Order(ref first[0], t, 1, "same", 1m);
+        LokiTestEvents.Order(ref first[1], t, 1, "same", 1m);
+        LokiTestEvents.Order(ref first[2], t, 2, "other", 1m);
+        LokiTestEvents.Order(ref first[3], t, 1, "same", 1m);
+        LokiTestEvents.Order(ref first[4], t + 1, 1, "same", 1m);
+        // The next batch starts in the tick the first one ended in, and brings one event from before it (a producer that
+        // raced): that one keeps its own time.
+        var second = new LogRecord[3];
+        LokiTestEvents.Order(ref second[0], t + 1, 1, "same", 1m);
+        LokiTestEvents.Order(ref second[1], t - 5, 3, "late", 1m);
+        LokiTestEvents.Order(ref second[2], t + 2, 1, "same", 1m);
+
+        sink.Push(LokiTestEvents.Batch(first), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(second), CancellationToken.None);
+
+        List<DecodedEntry> entries = receiver.WaitForRequests(2).SelectMany(r => r.AllEntries()).ToList();
+        Assert.Equal(8, entries.Count);
+        Assert.Equal(8, entries.Select(e => (e.Nanoseconds, e.Line)).Distinct().Count());
+        // In the order logged (1, 1, 2, 1 in the first tick), one nanosecond apart; the second batch sorted by time.
+        Assert.Equal([1L, 1L, 2L, 1L, 1L, 3L, 1L, 1L], entries.Select(e => e.Json.GetProperty("OrderId").GetInt64()));
+        long ns = LokiTestEvents.Nanoseconds(t);
+        Assert.Equal([ns, ns + 1, ns + 2, ns + 3, ns + 100, ns - 500, ns + 101, ns + 200], entries.Select(e => e.Nanoseconds));
+    }
+
+    [Fact]
+    public void More_events_in_one_tick_than_it_has_nanoseconds_stay_distinct_and_in_order()
+    {
+        // A coarse clock (a test's, or a VM's) can put hundreds of events in one tick: the spread then runs into the next
+        // ticks, and the events of those ticks follow it rather than meet it.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver));
+        long t = LokiTestEvents.BaseTicks;
+        var records = new LogRecord[152];
+        for (int i = 0; i < 150; i++)
+        {
+            LokiTestEvents.Order(ref records[i], t, 1, "same", 1m);
+        }
+
+        LokiTestEvents.Order(ref records[150], t + 1, 1, "same", 1m);
+        LokiTestEvents.Order(ref records[151], t + 3, 1, "same", 1m);
+
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        List<long> times = receiver.WaitForRequests(1).SelectMany(r => r.AllEntries()).Select(e => e.Nanoseconds).ToList();
+        Assert.Equal(Enumerable.Range(0, 151).Select(i => LokiTestEvents.Nanoseconds(t) + i).Append(LokiTestEvents.Nanoseconds(t + 3)), times);
+    }
+
+    [Theory]
     [InlineData("é", 0)]
     [InlineData("€", 0)]
     [InlineData("€", 1)]
