@@ -62,14 +62,8 @@ internal sealed record ReceivedRequest(string Method, string Path, IReadOnlyDict
         uint tag;
         while ((tag = input.ReadTag()) != 0)
         {
-            if (WireFormat.GetTagFieldNumber(tag) == 1)
-            {
-                streams.Add(DecodeStream(input.ReadBytes()));
-            }
-            else
-            {
-                input.SkipLastField();
-            }
+            Expect(tag, "PushRequest", 1);
+            streams.Add(DecodeStream(input.ReadBytes()));
         }
 
         return streams;
@@ -83,11 +77,11 @@ internal sealed record ReceivedRequest(string Method, string Path, IReadOnlyDict
         uint tag;
         while ((tag = input.ReadTag()) != 0)
         {
+            Expect(tag, "StreamAdapter", 1, 2);
             switch (WireFormat.GetTagFieldNumber(tag))
             {
                 case 1: labels = input.ReadString(); break;
-                case 2: entries.Add(DecodeEntry(input.ReadBytes())); break;
-                default: input.SkipLastField(); break;
+                default: entries.Add(DecodeEntry(input.ReadBytes())); break;
             }
         }
 
@@ -103,6 +97,7 @@ internal sealed record ReceivedRequest(string Method, string Path, IReadOnlyDict
         uint tag;
         while ((tag = input.ReadTag()) != 0)
         {
+            Expect(tag, "EntryAdapter", 1, 2, 3);
             switch (WireFormat.GetTagFieldNumber(tag))
             {
                 case 1:
@@ -116,21 +111,36 @@ internal sealed record ReceivedRequest(string Method, string Path, IReadOnlyDict
                     uint pairTag;
                     while ((pairTag = pair.ReadTag()) != 0)
                     {
-                        switch (WireFormat.GetTagFieldNumber(pairTag))
+                        Expect(pairTag, "LabelPairAdapter", 1, 2);
+                        if (WireFormat.GetTagFieldNumber(pairTag) == 1)
                         {
-                            case 1: name = pair.ReadString(); break;
-                            case 2: value = pair.ReadString(); break;
-                            default: pair.SkipLastField(); break;
+                            name = pair.ReadString();
+                        }
+                        else
+                        {
+                            value = pair.ReadString();
                         }
                     }
 
                     metadata[name] = value;
                     break;
-                default: input.SkipLastField(); break;
             }
         }
 
         return new DecodedEntry(ns, line, metadata);
+    }
+
+    /// <summary>
+    /// Refuses a field the sink has no business sending, or one with the wrong wire type (all of these are
+    /// length-delimited): a lenient decoder would skip it, and the test would pass on a body Loki reads differently.
+    /// </summary>
+    private static void Expect(uint tag, string message, params int[] fields)
+    {
+        int field = WireFormat.GetTagFieldNumber(tag);
+        if (Array.IndexOf(fields, field) < 0 || WireFormat.GetTagWireType(tag) != WireFormat.WireType.LengthDelimited)
+        {
+            throw new FormatException($"{message}: unexpected field {field} with wire type {WireFormat.GetTagWireType(tag)}");
+        }
     }
 
     private static List<DecodedStream> DecodeJson(byte[] json)
@@ -149,6 +159,11 @@ internal sealed record ReceivedRequest(string Method, string Path, IReadOnlyDict
             foreach (JsonElement value in stream.GetProperty("values").EnumerateArray())
             {
                 // The timestamp must be a string of nanoseconds: GetString throws on a number.
+                if (value.GetArrayLength() is not (2 or 3))
+                {
+                    throw new FormatException($"a value of {value.GetArrayLength()} elements: Loki reads [ns, line] or [ns, line, metadata]");
+                }
+
                 long ns = long.Parse(value[0].GetString()!, System.Globalization.CultureInfo.InvariantCulture);
                 string line = value[1].GetString()!;
                 var metadata = new Dictionary<string, string>();
