@@ -27,7 +27,8 @@ namespace FapiLog.TestHost;
 /// returns, so the exit hook meets a pipeline already given up on. host-ignoring-sink: a Generic Host whose extra sink
 /// hangs and ignores cancellation, ShutdownTimeout 2 s; prints "ready" and runs until a signal stops the host. console:
 /// COUNT events to the console sink the environment sets up (FILE unused).
-/// meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
+/// sigterm-loki-down: COUNT events to FILE and a Loki at TESTHOST_LOKI_URL that refuses them; prints "ready" once a retry
+/// waits, then sleeps until a signal ends it. meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
 internal static class ExitModes
 {
@@ -48,6 +49,29 @@ internal static class ExitModes
                     o.BatchSize = 1000;
                 });
                 Ticks(count);
+                Ready();
+                Thread.Sleep(Timeout.Infinite);
+                return 1;
+            case "sigterm-loki-down":
+                // A Loki (TESTHOST_LOKI_URL) that answers 503: "ready" once the first attempt failed and the sender waits
+                // out a 30-minute backoff, so that a signal's flush gives up with the failure known.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.FilePath = file;
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(1);
+                    o.FlushInterval = TimeSpan.FromMilliseconds(20);
+                    o.Loki.Url = new Uri(Environment.GetEnvironmentVariable("TESTHOST_LOKI_URL")!);
+                    o.Loki.MinBackoff = TimeSpan.FromMinutes(30);
+                    o.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
+                });
+                Ticks(count);
+                if (!SpinWait.SpinUntil(() => FapiLogging.LokiStatistics.Retries >= 1, TimeSpan.FromMinutes(1)))
+                {
+                    return 2;
+                }
+
                 Ready();
                 Thread.Sleep(Timeout.Infinite);
                 return 1;

@@ -117,6 +117,34 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_signal_that_ends_the_process_while_Loki_refuses_says_why_in_the_same_line()
+    {
+        // The Loki sender's own give-up line comes after the abort, and the signal's default action may end the process
+        // first: the flush report, written before the handler returns, must carry the reason.
+        using var receiver = new Loki.LokiReceiver((_, _) => new Loki.ResponsePlan(503, Body: "ingester down for maintenance"));
+        var environment = new Dictionary<string, string> { ["TESTHOST_LOKI_URL"] = receiver.Url.ToString() };
+        using Process p = ChildProcess.StartWith(environment, "sigterm-loki-down", _file, "10");
+        System.Threading.Tasks.Task<string> errors = p.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.Equal("ready", p.StandardOutput.ReadLine());
+            ChildProcess.SendSigterm(p);
+            WaitForExit(p);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+            }
+        }
+
+        string report = Assert.Single(errors.Result.Split('\n'), l => l.Contains("the flush did not finish", StringComparison.Ordinal));
+        Assert.Contains("http_503", report, StringComparison.Ordinal);
+        Assert.Contains("ingester down for maintenance", report, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_exit_hook_does_not_wait_again_for_a_worker_an_earlier_shutdown_gave_up_on()
     {
         // Main's shutdown gives up after 1 s on a sink that ignores cancellation; ShutdownTimeout is 10 minutes. The exit
