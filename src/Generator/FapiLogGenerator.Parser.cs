@@ -162,35 +162,62 @@ public sealed partial class FapiLogGenerator
         }
 
         /// <summary>
-        /// The names the generated descriptor fields and factories must not take: members of the type, and non-private
-        /// members of its base types (a field of the same name would be a second definition, or hide the inherited one with
-        /// a warning), whose names begin as the generated ones do. Almost always none, so the model stays as it was when the
-        /// type's other members change.
+        /// The names the generated descriptor fields and factories must not take: the type's own name and its type
+        /// parameters' (CS0542, CS0102), its members and nested types, and the non-private members and nested types of its
+        /// base types (a field of the same name would be a second definition, or hide the inherited one with a warning),
+        /// whose names begin as the generated ones do. Almost always none, so the model stays as it was when the type's
+        /// other members change.
         /// </summary>
         private static EquatableArray<string> TakenNames(INamedTypeSymbol type)
         {
             var names = new SortedSet<string>(StringComparer.Ordinal);
+            AddGenerated(names, type.Name);
+            foreach (ITypeParameterSymbol typeParameter in type.TypeParameters)
+            {
+                AddGenerated(names, typeParameter.Name);
+            }
+
+            // MemberNames leaves nested types out, and a nested type's name clashes with a field's as a member's does.
             foreach (string name in type.MemberNames)
             {
-                if (name.StartsWith(Emitter.GeneratedMemberPrefix, StringComparison.Ordinal))
-                {
-                    names.Add(name);
-                }
+                AddGenerated(names, name);
+            }
+
+            foreach (INamedTypeSymbol nested in type.GetTypeMembers())
+            {
+                AddGenerated(names, nested.Name);
             }
 
             for (INamedTypeSymbol? baseType = type.BaseType; baseType is not null; baseType = baseType.BaseType)
             {
                 foreach (string name in baseType.MemberNames)
                 {
-                    if (name.StartsWith(Emitter.GeneratedMemberPrefix, StringComparison.Ordinal)
-                        && baseType.GetMembers(name).Any(m => m.DeclaredAccessibility != Accessibility.Private))
+                    if (IsGenerated(name) && baseType.GetMembers(name).Any(m => m.DeclaredAccessibility != Accessibility.Private))
                     {
                         names.Add(name);
+                    }
+                }
+
+                foreach (INamedTypeSymbol nested in baseType.GetTypeMembers())
+                {
+                    if (IsGenerated(nested.Name) && nested.DeclaredAccessibility != Accessibility.Private)
+                    {
+                        names.Add(nested.Name);
                     }
                 }
             }
 
             return names.ToEquatableArray();
+        }
+
+        private static bool IsGenerated(string name) => name.StartsWith(Emitter.GeneratedMemberPrefix, StringComparison.Ordinal);
+
+        private static void AddGenerated(SortedSet<string> names, string name)
+        {
+            if (IsGenerated(name))
+            {
+                names.Add(name);
+            }
         }
 
         /// <summary>

@@ -148,6 +148,45 @@ public sealed class EdgeCaseTests
             public static partial void N(int value);
         }
         """)]
+    [InlineData("a nested type named like the descriptor field", """
+        namespace App;
+        public partial class Log
+        {
+            public class __FapiLog_M { }
+
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("a nested type of the base named like the descriptor field", """
+        namespace App;
+        public class Base
+        {
+            public class __FapiLog_M { }
+        }
+
+        public partial class Log : Base
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("a type parameter named like the descriptor field", """
+        namespace App;
+        public partial class Log<__FapiLog_M>
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("the type named like the descriptor field", """
+        namespace App;
+        public partial class __FapiLog_M
+        {
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
     [InlineData("a type named var in scope", """
         namespace App;
         #pragma warning disable CS8981 // the user's own name; only the generated code is under test

@@ -65,7 +65,7 @@ internal sealed record LogMethod(
 /// <param name="Types">The containing types, outermost first.</param>
 /// <param name="IsUnsafe">Whether a log method is declared inside a type declaration marked <c>unsafe</c>: the generated part is then unsafe too, since the signatures may need it.</param>
 /// <param name="Methods">The log methods in declaration order.</param>
-/// <param name="TakenNames">Names of the type's own members, and of its base types' non-private members, that begin like the generated members' names (<c>__FapiLog_</c>), sorted; the generated members avoid them.</param>
+/// <param name="TakenNames">Names that begin like the generated members' names (<c>__FapiLog_</c>) among the type's own name, its type parameters, its members and nested types, and its base types' non-private members and nested types, sorted; the generated members avoid them.</param>
 internal sealed record LogType(
     string HintName, string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, EquatableArray<LogMethod> Methods, EquatableArray<string> TakenNames)
 {
