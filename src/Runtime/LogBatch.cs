@@ -6,7 +6,8 @@ namespace FapiLog;
 /// <summary>
 /// A batch of events handed to <see cref="LogSink.Write"/>: a view over the queue's slots, in the order the events were
 /// enqueued. Valid only during that call; a sink that needs an event later must copy what it needs. Reading an event of a
-/// batch kept past that call throws <see cref="InvalidOperationException"/>.
+/// batch kept past that call throws <see cref="InvalidOperationException"/> once the worker has released it (a read on
+/// another thread at the very moment of the release is not caught: keeping the batch is the bug to fix).
 /// </summary>
 public readonly struct LogBatch
 {
