@@ -23,14 +23,15 @@ public sealed class LokiSendBufferTests
     /// Writes batches of <paramref name="size"/> orders until the sink gives one up (at most <paramref name="limit"/> batches);
     /// returns the entries it took and the refusal.
     /// </summary>
-    private static (int Accepted, LokiPushException? Refused) WriteUntilRefused(LokiSink sink, int size, int limit = 100_000)
+    private static (int Accepted, LokiPushException? Refused) WriteUntilRefused(
+        LokiSink sink, int size, int limit = 100_000, CancellationToken cancellationToken = default)
     {
         int accepted = 0;
         for (int i = 0; i < limit; i++)
         {
             try
             {
-                sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(size, firstId: accepted + 1)), CancellationToken.None);
+                sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(size, firstId: accepted + 1)), cancellationToken);
                 accepted += size;
             }
             catch (LokiPushException ex)
@@ -40,6 +41,41 @@ public sealed class LokiSendBufferTests
         }
 
         return (accepted, null);
+    }
+
+    /// <summary>
+    /// <see cref="WriteUntilRefused"/> with batches of 10 on a thread of its own, for a Write that waits for room; any other
+    /// exception is kept too, so that it fails the test instead of the test host.
+    /// </summary>
+    private sealed class WriterUntilRefused
+    {
+        private WriterUntilRefused()
+        {
+        }
+
+        public Thread Thread { get; private set; } = null!;
+
+        public int Accepted { get; private set; }
+
+        public Exception? Caught { get; private set; }
+
+        public static WriterUntilRefused Start(LokiSink sink, CancellationToken cancellationToken)
+        {
+            var writer = new WriterUntilRefused();
+            writer.Thread = new Thread(() =>
+            {
+                try
+                {
+                    (writer.Accepted, writer.Caught) = WriteUntilRefused(sink, 10, cancellationToken: cancellationToken);
+                }
+                catch (Exception ex)
+                {
+                    writer.Caught = ex;
+                }
+            });
+            writer.Thread.Start();
+            return writer;
+        }
     }
 
     [Fact]
@@ -207,32 +243,14 @@ public sealed class LokiSendBufferTests
         Console.SetError(TextWriter.Null);
         try
         {
-            LokiPushException? caught = null;
-            int accepted = 0;
-            var writer = new Thread(() =>
-            {
-                try
-                {
-                    while (true)
-                    {
-                        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), abort.Token);
-                        accepted += 10;
-                    }
-                }
-                catch (LokiPushException ex)
-                {
-                    caught = ex;
-                }
-            });
-            writer.Start();
-
+            WriterUntilRefused writer = WriterUntilRefused.Start(sink, abort.Token);
             Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom, LokiReceiver.SafetyTimeout), "Write never waited for room");
             Assert.Equal(0, sink.Statistics.EntriesFailed);
             abort.Cancel();
-            Assert.True(writer.Join(LokiReceiver.SafetyTimeout), "Write did not wake up on cancellation");
-            Assert.Equal(LokiFailureReasons.Shutdown, caught!.Reason);
+            Assert.True(writer.Thread.Join(LokiReceiver.SafetyTimeout), "Write did not wake up on cancellation");
+            Assert.Equal(LokiFailureReasons.Shutdown, Assert.IsType<LokiPushException>(writer.Caught).Reason);
             Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
-            Assert.True(accepted > 10);
+            Assert.True(writer.Accepted > 10);
         }
         finally
         {
@@ -248,34 +266,16 @@ public sealed class LokiSendBufferTests
         // counted), and a sender started at that point would have used the disposed sink's cancellation source.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         var sink = new LokiSink(HungLoki(receiver));
-        Exception? caught = null;
-        int accepted = 0;
-        var writer = new Thread(() =>
-        {
-            try
-            {
-                while (true)
-                {
-                    sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
-                    accepted += 10;
-                }
-            }
-            catch (Exception ex)
-            {
-                caught = ex;
-            }
-        });
-        writer.Start();
-
+        WriterUntilRefused writer = WriterUntilRefused.Start(sink, CancellationToken.None);
         Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom, LokiReceiver.SafetyTimeout), "Write never waited for room");
         sink.Dispose();
 
-        Assert.True(writer.Join(LokiReceiver.SafetyTimeout), "Write did not return after the sink was disposed");
+        Assert.True(writer.Thread.Join(LokiReceiver.SafetyTimeout), "Write did not return after the sink was disposed");
         // Not taken (and then ObjectDisposedException from the next Write): given up by the Write that waited.
-        LokiPushException refused = Assert.IsType<LokiPushException>(caught);
+        LokiPushException refused = Assert.IsType<LokiPushException>(writer.Caught);
         Assert.Equal(LokiFailureReasons.Shutdown, refused.Reason);
         Assert.Contains("disposed", refused.Message, StringComparison.Ordinal);
-        Assert.Equal(accepted + 10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.Equal(writer.Accepted + 10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
         Assert.Equal(0, sink.Statistics.BufferedEntries);
     }
 
