@@ -42,10 +42,17 @@ public sealed class FapiLogOptions
     /// <summary>Most events handed to the sinks at once. Default 100; env <c>FAPILOG_BATCH_SIZE</c>.</summary>
     public int BatchSize { get; set; } = 100;
 
-    /// <summary>Longest time an event waits in the queue for its batch to fill. Default 2 s; env <c>FAPILOG_FLUSH_INTERVAL</c> (seconds).</summary>
+    /// <summary>
+    /// Longest time an event waits in the queue for its batch to fill. Default 2 s; above zero and at most one day (the
+    /// worker's waits are whole milliseconds, so less than 1 ms works as 1 ms); env <c>FAPILOG_FLUSH_INTERVAL</c> (seconds).
+    /// </summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Longest time shutdown waits for the queue to drain and the sinks to finish. Default 5 s; env <c>FAPILOG_SHUTDOWN_TIMEOUT</c> (seconds).</summary>
+    /// <summary>
+    /// Longest time shutdown waits for the queue to drain and the sinks to finish. Default 5 s; above zero and at most one
+    /// day (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/> is refused here: pass it to
+    /// <see cref="FapiLogging.Shutdown"/> to wait without a limit); env <c>FAPILOG_SHUTDOWN_TIMEOUT</c> (seconds).
+    /// </summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -55,7 +62,10 @@ public sealed class FapiLogOptions
     /// </summary>
     public TimeSpan BlockTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Least time between two "events were dropped" warnings (stderr and the sinks). Default 10 s; env <c>FAPILOG_DROP_WARNING_INTERVAL</c> (seconds).</summary>
+    /// <summary>
+    /// Least time between two "events were dropped" warnings (stderr and the sinks). Default 10 s; above zero and at most
+    /// one day; env <c>FAPILOG_DROP_WARNING_INTERVAL</c> (seconds).
+    /// </summary>
     public TimeSpan DropWarningInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Whether calls record <see cref="System.Diagnostics.Activity.Current"/>'s trace and span ids. Default true.</summary>

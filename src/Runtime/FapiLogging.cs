@@ -122,7 +122,9 @@ public static class FapiLogging
 
     /// <summary>
     /// Delivers every event logged before this call to the sinks and flushes them. Returns false when that took longer
-    /// than <paramref name="timeout"/> (the events stay queued and are delivered later).
+    /// than <paramref name="timeout"/> (the events stay queued and are delivered later), or when the worker has stopped on
+    /// an unexpected error; true also when a sink failed some of the events (<see cref="FapiLogStatistics.Failed"/> counts
+    /// them).
     /// <see cref="Timeout.InfiniteTimeSpan"/> and durations too long to wait for (up to <see cref="TimeSpan.MaxValue"/>) wait
     /// without a limit.
     /// </summary>
@@ -237,9 +239,9 @@ public static class FapiLogging
     /// Stops the pipeline: calls made from now on return at once (counted as dropped, reason
     /// <see cref="DropReason.ShutDown"/>); everything logged before is delivered and the sinks are flushed and disposed.
     /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
-    /// <paramref name="timeout"/> (default <see cref="FapiLogOptions.ShutdownTimeout"/>) in all, also when a concurrent
-    /// <see cref="Configure(Action{FapiLogOptions})"/> installs another pipeline meanwhile (it gets what is left of the
-    /// timeout, and is shut down too), and returns false when the sinks did not finish in time; what was not delivered is
+    /// <paramref name="timeout"/> in all, also when a concurrent <see cref="Configure(Action{FapiLogOptions})"/> installs
+    /// another pipeline meanwhile (it gets what is left of the timeout, and is shut down too); without one, each pipeline's
+    /// own <see cref="FapiLogOptions.ShutdownTimeout"/> counts from the start of the call. Returns false when the sinks did not finish in time; what was not delivered is
     /// then reported on stderr. <see cref="Timeout.InfiniteTimeSpan"/> and
     /// durations too long to wait for (up to <see cref="TimeSpan.MaxValue"/>) wait without a limit.
     /// </summary>

@@ -679,9 +679,9 @@ internal sealed class LokiBatchEncoder
     /// Gives the entries of one stream that share a timestamp distinct nanoseconds, in send order: each is sent 1 ns after
     /// the one before it. Loki keeps only one of a stream's entries with the same timestamp and line (it takes the others
     /// for retries of it), and the clock moves in 100 ns ticks while a call takes a few tens of ns, so the same event
-    /// logged in a loop would otherwise lose most of its repeats. The spread stays inside the tick unless 100 entries share
-    /// it, and carries over from the previous batch, whose last tick the next one often shares. Prepared once, the times
-    /// are what every attempt and every part after a 413 sends, so a retry still matches what already landed.
+    /// logged in a loop would otherwise lose most of its repeats. The spread stays inside the tick unless more than 100
+    /// entries share it, and carries over from the previous batch, whose last tick the next one often shares. Prepared once,
+    /// the times are what every attempt and every part after a 413 sends, so a retry still matches what already landed.
     /// </summary>
     private void Spread(int stream, int start, int end)
     {

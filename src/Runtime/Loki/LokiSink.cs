@@ -1011,7 +1011,10 @@ public static class LokiFailureReasons
     /// <summary>The connection failed on the last attempt (refused, reset, DNS, TLS).</summary>
     public const string Connection = "connection";
 
-    /// <summary>Shutdown ran out of time while the entries were being sent or retried.</summary>
+    /// <summary>
+    /// Shutdown ran out of time before the entries were accepted: still in the send buffer, in flight, or waiting to be
+    /// retried; or the sink was disposed while a <see cref="LokiSink.Write"/> waited for room.
+    /// </summary>
     public const string Shutdown = "shutdown";
 
     /// <summary>Anything else (for example a custom handler that threw).</summary>

@@ -48,6 +48,7 @@ public sealed class LokiStatistics
     /// <summary>
     /// Push requests given up after at least one attempt. Entries given up without a request (<c>buffer_full</c>, a batch
     /// still buffered when shutdown ran out of time, the rest of a batch after Loki stayed unreachable) are not counted here.
+    /// The <c>FapiLog</c> meter does not publish it.
     /// </summary>
     public long RequestsFailed { get; }
 

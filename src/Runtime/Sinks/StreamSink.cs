@@ -473,7 +473,8 @@ public sealed class JsonFileSink : StreamSink
 
 /// <summary>
 /// Writes events to standard output: readable text (coloured by level on a terminal, unless <c>NO_COLOR</c> is set to a
-/// non-empty value or <c>TERM</c> is <c>dumb</c>; also through a pipe or into a file when <c>FORCE_COLOR</c> is set) or
+/// non-empty value or <c>TERM</c> is <c>dumb</c>; also through a pipe, into a file or on a <c>dumb</c> terminal when
+/// <c>FORCE_COLOR</c> is set to a non-empty value other than <c>0</c> or <c>false</c>, unless <c>NO_COLOR</c> is set) or
 /// JSON lines.
 /// </summary>
 public sealed class ConsoleSink : StreamSink
