@@ -30,6 +30,54 @@ public sealed partial class FapiLogGenerator
             => node is MethodDeclarationSyntax or LocalFunctionStatementSyntax or AccessorDeclarationSyntax or OperatorDeclarationSyntax
                 or ConversionOperatorDeclarationSyntax or DestructorDeclarationSyntax or LambdaExpressionSyntax;
 
+        // [method: FapiLog(...)] on a field-like event compiles too: it lands on the add and remove accessors the compiler writes.
+        // ForAttributeWithMetadataName never reports it (it matches the attributes of the declared symbol, here the event), so
+        // a syntax provider finds these. It sees every node of an edited file: one type test each, and a look at the attribute
+        // targets only for a field-like event that has attributes.
+        public static bool IsEventWithMethodAttributes(SyntaxNode node)
+        {
+            if (node is not EventFieldDeclarationSyntax { AttributeLists.Count: > 0 } declaration)
+            {
+                return false;
+            }
+
+            foreach (AttributeListSyntax list in declaration.AttributeLists)
+            {
+                if (list.Target is { } target && target.Identifier.IsKind(SyntaxKind.MethodKeyword))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        /// <summary>FAPI018 at the name of each event of the declaration whose accessors carry [FapiLog]; empty for any other attribute.</summary>
+        public static EquatableArray<DiagnosticInfo> ParseEvent(GeneratorSyntaxContext context, CancellationToken cancellationToken)
+        {
+            var declaration = (EventFieldDeclarationSyntax)context.Node;
+            List<DiagnosticInfo>? diagnostics = null;
+            foreach (VariableDeclaratorSyntax variable in declaration.Declaration.Variables)
+            {
+                // The attributes of a [method:] list go to both accessors alike, so the add accessor tells.
+                if (context.SemanticModel.GetDeclaredSymbol(variable, cancellationToken) is IEventSymbol { AddMethod: { } add }
+                    && add.GetAttributes().Any(IsFapiLogAttribute))
+                {
+                    (diagnostics ??= new List<DiagnosticInfo>()).Add(DiagnosticInfo.Create(
+                        DiagnosticDescriptors.NotATypeMethod, variable.Identifier.GetLocation(), variable.Identifier.ValueText, "an event"));
+                }
+            }
+
+            return diagnostics is null ? EquatableArray<DiagnosticInfo>.Empty : diagnostics.ToEquatableArray();
+        }
+
+        private static bool IsFapiLogAttribute(AttributeData attribute)
+            => attribute.AttributeClass is
+            {
+                Name: "FapiLogAttribute", Arity: 0, ContainingType: null,
+                ContainingNamespace: { Name: "FapiLog", ContainingNamespace.IsGlobalNamespace: true },
+            };
+
         public static bool IsHookEnabled(AnalyzerConfigOptions options)
             => !options.TryGetValue("build_property.FapiLogShutdownHook", out string? value)
                || !string.Equals(value.Trim(), "false", StringComparison.OrdinalIgnoreCase);

@@ -11,6 +11,9 @@ public sealed partial class FapiLogGenerator
         /// <summary>The per-method diagnostics.</summary>
         public const string MethodDiagnostics = "FapiLog.MethodDiagnostics";
 
+        /// <summary>FAPI018 for [method: FapiLog] on field-like events.</summary>
+        public const string EventDiagnostics = "FapiLog.EventDiagnostics";
+
         /// <summary>The explicit EventIds, collected for the duplicate check.</summary>
         public const string EventIds = "FapiLog.EventIds";
 

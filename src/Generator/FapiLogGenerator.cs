@@ -26,6 +26,13 @@ public sealed partial class FapiLogGenerator : IIncrementalGenerator
             .WithTrackingName(StepNames.MethodDiagnostics);
         context.RegisterSourceOutput(methodDiagnostics, static (spc, d) => Emitter.Report(spc, d));
 
+        IncrementalValuesProvider<EquatableArray<DiagnosticInfo>> eventDiagnostics = context.SyntaxProvider
+            .CreateSyntaxProvider(
+                static (node, _) => Parser.IsEventWithMethodAttributes(node),
+                static (ctx, ct) => Parser.ParseEvent(ctx, ct))
+            .WithTrackingName(StepNames.EventDiagnostics);
+        context.RegisterSourceOutput(eventDiagnostics, static (spc, d) => Emitter.Report(spc, d));
+
         IncrementalValueProvider<EquatableArray<DiagnosticInfo>> eventIdDiagnostics = parsed
             .SelectMany(static (r, _) => r.EventId is null ? ImmutableArray<EventIdUse>.Empty : ImmutableArray.Create(r.EventId))
             .WithTrackingName(StepNames.EventIds)

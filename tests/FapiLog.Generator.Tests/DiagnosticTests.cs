@@ -56,6 +56,11 @@ public sealed class DiagnosticTests
             {
                 [FapiLog(LogLevel.Debug, "Override {Value}")]
                 protected override partial void Virtual(int value);
+
+                [method: System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+                public event EventHandler? Changed;
+
+                public void Raise() => Changed?.Invoke(this, EventArgs.Empty);
             }
             """);
         Assert.Empty(run.GeneratorDiagnostics);
@@ -390,6 +395,32 @@ public sealed class DiagnosticTests
         Assert.Equal(
             "[FapiLog] on '" + name + "' has no effect: it is " + what + "; declare a partial method in a partial type instead",
             diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
+    [InlineData("public event EventHandler? [|Changed|];")]
+    [InlineData("public static event EventHandler? [|Changed|];")]
+    [InlineData("public event EventHandler? Opened, [|Changed|];")]
+    public void FAPI018_field_like_event(string member)
+    {
+        // [method:] on a field-like event lands on the add and remove accessors the compiler writes: attributes no declared
+        // method carries, so nothing matched and the attribute did nothing without a word. One diagnostic per event named,
+        // at its name, whichever accessor it ended on.
+        (string source, TextSpan span) = Markup.Parse(Usings + $$"""
+            public partial class C
+            {
+                [method: FapiLog(LogLevel.Information, "x")]
+                {{member}}
+            }
+            """);
+        CSharpCompilationRun run = CSharpCompilationRun.Of(source);
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics, d => d.Location.SourceSpan == span);
+        Assert.Equal("FAPI018", diagnostic.Id);
+        Assert.Equal(
+            "[FapiLog] on 'Changed' has no effect: it is an event; declare a partial method in a partial type instead",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.All(run.Diagnostics, d => Assert.Equal("FAPI018", d.Id));
+        Assert.Equal(member.Contains(',', System.StringComparison.Ordinal) ? 2 : 1, run.Diagnostics.Length);
     }
 
     [Fact]

@@ -44,6 +44,10 @@ public sealed class IncrementalityTests
         {
             [FapiLog(LogLevel.Debug, "Item {Item}")]
             private partial void Processed(T item);
+
+            // Another attribute on an event's accessors: the event stage looks at it and finds nothing to report.
+            [method: System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+            public event EventHandler? Changed;
         }
         """;
 
@@ -121,6 +125,9 @@ public sealed class IncrementalityTests
 
                 [FapiLog(LogLevel.Information, "dup", EventId = 3)]
                 public static partial void Dup();
+
+                [method: FapiLog(LogLevel.Information, "event")]
+                public static event EventHandler? Changed;
             }
             """;
         GeneratorRunResult first = RunTwice(source, c => c).First;
@@ -140,6 +147,7 @@ public sealed class IncrementalityTests
         Assert.True(walked > 5, "The walk must have visited the models.");
         Assert.Contains(first.Diagnostics, d => d.Id == "FAPI006");
         Assert.Contains(first.Diagnostics, d => d.Id == "FAPI011");
+        Assert.Contains(first.Diagnostics, d => d.Id == "FAPI018");
     }
 
     [Fact]
