@@ -29,6 +29,9 @@ public static class FapiLogging
     private static int s_hooksRegistered;
     // Set by the ProcessExit hook: a pipeline configured from then on would never be shut down, so it is started shut down.
     private static volatile bool s_processExiting;
+    // The configuration error EnsureConfigured (a first log call) last met in the environment and wrote to stderr: when
+    // nothing catches it, it is the crash, and the crash handler must not configure (and write it) again.
+    private static Exception? s_reportedEnvironmentError;
     // Kept referenced: a collected registration unregisters its handler.
     private static System.Runtime.InteropServices.PosixSignalRegistration[]? s_signalRegistrations;
 
@@ -362,7 +365,9 @@ public static class FapiLogging
             // Nothing was logged or configured yet: a crash at startup (a missing setting, a static constructor that
             // throws), the one most worth seeing where the logs are collected. The first log call would have configured
             // the pipeline from the FAPILOG_* variables (Loki when FAPILOG_LOKI_URL is set), and so does the crash event.
-            if (!TryConfigureForCrash())
+            // Unless the crash is that configuration failing: the same variables would fail the same way, and the error
+            // is on stderr already.
+            if (IsReportedEnvironmentError(exceptionObject) || !TryConfigureForCrash())
             {
                 return;
             }
@@ -385,6 +390,23 @@ public static class FapiLogging
 
         TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
         Shutdown(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+    }
+
+    /// <summary>Whether the crash is, or wraps (a static constructor's, say), the configuration error a log call already reported.</summary>
+    private static bool IsReportedEnvironmentError(object exceptionObject)
+    {
+        Exception? reported = Volatile.Read(ref s_reportedEnvironmentError);
+        // Bounded: inner exceptions can lead back to themselves, and a crash handler must end.
+        Exception? e = exceptionObject as Exception;
+        for (int depth = 0; reported is not null && e is not null && depth < 32; depth++, e = e.InnerException)
+        {
+            if (ReferenceEquals(e, reported))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Configures from the environment for the crash event; false when that failed (never throws: the process is ending).</summary>
@@ -477,6 +499,7 @@ public static class FapiLogging
                 {
                     // A bad FAPILOG_* value, or one the process cannot afford (a queue too large for its memory).
                     Stderr.Write("FapiLog: " + ex.Message);
+                    Volatile.Write(ref s_reportedEnvironmentError, ex);
                     throw;
                 }
             }

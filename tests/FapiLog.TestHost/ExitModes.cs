@@ -17,7 +17,11 @@ namespace FapiLog.TestHost;
 /// then "handled" once every handler has run, and returns from Main. crash-thread: an
 /// unhandled exception on a background thread after the events. crash-block-hung: the same while Block (no time limit)
 /// waits on a full queue that a hung sink holds. crash-unconfigured: an unhandled exception before any log call or
-/// Configure (FILE and COUNT unused: the FAPILOG_* variables configure it). configure-at-exit: a ProcessExit handler of
+/// Configure (FILE and COUNT unused: the FAPILOG_* variables configure it). crash-first-log-call: the same, with the first
+/// log call as the crash (run it with a bad FAPILOG_* value); crash-first-log-call-in-static-constructor: the same, in a static
+/// constructor. crash-configure-error: Configure with a bad QueueCapacity, not
+/// caught. crash-after-env-fixed: the first log call fails on FAPILOG_QUEUE_CAPACITY, the handler removes that variable,
+/// then a crash. configure-at-exit: a ProcessExit handler of
 /// the user's configures FapiLog again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
 /// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
 /// FILE are still open, then configures a small queue and logs COUNT events. huge-queue-env: the same capacity from
@@ -159,6 +163,36 @@ internal static class ExitModes
                 // missing at startup, say): the FAPILOG_* variables the child was started with are all there is.
                 FapiLogging.RegisterShutdownHooks();
                 throw new InvalidOperationException("crash before any log call");
+            case "crash-first-log-call":
+                // The same, but the crash is the first log call itself, which a bad FAPILOG_* value makes throw.
+                FapiLogging.RegisterShutdownHooks();
+                Program.Tick(0);
+                return 1;
+            case "crash-first-log-call-in-static-constructor":
+                // The same, with the first log call in a static constructor: the crash wraps the error.
+                FapiLogging.RegisterShutdownHooks();
+                LogsWhenFirstUsed.Touch();
+                return 1;
+            case "crash-configure-error":
+                // A configuration error that is not the environment's: Configure with a bad value, and nothing catches it.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o => o.QueueCapacity = -5);
+                return 1;
+            case "crash-after-env-fixed":
+                // The first log call fails on a bad FAPILOG_* value and the application handles that by fixing it; a crash
+                // later has a good environment to configure from.
+                FapiLogging.RegisterShutdownHooks();
+                try
+                {
+                    Program.Tick(0);
+                    return 3;
+                }
+                catch (FapiLogConfigurationException)
+                {
+                    Environment.SetEnvironmentVariable("FAPILOG_QUEUE_CAPACITY", null);
+                }
+
+                throw new InvalidOperationException("crash after the setting was fixed");
             case "configure-at-exit":
                 // What the generated module initializer does, then a ProcessExit handler of the user's (it runs after
                 // FapiLog's) that configures FapiLog again and logs.
@@ -396,5 +430,14 @@ internal static class ExitModes
     {
         public override void Write(in LogBatch batch, CancellationToken cancellationToken)
             => WaitHandle.WaitAny([stopping.WaitHandle, cancellationToken.WaitHandle]);
+    }
+
+    private static class LogsWhenFirstUsed
+    {
+        static LogsWhenFirstUsed() => Program.Tick(0);
+
+        public static void Touch()
+        {
+        }
     }
 }

@@ -86,6 +86,61 @@ public sealed class ProcessTests : IDisposable
         Assert.False(File.Exists(_file));
     }
 
+    [Theory]
+    [InlineData("crash-first-log-call", "Unhandled exception. FapiLog.FapiLogConfigurationException")]
+    [InlineData("crash-first-log-call-in-static-constructor", " ---> FapiLog.FapiLogConfigurationException")]
+    public void A_crash_that_is_the_first_log_call_failing_on_a_bad_setting_names_it_on_stderr_once(string mode, string runtimeReport)
+    {
+        // The first log call reports the bad value on stderr and throws; nothing catches it. The crash handler, finding no
+        // pipeline, configured from the same environment again and wrote the same error a second time.
+        var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_QUEUE_CAPACITY"] = "-5" };
+        using Process p = ChildProcess.StartWith(environment, mode, _file, "0");
+        Task<string> error = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail("the child process did not exit");
+        }
+
+        p.WaitForExit();
+        Assert.NotEqual(0, p.ExitCode);
+        string[] lines = error.Result.Split('\n');
+        // The runtime's own report of the crash stays; FapiLog's line is the one the first log call wrote.
+        Assert.Contains(lines, l => l.Contains(runtimeReport, StringComparison.Ordinal));
+        string ours = Assert.Single(lines, l => l.StartsWith("FapiLog: ", StringComparison.Ordinal));
+        Assert.Contains("FAPILOG_QUEUE_CAPACITY", ours, StringComparison.Ordinal);
+        Assert.False(File.Exists(_file));
+    }
+
+    [Theory]
+    [InlineData("crash-configure-error", "FapiLog.FapiLogConfigurationException")]
+    [InlineData("crash-after-env-fixed", "System.InvalidOperationException")]
+    public void A_crash_after_a_configuration_error_the_environment_did_not_cause_now_is_still_logged(string mode, string type)
+    {
+        // The handler skips configuring only for the very error the environment gave a log call. A configuration error
+        // from Configure, or a crash after the application fixed the variable, still has an environment to configure from.
+        var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_QUEUE_CAPACITY"] = "-5" };
+        if (mode == "crash-configure-error")
+        {
+            environment.Remove("FAPILOG_QUEUE_CAPACITY");
+        }
+
+        using Process p = ChildProcess.StartWith(environment, mode, _file, "0");
+        Task<string> error = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail("the child process did not exit");
+        }
+
+        p.WaitForExit();
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.True(File.Exists(_file), "nothing was written to the file sink: " + error.Result);
+        JsonElement crash = Assert.Single(File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement));
+        Assert.Equal("FapiLog.UnhandledException", crash.GetProperty("event").GetString());
+        Assert.Equal(type, crash.GetProperty("exception").GetProperty("type").GetString());
+    }
+
     [Fact]
     public void Sigterm_flushes_everything_before_the_process_ends()
     {
