@@ -464,14 +464,62 @@ public static class FapiLogging
             return;
         }
 
+        FlushForSignal(context.Signal);
+    }
+
+    /// <summary>
+    /// The signal handler's flush: the running pipeline and those a concurrent Configure is still shutting down, all within
+    /// one <see cref="FapiLogOptions.ShutdownTimeout"/> of the running pipeline. False, after a report on stderr, when that
+    /// did not finish.
+    /// </summary>
+    internal static bool FlushForSignal(System.Runtime.InteropServices.PosixSignal signal)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        // Read in the order Flush reads them: a replaced pipeline may still hold events logged before the signal, and the
+        // process usually ends when this returns, so they are lost unless waited for (and unreported unless counted).
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
-        if (pipeline is not null && !pipeline.Flush(pipeline.ShutdownTimeout))
+        if (pipeline is null)
         {
-            // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
-            // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
-            Stderr.Write($"FapiLog: {context.Signal}: the flush did not finish within {pipeline.ShutdownTimeout.TotalSeconds:0.###} s; " +
-                $"{pipeline.Undelivered} event(s) were not delivered yet (a sink is slow or hung{pipeline.Troubles()}). {pipeline.GetStatistics()}");
+            return true;
         }
+
+        List<LogPipeline>? replaced = ReplacedStillRunning(includeGivenUp: false);
+        // One budget for the whole handler: the time between a signal and the kill that follows it is what it has.
+        TimeSpan budget = pipeline.ShutdownTimeout;
+        bool flushed = pipeline.Flush(budget);
+        if (replaced is not null)
+        {
+            foreach (LogPipeline old in replaced)
+            {
+                flushed &= old.Flush(Remaining(budget, start));
+            }
+        }
+
+        if (flushed)
+        {
+            return true;
+        }
+
+        long undelivered = pipeline.Undelivered;
+        // A sink a replacement took over belongs to both pipelines: its trouble is quoted once.
+        var quoted = new HashSet<LogSink>(ReferenceEqualityComparer.Instance);
+        string troubles = pipeline.Troubles(quoted);
+        FapiLogStatistics statistics = pipeline.GetStatistics();
+        if (replaced is not null)
+        {
+            foreach (LogPipeline old in replaced)
+            {
+                undelivered += old.Undelivered;
+                troubles += old.Troubles(quoted);
+                statistics = statistics.Plus(old.GetStatistics());
+            }
+        }
+
+        // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
+        // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
+        Stderr.Write($"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
+            $"{undelivered} event(s) were not delivered yet (a sink is slow or hung{troubles}). {statistics}");
+        return false;
     }
 
     /// <summary>Called by the first log call when nothing was configured: configure from the environment.</summary>

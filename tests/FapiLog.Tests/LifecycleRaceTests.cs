@@ -94,6 +94,46 @@ public sealed class LifecycleRaceTests : IDisposable
     }
 
     [Fact]
+    public void A_signal_while_configure_replaces_the_pipeline_flushes_the_old_one_too_within_one_timeout_and_counts_what_it_holds()
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        TimeSpan timeout = TimeSpan.FromMilliseconds(300);
+        Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); o.ShutdownTimeout = timeout; }));
+        Assert.True(SpinWait.SpinUntil(() => !ReferenceEquals(FapiLogging.CurrentPipeline, first), TestLog.Safety));
+        TimeSpan? given = null;
+        first._flushWaitForTesting = t => given ??= t;
+
+        System.IO.TextWriter originalError = Console.Error;
+        var error = new System.IO.StringWriter();
+        Console.SetError(System.IO.TextWriter.Synchronized(error));
+        bool flushed;
+        try
+        {
+            flushed = FapiLogging.FlushForSignal(System.Runtime.InteropServices.PosixSignal.SIGTERM);
+        }
+        finally
+        {
+            Console.SetError(originalError);
+            gate.Open();
+        }
+
+        // The event logged before the signal sits in the old pipeline's sink: the handler flushed only the new, empty
+        // pipeline, said nothing, and the process ended with the event lost and unreported.
+        Assert.False(flushed);
+        string report = Assert.Single(error.ToString().Split('\n'), l => l.Contains("FapiLog: SIGTERM:", StringComparison.Ordinal));
+        Assert.Contains("the flush did not finish within 0.3 s; 1 event(s) were not delivered yet", report, StringComparison.Ordinal);
+        // The old pipeline gets what is left of the one timeout, not a timeout of its own on top.
+        Assert.NotNull(given);
+        Assert.True(given < timeout, $"the replaced pipeline's flush was given {given}, more than what was left of {timeout}");
+        Assert.True(reconfigure.Wait(TestLog.Safety));
+        Assert.Equal(1, Interlocked.Read(ref gate.Received));
+    }
+
+    [Fact]
     public void Shutdown_while_configure_replaces_the_pipeline_also_waits_for_the_old_one()
     {
         (GateSink gate, LogPipeline first, Task reconfigure) = ReplaceWhileDelivering();

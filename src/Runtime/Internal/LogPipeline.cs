@@ -99,6 +99,9 @@ internal sealed class LogPipeline
     /// <summary>Tests: told how many milliseconds the worker is about to sleep for (system clock), idle or until an event is due.</summary>
     internal Action<int>? _idleWaitForTesting;
 
+    /// <summary>Tests: told how long a synchronous flush may wait.</summary>
+    internal Action<TimeSpan>? _flushWaitForTesting;
+
     /// <summary>Tests: told how long a shutdown (not on the worker) is about to wait for the worker.</summary>
     internal Action<TimeSpan>? _shutdownWaitForTesting;
 
@@ -161,6 +164,7 @@ internal sealed class LogPipeline
     /// <summary>Delivers everything enqueued before the call and flushes the sinks; false if that took longer than <paramref name="timeout"/>.</summary>
     public bool Flush(TimeSpan timeout)
     {
+        _flushWaitForTesting?.Invoke(timeout);
         Task<bool> done = RequestFlush();
         // A thread that drains (this or another pipeline's worker, a Loki sender) must not wait: what it would wait for
         // may be waiting for it (a sink that flushes, a handover's new worker, a flush the sender completes).
@@ -329,11 +333,17 @@ internal sealed class LogPipeline
     }
 
     /// <summary>What the sinks say holds them up (Loki's last failed attempt), as "; name: trouble" for each that says anything.</summary>
-    internal string Troubles()
+    /// <param name="quoted">Sinks already quoted (and to skip), to which this call adds its own; null to quote every sink.</param>
+    internal string Troubles(HashSet<LogSink>? quoted = null)
     {
         var text = new System.Text.StringBuilder();
         foreach (LogSink sink in _sinks)
         {
+            if (quoted is not null && !quoted.Add(sink))
+            {
+                continue;
+            }
+
             // Only the runtime's own sinks can say (Trouble is internal): nothing here runs user code but Name, read safely.
             if (sink.Trouble is { } trouble)
             {
