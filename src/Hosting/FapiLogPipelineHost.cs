@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -38,11 +39,13 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     // Set under _lock and _deferLock, cleared under both: while it is set, log calls are kept instead of waiting.
     private volatile Thread? _startingThread;
     // ILogger calls made while the pipeline starts, on any thread (an options callback or a sink factory that logs, or
-    // work on another thread that the callback waits for), replayed once it runs; beyond MaxDeferredCalls they are counted
-    // as dropped (queue full) in the new pipeline.
+    // work on another thread that the callback waits for), replayed once it runs; beyond MaxDeferredCalls the least severe
+    // give way, and are counted as dropped (queue full) in the new pipeline if its level would have logged them.
     private readonly object _deferLock = new();
     private List<DeferredCall>? _deferred;
-    private int _deferredOverflow;
+    // Per level, Trace to Critical: the calls kept, and those given up.
+    private readonly int[] _deferredByLevel = new int[(int)LogLevel.None];
+    private int[] _deferredOverflow = new int[(int)LogLevel.None];
     private volatile bool _started;
     private volatile bool _sinksHungAtStop;
 
@@ -58,15 +61,18 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
 
     public bool IsStarted => _started;
 
-    /// <summary>How many ILogger calls made while the pipeline starts are kept for it; more are counted as dropped.</summary>
+    /// <summary>
+    /// How many ILogger calls made while the pipeline starts are kept for it; beyond it, the least severe give way and are
+    /// counted as dropped, unless the level the pipeline starts with would have filtered them.
+    /// </summary>
     internal const int MaxDeferredCalls = 1000;
 
     /// <summary>
     /// Keeps a log call made while the pipeline starts, on any thread, to be made again once it runs, with the execution
     /// context of the call (its scopes and <see cref="System.Diagnostics.Activity.Current"/>). False when no start is in
-    /// progress any more: the caller looks again.
+    /// progress any more: the caller looks again. <paramref name="level"/> is Trace to Critical.
     /// </summary>
-    public bool TryDefer(Action call)
+    public bool TryDefer(Action call, LogLevel level)
     {
         lock (_deferLock)
         {
@@ -76,24 +82,52 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             }
 
             _deferred ??= new List<DeferredCall>();
-            if (_deferred.Count < MaxDeferredCalls)
+            if (_deferred.Count >= MaxDeferredCalls)
             {
-                _deferred.Add(new DeferredCall(call, ExecutionContext.Capture()));
-            }
-            else
-            {
-                _deferredOverflow++;
+                // The level that will decide is not known yet (a code callback may still set it), but whatever it is, it
+                // logs a call whenever it logs a less severe one: the latest of the least severe kept gives way to a more
+                // severe call. A thread chattering at Debug cannot crowd out the warnings made meanwhile.
+                int least = LeastSevereDeferred();
+                if (least >= (int)level)
+                {
+                    _deferredOverflow[(int)level]++;
+                    return true;
+                }
+
+                int evicted = _deferred.Count - 1;
+                while ((int)_deferred[evicted].Level != least)
+                {
+                    evicted--;
+                }
+
+                _deferred.RemoveAt(evicted);
+                _deferredByLevel[least]--;
+                _deferredOverflow[least]++;
             }
 
+            _deferred.Add(new DeferredCall(call, ExecutionContext.Capture(), level));
+            _deferredByLevel[(int)level]++;
             return true;
         }
+    }
+
+    /// <summary>The lowest level among the calls kept (there is one: called when they are at the limit).</summary>
+    private int LeastSevereDeferred()
+    {
+        int level = 0;
+        while (_deferredByLevel[level] == 0)
+        {
+            level++;
+        }
+
+        return level;
     }
 
     /// <summary>
     /// For a log call made before the pipeline runs: true when the call is to go on now (the pipeline runs, started here if
     /// nobody had started it); false when it was kept while a start is in progress, or when the start failed.
     /// </summary>
-    public bool StartOrDefer(Action call)
+    public bool StartOrDefer(Action call, LogLevel level)
     {
         while (true)
         {
@@ -103,7 +137,7 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
                 return state == StartState.Running;
             }
 
-            if (TryDefer(call))
+            if (TryDefer(call, level))
             {
                 return false;
             }
@@ -170,7 +204,7 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     private void StartAndExit()
     {
         DeferredCall[] deferred = [];
-        int overflow = 0;
+        int[] overflow = [];
         try
         {
             _failure?.Throw();
@@ -216,9 +250,10 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             {
                 // The outcome (_started or _failure) is set before this: a caller refused by TryDefer from now on finds it.
                 (deferred, overflow) = EndStart();
-                if (failed && deferred.Length + overflow > 0)
+                int lost = deferred.Length + overflow.Sum();
+                if (failed && lost > 0)
                 {
-                    Stderr.Write($"FapiLog: {deferred.Length + overflow} ILogger call(s) made while the pipeline was starting were not logged: the start failed.");
+                    Stderr.Write($"FapiLog: {lost} ILogger call(s) made while the pipeline was starting were not logged: the start failed.");
                 }
             }
         }
@@ -241,22 +276,33 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             }
         }
 
-        for (int i = 0; i < overflow; i++)
+        // Counted as the calls would have been made: one below the level that now runs was not lost, it would have been
+        // filtered (and is not counted, as a filtered call never is).
+        for (int level = 0; level < overflow.Length; level++)
         {
-            _pipeline?.Counters.CountDrop(DropReason.QueueFull);
+            if (!FapiLogRuntime.IsEnabled((LogLevel)level))
+            {
+                continue;
+            }
+
+            for (int i = 0; i < overflow[level]; i++)
+            {
+                _pipeline?.Counters.CountDrop(DropReason.QueueFull);
+            }
         }
     }
 
     /// <summary>Ends the start (kept calls are refused from now on) and hands back the calls kept meanwhile.</summary>
-    private (DeferredCall[] Deferred, int Overflow) EndStart()
+    private (DeferredCall[] Deferred, int[] Overflow) EndStart()
     {
         lock (_deferLock)
         {
             _startingThread = null;
             DeferredCall[] deferred = _deferred?.ToArray() ?? [];
-            int overflow = _deferredOverflow;
+            int[] overflow = _deferredOverflow;
             _deferred = null;
-            _deferredOverflow = 0;
+            _deferredOverflow = new int[(int)LogLevel.None];
+            Array.Clear(_deferredByLevel);
             return (deferred, overflow);
         }
     }
@@ -399,8 +445,8 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>A log call kept while the pipeline starts, and the execution context it was made in (null when flow was suppressed).</summary>
-    private readonly record struct DeferredCall(Action Call, ExecutionContext? Context);
+    /// <summary>A log call kept while the pipeline starts, the execution context it was made in (null when flow was suppressed), and its level.</summary>
+    private readonly record struct DeferredCall(Action Call, ExecutionContext? Context, LogLevel Level);
 }
 
 /// <summary>Where the pipeline's start stands, for a log call.</summary>

@@ -569,6 +569,62 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal(statistics.Enqueued + statistics.Dropped + statistics.SampledOut, statistics.Attempted);
     }
 
+    [Theory]
+    [InlineData(LogLevel.Information)]
+    [InlineData(LogLevel.Debug)]
+    public async Task Chatter_below_the_level_made_while_the_options_are_built_neither_crowds_out_nor_counts_as_dropped(LogLevel minimumLevel)
+    {
+        var sink = new InMemorySink();
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        // Microsoft's filters let Debug through (as a Development appsettings.json does); FapiLog's level decides.
+        builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        builder.AddFapiLog(o => o.Console = false);
+        builder.Services.AddOptions<FapiLogOptions>().Configure<ILoggerFactory>((o, loggers) =>
+        {
+            ILogger setup = loggers.CreateLogger("Setup");
+            for (int i = 0; i < FapiLogPipelineHost.MaxDeferredCalls; i++)
+            {
+                setup.LogDebug("chatter {Step}", i);
+            }
+
+            for (int i = 0; i < 5; i++)
+            {
+                setup.LogWarning("warning {Step}", i);
+                setup.LogDebug("more chatter {Step}", i);
+            }
+
+            o.MinimumLevel = minimumLevel;
+            // Room for every call made again at once, and the host's own Debug lines: the queue drops nothing itself here.
+            o.QueueCapacity = 4 * FapiLogPipelineHost.MaxDeferredCalls;
+            o.AddSink(sink);
+        });
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        await host.StopAsync();
+
+        // The chatter filled what is kept while the pipeline starts: the warnings were dropped (counted as queue full) and
+        // so was the chatter beyond, although the level the pipeline started with would have filtered it.
+        // Not e["category"]: with drops, the pipeline's own EventsDropped warning is among the events, without one.
+        string[] messages = sink.Events.Where(e => e.Fields.Any(f => f.Key == "category" && Equals(f.Value, "Setup"))).Select(e => e.Message).ToArray();
+        string[] warnings = Enumerable.Range(0, 5).Select(i => "warning " + i).ToArray();
+        FapiLogStatistics statistics = FapiLogging.Statistics;
+        if (minimumLevel == LogLevel.Information)
+        {
+            Assert.Equal(warnings, messages);
+            Assert.Equal(0, statistics.Dropped);
+        }
+        else
+        {
+            // The latest chatter gave way to the warnings, which keep their place among what was kept.
+            string[] expected = Enumerable.Range(0, FapiLogPipelineHost.MaxDeferredCalls - 5).Select(i => "chatter " + i).Concat(warnings).ToArray();
+            Assert.Equal(expected, messages);
+            Assert.Equal(10, statistics.DroppedQueueFull);
+        }
+
+        Assert.Equal(statistics.Enqueued + statistics.Dropped + statistics.SampledOut, statistics.Attempted);
+    }
+
     [Fact]
     public async Task Without_a_host_the_provider_starts_the_pipeline_on_first_use()
     {

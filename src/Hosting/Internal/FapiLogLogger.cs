@@ -35,6 +35,7 @@ internal sealed class FapiLogLogger : ILogger
                 case StartState.Starting:
                     // Called while the options are built (a callback that logs, or work it waits for): the level is not
                     // known yet, so Log keeps the call and makes it again once the pipeline runs, when the level decides.
+                    // (Microsoft's Logging:LogLevel rules are known, and its logger applied them before asking us.)
                     return true;
                 case StartState.Failed:
                     return false;
@@ -104,7 +105,7 @@ internal sealed class FapiLogLogger : ILogger
     /// </summary>
     private bool StartOrDefer<TState>(
         FapiLogPipelineHost host, LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        => IsLoggable(logLevel) && host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter));
+        => IsLoggable(logLevel) && host.StartOrDefer(() => Log(logLevel, eventId, state, exception, formatter), logLevel);
 
     /// <summary>
     /// Trace to Critical. None is never logged (Microsoft's rule), and neither is a number past it such as
