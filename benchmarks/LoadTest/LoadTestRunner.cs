@@ -88,9 +88,9 @@ internal static partial class LoadTestRunner
         if (all.Length > 0)
         {
             Console.WriteLine($"  enqueue latency (ns, {all.Length:N0} calls, incl. one clock read):");
-            Console.WriteLine($"    avg {all.Average() * toNs,10:N1}   p50 {Pct(all, 50) * toNs,8:N0}   p99 {Pct(all, 99) * toNs,8:N0}   " +
-                              $"p99.9 {Pct(all, 99.9) * toNs,8:N0}   max {all[^1] * toNs,10:N0}");
-            Console.WriteLine($"    of the avg, the slowest 1% of calls contribute {TailShare(all, 99) * toNs:N1} ns and the slowest 0.1% {TailShare(all, 99.9) * toNs:N1} ns");
+            Console.WriteLine($"    avg {all.Average() * toNs,10:N1}   p50 {LatencyStats.Percentile(all, 50) * toNs,8:N0}   p99 {LatencyStats.Percentile(all, 99) * toNs,8:N0}   " +
+                              $"p99.9 {LatencyStats.Percentile(all, 99.9) * toNs,8:N0}   max {all[^1] * toNs,10:N0}");
+            Console.WriteLine($"    of the avg, the slowest 1% of calls contribute {LatencyStats.TailShare(all, 99) * toNs:N1} ns and the slowest 0.1% {LatencyStats.TailShare(all, 99.9) * toNs:N1} ns");
         }
 
         if (!unlimited)
@@ -112,8 +112,8 @@ internal static partial class LoadTestRunner
             Console.WriteLine($"  {"call",-50} {"avg",8} {"p50",6} {"p99",7} {"p99.9",7} {"first after pause",18} {"others",8}");
             foreach ((string name, Measurement r) in references.Append(("the log call", measured)))
             {
-                Console.WriteLine($"  {name,-50} {r.Sorted.Average() * toNs,8:N1} {Pct(r.Sorted, 50) * toNs,6:N0} {Pct(r.Sorted, 99) * toNs,7:N0} " +
-                                  $"{Pct(r.Sorted, 99.9) * toNs,7:N0} {r.Pauses.FirstTicks * toNs / Math.Max(1, r.Pauses.FirstCalls),18:N1} " +
+                Console.WriteLine($"  {name,-50} {r.Sorted.Average() * toNs,8:N1} {LatencyStats.Percentile(r.Sorted, 50) * toNs,6:N0} {LatencyStats.Percentile(r.Sorted, 99) * toNs,7:N0} " +
+                                  $"{LatencyStats.Percentile(r.Sorted, 99.9) * toNs,7:N0} {r.Pauses.FirstTicks * toNs / Math.Max(1, r.Pauses.FirstCalls),18:N1} " +
                                   $"{r.Pauses.OtherTicks * toNs / Math.Max(1, r.Pauses.OtherCalls),8:N1}");
             }
         }
@@ -363,21 +363,6 @@ internal static partial class LoadTestRunner
             OtherTicks = all.Sum(p => p.OtherTicks),
         };
     }
-
-    /// <summary>What the calls above the <paramref name="p"/>th percentile add to the average: their sum over all calls.</summary>
-    private static double TailShare(long[] sorted, double p)
-    {
-        long from = (long)Math.Ceiling(p / 100 * sorted.Length);
-        double sum = 0;
-        for (long i = from; i < sorted.Length; i++)
-        {
-            sum += sorted[i];
-        }
-
-        return sum / sorted.Length;
-    }
-
-    private static double Pct(long[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (long)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 
     /// <summary>A sink that keeps up and does real work: renders every message and every field into reused buffers.</summary>
     private sealed class RenderingSink(bool render) : LogSink
