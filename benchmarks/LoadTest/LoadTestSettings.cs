@@ -57,12 +57,15 @@ internal sealed class LoadTestSettings
     public static LoadTestSettings Parse(string[] args, Func<string, string?> env)
     {
         var s = new LoadTestSettings();
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        // Each value remembers where it came from, so that an error names the variable the user set, not a flag they
+        // never typed.
+        var values = new Dictionary<string, (string Value, string Source)>(StringComparer.Ordinal);
         foreach ((string key, string name) in Keys)
         {
-            if (env("FAPILOG_LOADTEST_" + name) is { Length: > 0 } value)
+            if (env(EnvPrefix + name) is { Length: > 0 } value)
             {
-                values[key] = value;
+                values[key] = (value, EnvPrefix + name);
             }
         }
 
@@ -71,13 +74,13 @@ internal sealed class LoadTestSettings
             string arg = args[i];
             if (arg == "--reference")
             {
-                values["reference"] = "true";
+                values["reference"] = ("true", arg);
                 continue;
             }
 
             if (arg == "--core-to-core")
             {
-                values["core-to-core"] = "true";
+                values["core-to-core"] = ("true", arg);
                 continue;
             }
 
@@ -98,40 +101,32 @@ internal sealed class LoadTestSettings
                 throw new ArgumentException($"Unknown or incomplete option '{arg}'.\n\n{Usage}");
             }
 
-            values[key] = args[++i];
+            values[key] = (args[++i], "--" + key);
         }
 
-        foreach ((string key, string value) in values)
+        foreach ((string key, (string value, string source)) in values)
         {
             switch (key)
             {
-                case "concurrency": s.Concurrency = Int(key, value, 1, 1024); break;
-                case "rate": s.RatePerTask = Int(key, value, 0, 100_000_000); break;
-                case "duration": s.DurationSeconds = Number(key, value, 0.1, 3600); break;
+                case "concurrency": s.Concurrency = Int(source, value, 1, 1024); break;
+                case "rate": s.RatePerTask = Int(source, value, 0, 100_000_000); break;
+                case "duration": s.DurationSeconds = Number(source, value, 0.1, 3600); break;
                 case "strategy":
                     s.Strategy = value.ToLowerInvariant() switch
                     {
                         "drop" => OverflowStrategy.Drop,
                         "block" => OverflowStrategy.Block,
                         "sample" => OverflowStrategy.Sample,
-                        _ => throw new ArgumentException($"--strategy: '{value}' is not one of drop, block, sample."),
+                        _ => throw new ArgumentException($"{source}: '{value}' is not one of drop, block, sample."),
                     };
                     break;
-                case "capacity": s.Capacity = Int(key, value, 1, FapiLogOptions.MaxQueueCapacity); break;
-                case "batch-size": s.BatchSize = Int(key, value, 1, FapiLogOptions.MaxQueueCapacity); break;
-                case "flush-interval": s.FlushIntervalSeconds = Number(key, value, 0.001, 86400); break;
-                case "reference":
-                    s.Reference = bool.TryParse(value, out bool reference)
-                        ? reference
-                        : throw new ArgumentException($"FAPILOG_LOADTEST_REFERENCE: '{value}' is not true or false.");
-                    break;
-                case "core-to-core":
-                    s.CoreToCore = bool.TryParse(value, out bool coreToCore)
-                        ? coreToCore
-                        : throw new ArgumentException($"FAPILOG_LOADTEST_CORE_TO_CORE: '{value}' is not true or false.");
-                    break;
+                case "capacity": s.Capacity = Int(source, value, 1, FapiLogOptions.MaxQueueCapacity); break;
+                case "batch-size": s.BatchSize = Int(source, value, 1, FapiLogOptions.MaxQueueCapacity); break;
+                case "flush-interval": s.FlushIntervalSeconds = Number(source, value, 0.001, 86400); break;
+                case "reference": s.Reference = Bool(source, value); break;
+                case "core-to-core": s.CoreToCore = Bool(source, value); break;
                 case "sink":
-                    s.Sink = value is "render" or "null" ? value : throw new ArgumentException($"--sink: '{value}' is not one of render, null.");
+                    s.Sink = value is "render" or "null" ? value : throw new ArgumentException($"{source}: '{value}' is not one of render, null.");
                     break;
             }
         }
@@ -141,8 +136,17 @@ internal sealed class LoadTestSettings
             throw new ArgumentException("--reference: the references are timed at the run's pace; give a --rate above 0.");
         }
 
+        if (s.RatePerTask > 0 && s.RatePerTask * s.DurationSeconds < 1)
+        {
+            throw new ArgumentException(
+                $"--rate {s.RatePerTask} for --duration {s.DurationSeconds.ToString(CultureInfo.InvariantCulture)} s is less than one event per task; " +
+                "give a higher rate or a longer duration.");
+        }
+
         return s;
     }
+
+    private const string EnvPrefix = "FAPILOG_LOADTEST_";
 
     private static readonly (string Key, string Env)[] Keys =
     [
@@ -151,13 +155,16 @@ internal sealed class LoadTestSettings
         ("reference", "REFERENCE"), ("core-to-core", "CORE_TO_CORE"),
     ];
 
-    private static int Int(string key, string value, int min, int max)
+    private static int Int(string source, string value, int min, int max)
         => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max
             ? n
-            : throw new ArgumentException($"--{key}: '{value}' is not a whole number from {min} to {max}.");
+            : throw new ArgumentException($"{source}: '{value}' is not a whole number from {min} to {max}.");
 
-    private static double Number(string key, string value, double min, double max)
+    private static double Number(string source, string value, double min, double max)
         => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double n) && n >= min && n <= max
             ? n
-            : throw new ArgumentException($"--{key}: '{value}' is not a number from {min} to {max}.");
+            : throw new ArgumentException($"{source}: '{value}' is not a number from {min} to {max}.");
+
+    private static bool Bool(string source, string value)
+        => bool.TryParse(value, out bool b) ? b : throw new ArgumentException($"{source}: '{value}' is not true or false.");
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using FapiLog.LoadTest;
 using Xunit;
@@ -60,5 +61,105 @@ public class LoadTestToolTests
         Assert.Equal(0, LatencyStats.TailShare(oneTo1000, 100));
         Assert.Equal(0, LatencyStats.TailShare([7], 99));
         Assert.Equal(0, LatencyStats.TailShare([], 99));
+    }
+
+    private static LoadTestSettings Parse(string[] args, Dictionary<string, string>? env = null)
+        => LoadTestSettings.Parse(args, name => env is not null && env.TryGetValue(name, out string? v) ? v : null);
+
+    [Fact]
+    public void Defaults_are_those_the_usage_gives()
+    {
+        LoadTestSettings s = Parse([]);
+        Assert.Equal((4, 2_500, 10.0, OverflowStrategy.Drop, 8_192, 100, 2.0, "render", false, false),
+            (s.Concurrency, s.RatePerTask, s.DurationSeconds, s.Strategy, s.Capacity, s.BatchSize, s.FlushIntervalSeconds, s.Sink, s.Reference, s.CoreToCore));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Every_flag_short_and_long_sets_its_setting(bool shortFlags)
+    {
+        string[] args = shortFlags
+            ? ["-c", "3", "-r", "700", "-d", "1.5", "-s", "Sample", "-q", "64", "-b", "7", "-f", "0.25", "--sink", "null", "--reference"]
+            : ["--concurrency", "3", "--rate", "700", "--duration", "1.5", "--strategy", "sample", "--capacity", "64", "--batch-size", "7",
+               "--flush-interval", "0.25", "--sink", "null", "--reference"];
+        LoadTestSettings s = Parse(args);
+        Assert.Equal((3, 700, 1.5, OverflowStrategy.Sample, 64, 7, 0.25, "null", true),
+            (s.Concurrency, s.RatePerTask, s.DurationSeconds, s.Strategy, s.Capacity, s.BatchSize, s.FlushIntervalSeconds, s.Sink, s.Reference));
+        Assert.True(Parse(["--core-to-core"]).CoreToCore);
+    }
+
+    [Fact]
+    public void Every_variable_sets_its_setting_and_a_flag_wins_over_it()
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["FAPILOG_LOADTEST_CONCURRENCY"] = "2",
+            ["FAPILOG_LOADTEST_RATE"] = "900",
+            ["FAPILOG_LOADTEST_DURATION"] = "3",
+            ["FAPILOG_LOADTEST_STRATEGY"] = "block",
+            ["FAPILOG_LOADTEST_CAPACITY"] = "128",
+            ["FAPILOG_LOADTEST_BATCH_SIZE"] = "9",
+            ["FAPILOG_LOADTEST_FLUSH_INTERVAL"] = "0.5",
+            ["FAPILOG_LOADTEST_SINK"] = "null",
+            ["FAPILOG_LOADTEST_REFERENCE"] = "true",
+            ["FAPILOG_LOADTEST_CORE_TO_CORE"] = "True",
+        };
+        LoadTestSettings s = Parse([], env);
+        Assert.Equal((2, 900, 3.0, OverflowStrategy.Block, 128, 9, 0.5, "null", true, true),
+            (s.Concurrency, s.RatePerTask, s.DurationSeconds, s.Strategy, s.Capacity, s.BatchSize, s.FlushIntervalSeconds, s.Sink, s.Reference, s.CoreToCore));
+
+        LoadTestSettings flags = Parse(["-c", "5", "-s", "drop", "--sink", "render"], env);
+        Assert.Equal((5, OverflowStrategy.Drop, "render", 900), (flags.Concurrency, flags.Strategy, flags.Sink, flags.RatePerTask));
+    }
+
+    [Theory]
+    [InlineData("--concurrency", "0")]
+    [InlineData("-c", "two")]
+    [InlineData("--rate", "-1")]
+    [InlineData("--rate", "1.5")]
+    [InlineData("--duration", "0")]
+    [InlineData("-d", "NaN")]
+    [InlineData("--strategy", "lossless")]
+    [InlineData("--capacity", "16777217")]
+    [InlineData("--batch-size", "0")]
+    [InlineData("--flush-interval", "1e400")]
+    [InlineData("--sink", "console")]
+    public void A_bad_flag_value_is_named_with_its_value(string flag, string value)
+    {
+        var ex = Assert.ThrowsAny<ArgumentException>(() => Parse([flag, value]));
+        string longName = flag switch { "-c" => "--concurrency", "-d" => "--duration", _ => flag };
+        Assert.StartsWith($"{longName}: '{value}' ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("CONCURRENCY", "0")]
+    [InlineData("RATE", "fast")]
+    [InlineData("DURATION", "-2")]
+    [InlineData("STRATEGY", "lossless")]
+    [InlineData("CAPACITY", "0")]
+    [InlineData("BATCH_SIZE", "x")]
+    [InlineData("FLUSH_INTERVAL", "0")]
+    [InlineData("SINK", "console")]
+    [InlineData("REFERENCE", "yes")]
+    [InlineData("CORE_TO_CORE", "1")]
+    public void A_bad_variable_value_is_named_by_the_variable_not_by_a_flag(string name, string value)
+    {
+        var ex = Assert.ThrowsAny<ArgumentException>(() => Parse([], new Dictionary<string, string> { ["FAPILOG_LOADTEST_" + name] = value }));
+        Assert.StartsWith($"FAPILOG_LOADTEST_{name}: '{value}' ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_or_incomplete_options_and_empty_runs_are_refused()
+    {
+        Assert.Contains("'--rates'", Assert.ThrowsAny<ArgumentException>(() => Parse(["--rates", "5"])).Message, StringComparison.Ordinal);
+        Assert.Contains("'-d'", Assert.ThrowsAny<ArgumentException>(() => Parse(["-d"])).Message, StringComparison.Ordinal);
+        Assert.StartsWith("--reference:", Assert.ThrowsAny<ArgumentException>(() => Parse(["--reference", "-r", "0"])).Message, StringComparison.Ordinal);
+
+        // One event per second for half a second is no event at all: the report had nothing to show, and --reference
+        // failed on the empty sample set.
+        Assert.StartsWith("--rate 1 for --duration 0.5 s", Assert.ThrowsAny<ArgumentException>(() => Parse(["-r", "1", "-d", "0.5"])).Message, StringComparison.Ordinal);
+        Assert.Equal(1, Parse(["-r", "1", "-d", "1"]).RatePerTask);
+        Assert.Equal(0, Parse(["-r", "0", "-d", "0.1"]).RatePerTask);
     }
 }
