@@ -59,7 +59,8 @@ internal static partial class LoadTestRunner
             FapiLogStatistics now = FapiLogging.Statistics;
             Console.Error.WriteLine(
                 $"  t={elapsed.TotalSeconds,5:0.0}s attempted={now.Attempted - baseline.Attempted,12:N0} " +
-                $"enqueued={now.Enqueued - baseline.Enqueued,12:N0} dropped={now.Dropped - baseline.Dropped,8:N0} " +
+                $"enqueued={now.Enqueued - baseline.Enqueued,12:N0} dropped={now.Dropped - baseline.Dropped,12:N0} " +
+                $"sampled={now.SampledOut - baseline.SampledOut,12:N0} " +
                 $"delivered={now.Delivered - baseline.Delivered,12:N0} depth={now.Pending,6:N0}");
         });
 
