@@ -377,6 +377,15 @@ public sealed class DiagnosticTests
             }
             """);
 
+    /// <summary>The one diagnostic of <paramref name="run"/> is FAPI018's message for <paramref name="name"/>, which "is <paramref name="what"/>".</summary>
+    private static void AssertFapi018Message(CSharpCompilationRun run, string name, string what)
+    {
+        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal(
+            "[FapiLog] on '" + name + "' has no effect: it is " + what + "; declare a partial method in a partial type instead",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Theory]
     [InlineData("public static C operator +(C a, C b) => a;", "operator +", "an operator")]
     [InlineData("public static explicit operator int(C c) => 1;", "explicit operator int", "a conversion operator")]
@@ -391,10 +400,7 @@ public sealed class DiagnosticTests
                 {{member}}
             }
             """);
-        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
-        Assert.Equal(
-            "[FapiLog] on '" + name + "' has no effect: it is " + what + "; declare a partial method in a partial type instead",
-            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        AssertFapi018Message(run, name, what);
     }
 
     [Theory]
@@ -476,10 +482,7 @@ public sealed class DiagnosticTests
                 {{member}}
             }
             """);
-        Diagnostic diagnostic = Assert.Single(run.Diagnostics);
-        Assert.Equal(
-            "[FapiLog] on '" + name + "' has no effect: it is " + what + "; declare a partial method in a partial type instead",
-            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        AssertFapi018Message(run, name, what);
     }
 
     [Theory]

@@ -154,17 +154,8 @@ public sealed class LifecycleRaceTests : IDisposable
     [InlineData(true)]
     public void Shutdown_that_gave_up_on_a_pipeline_reports_it_even_when_configure_installed_another_meanwhile(bool async)
     {
-        var gate = new GateSink();
-        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
-        LogPipeline first = FapiLogging.CurrentPipeline!;
-        Assert.True(Emit(1, 0));
-        Assert.True(gate.WaitEntered(TestLog.Safety));
-
         // The first pipeline cannot finish within this call's timeout: its sink is held until shutdown gives up on it.
-        Task<bool> shutdown = Task.Factory.StartNew(
-            () => async ? FapiLogging.ShutdownAsync(TimeSpan.FromSeconds(1)).GetAwaiter().GetResult() : FapiLogging.Shutdown(TimeSpan.FromSeconds(1)),
-            TaskCreationOptions.LongRunning);
-        Assert.True(SpinWait.SpinUntil(() => first.IsShutDown, TestLog.Safety));
+        (_, _, Task<bool> shutdown) = ShutdownWhileItsSinkIsHeld(async, TimeSpan.FromSeconds(1));
         // While it waits, a Configure installs a new pipeline (and itself waits for the first one to finish).
         FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); });
 
@@ -178,15 +169,7 @@ public sealed class LifecycleRaceTests : IDisposable
     [InlineData(true)]
     public void Shutdown_gives_a_pipeline_configure_installed_during_it_only_what_is_left_of_its_timeout(bool async)
     {
-        var gate = new GateSink();
-        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
-        LogPipeline first = FapiLogging.CurrentPipeline!;
-        Assert.True(Emit(1, 0));
-        Assert.True(gate.WaitEntered(TestLog.Safety));
-        Task<bool> shutdown = Task.Factory.StartNew(
-            () => async ? FapiLogging.ShutdownAsync(TestLog.Safety).GetAwaiter().GetResult() : FapiLogging.Shutdown(TestLog.Safety),
-            TaskCreationOptions.LongRunning);
-        Assert.True(SpinWait.SpinUntil(() => first.IsShutDown, TestLog.Safety));
+        (GateSink gate, LogPipeline first, Task<bool> shutdown) = ShutdownWhileItsSinkIsHeld(async, TestLog.Safety);
 
         // While the shutdown waits for the first pipeline, a Configure installs a second (and waits for the first one too).
         Task reconfigure = Run(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
@@ -204,6 +187,24 @@ public sealed class LifecycleRaceTests : IDisposable
         // take a multiple of it.
         Assert.NotNull(given);
         Assert.True(given < TestLog.Safety, $"the pipeline installed during the shutdown was given {given}, the whole timeout again");
+    }
+
+    /// <summary>
+    /// A pipeline whose sink holds one event at its gate, and <see cref="FapiLogging.Shutdown(TimeSpan)"/> (or its async
+    /// form) with <paramref name="timeout"/> begun on another thread and waiting for it.
+    /// </summary>
+    private static (GateSink Gate, LogPipeline First, Task<bool> Shutdown) ShutdownWhileItsSinkIsHeld(bool async, TimeSpan timeout)
+    {
+        var gate = new GateSink();
+        FapiLogging.Configure(o => { o.Console = false; o.BatchSize = 1; o.AddSink(gate); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        Assert.True(Emit(1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        Task<bool> shutdown = Task.Factory.StartNew(
+            () => async ? FapiLogging.ShutdownAsync(timeout).GetAwaiter().GetResult() : FapiLogging.Shutdown(timeout),
+            TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => first.IsShutDown, TestLog.Safety));
+        return (gate, first, shutdown);
     }
 
     /// <summary>
