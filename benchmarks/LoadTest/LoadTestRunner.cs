@@ -81,7 +81,7 @@ internal static partial class LoadTestRunner
         Console.WriteLine($"  attempted      {attempted,14:N0}");
         Console.WriteLine($"  enqueued       {end.Enqueued - baseline.Enqueued,14:N0}");
         Console.WriteLine($"  dropped        {end.Dropped - baseline.Dropped,14:N0}   queue full {end.DroppedQueueFull - baseline.DroppedQueueFull:N0}, " +
-                          $"block timeout {end.DroppedBlockTimeout - baseline.DroppedBlockTimeout:N0}, after shutdown {end.DroppedShutDown - baseline.DroppedShutDown:N0}, " +
+                          $"block timeout {end.DroppedBlockTimeout - baseline.DroppedBlockTimeout:N0}, after shutdown {end.DroppedShutdown - baseline.DroppedShutdown:N0}, " +
                           $"worker stopped {end.DroppedWorkerStopped - baseline.DroppedWorkerStopped:N0}");
         Console.WriteLine($"  sampled out    {end.SampledOut - baseline.SampledOut,14:N0}");
         Console.WriteLine($"  delivered      {delivered,14:N0}   rendered by the sink {sink.Rendered - baselineRendered:N0} (and {sink.FapiLogOwn - baselineOwn:N0} drop warnings), failed {end.Failed - baseline.Failed:N0}, flushed {flushed}");

@@ -9,13 +9,13 @@ namespace FapiLog;
 /// </summary>
 public sealed class FapiLogStatistics
 {
-    internal FapiLogStatistics(long enqueued, long droppedQueueFull, long droppedBlockTimeout, long droppedShutDown, long droppedWorkerStopped,
+    internal FapiLogStatistics(long enqueued, long droppedQueueFull, long droppedBlockTimeout, long droppedShutdown, long droppedWorkerStopped,
         long sampledOut, long delivered, long failed, long queueCapacity)
     {
         Enqueued = enqueued;
         DroppedQueueFull = droppedQueueFull;
         DroppedBlockTimeout = droppedBlockTimeout;
-        DroppedShutDown = droppedShutDown;
+        DroppedShutdown = droppedShutdown;
         DroppedWorkerStopped = droppedWorkerStopped;
         SampledOut = sampledOut;
         Delivered = delivered;
@@ -26,7 +26,7 @@ public sealed class FapiLogStatistics
     /// <summary>These counts plus <paramref name="other"/>'s, with this snapshot's <see cref="QueueCapacity"/>.</summary>
     internal FapiLogStatistics Plus(FapiLogStatistics other) => new(
         Enqueued + other.Enqueued, DroppedQueueFull + other.DroppedQueueFull, DroppedBlockTimeout + other.DroppedBlockTimeout,
-        DroppedShutDown + other.DroppedShutDown, DroppedWorkerStopped + other.DroppedWorkerStopped, SampledOut + other.SampledOut,
+        DroppedShutdown + other.DroppedShutdown, DroppedWorkerStopped + other.DroppedWorkerStopped, SampledOut + other.SampledOut,
         Delivered + other.Delivered, Failed + other.Failed, QueueCapacity);
 
     /// <summary>Enabled log calls: <see cref="Enqueued"/> + <see cref="Dropped"/> + <see cref="SampledOut"/>.</summary>
@@ -36,7 +36,7 @@ public sealed class FapiLogStatistics
     public long Enqueued { get; }
 
     /// <summary>Events dropped for any reason.</summary>
-    public long Dropped => DroppedQueueFull + DroppedBlockTimeout + DroppedShutDown + DroppedWorkerStopped;
+    public long Dropped => DroppedQueueFull + DroppedBlockTimeout + DroppedShutdown + DroppedWorkerStopped;
 
     /// <summary>Events dropped because the queue was full.</summary>
     public long DroppedQueueFull { get; }
@@ -45,7 +45,7 @@ public sealed class FapiLogStatistics
     public long DroppedBlockTimeout { get; }
 
     /// <summary>Events logged after shutdown had begun.</summary>
-    public long DroppedShutDown { get; }
+    public long DroppedShutdown { get; }
 
     /// <summary>Events dropped because the worker had stopped.</summary>
     public long DroppedWorkerStopped { get; }
@@ -72,7 +72,7 @@ public sealed class FapiLogStatistics
     {
         DropReason.QueueFull => DroppedQueueFull,
         DropReason.BlockTimeout => DroppedBlockTimeout,
-        DropReason.ShutDown => DroppedShutDown,
+        DropReason.Shutdown => DroppedShutdown,
         DropReason.WorkerStopped => DroppedWorkerStopped,
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown drop reason."),
     };
@@ -80,5 +80,5 @@ public sealed class FapiLogStatistics
     /// <inheritdoc />
     public override string ToString()
         => $"attempted={Attempted} enqueued={Enqueued} dropped={Dropped} (queue_full={DroppedQueueFull} block_timeout={DroppedBlockTimeout} " +
-           $"shutdown={DroppedShutDown} worker_stopped={DroppedWorkerStopped}) sampled_out={SampledOut} delivered={Delivered} failed={Failed} pending={Pending}";
+           $"shutdown={DroppedShutdown} worker_stopped={DroppedWorkerStopped}) sampled_out={SampledOut} delivered={Delivered} failed={Failed} pending={Pending}";
 }

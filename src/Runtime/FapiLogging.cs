@@ -240,7 +240,7 @@ public static class FapiLogging
 
     /// <summary>
     /// Stops the pipeline: calls made from now on return at once (counted as dropped, reason
-    /// <see cref="DropReason.ShutDown"/>); everything logged before is delivered and the sinks are flushed and disposed.
+    /// <see cref="DropReason.Shutdown"/>); everything logged before is delivered and the sinks are flushed and disposed.
     /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
     /// <paramref name="timeout"/> in all, also when a concurrent <see cref="Configure(Action{FapiLogOptions})"/> installs
     /// another pipeline meanwhile (it gets what is left of the timeout, and is shut down too); without one, each pipeline's
@@ -607,7 +607,7 @@ public static class FapiLogging
         {
             // Configured while the process exits (a ProcessExit handler that runs after FapiLog's): nothing would shut
             // this pipeline down, and what it took in would vanish uncounted. As after any shutdown, calls from now on
-            // return at once and are counted as dropped (reason ShutDown).
+            // return at once and are counted as dropped (reason Shutdown).
             started.Shutdown(started.ShutdownTimeout);
         }
     }
@@ -800,7 +800,7 @@ internal static class FapiLogMetrics
         FapiLogStatistics s = FapiLogging.Statistics;
         yield return new Measurement<long>(s.DroppedQueueFull, new KeyValuePair<string, object?>("reason", "queue_full"));
         yield return new Measurement<long>(s.DroppedBlockTimeout, new KeyValuePair<string, object?>("reason", "block_timeout"));
-        yield return new Measurement<long>(s.DroppedShutDown, new KeyValuePair<string, object?>("reason", "shutdown"));
+        yield return new Measurement<long>(s.DroppedShutdown, new KeyValuePair<string, object?>("reason", "shutdown"));
         yield return new Measurement<long>(s.DroppedWorkerStopped, new KeyValuePair<string, object?>("reason", "worker_stopped"));
     }
 }

@@ -34,7 +34,7 @@ public enum DropReason
     BlockTimeout = 1,
 
     /// <summary>The call came after shutdown had begun.</summary>
-    ShutDown = 2,
+    Shutdown = 2,
 
     /// <summary>The background worker had stopped unexpectedly, so nothing could drain the queue.</summary>
     WorkerStopped = 3,

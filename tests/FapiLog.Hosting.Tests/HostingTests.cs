@@ -374,11 +374,11 @@ public sealed class HostingTests : HostingTestBase
         FapiLogStatistics stats = FapiLogging.Statistics;
         Assert.Equal(1003, stats.Delivered);
         Assert.Equal(0, stats.DroppedQueueFull);
-        Assert.Equal(0, stats.DroppedShutDown);
+        Assert.Equal(0, stats.DroppedShutdown);
 
         // After shutdown, calls return at once and are counted, never processed.
         logger.LogInformation("too late");
-        Assert.Equal(1, FapiLogging.Statistics.DroppedShutDown);
+        Assert.Equal(1, FapiLogging.Statistics.DroppedShutdown);
         Assert.Equal(1003, sink.Count);
     }
 
@@ -404,7 +404,7 @@ public sealed class HostingTests : HostingTestBase
         Assert.Equal("From A 1", Assert.Single(sinkB.Events).Message);
         a.Dispose();
         Assert.True(FapiLogging.CurrentPipeline.IsShutDown);
-        Assert.Equal(0, FapiLogging.Statistics.DroppedShutDown);
+        Assert.Equal(0, FapiLogging.Statistics.DroppedShutdown);
         Assert.Empty(sinkA.Events);
     }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Sinks;
@@ -51,6 +52,38 @@ public sealed class ApiSurfaceTests : IDisposable
 
         // The pipeline still runs: nothing was shut down by the refused call.
         Assert.False(FapiLogging.CurrentPipeline!.IsShutDown);
+    }
+
+    /// <summary>Every public type and member of FapiLog, nested types and enum values included.</summary>
+    private static IEnumerable<System.Reflection.MemberInfo> PublicSurface()
+    {
+        foreach (Type type in typeof(FapiLogging).Assembly.GetExportedTypes())
+        {
+            yield return type;
+            foreach (System.Reflection.MemberInfo member in type.GetMembers(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance
+                | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly))
+            {
+                yield return member;
+            }
+        }
+    }
+
+    [Fact]
+    public void Public_names_spell_Shutdown_as_one_word_as_FapiLogging_Shutdown_does()
+    {
+        // DropReason.ShutDown and DroppedShutDown beside Shutdown(), ShutdownTimeout and LokiFailureReasons.Shutdown: one
+        // spelling, .NET's (Socket.Shutdown, HostOptions.ShutdownTimeout), so that a name can be guessed from another.
+        string[] twoWords = PublicSurface().Where(m => m.Name.Contains("ShutDown", StringComparison.Ordinal))
+            .Select(m => (m.DeclaringType?.Name + "." + m.Name).TrimStart('.')).Distinct().ToArray();
+        Assert.Empty(twoWords);
+
+        var sink = new InMemorySink();
+        ConfigureInMemory(sink);
+        Assert.True(FapiLogging.Shutdown());
+        Typed(1f, 'a', DayOfWeek.Monday, 1, 1u, null);
+        FapiLogStatistics stats = FapiLogging.Statistics;
+        Assert.Equal(1, stats.DroppedShutdown);
+        Assert.Equal(1, stats.GetDropped(DropReason.Shutdown));
     }
 
     public static TheoryData<string, Action<FapiLogOptions>> OutOfRangeOptions() => new()

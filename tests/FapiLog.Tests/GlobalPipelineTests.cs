@@ -214,7 +214,7 @@ public sealed class GlobalPipelineTests : IDisposable
         Hello("after");
 
         Assert.Equal(new[] { "Hello before" }, sink.Events.Select(e => e.Message));
-        Assert.Equal(1, FapiLogging.Statistics.DroppedShutDown);
+        Assert.Equal(1, FapiLogging.Statistics.DroppedShutdown);
     }
 
     [Fact]

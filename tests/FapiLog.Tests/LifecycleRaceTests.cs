@@ -286,7 +286,7 @@ public sealed class LifecycleRaceTests : IDisposable
         Assert.True(first.Stopped.IsCompleted);
         FapiLogStatistics stats = FapiLogging.Statistics;
         Assert.Equal(1, stats.Enqueued);
-        Assert.Equal(1, stats.DroppedShutDown);
+        Assert.Equal(1, stats.DroppedShutdown);
         Assert.Equal(1, stats.Dropped);
     }
 
@@ -404,7 +404,7 @@ public sealed class LifecycleRaceTests : IDisposable
         if (strategy == OverflowStrategy.Block)
         {
             // Blocked calls end only by being taken or, at a replaced pipeline's shutdown, counted as shut down.
-            Assert.True(stats.Dropped == stats.DroppedShutDown, $"dropped for another reason than shutdown: {stats}");
+            Assert.True(stats.Dropped == stats.DroppedShutdown, $"dropped for another reason than shutdown: {stats}");
         }
 
         for (int p = 0; p < producers; p++)

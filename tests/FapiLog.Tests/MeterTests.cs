@@ -148,7 +148,7 @@ public sealed class MeterTests : IDisposable
         Emit(41); // after shutdown: counted, not processed
         stats = FapiLogging.Statistics;
         values = collector.Collect();
-        Assert.Equal(1, stats.DroppedShutDown);
+        Assert.Equal(1, stats.DroppedShutdown);
         AssertAgree(stats, values);
         Assert.Equal(0, values["fapilog.queue.depth"]);
     }
@@ -162,7 +162,7 @@ public sealed class MeterTests : IDisposable
         Assert.Equal(stats.Pending, values["fapilog.queue.depth"]);
         Assert.Equal(stats.DroppedQueueFull, values["fapilog.events.dropped|reason=queue_full"]);
         Assert.Equal(stats.DroppedBlockTimeout, values["fapilog.events.dropped|reason=block_timeout"]);
-        Assert.Equal(stats.DroppedShutDown, values["fapilog.events.dropped|reason=shutdown"]);
+        Assert.Equal(stats.DroppedShutdown, values["fapilog.events.dropped|reason=shutdown"]);
         Assert.Equal(stats.DroppedWorkerStopped, values["fapilog.events.dropped|reason=worker_stopped"]);
         Assert.Equal(stats.Dropped, s_dropReasons.Sum(r => values["fapilog.events.dropped|reason=" + r]));
         Assert.Equal(stats.Attempted, stats.Enqueued + stats.Dropped + stats.SampledOut);
@@ -230,7 +230,7 @@ public sealed class MeterTests : IDisposable
         AssertAgree(stats, last);
         Assert.Equal(10 + 2 + 1 + 1 + 1, stats.Attempted);
         Assert.Equal(stats.Enqueued, stats.Delivered);
-        Assert.Equal(1, stats.DroppedShutDown);
+        Assert.Equal(1, stats.DroppedShutdown);
         Assert.Equal(0, stats.Pending);
     }
 

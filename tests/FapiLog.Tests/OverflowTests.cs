@@ -318,7 +318,7 @@ public class OverflowTests
         Assert.Equal(1, s.Enqueued);
         Assert.Equal(1, s.Pending);
         Assert.Equal(1, s.DroppedWorkerStopped);
-        Assert.Equal(0, s.DroppedShutDown);
+        Assert.Equal(0, s.DroppedShutdown);
         Assert.Equal(0, sink.Count);
     }
 
@@ -363,7 +363,7 @@ public class OverflowTests
         Assert.True(shutdown.Wait(TestLog.Safety));
         Assert.True(shutdown.Result);
         FapiLogStatistics stats = pipeline.GetStatistics();
-        Assert.Equal(1, stats.DroppedShutDown);
+        Assert.Equal(1, stats.DroppedShutdown);
         Assert.Equal(2, stats.Delivered);
     }
 
@@ -412,7 +412,7 @@ public class OverflowTests
         }
 
         // Counted once, where it gave up; no pipeline took it.
-        Assert.Equal(1, pipelines[replacements - 1].GetStatistics().DroppedShutDown);
+        Assert.Equal(1, pipelines[replacements - 1].GetStatistics().DroppedShutdown);
         Assert.Equal(1, pipelines.Sum(p => p.GetStatistics().Dropped));
         Assert.All(pipelines, p => Assert.Equal(1, p.GetStatistics().Enqueued));
     }
@@ -456,7 +456,7 @@ public class OverflowTests
 
         Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(200))); // bounded: reports and returns
         Assert.False(TestLog.Emit(pipeline, 1, 3));
-        Assert.Equal(1, pipeline.GetStatistics().DroppedShutDown);
+        Assert.Equal(1, pipeline.GetStatistics().DroppedShutdown);
         hung.Open();
         Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
     }

@@ -29,7 +29,7 @@ public class ShutdownTests
         FapiLogStatistics stats = pipeline.GetStatistics();
         Assert.Equal(42, stats.Enqueued);
         Assert.Equal(42, stats.Delivered);
-        Assert.Equal(2, stats.DroppedShutDown);
+        Assert.Equal(2, stats.DroppedShutdown);
         Assert.Equal(0, stats.Pending);
         Assert.Equal(42, sink.Count); // the calls after shutdown were counted, never processed
     }

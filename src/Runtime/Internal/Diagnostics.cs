@@ -108,7 +108,7 @@ internal sealed class DropWarning
         _lastReport = time.GetTimestamp();
         long queueFull = Delta(0, DropReason.QueueFull);
         long blockTimeout = Delta(1, DropReason.BlockTimeout);
-        long shutDown = Delta(2, DropReason.ShutDown);
+        long shutDown = Delta(2, DropReason.Shutdown);
         long workerStopped = Delta(3, DropReason.WorkerStopped);
         long sampled = _counters.SampledOut - _reportedSampled;
         _reportedSampled += sampled;

@@ -154,7 +154,7 @@ internal sealed class LogPipeline
         enqueued,
         counters.Dropped(DropReason.QueueFull),
         counters.Dropped(DropReason.BlockTimeout),
-        counters.Dropped(DropReason.ShutDown),
+        counters.Dropped(DropReason.Shutdown),
         counters.Dropped(DropReason.WorkerStopped),
         counters.SampledOut,
         delivered,

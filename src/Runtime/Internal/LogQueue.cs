@@ -27,7 +27,7 @@ internal sealed class LogQueue
     private const int Replaced = -2;
 
     /// <summary>
-    /// How many replaced pipelines a call follows to the next one before it gives up (counted as <see cref="DropReason.ShutDown"/>):
+    /// How many replaced pipelines a call follows to the next one before it gives up (counted as <see cref="DropReason.Shutdown"/>):
     /// a call waiting for room while pipelines are replaced one after another must still end.
     /// </summary>
     internal const int MaxReplacementsFollowed = 8;
@@ -190,7 +190,7 @@ internal sealed class LogQueue
                         return ClaimOutcome.Replaced;
                     }
 
-                    reason = (int)DropReason.ShutDown;
+                    reason = (int)DropReason.Shutdown;
                 }
 
                 _counters.CountDrop((DropReason)reason);
@@ -220,7 +220,7 @@ internal sealed class LogQueue
                 }
 
                 DropReason? reason = WaitForSpace(deadline, ref spinner);
-                if (reason is { } r && r != DropReason.ShutDown)
+                if (reason is { } r && r != DropReason.Shutdown)
                 {
                     _counters.CountDrop(r);
                     position = 0;
@@ -270,7 +270,7 @@ internal sealed class LogQueue
 
     /// <summary>
     /// Waits (spinning briefly, then sleeping) until the queue may have room; null when it may, otherwise why it gave up.
-    /// <see cref="DropReason.ShutDown"/> means "closed": the caller then counts the drop under the reason the queue was
+    /// <see cref="DropReason.Shutdown"/> means "closed": the caller then counts the drop under the reason the queue was
     /// closed for (shutdown, or the worker's death), or moves on to the pipeline that replaced this one.
     /// </summary>
     /// <remarks>
@@ -283,7 +283,7 @@ internal sealed class LogQueue
         if (!spinner.NextSpinWillYield)
         {
             spinner.SpinOnce(sleep1Threshold: -1);
-            return IsClosed || _consumerStopped ? DropReason.ShutDown : null;
+            return IsClosed || _consumerStopped ? DropReason.Shutdown : null;
         }
 
         lock (_spaceLock)
@@ -297,7 +297,7 @@ internal sealed class LogQueue
                 {
                     if (IsClosed || _consumerStopped)
                     {
-                        return DropReason.ShutDown;
+                        return DropReason.Shutdown;
                     }
 
                     // Registered as a waiter (full fence above) before re-reading the head: the worker advances the head
@@ -417,7 +417,7 @@ internal sealed class LogQueue
     /// Closes the queue: no claim succeeds afterwards, and each refused call is counted as <paramref name="reason"/> (the
     /// first closer's reason wins). Returns the final tail (every position below it will be published).
     /// </summary>
-    public long Close(DropReason reason = DropReason.ShutDown) => Close((int)reason);
+    public long Close(DropReason reason = DropReason.Shutdown) => Close((int)reason);
 
     /// <summary>
     /// Closes the queue because <paramref name="successor"/>'s pipeline replaces this one: a call refused from now on (one

@@ -23,7 +23,7 @@ internal sealed class PipelineCounters
 
     public long Dropped(DropReason reason) => Volatile.Read(ref _dropped[(int)reason]);
 
-    public long TotalDropped => Dropped(DropReason.QueueFull) + Dropped(DropReason.BlockTimeout) + Dropped(DropReason.ShutDown) + Dropped(DropReason.WorkerStopped);
+    public long TotalDropped => Dropped(DropReason.QueueFull) + Dropped(DropReason.BlockTimeout) + Dropped(DropReason.Shutdown) + Dropped(DropReason.WorkerStopped);
 
     public long SampledOut => Volatile.Read(ref _sampledOut);
 
