@@ -86,6 +86,30 @@ public sealed class ApiSurfaceTests : IDisposable
         Assert.Equal(1, stats.GetDropped(DropReason.Shutdown));
     }
 
+    [Fact]
+    public void StreamSink_shows_other_assemblies_no_constructor_or_member_they_could_not_use()
+    {
+        // Its abstract WriteRecord is private protected, so no other assembly can complete a class derived from it: a
+        // protected constructor and OwnsStream only advertised a base that cannot be used, and would bind a later version.
+        const System.Reflection.BindingFlags declared = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
+            | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly;
+        static bool VisibleOutside(System.Reflection.MethodBase m) => m.IsPublic || m.IsFamily || m.IsFamilyOrAssembly;
+        Type type = typeof(StreamSink);
+
+        Assert.DoesNotContain(type.GetConstructors(declared), VisibleOutside);
+        string[] ownMembers = type.GetMethods(declared)
+            .Where(m => VisibleOutside(m) && m.GetBaseDefinition().DeclaringType == type)
+            .Select(m => m.Name).ToArray();
+        Assert.Empty(ownMembers);
+
+        // What it does offer is LogSink's, and its sinks work as before.
+        var output = new System.IO.MemoryStream();
+        FapiLogging.Configure(new FapiLogOptions { Console = false }.AddSink(new ConsoleSink(output, json: true, colour: false)));
+        Typed(1f, 'a', DayOfWeek.Monday, 1, 1u, null);
+        Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+        Assert.Contains("\"event\":\"Typed\"", System.Text.Encoding.UTF8.GetString(output.ToArray()));
+    }
+
     public static TheoryData<string, Action<FapiLogOptions>> OutOfRangeOptions() => new()
     {
         { "QueueCapacity", o => o.QueueCapacity = int.MaxValue },

@@ -13,6 +13,10 @@ namespace FapiLog.Sinks;
 /// Base of the sinks that write one line per event to a <see cref="Stream"/>: a batch is rendered into one reused UTF-8
 /// buffer and written with a single call, so the steady state allocates nothing.
 /// </summary>
+/// <remarks>
+/// The base of <see cref="ConsoleSink"/> and <see cref="JsonFileSink"/> only: its rendering hooks are internal, so it
+/// cannot be derived from outside FapiLog. A sink of your own derives from <see cref="LogSink"/>.
+/// </remarks>
 public abstract class StreamSink : LogSink
 {
     private static readonly byte[] s_newLine = "\n"u8.ToArray();
@@ -26,7 +30,9 @@ public abstract class StreamSink : LogSink
     private bool _partialLine;
 
     /// <summary>Creates the sink over <paramref name="stream"/> (owned: disposed with the sink when <paramref name="ownsStream"/>).</summary>
-    protected StreamSink(Stream stream, bool ownsStream)
+    // Private protected, as WriteRecord is: a constructor other assemblies could call would promise a base they cannot
+    // complete (CS0534 on a member they cannot see), and opening it later is compatible, closing it is not.
+    private protected StreamSink(Stream stream, bool ownsStream)
     {
         _stream = stream ?? throw new ArgumentNullException(nameof(stream));
         OwnsStream = ownsStream;
@@ -34,7 +40,7 @@ public abstract class StreamSink : LogSink
     }
 
     /// <summary>Whether the stream is disposed with the sink.</summary>
-    protected bool OwnsStream { get; }
+    private protected bool OwnsStream { get; }
 
     /// <inheritdoc />
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
