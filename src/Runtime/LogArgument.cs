@@ -5,7 +5,7 @@ using System.Runtime.CompilerServices;
 
 namespace FapiLog;
 
-/// <summary>How an argument's value is stored in a queue slot and read back by the worker.</summary>
+/// <summary>What an argument's value is (<see cref="LogArgument.Kind"/>): a type a queue slot keeps by value, or a string.</summary>
 /// <remarks>
 /// Values of these types are copied into the slot as raw bytes (strings by reference, which is safe because strings are
 /// immutable), so a call allocates nothing and a sink sees the value as it was at the moment of the call.
@@ -57,7 +57,8 @@ public enum ArgumentKind : byte
 }
 
 /// <summary>
-/// Describes one argument of a generated log method: its field name and how its value is stored.
+/// Describes one argument of a generated log method: its name and what its value is (a sink may read both through
+/// <see cref="LogEventDescriptor.Arguments"/>; how the value is laid out in a queue slot is internal).
 /// Created once per argument by generated code (<see cref="Create{T}(string)"/>); not meant to be used directly.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
@@ -98,19 +99,20 @@ public sealed class LogArgument
     public ArgumentKind Kind { get; }
 
     /// <summary>How the value is stored: equal to <see cref="Kind"/>, except for enums, which are stored as their underlying integer.</summary>
-    public ArgumentKind StorageKind { get; }
+    // The slot layout (this, Size, IsReference) is internal: public, it would fix how a later version may store values.
+    internal ArgumentKind StorageKind { get; }
 
     /// <summary>True when the parameter is a <see cref="Nullable{T}"/> value type.</summary>
     public bool IsNullable { get; }
 
     /// <summary>Bytes the value takes in the slot's value area; 0 for strings, which are kept by reference.</summary>
-    public int Size { get; }
+    internal int Size { get; }
 
     /// <summary>The enum type, when <see cref="Kind"/> is <see cref="ArgumentKind.Enum"/>.</summary>
     public Type? EnumType { get; }
 
     /// <summary>True when the value is kept by reference rather than copied into the value area.</summary>
-    public bool IsReference => StorageKind == ArgumentKind.String;
+    internal bool IsReference => StorageKind == ArgumentKind.String;
 
     /// <summary>
     /// Describes an argument of type <typeparamref name="T"/>: one of the types of <see cref="ArgumentKind"/>, a nullable form

@@ -110,6 +110,20 @@ public sealed class ApiSurfaceTests : IDisposable
         Assert.Contains("\"event\":\"Typed\"", System.Text.Encoding.UTF8.GetString(output.ToArray()));
     }
 
+    [Fact]
+    public void LogArgument_shows_what_a_value_is_but_not_how_a_slot_stores_it()
+    {
+        // StorageKind, Size and IsReference describe the queue slot's layout: public, they would bind a later version to it.
+        string[] shown = typeof(LogArgument).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .Select(p => p.Name).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(["EnumType", "IsNullable", "Kind", "Name"], shown);
+
+        LogArgument day = s_typed.Arguments[2];
+        Assert.Equal(("level2", ArgumentKind.Enum, false, typeof(DayOfWeek)), (day.Name, day.Kind, day.IsNullable, day.EnumType));
+        LogArgument n = s_typed.Arguments[3];
+        Assert.Equal(("n", ArgumentKind.Int32, true, (Type?)null), (n.Name, n.Kind, n.IsNullable, n.EnumType));
+    }
+
     public static TheoryData<string, Action<FapiLogOptions>> OutOfRangeOptions() => new()
     {
         { "QueueCapacity", o => o.QueueCapacity = int.MaxValue },
