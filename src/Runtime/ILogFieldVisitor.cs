@@ -8,6 +8,20 @@ namespace FapiLog;
 /// prints as the float does (0.1f as 0.1, not 0.10000000149011612); enums,
 /// chars and strings as strings; <see langword="null"/> values through <see cref="VisitNull"/>.
 /// </summary>
+/// <remarks>
+/// <para>
+/// An interface rather than a base class so that a struct can implement it: <see cref="LogRecord.VisitFields{TVisitor}(ref TVisitor)"/>
+/// then calls it without boxing, and the calls can be inlined.
+/// </para>
+/// <para>
+/// Versioning: a later version may add members for values that are strings today (<see cref="DateOnly"/>, say). Each
+/// comes with a default implementation that passes the value to <see cref="Visit(string, string)"/> as the string it
+/// arrives as today, so an existing visitor keeps compiling and keeps receiving what it receives now; implement the new
+/// member to get the value typed. The members listed here will not change. A default member runs on a boxed copy of a
+/// struct visitor, so keep what a visitor collects in a reference it holds (a buffer, a list, a writer), as the examples
+/// do, rather than in value fields of the struct itself.
+/// </para>
+/// </remarks>
 public interface ILogFieldVisitor
 {
     /// <summary>A signed integer field.</summary>
