@@ -39,7 +39,7 @@ public sealed class FapiLogAttribute : Attribute
     /// <summary>The message template.</summary>
     public string Message { get; }
 
-    /// <summary>The numeric event id; 0 when not set. Unique within one type.</summary>
+    /// <summary>The numeric event id (<c>event_id</c>); 0, the default, means none. A non-zero id must be unique within the type (FAPI011).</summary>
     public int EventId { get; set; }
 
     /// <summary>The event name; defaults to the method name. An empty or white-space name is an error (FAPI017).</summary>

@@ -18,7 +18,9 @@ namespace FapiLog;
 /// w.Write(a); w.WriteString(b); w.SetException(e);     // typed values, in the descriptor's order
 /// w.Commit();                                          // publish to the worker
 /// </code>
-/// Not meant to be called by hand.
+/// Not meant to be called by hand: the worker delivers events in the order their slots were claimed, so a slot claimed by
+/// <see cref="Begin(LogEventDescriptor)"/> and never committed (an exception between the two, a forgotten
+/// <see cref="LogEventWriter.Commit"/>) holds up every later event for good.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class FapiLogRuntime

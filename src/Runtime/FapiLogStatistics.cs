@@ -68,6 +68,7 @@ public sealed class FapiLogStatistics
     public long QueueCapacity { get; }
 
     /// <summary>The number dropped for <paramref name="reason"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reason"/> is not a defined <see cref="DropReason"/>.</exception>
     public long GetDropped(DropReason reason) => reason switch
     {
         DropReason.QueueFull => DroppedQueueFull,

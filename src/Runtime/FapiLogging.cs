@@ -57,7 +57,10 @@ public static class FapiLogging
     /// <summary>
     /// Sets up the global pipeline from ready-made options (validated here), as <see cref="Configure(Action{FapiLogOptions})"/>
     /// does otherwise. The options are taken as they are: the <c>FAPILOG_*</c> environment variables are read only if you
-    /// called <see cref="FapiLogOptions.ApplyEnvironment"/> on them.
+    /// called <see cref="FapiLogOptions.ApplyEnvironment"/> on them. They are read once, here: changing them afterwards
+    /// changes nothing (call Configure again, or <see cref="SetMinimumLevel"/> for the level); objects they hold, such as
+    /// the sinks, the <see cref="FapiLogOptions.TimeProvider"/> and <see cref="LokiOptions.HttpMessageHandler"/>, are used
+    /// as they are.
     /// </summary>
     /// <exception cref="FapiLogConfigurationException">A setting is invalid.</exception>
     public static void Configure(FapiLogOptions options)
@@ -153,7 +156,10 @@ public static class FapiLogging
     }
 
     /// <summary>The asynchronous form of <see cref="Flush"/>: no thread waits.</summary>
+    /// <param name="timeout">As for <see cref="Flush"/>.</param>
+    /// <param name="cancellationToken">Stops the wait only: the flush goes on, and the events are delivered as usual.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the flush finished (the returned task is canceled).</exception>
     public static Task<bool> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         timeout = CheckTimeout(timeout);
@@ -286,6 +292,13 @@ public static class FapiLogging
     }
 
     /// <summary>The asynchronous form of <see cref="Shutdown"/>: no thread waits.</summary>
+    /// <param name="timeout">As for <see cref="Shutdown"/>.</param>
+    /// <param name="cancellationToken">
+    /// Stops the wait only: the shutdown has begun (calls from then on are dropped) and goes on delivering what was logged
+    /// before, without the report on stderr that a timeout gives; a later <see cref="Shutdown"/> (the process-exit hook's)
+    /// waits for it again.
+    /// </param>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the shutdown finished (the returned task is canceled).</exception>
     /// <exception cref="ArgumentOutOfRangeException">
     /// <paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>; nothing is shut down then.
     /// </exception>

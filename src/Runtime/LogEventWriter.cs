@@ -87,7 +87,11 @@ public ref struct LogEventWriter
         _record._exception = exception;
     }
 
-    /// <summary>Publishes the event to the worker. Must be called exactly once after the values are written.</summary>
+    /// <summary>
+    /// Publishes the event to the worker. Must be called exactly once after the values are written: the worker waits for
+    /// a claimed slot until it is committed (holding up every later event), and a second call on a copy of the writer
+    /// may mark a slot another event has since claimed.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void Commit()
     {

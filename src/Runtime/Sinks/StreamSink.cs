@@ -206,6 +206,9 @@ public sealed class JsonFileSink : StreamSink
     private bool _swept;
 
     /// <summary>Opens (creating folders as needed) and appends to <paramref name="path"/>; other processes may read it meanwhile. The file is never rolled.</summary>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
+    /// <exception cref="IOException">The file or its folder cannot be created or opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">The process may not write the file or create its folder.</exception>
     public JsonFileSink(string path)
         : this(path, maxBytes: 0, retainedFiles: 0)
     {
@@ -222,6 +225,10 @@ public sealed class JsonFileSink : StreamSink
     /// Rolled files kept (<c>path.1</c> … <c>path.N</c>), 0 to <see cref="MaxRetainedFiles"/>; 0 keeps none. Rolled files
     /// numbered above it (an earlier run kept more) are deleted at the first roll.
     /// </param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBytes"/> or <paramref name="retainedFiles"/> is out of its range.</exception>
+    /// <exception cref="IOException">The file or its folder cannot be created or opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">The process may not write the file or create its folder.</exception>
     public JsonFileSink(string path, long maxBytes, int retainedFiles)
         : this(path, CheckLimits(path, maxBytes, retainedFiles), maxBytes, retainedFiles)
     {
