@@ -399,7 +399,7 @@ internal static partial class LoadTestRunner
             for (int i = 0; i < batch.Count; i++)
             {
                 ref readonly LogRecord record = ref batch[i];
-                if (record.Descriptor.EventName.StartsWith("FapiLog.", StringComparison.Ordinal))
+                if (record.EventName.StartsWith("FapiLog.", StringComparison.Ordinal))
                 {
                     own++;
                 }

@@ -14,7 +14,7 @@ namespace FapiLog;
 public sealed class FapiLogOptions
 {
     /// <summary>Largest accepted <see cref="QueueCapacity"/>.</summary>
-    public const int MaxQueueCapacity = 1 << 24;
+    public static readonly int MaxQueueCapacity = 1 << 24;
 
     private readonly List<LogSink> _sinks = new();
 

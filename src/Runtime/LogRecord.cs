@@ -41,6 +41,15 @@ public struct LogRecord
     /// <summary>The event's level.</summary>
     public readonly LogLevel Level => _descriptor!.Level;
 
+    /// <summary>The event id (the attribute's <c>EventId</c>; 0 when none was given).</summary>
+    public readonly int EventId => _descriptor!.EventId;
+
+    /// <summary>The event name: the log method's name for generated methods.</summary>
+    public readonly string EventName => _descriptor!.EventName;
+
+    /// <summary>The message template as written, placeholders included (<c>"Order {OrderId} placed"</c>); see <see cref="FormatMessage()"/> for the rendered text.</summary>
+    public readonly string MessageTemplate => _descriptor!.Message;
+
     /// <summary>When the call was made, in UTC.</summary>
     public readonly DateTimeOffset Timestamp => new(_timestampTicks, TimeSpan.Zero);
 

@@ -31,13 +31,13 @@ public enum LokiFormat
 public sealed class LokiOptions
 {
     /// <summary>The most labels a stream may carry (Loki's default <c>max_label_names_per_series</c>), <c>level</c> included.</summary>
-    public const int MaxLabels = 15;
+    public static readonly int MaxLabels = 15;
 
     /// <summary>Loki's default <c>max_label_name_length</c>; longer static label names are rejected.</summary>
-    public const int MaxLabelNameBytes = 1024;
+    public static readonly int MaxLabelNameBytes = 1024;
 
     /// <summary>Loki's default <c>max_label_value_length</c> in UTF-8 bytes; longer static label values are rejected.</summary>
-    public const int MaxLabelValueBytes = 2048;
+    public static readonly int MaxLabelValueBytes = 2048;
 
     /// <summary>The label the sink adds to every stream with the event's level.</summary>
     public const string LevelLabel = "level";

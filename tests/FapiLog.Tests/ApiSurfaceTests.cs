@@ -216,6 +216,28 @@ public sealed class ApiSurfaceTests : IDisposable
         w.Commit();
     }
 
+    [Fact]
+    public void Limits_a_later_version_may_change_are_read_at_run_time_not_compiled_into_callers()
+    {
+        // A public const is copied into every assembly that reads it, so raising a limit later would leave callers with
+        // the old value until they rebuild; static readonly fields are read from FapiLog itself.
+        (Type Type, string Name, object Value)[] limits =
+        [
+            (typeof(FapiLogOptions), nameof(FapiLogOptions.MaxQueueCapacity), 1 << 24),
+            (typeof(LokiOptions), nameof(LokiOptions.MaxLabels), 15),
+            (typeof(LokiOptions), nameof(LokiOptions.MaxLabelNameBytes), 1024),
+            (typeof(LokiOptions), nameof(LokiOptions.MaxLabelValueBytes), 2048),
+            (typeof(JsonFileSink), nameof(JsonFileSink.MinRollBytes), 1024L),
+            (typeof(JsonFileSink), nameof(JsonFileSink.MaxRetainedFiles), 1000),
+        ];
+        foreach ((Type type, string name, object value) in limits)
+        {
+            System.Reflection.FieldInfo field = type.GetField(name, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)!;
+            Assert.True(field.IsInitOnly && !field.IsLiteral, $"{type.Name}.{name} is a const");
+            Assert.Equal(value, field.GetValue(null));
+        }
+    }
+
     /// <summary>A custom sink as the README shows one, recording what the LogRecord API gives it and the lifecycle calls.</summary>
     private sealed class RecordingSink : LogSink
     {
@@ -229,8 +251,8 @@ public sealed class ApiSurfaceTests : IDisposable
             {
                 var fields = new FieldList();
                 e.VisitFields(ref fields);
-                Seen.Add(new CapturedLogEvent(e.Timestamp, e.Level, e.Descriptor.EventId, e.Descriptor.EventName, e.FormatMessage(),
-                    e.Descriptor.Message, fields.Fields, e.Exception, e.HasTraceContext ? e.TraceId.ToHexString() : null,
+                Seen.Add(new CapturedLogEvent(e.Timestamp, e.Level, e.EventId, e.EventName, e.FormatMessage(),
+                    e.MessageTemplate, fields.Fields, e.Exception, e.HasTraceContext ? e.TraceId.ToHexString() : null,
                     e.HasTraceContext ? e.SpanId.ToHexString() : null, string.Empty));
             }
         }

@@ -162,7 +162,7 @@ public class StressTests
             {
                 foreach (ref readonly LogRecord record in batch)
                 {
-                    if (!record.Descriptor.EventName.StartsWith("Stress", StringComparison.Ordinal))
+                    if (!record.EventName.StartsWith("Stress", StringComparison.Ordinal))
                     {
                         continue;
                     }

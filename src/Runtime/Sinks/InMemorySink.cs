@@ -263,10 +263,10 @@ public sealed class InMemorySink : LogSink
         return new CapturedLogEvent(
             record.Timestamp,
             record.Level,
-            record.Descriptor.EventId,
-            record.Descriptor.EventName,
+            record.EventId,
+            record.EventName,
             record.FormatMessage(),
-            record.Descriptor.Message,
+            record.MessageTemplate,
             fields.Fields,
             record.Exception,
             record.HasTraceContext ? record.TraceId.ToHexString() : null,

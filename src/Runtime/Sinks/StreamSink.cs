@@ -282,10 +282,10 @@ public sealed class JsonFileSink : StreamSink
     }
 
     /// <summary>Smallest size limit accepted for rolling (1 KiB).</summary>
-    public const long MinRollBytes = 1024;
+    public static readonly long MinRollBytes = 1024;
 
     /// <summary>Most rolled files that can be kept.</summary>
-    public const int MaxRetainedFiles = 1000;
+    public static readonly int MaxRetainedFiles = 1000;
 
     /// <summary>The file written to.</summary>
     public string Path { get; }
@@ -567,7 +567,7 @@ public sealed class ConsoleSink : StreamSink
 
         // The level column is eight wide ("critical" fills it), so the separator comes after it, uncoloured.
         ValueReader.Append(text, " ");
-        AppendReadable(text, record.Descriptor.EventName);
+        AppendReadable(text, record.EventName);
         ValueReader.Append(text, ": ");
         _part.Clear();
         record.FormatMessage(_part);
