@@ -19,8 +19,11 @@ namespace FapiLog;
 /// </example>
 public abstract class LogSink : IDisposable
 {
-    /// <summary>When this sink's last failure was reported (Stopwatch ticks): the throttle is per sink.</summary>
-    internal long _lastFailureReport;
+    /// <summary>This sink's failures not yet reported on stderr, created at its first failure: the throttle is per sink.</summary>
+    internal Internal.SinkFailureState? _failures;
+
+    /// <summary>The clock failure reports are throttled by: the pipeline's (a test's fake one), set when its worker starts.</summary>
+    internal volatile TimeProvider _reportClock = TimeProvider.System;
 
     /// <summary>
     /// The overflow strategy (as int) of the pipeline that writes to this sink (the latest one), or -1 when no pipeline

@@ -27,22 +27,166 @@ internal static class Stderr
     }
 }
 
-/// <summary>Reports sink failures on stderr, at most once per sink per minute, with the count of events affected.</summary>
+/// <summary>
+/// Reports sink failures on stderr, one line per sink per <see cref="Interval"/> at most, and says when a sink reported
+/// failing works again. A sink that fails every batch for an hour writes one line a minute, each with the events failed
+/// since the line before, so that what stderr says adds up to what <see cref="FapiLogStatistics.Failed"/> counts; a disk
+/// that is full for ten minutes and then has room again ends with a line saying so, not with silence.
+/// </summary>
 internal static class SinkFailureReporter
 {
+    /// <summary>The least time between two failure lines of one sink.</summary>
+    internal static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    /// <summary>A failure of <paramref name="events"/> events (0 for a failed flush or dispose) in <paramref name="sink"/>.</summary>
     public static void Report(LogSink sink, int events, Exception ex)
     {
-        long now = Stopwatch.GetTimestamp();
-        long last = Volatile.Read(ref sink._lastFailureReport);
-        if (last != 0 && Stopwatch.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+        // The sink's name and the exception's message are user code: read outside the lock.
+        string name = NameOf(sink);
+        string error = Describe(ex);
+        string line;
+        SinkFailureState state = StateOf(sink);
+        lock (state)
+        {
+            TimeProvider clock = sink._reportClock;
+            long now = clock.GetTimestamp();
+            state.Unreported += events;
+            state.Latest = error;
+            state.FailingSince ??= now;
+            state.Failing = true;
+            if (state.LastLine is { } last && clock.GetElapsedTime(last, now) < Interval)
+            {
+                return;
+            }
+
+            line = state.Unreported == events
+                ? $"FapiLog: sink '{name}' {(events > 0 ? $"failed {events} event(s)" : "failed")}: {error}"
+                : $"FapiLog: sink '{name}' failed {state.Unreported} event(s) since its last report {Seconds(clock.GetElapsedTime(state.LastLine!.Value, now))} ago; " +
+                  $"the latest failure: {error}";
+            state.LastLine = now;
+            state.Unreported = 0;
+            state.ReportedFailing = true;
+        }
+
+        Stderr.Write(line);
+    }
+
+    /// <summary>
+    /// <paramref name="sink"/> delivered a batch (for a sink that defers delivery: pushed it). The first success after a
+    /// reported failure is reported at once, with the events failed since that report; failures that were never reported
+    /// (they came within the interval of a line) are reported once the interval has passed.
+    /// </summary>
+    public static void Succeeded(LogSink sink)
+    {
+        // The worker calls this for every batch: nothing to do, and no lock, for a sink that never failed.
+        if (Volatile.Read(ref sink._failures) is not { Failing: true } state)
         {
             return;
         }
 
-        Volatile.Write(ref sink._lastFailureReport, now);
-        string what = events > 0 ? $"failed {events} event(s)" : "failed";
-        Stderr.Write($"FapiLog: sink '{NameOf(sink)}' {what}: {ex.GetType().Name}: {ExceptionText.Message(ex)}");
+        string name = NameOf(sink);
+        string line;
+        lock (state)
+        {
+            if (state.FailingSince is not { } since)
+            {
+                return;
+            }
+
+            TimeProvider clock = sink._reportClock;
+            long now = clock.GetTimestamp();
+            bool due = state.LastLine is not { } last || clock.GetElapsedTime(last, now) >= Interval;
+            if (!state.ReportedFailing && !due)
+            {
+                return;
+            }
+
+            if (!state.ReportedFailing && state.Unreported == 0)
+            {
+                // Only a failed flush, never reported: the sink works, and no event was lost.
+                state.FailingSince = null;
+                state.Failing = false;
+                return;
+            }
+
+            if (state.ReportedFailing)
+            {
+                string more = state.Unreported == 0 ? "" : $"; {state.Unreported} more event(s) failed since the last report";
+                line = $"FapiLog: sink '{name}' works again after failing for {Seconds(clock.GetElapsedTime(since, now))}{more}.";
+            }
+            else
+            {
+                // Failures that came within the interval of the last line, the sink working in between (it flaps).
+                line = $"FapiLog: sink '{name}' failed {state.Unreported} event(s) since its last report " +
+                       $"{Seconds(clock.GetElapsedTime(state.LastLine!.Value, now))} ago and works again; the latest failure: {state.Latest}";
+                state.LastLine = now;
+            }
+
+            state.Unreported = 0;
+            state.ReportedFailing = false;
+            state.FailingSince = null;
+            state.Failing = false;
+        }
+
+        Stderr.Write(line);
     }
+
+    /// <summary>
+    /// Says what failed since the last line and was not reported yet (the sink's pipeline is finishing): stderr accounts
+    /// for every failed event by the end.
+    /// </summary>
+    public static void ReportPending(LogSink sink)
+    {
+        if (Volatile.Read(ref sink._failures) is not { } state)
+        {
+            return;
+        }
+
+        string name = NameOf(sink);
+        string line;
+        lock (state)
+        {
+            if (state.Unreported == 0)
+            {
+                return;
+            }
+
+            line = $"FapiLog: sink '{name}' failed {state.Unreported} more event(s) since its last report; the latest failure: {state.Latest}";
+            state.Unreported = 0;
+            state.LastLine = sink._reportClock.GetTimestamp();
+        }
+
+        Stderr.Write(line);
+    }
+
+    /// <summary>Counts a line a sink wrote itself (Loki's shutdown report) as its failure line: the same failure, reported again through the pipeline, is not written twice.</summary>
+    public static void MarkReported(LogSink sink)
+    {
+        SinkFailureState state = StateOf(sink);
+        lock (state)
+        {
+            state.LastLine = sink._reportClock.GetTimestamp();
+            state.ReportedFailing = true;
+            state.FailingSince ??= state.LastLine;
+            state.Failing = true;
+        }
+    }
+
+    private static SinkFailureState StateOf(LogSink sink)
+    {
+        if (Volatile.Read(ref sink._failures) is { } state)
+        {
+            return state;
+        }
+
+        Interlocked.CompareExchange(ref sink._failures, new SinkFailureState(), null);
+        return sink._failures!;
+    }
+
+    private static string Describe(Exception ex) => $"{ex.GetType().Name}: {ExceptionText.Message(ex)}";
+
+    private static string Seconds(TimeSpan elapsed)
+        => elapsed.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + " s";
 
     /// <summary>
     /// The sink's <see cref="LogSink.Name"/>, which a sink may override: one that throws (in the catch that reports the
@@ -59,6 +203,28 @@ internal static class SinkFailureReporter
             return sink.GetType().FullName ?? sink.GetType().Name;
         }
     }
+}
+
+/// <summary>A sink's failures since its last line on stderr; locked on itself (the worker and a sink's own sender report).</summary>
+internal sealed class SinkFailureState
+{
+    /// <summary>When the last failure line was written (the sink's report clock), or null before the first.</summary>
+    public long? LastLine;
+
+    /// <summary>Events failed since the last line.</summary>
+    public long Unreported;
+
+    /// <summary>The latest failure, as its type and message.</summary>
+    public string? Latest;
+
+    /// <summary>Whether <see cref="FailingSince"/> is set: read without the lock for every batch the sink delivers.</summary>
+    public volatile bool Failing;
+
+    /// <summary>When the current run of failures began, or null while the sink works.</summary>
+    public long? FailingSince;
+
+    /// <summary>A line said the sink fails, and none since that it works again.</summary>
+    public bool ReportedFailing;
 }
 
 /// <summary>

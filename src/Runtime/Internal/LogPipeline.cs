@@ -409,6 +409,7 @@ internal sealed class LogPipeline
         foreach (LogSink sink in _sinks)
         {
             sink._pipelineOverflow = (int)_overflow;
+            sink._reportClock = _time;
         }
 
         try
@@ -614,6 +615,11 @@ internal sealed class LogPipeline
             try
             {
                 sink.Write(in batch, _abort.Token);
+                if (!sink.DefersDelivery)
+                {
+                    // A sink that defers says so itself, once it has pushed.
+                    SinkFailureReporter.Succeeded(sink);
+                }
             }
             catch (Exception ex)
             {
@@ -782,6 +788,8 @@ internal sealed class LogPipeline
             {
                 SinkFailureReporter.Report(sink, 0, ex);
             }
+
+            SinkFailureReporter.ReportPending(sink);
         }
     }
 

@@ -572,6 +572,10 @@ public sealed class LokiSink : LogSink
             {
                 Report(f, failed, entries);
             }
+            else
+            {
+                SinkFailureReporter.Succeeded(this);
+            }
 
             List<Action>? drained;
             lock (_gate)
@@ -646,7 +650,7 @@ public sealed class LokiSink : LogSink
                 Stderr.Write("FapiLog: " + exception.Message);
 
                 // The same failure comes back from Flush, which the pipeline reports through the throttle: said once is enough.
-                Volatile.Write(ref _lastFailureReport, Stopwatch.GetTimestamp());
+                SinkFailureReporter.MarkReported(this);
             }
 
             return;

@@ -1,0 +1,161 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using FapiLog.Internal;
+using FapiLog.Tests.Support;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>What stderr says about a sink that fails for a while and then works again (they replace Console.Error).</summary>
+[Collection(Loki.ConsoleCollection.Name)]
+public sealed class SinkFailureReportTests
+{
+    [Fact]
+    public void A_sink_failing_for_a_while_gets_one_line_per_interval_that_counts_every_failed_event_and_one_when_it_works_again()
+    {
+        var sink = new SwitchSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        var time = (FakeTime)options.TimeProvider;
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        string[] lines = CaptureStderr(() =>
+        {
+            // A full disk, say: every batch fails, one event each.
+            Log(pipeline, 5);
+            time.Advance(SinkFailureReporter.Interval + TimeSpan.FromSeconds(1));
+            Log(pipeline, 1);
+
+            // Room again.
+            sink.Failing = false;
+            Log(pipeline, 2);
+
+            // A failure within the interval of the last failure line says nothing yet; the shutdown says it.
+            sink.Failing = true;
+            Log(pipeline, 2);
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        Assert.Equal(
+        [
+            "FapiLog: sink 'SwitchSink' failed 1 event(s): IOException: No space left on device",
+            "FapiLog: sink 'SwitchSink' failed 5 event(s) since its last report 61 s ago; the latest failure: IOException: No space left on device",
+            "FapiLog: sink 'SwitchSink' works again after failing for 61 s.",
+            "FapiLog: sink 'SwitchSink' failed 2 more event(s) since its last report; the latest failure: IOException: No space left on device",
+        ], lines);
+        Assert.Equal(1 + 5 + 2, pipeline.GetStatistics().Failed);
+        Assert.Equal(2, pipeline.GetStatistics().Delivered);
+    }
+
+    [Fact]
+    public void Failures_after_a_recovery_within_the_interval_are_reported_with_the_next_recovery_once_the_interval_has_passed()
+    {
+        var sink = new SwitchSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        var time = (FakeTime)options.TimeProvider;
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        string[] lines = CaptureStderr(() =>
+        {
+            Log(pipeline, 1);
+            sink.Failing = false;
+            Log(pipeline, 1);
+
+            // A sink that flaps (fails, works, fails, works) within the interval: no line for each change.
+            for (int i = 0; i < 3; i++)
+            {
+                sink.Failing = true;
+                Log(pipeline, 1);
+                sink.Failing = false;
+                Log(pipeline, 1);
+            }
+
+            time.Advance(SinkFailureReporter.Interval);
+            Log(pipeline, 1);
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        Assert.Equal(
+        [
+            "FapiLog: sink 'SwitchSink' failed 1 event(s): IOException: No space left on device",
+            "FapiLog: sink 'SwitchSink' works again after failing for 0 s.",
+            "FapiLog: sink 'SwitchSink' failed 3 event(s) since its last report 60 s ago and works again; the latest failure: IOException: No space left on device",
+        ], lines);
+    }
+
+    [Fact]
+    public void A_Loki_that_refuses_and_then_takes_pushes_again_is_reported_working_again_by_its_sender()
+    {
+        // The Loki sink's Write only buffers: whether Loki took the events is known on its sender, which says so.
+        using var receiver = new Loki.LokiReceiver((i, _) => i == 0 ? new Loki.ResponsePlan(503, Body: "ingester down") : Loki.ResponsePlan.NoContent);
+        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1) };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MaxAttempts = 1;
+        var sink = new FapiLog.Loki.LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        string[] lines = CaptureStderr(() =>
+        {
+            Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
+            Assert.True(pipeline.Flush(TestLog.Safety));
+            Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, 2, "y", 1m));
+            Assert.True(pipeline.Flush(TestLog.Safety));
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        // The sink's own summary at disposal follows; these two are the failure reports.
+        Assert.True(lines.Count(l => l.StartsWith("FapiLog: sink 'Loki'", StringComparison.Ordinal)) == 2, string.Join("\n", lines));
+        Assert.StartsWith("FapiLog: sink 'Loki' failed 1 event(s): LokiPushException: ", lines[0], StringComparison.Ordinal);
+        Assert.Contains("503", lines[0], StringComparison.Ordinal);
+        Assert.StartsWith("FapiLog: sink 'Loki' works again after failing for ", lines[1], StringComparison.Ordinal);
+        Assert.Equal(1, pipeline.GetStatistics().Failed);
+        Assert.Equal(1, pipeline.GetStatistics().Delivered);
+    }
+
+    /// <summary>Logs <paramref name="count"/> events, each flushed on its own (one batch each).</summary>
+    private static void Log(LogPipeline pipeline, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 0, i));
+            Assert.True(pipeline.Flush(TestLog.Safety));
+        }
+    }
+
+    private static string[] CaptureStderr(Action action)
+    {
+        TextWriter original = Console.Error;
+        var error = new StringWriter();
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            action();
+        }
+        finally
+        {
+            Console.SetError(original);
+        }
+
+        return error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
+    }
+
+    /// <summary>Fails every batch while <see cref="Failing"/> is set, as a file sink on a full disk does.</summary>
+    private sealed class SwitchSink : LogSink
+    {
+        private volatile bool _failing = true;
+
+        public bool Failing
+        {
+            get => _failing;
+            set => _failing = value;
+        }
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            if (_failing)
+            {
+                throw new IOException("No space left on device");
+            }
+        }
+    }
+}
