@@ -30,7 +30,8 @@ namespace FapiLog.TestHost;
 /// hangs and ignores cancellation, ShutdownTimeout 10 min; Main shuts down with a 1 s timeout, prints "shutdown=…" and
 /// returns, so the exit hook meets a pipeline already given up on. host-ignoring-sink: a Generic Host whose extra sink
 /// hangs and ignores cancellation, ShutdownTimeout 2 s; prints "ready" and runs until a signal stops the host. console:
-/// COUNT events to the console sink the environment sets up (FILE unused).
+/// COUNT events to the console sink the environment sets up (FILE unused). console-reader-gone: one event to the console,
+/// then COUNT more after the test closed the pipe and wrote "closed" to stdin; prints the statistics on stderr.
 /// sigterm-loki-down: COUNT events to FILE and a Loki at TESTHOST_LOKI_URL that refuses them; prints "ready" once a retry
 /// waits, then sleeps until a signal ends it. meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
@@ -267,6 +268,31 @@ internal static class ExitModes
                 w.SetException(outer);
                 w.Commit();
                 return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
+            }
+
+            case "console-reader-gone":
+            {
+                // `app | head -1`: one event to the console, then, once the test has closed its end of the pipe and said
+                // so on stdin, COUNT more; the statistics go to stderr.
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = true;
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                });
+                Program.Tick(0);
+                if (!FapiLogging.Flush(TimeSpan.FromSeconds(30)) || Console.In.ReadLine() != "closed")
+                {
+                    return 3;
+                }
+
+                for (long i = 1; i <= count; i++)
+                {
+                    Program.Tick(i);
+                }
+
+                bool shutdown = FapiLogging.Shutdown(TimeSpan.FromSeconds(30));
+                Console.Error.WriteLine($"shutdown={shutdown} {FapiLogging.Statistics}");
+                return 0;
             }
 
             case "console":

@@ -499,6 +499,42 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void Console_events_written_after_the_reader_of_stdout_went_away_are_counted_as_failed_and_reported_once()
+    {
+        // `app | head -1`: .NET's console stream takes a write to a pipe without a reader as a success, so the events
+        // after it were counted as delivered and nothing said they went nowhere.
+        var environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" };
+        using Process p = ChildProcess.StartWith(environment, redirectInput: true, "console-reader-gone", _file, "50");
+        Task<string> errors = p.StandardError.ReadToEndAsync();
+        Task<string?> first = p.StandardOutput.ReadLineAsync();
+        try
+        {
+            Assert.True(first.Wait(TimeSpan.FromMinutes(1)), "no first line");
+            Assert.EndsWith("info     Tick: Tick 0", first.Result, StringComparison.Ordinal);
+            p.StandardOutput.Close();
+            p.StandardInput.WriteLine("closed");
+            p.StandardInput.Close();
+            Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "the child process did not exit");
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+            }
+        }
+
+        p.WaitForExit();
+        string[] lines = errors.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors.Result}");
+        string failure = Assert.Single(lines, l => l.StartsWith("FapiLog: ", StringComparison.Ordinal));
+        Assert.Equal("FapiLog: sink 'console' failed 50 event(s): IOException: Broken pipe", failure);
+        string statistics = Assert.Single(lines, l => l.StartsWith("shutdown=", StringComparison.Ordinal));
+        Assert.Contains("shutdown=True attempted=51 ", statistics, StringComparison.Ordinal);
+        Assert.Contains(" delivered=1 failed=50 ", statistics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_exception_whose_inner_exceptions_form_a_cycle_is_logged_without_overflowing_the_stack()
     {
         using Process p = ChildProcess.Start("exception-cycle", _file, "10");

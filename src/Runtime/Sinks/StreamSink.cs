@@ -498,13 +498,110 @@ public sealed class ConsoleSink : StreamSink
 
     /// <summary>Creates a console sink; <paramref name="json"/> selects JSON lines.</summary>
     public ConsoleSink(bool json = false)
-        : this(Console.OpenStandardOutput(), json, colour: UseColour(
+        : this(OpenStandardOutput(), json, colour: UseColour(
             json,
             Console.IsOutputRedirected,
             Environment.GetEnvironmentVariable("NO_COLOR"),
             Environment.GetEnvironmentVariable("TERM"),
             Environment.GetEnvironmentVariable("FORCE_COLOR")))
     {
+    }
+
+    /// <summary>
+    /// Standard output for the console sink. .NET's console stream treats a write to a pipe whose reader has gone
+    /// (<c>app | head -1</c>, a log collector that exited) as a success, so every later event was counted as delivered
+    /// and nothing said it went nowhere. A pipe or socket is written through a stream on descriptor 1 instead, whose
+    /// write fails with EPIPE: the events are counted as failed and reported like any other sink failure. A terminal or
+    /// a file keeps the console stream (a file shares its offset with the application's own <c>Console.Out</c>).
+    /// </summary>
+    private static Stream OpenStandardOutput()
+    {
+        if (OperatingSystem.IsWindows() || !Console.IsOutputRedirected)
+        {
+            return Console.OpenStandardOutput();
+        }
+
+        try
+        {
+            var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+            if (!stream.CanSeek)
+            {
+                return new PipeOutput(stream, Console.OpenStandardOutput);
+            }
+
+            stream.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            // Descriptor 1 closed or not usable as a stream: the console stream says so in its own way.
+        }
+
+        return Console.OpenStandardOutput();
+    }
+
+    /// <summary>
+    /// Standard output when it is a pipe or a socket: writes fail when the reader has gone. Descriptor 1 may also have been
+    /// left non-blocking by a process that shares it, and then a full pipe fails a write with EAGAIN where .NET's console
+    /// stream waits for room; from the first such failure on, the console stream writes. Writes go out in pieces of at most
+    /// PIPE_BUF bytes, each of which a pipe takes whole or not at all, so that the piece that met EAGAIN is written again
+    /// without a part of it twice.
+    /// </summary>
+    internal sealed class PipeOutput(FileStream pipe, Func<Stream> waitingOutput) : Stream
+    {
+        private static readonly int s_atomicBytes = OperatingSystem.IsLinux() ? 4096 : 512;
+        private static readonly int s_wouldBlock = OperatingSystem.IsLinux() ? 11 : 35;
+        private Stream? _console;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            while (!buffer.IsEmpty)
+            {
+                if (_console is not null)
+                {
+                    _console.Write(buffer);
+                    return;
+                }
+
+                ReadOnlySpan<byte> piece = buffer.Slice(0, Math.Min(s_atomicBytes, buffer.Length));
+                try
+                {
+                    pipe.Write(piece);
+                }
+                catch (IOException ex) when (ex.HResult == s_wouldBlock)
+                {
+                    _console = waitingOutput();
+                    continue;
+                }
+
+                buffer = buffer.Slice(piece.Length);
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>

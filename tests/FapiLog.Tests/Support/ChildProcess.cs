@@ -27,11 +27,16 @@ internal static class ChildProcess
 
     /// <summary>Starts the host with <paramref name="environment"/> added to this process's environment.</summary>
     public static Process StartWith(IReadOnlyDictionary<string, string>? environment, params string[] args)
+        => StartWith(environment, redirectInput: false, args);
+
+    /// <summary>As <see cref="StartWith(IReadOnlyDictionary{string, string}?, string[])"/>; with <paramref name="redirectInput"/>, the test writes the host's stdin.</summary>
+    public static Process StartWith(IReadOnlyDictionary<string, string>? environment, bool redirectInput, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = redirectInput,
             UseShellExecute = false,
         };
         info.ArgumentList.Add(HostPath);

@@ -1,0 +1,54 @@
+using System;
+using System.IO;
+using System.IO.Pipes;
+using System.Linq;
+using System.Runtime.InteropServices;
+using FapiLog.Sinks;
+using Microsoft.Win32.SafeHandles;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>The console sink's stdout when it is a pipe (the broken-pipe case runs in a child process: ProcessTests).</summary>
+public sealed class ConsolePipeOutputTests
+{
+    [DllImport("libc", SetLastError = true, EntryPoint = "fcntl")]
+    private static extern int Fcntl(int fd, int command, int argument);
+
+    private const int GetFlags = 3;
+    private const int SetFlags = 4;
+    private const int NonBlocking = 0x800; // O_NONBLOCK on Linux
+
+    [Fact]
+    public void A_full_non_blocking_pipe_hands_the_rest_to_a_stream_that_waits_without_losing_or_repeating_a_byte()
+    {
+        // Another process may leave a shared stdout non-blocking: a full pipe then fails a write with EAGAIN, which
+        // .NET's console stream waits out and a plain file stream does not.
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var server = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.None);
+        int fd = (int)server.ClientSafePipeHandle.DangerousGetHandle();
+        int flags = Fcntl(fd, GetFlags, 0);
+        Assert.NotEqual(-1, flags);
+        Assert.NotEqual(-1, Fcntl(fd, SetFlags, flags | NonBlocking));
+        var waiting = new MemoryStream();
+        // Far more than a pipe holds (64 KiB), and not repeating at any piece size, so that a piece written twice shows.
+        byte[] data = Enumerable.Range(0, 300_000).Select(i => (byte)((i * 7) + (i / 251))).ToArray();
+        using (var pipe = new FileStream(new SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, bufferSize: 0))
+        {
+            using var output = new ConsoleSink.PipeOutput(pipe, () => waiting);
+            output.Write(data, 0, 1000);
+            output.Write(data, 1000, data.Length - 1000);
+        }
+
+        server.DisposeLocalCopyOfClientHandle();
+        var read = new MemoryStream();
+        server.CopyTo(read);
+
+        Assert.InRange(read.Length, 1000, data.Length - 1);
+        Assert.Equal(data, read.ToArray().Concat(waiting.ToArray()));
+    }
+}
