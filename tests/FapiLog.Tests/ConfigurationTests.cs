@@ -210,6 +210,10 @@ public class ConfigurationTests
             Assert.Equal(folder, ex.Value);
             Assert.Contains(folder, ex.Message);
             Assert.NotNull(ex.InnerException);
+            // Said as it is: .NET's own error for a folder is "Access to the path is denied", which sends an operator
+            // looking at permissions.
+            Assert.Contains("is a folder, not a file", ex.Message);
+            Assert.DoesNotContain("denied", ex.Message);
         }
         finally
         {

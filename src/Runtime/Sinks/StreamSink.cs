@@ -301,6 +301,12 @@ public sealed class JsonFileSink : StreamSink
 
     private static FileStream Open(string path, out long length)
     {
+        if (Directory.Exists(path))
+        {
+            // .NET's own error for this is "Access to the path is denied", which sends an operator looking at permissions.
+            throw new IOException($"'{path}' is a folder, not a file: name the log file in it, such as '{System.IO.Path.Combine(path, "app.jsonl")}'.");
+        }
+
         string? folder = System.IO.Path.GetDirectoryName(path);
         if (!string.IsNullOrEmpty(folder))
         {
