@@ -50,8 +50,9 @@ public sealed class LokiSink : LogSink
     private readonly Uri _pushUri;
     private readonly string _endpoint;
     private readonly string? _tenant;
-    private readonly string? _authScheme;
-    private readonly string? _authParameter;
+    // "Bearer token" or "Basic base64": the header's text, made once (a parsed AuthenticationHeaderValue per request was
+    // an allocation that serializes to the same bytes).
+    private readonly string? _authorization;
     private readonly KeyValuePair<string, string>[] _headers;
     private readonly TimeSpan _requestTimeout;
     private readonly TimeSpan _minBackoff;
@@ -96,6 +97,10 @@ public sealed class LokiSink : LogSink
 
     // Used by the sender thread only.
     private bool _useAsync;
+    // The source of the request in flight, cancelled by its deadline or by the batch's token; a request that neither cancelled
+    // leaves it to the next one, so that a push allocates no source of its own (nor a deadline entry).
+    private CancellationTokenSource? _request;
+    private readonly RequestDeadlines.Entry _deadline = new();
     private bool _shutdownReported;
     private int _disposed;
 
@@ -115,13 +120,11 @@ public sealed class LokiSink : LogSink
         _tenant = options.Tenant;
         if (options.BearerToken is { } token)
         {
-            _authScheme = "Bearer";
-            _authParameter = token;
+            _authorization = "Bearer " + token;
         }
         else if (options.Username is { } user)
         {
-            _authScheme = "Basic";
-            _authParameter = Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + options.Password));
+            _authorization = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + options.Password));
         }
 
         _headers = [.. options.Headers];
@@ -149,7 +152,8 @@ public sealed class LokiSink : LogSink
 
         // The sink owns the handler it created, never one it was given.
         _client = new HttpClient(handler, disposeHandler: options.HttpMessageHandler is null) { Timeout = Timeout.InfiniteTimeSpan };
-        _client.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("FapiLog", typeof(LokiSink).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        // As text: HttpClient copies a parsed default header into every request, and a string without allocating.
+        _client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "FapiLog/" + (typeof(LokiSink).Assembly.GetName().Version?.ToString(3) ?? "0"));
     }
 
     /// <inheritdoc />
@@ -586,8 +590,12 @@ public sealed class LokiSink : LogSink
             }
 
             Run(drained);
+            _sentForTesting?.Invoke();
         }
     }
+
+    /// <summary>Tests: runs on the sender thread once it has finished with a batch (pushed or given up).</summary>
+    internal Action? _sentForTesting;
 
     /// <inheritdoc />
     internal override void WhenDrained(Action callback)
@@ -784,9 +792,12 @@ public sealed class LokiSink : LogSink
 
     private Attempt SendOnce(ArraySegment<byte> body, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        CancellationTokenSource timeout = RequestSource();
+        // Disposed after the deadline (usings unwind in reverse): once both are, nothing cancels the source any more, so
+        // whether it was cancelled is settled before the next request looks.
+        using CancellationTokenRegistration link = cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
         // Not timeout.CancelAfter: its timer needs the thread pool, and a starved pool must not stall the worker.
-        using RequestDeadlines.Registration deadline = RequestDeadlines.CancelAfter(timeout, _requestTimeout);
+        using RequestDeadlines.Registration deadline = RequestDeadlines.CancelAfter(_deadline, timeout, _requestTimeout);
         HttpRequestMessage request = CreateRequest(body);
         try
         {
@@ -828,6 +839,18 @@ public sealed class LokiSink : LogSink
         }
     }
 
+    /// <summary>The source for the next request: the previous one unless its deadline or the batch's token cancelled it.</summary>
+    private CancellationTokenSource RequestSource()
+    {
+        if (_request is { IsCancellationRequested: false } current)
+        {
+            return current;
+        }
+
+        _request?.Dispose();
+        return _request = new CancellationTokenSource();
+    }
+
     private HttpResponseMessage Send(ref HttpRequestMessage request, ArraySegment<byte> body, CancellationToken token)
     {
         if (!_useAsync)
@@ -852,10 +875,12 @@ public sealed class LokiSink : LogSink
     private HttpRequestMessage CreateRequest(ArraySegment<byte> body)
     {
         var content = new ByteArrayContent(body.Array!, body.Offset, body.Count);
-        content.Headers.ContentType = new MediaTypeHeaderValue(_framer.ContentType);
+        // The encoder's constant strings as they are: a parsed MediaTypeHeaderValue (and an encoding collection) per
+        // request was an allocation that serializes to the same bytes.
+        content.Headers.TryAddWithoutValidation("Content-Type", _framer.ContentType);
         if (_framer.ContentEncoding is { } encoding)
         {
-            content.Headers.ContentEncoding.Add(encoding);
+            content.Headers.TryAddWithoutValidation("Content-Encoding", encoding);
         }
 
         var request = new HttpRequestMessage(HttpMethod.Post, _pushUri)
@@ -870,9 +895,9 @@ public sealed class LokiSink : LogSink
             request.Headers.TryAddWithoutValidation("X-Scope-OrgID", _tenant);
         }
 
-        if (_authScheme is not null)
+        if (_authorization is not null)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue(_authScheme, _authParameter);
+            request.Headers.TryAddWithoutValidation("Authorization", _authorization);
         }
 
         foreach (KeyValuePair<string, string> header in _headers)
@@ -989,6 +1014,7 @@ public sealed class LokiSink : LogSink
             if (stopped)
             {
                 Retire(_cancel);
+                _request?.Dispose();
             }
         }
 

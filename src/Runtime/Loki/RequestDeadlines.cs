@@ -17,11 +17,14 @@ internal static class RequestDeadlines
     private static readonly List<Entry> s_pending = new();
     private static Thread? s_thread;
 
-    /// <summary>Cancels <paramref name="source"/> after <paramref name="timeout"/> unless the returned registration is disposed first.</summary>
-    public static Registration CancelAfter(CancellationTokenSource source, TimeSpan timeout)
+    /// <summary>
+    /// Cancels <paramref name="source"/> after <paramref name="timeout"/> unless the returned registration is disposed first.
+    /// <paramref name="entry"/> is the caller's own, reused from request to request (one at a time) so that a request
+    /// allocates no deadline object; it must not be armed again before the previous registration is disposed.
+    /// </summary>
+    public static Registration CancelAfter(Entry entry, CancellationTokenSource source, TimeSpan timeout)
     {
         long ticks = (long)Math.Min(timeout.TotalSeconds * Stopwatch.Frequency, long.MaxValue / 2);
-        var entry = new Entry(Stopwatch.GetTimestamp() + ticks, source);
         lock (s_lock)
         {
             if (s_thread is null)
@@ -30,6 +33,8 @@ internal static class RequestDeadlines
                 s_thread.Start();
             }
 
+            entry.Deadline = Stopwatch.GetTimestamp() + ticks;
+            entry.Source = source;
             s_pending.Add(entry);
             Monitor.Pulse(s_lock);
         }
@@ -56,7 +61,7 @@ internal static class RequestDeadlines
                         // throws must not end this thread, which every later timeout needs.
                         try
                         {
-                            e.Source.Cancel();
+                            e.Source?.Cancel();
                         }
                         catch (AggregateException)
                         {
@@ -81,12 +86,15 @@ internal static class RequestDeadlines
         }
     }
 
-    /// <summary>One deadline; compared by reference, so that equal deadlines of one source stay apart.</summary>
-    internal sealed class Entry(long deadline, CancellationTokenSource source)
+    /// <summary>
+    /// One deadline, armed by <see cref="CancelAfter"/> and disarmed by disposing its registration; compared by reference,
+    /// so that equal deadlines of one source stay apart. Its fields change under the lock only.
+    /// </summary>
+    internal sealed class Entry
     {
-        public long Deadline { get; } = deadline;
+        public long Deadline;
 
-        public CancellationTokenSource Source { get; } = source;
+        public CancellationTokenSource? Source;
     }
 
     /// <summary>Removes the deadline; after <see cref="Dispose"/> the source is never cancelled by it.</summary>
@@ -106,6 +114,8 @@ internal static class RequestDeadlines
             lock (s_lock)
             {
                 s_pending.Remove(_entry);
+                // Not kept alive by an entry waiting for its next request.
+                _entry.Source = null;
             }
         }
     }
