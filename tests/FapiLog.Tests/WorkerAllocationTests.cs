@@ -1,0 +1,137 @@
+using System;
+using System.IO;
+using System.Threading;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>
+/// What the draining side allocates per batch once warm: the worker loop and the built-in sinks. Allocation assertions on
+/// the worker thread (a sink before and one after the measured ones read its allocation counter), not timing ones.
+/// </summary>
+public sealed class WorkerAllocationTests
+{
+    private const int Warmup = 50;
+    private const int Measured = 100;
+
+    /// <summary>Every kind the task names: a long, a string, a double, a DateTime, a Guid, an enum and a nullable.</summary>
+    internal static readonly LogEventDescriptor Mixed = new(
+        60, "Mixed", LogLevel.Information, "Order {OrderId} by {Customer} total {Total} at {When} id {Id} on {Day} retry {Retry}",
+        LogArgument.Create<long>("orderId"), LogArgument.Create<string>("customer"), LogArgument.Create<double>("total"),
+        LogArgument.Create<DateTime>("when"), LogArgument.Create<Guid>("id"), LogArgument.Create<DayOfWeek>("day"),
+        LogArgument.Create<int?>("retry"));
+
+    [Fact]
+    public void The_worker_and_the_stream_sinks_allocate_nothing_per_batch_in_steady_state()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "fapilog-alloc-" + Guid.NewGuid().ToString("N") + ".jsonl");
+        try
+        {
+            var before = new Probe();
+            var after = new Probe();
+            // The system clock, as in production: a test clock arms a timer (its own allocation) for every idle wait.
+            FapiLogOptions options = TestLog.Options(o =>
+            {
+                o.BatchSize = 100;
+                o.TimeProvider = TimeProvider.System;
+            });
+            LogSink[] sinks =
+            [
+                before,
+                new ConsoleSink(Stream.Null, json: false, colour: false),
+                new ConsoleSink(Stream.Null, json: false, colour: true),
+                new ConsoleSink(Stream.Null, json: true, colour: false),
+                new JsonFileSink(path, maxBytes: 1L << 40, retainedFiles: 1),
+                after,
+            ];
+            var pipeline = new LogPipeline(options, sinks);
+            var guid = Guid.NewGuid();
+            for (int round = 0; round < Warmup + Measured; round++)
+            {
+                for (int i = 0; i < 100; i++)
+                {
+                    LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, Mixed, captureTraceContext: true);
+                    Assert.True(w.IsActive);
+                    w.Write((long)i);
+                    w.WriteString(i % 2 == 0 ? "alice" : "bob");
+                    w.Write(i * 1.25);
+                    w.Write(DateTime.UtcNow);
+                    w.Write(guid);
+                    w.Write((DayOfWeek)(i % 7));
+                    w.WriteNullable(i % 3 == 0 ? null : (int?)i);
+                    w.Commit();
+                }
+
+                after.WaitForEvents((round + 1) * 100L);
+            }
+
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+            Assert.Equal((Warmup + Measured) * 100L, pipeline.GetStatistics().Delivered);
+            // The sinks: from the first probe's Write to the second's, per batch; the loop: from one batch's second probe
+            // to the next batch's first.
+            Assert.Equal(0, after.AllocatedSince(before, Warmup));
+            Assert.Equal(0, before.AllocatedSince(after, Warmup, previousBatch: true));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Reads the worker's allocation counter at each Write; counts the events it saw.</summary>
+    private sealed class Probe : LogSink
+    {
+        private readonly long[] _counter = new long[Warmup + Measured + 1];
+        private readonly object _lock = new();
+        private int _batches;
+        private long _events;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            long now = GC.GetAllocatedBytesForCurrentThread();
+            if (_batches < _counter.Length)
+            {
+                _counter[_batches] = now;
+            }
+
+            _batches++;
+            lock (_lock)
+            {
+                _events += batch.Count;
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        public void WaitForEvents(long count)
+        {
+            lock (_lock)
+            {
+                while (_events < count)
+                {
+                    Assert.True(Monitor.Wait(_lock, TestLog.Safety), $"the worker delivered {_events} of {count} events");
+                }
+            }
+        }
+
+        /// <summary>
+        /// Bytes allocated on the worker from <paramref name="start"/>'s reading to this one's, summed over the batches
+        /// after <paramref name="skip"/>; with <paramref name="previousBatch"/>, from start's reading of the batch before.
+        /// </summary>
+        public long AllocatedSince(Probe start, int skip, bool previousBatch = false)
+        {
+            Assert.Equal(Warmup + Measured, _batches);
+            long total = 0;
+            int offset = previousBatch ? 1 : 0;
+            for (int i = skip + offset; i < _batches; i++)
+            {
+                total += _counter[i] - start._counter[i - offset];
+            }
+
+            return total;
+        }
+    }
+}
