@@ -25,6 +25,9 @@ public sealed class WorkerAllocationTests
         LogArgument.Create<DateTime>("when"), LogArgument.Create<Guid>("id"), LogArgument.Create<DayOfWeek>("day"),
         LogArgument.Create<int?>("retry"));
 
+    internal static readonly LogEventDescriptor Failed = new(
+        61, "Failed", LogLevel.Error, "Order {OrderId} failed", LogArgument.Create<long>("orderId"));
+
     [Fact]
     public void The_worker_and_the_stream_sinks_allocate_nothing_per_batch_in_steady_state()
     {
@@ -80,6 +83,66 @@ public sealed class WorkerAllocationTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public void An_exception_is_rendered_once_per_batch_whatever_the_number_of_sinks()
+    {
+        // Every sink writes the exception's full text, and ToString builds it (its stack trace text above all) anew
+        // each time: three sinks took it three times. Now the batch takes it once, and each sink writes that.
+        Exception error = Thrown();
+        long oneText = AllocationOf(() => error.ToString());
+        Assert.True(oneText > 0);
+
+        var before = new Probe();
+        var after = new Probe();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        LogSink[] sinks =
+        [
+            before,
+            new ConsoleSink(Stream.Null, json: false, colour: false),
+            new ConsoleSink(Stream.Null, json: true, colour: false),
+            new ConsoleSink(Stream.Null, json: true, colour: false),
+            after,
+        ];
+        var pipeline = new LogPipeline(options, sinks);
+        for (int round = 0; round < Warmup + Measured; round++)
+        {
+            LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, Failed, captureTraceContext: true);
+            Assert.True(w.IsActive);
+            w.Write((long)round);
+            w.SetException(error);
+            w.Commit();
+            after.WaitForEvents(round + 1L);
+        }
+
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        long perBatch = after.AllocatedSince(before, Warmup) / Measured;
+        Assert.True(perBatch < 2 * oneText, $"three sinks allocated {perBatch} B per event; one ToString of the exception is {oneText} B");
+    }
+
+    private static Exception Thrown()
+    {
+        try
+        {
+            throw new InvalidOperationException("card declined");
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ex;
+        }
+    }
+
+    private static long AllocationOf(Func<string> take)
+    {
+        for (int i = 0; i < 10; i++)
+        {
+            take();
+        }
+
+        long start = GC.GetAllocatedBytesForCurrentThread();
+        take();
+        return GC.GetAllocatedBytesForCurrentThread() - start;
     }
 
     /// <summary>Reads the worker's allocation counter at each Write; counts the events it saw.</summary>

@@ -23,8 +23,39 @@ internal static class ExceptionText
     /// <summary>Most exceptions (inner ones of aggregates included, each time it is met) walked before the text is written.</summary>
     internal const int MaxExceptions = 100_000;
 
+    // The texts taken while the worker hands one batch to its sinks, by exception (compared by reference): every sink renders
+    // an event's exception (console, file, Loki), and ToString builds the stack trace text anew each time, 2.4 KB for a
+    // shallow one; many a Message (ArgumentException's, with its parameter name) is built anew too. Only between
+    // BeginBatch and EndBatch, which forgets them, so that nothing keeps a drained exception alive, and a sink called
+    // outside a pipeline renders as before.
+    [ThreadStatic]
+    private static BatchTexts? t_batch;
+
+    /// <summary>From now until <see cref="EndBatch"/>, the texts of an exception are taken once on this thread and reused.</summary>
+    public static void BeginBatch() => (t_batch ??= new BatchTexts()).Active = true;
+
+    /// <summary>Forgets the texts taken since <see cref="BeginBatch"/> and stops reusing them.</summary>
+    public static void EndBatch() => t_batch?.Forget();
+
     /// <summary><paramref name="ex"/>'s message, or a marker when reading it throws.</summary>
     public static string Message(Exception ex)
+    {
+        if (t_batch is not { Active: true } batch)
+        {
+            return TakeMessage(ex);
+        }
+
+        // Looked up again after taking the text: taking it runs the exception's own code, which may add entries.
+        if (batch.Texts(ex).Message is not { } message)
+        {
+            message = TakeMessage(ex);
+            batch.Texts(ex).Message = message;
+        }
+
+        return message;
+    }
+
+    private static string TakeMessage(Exception ex)
     {
         try
         {
@@ -42,6 +73,22 @@ internal static class ExceptionText
     /// a marker that says so).
     /// </summary>
     public static string Full(Exception ex)
+    {
+        if (t_batch is not { Active: true } batch)
+        {
+            return TakeFull(ex);
+        }
+
+        if (batch.Texts(ex).Full is not { } full)
+        {
+            full = TakeFull(ex);
+            batch.Texts(ex).Full = full;
+        }
+
+        return full;
+    }
+
+    private static string TakeFull(Exception ex)
     {
         if (!IsBounded(ex))
         {
@@ -167,4 +214,49 @@ internal static class ExceptionText
 
     // Only the failure's type: its own message might throw as well.
     private static string Marker(string member, Exception failure) => $"<{member} threw {failure.GetType().FullName}>";
+
+    /// <summary>The exceptions of the batch being delivered and their texts, in a table kept from batch to batch.</summary>
+    private sealed class BatchTexts
+    {
+        // A batch has few distinct exceptions, and a search of them costs nothing beside one ToString.
+        private Entry[] _entries = new Entry[4];
+        private int _count;
+
+        public bool Active;
+
+        /// <summary>The texts of <paramref name="ex"/>, added (none taken yet) when the batch has no entry for it.</summary>
+        public ref Entry Texts(Exception ex)
+        {
+            for (int i = 0; i < _count; i++)
+            {
+                if (ReferenceEquals(_entries[i].Exception, ex))
+                {
+                    return ref _entries[i];
+                }
+            }
+
+            if (_count == _entries.Length)
+            {
+                Array.Resize(ref _entries, _count * 2);
+            }
+
+            ref Entry added = ref _entries[_count++];
+            added.Exception = ex;
+            return ref added;
+        }
+
+        public void Forget()
+        {
+            Array.Clear(_entries, 0, _count);
+            _count = 0;
+            Active = false;
+        }
+
+        public struct Entry
+        {
+            public Exception? Exception;
+            public string? Message;
+            public string? Full;
+        }
+    }
 }

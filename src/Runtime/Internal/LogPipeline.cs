@@ -609,27 +609,36 @@ internal sealed class LogPipeline
         // A sink that pushes later (Loki) holds the ticket, and the batch is counted when the last holder lets go.
         DeliveryTicket? ticket = countEvents && _defers ? _tickets.Rent(batch.Count) : null;
         bool allSucceeded = true;
-        foreach (LogSink sink in _sinks)
+        // Each sink renders an event's exception; its text is taken once for all of them (see ExceptionText).
+        ExceptionText.BeginBatch();
+        try
         {
-            sink._ticket = ticket;
-            try
+            foreach (LogSink sink in _sinks)
             {
-                sink.Write(in batch, _abort.Token);
-                if (!sink.DefersDelivery)
+                sink._ticket = ticket;
+                try
                 {
-                    // A sink that defers says so itself, once it has pushed.
-                    SinkFailureReporter.Succeeded(sink);
+                    sink.Write(in batch, _abort.Token);
+                    if (!sink.DefersDelivery)
+                    {
+                        // A sink that defers says so itself, once it has pushed.
+                        SinkFailureReporter.Succeeded(sink);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    allSucceeded = false;
+                    SinkFailureReporter.Report(sink, batch.Count, ex);
+                }
+                finally
+                {
+                    sink._ticket = null;
                 }
             }
-            catch (Exception ex)
-            {
-                allSucceeded = false;
-                SinkFailureReporter.Report(sink, batch.Count, ex);
-            }
-            finally
-            {
-                sink._ticket = null;
-            }
+        }
+        finally
+        {
+            ExceptionText.EndBatch();
         }
 
         if (ticket is not null)
