@@ -121,6 +121,43 @@ public sealed class WorkerAllocationTests
         Assert.True(perBatch < 2 * oneText, $"three sinks allocated {perBatch} B per event; one ToString of the exception is {oneText} B");
     }
 
+    [Fact]
+    public void A_batch_with_more_distinct_exceptions_than_the_shared_texts_keep_renders_each_with_its_own_text_in_every_sink()
+    {
+        // The per-batch table of exception texts holds a bounded number of exceptions (beyond it a search would cost more
+        // than it saves); the rest go through a scratch entry, which must never hand one exception's text to another.
+        const int Events = 100;
+        var outputs = new[] { new MemoryStream(), new MemoryStream() };
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = Events);
+        var pipeline = new LogPipeline(
+            options, [new ConsoleSink(outputs[0], json: true, colour: false), new ConsoleSink(outputs[1], json: true, colour: false)], startWorker: false);
+        for (int i = 0; i < Events; i++)
+        {
+            LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, Failed, captureTraceContext: false);
+            Assert.True(w.IsActive);
+            w.Write((long)i);
+            // Every other event repeats the previous one's exception, so that reuse is exercised past the table too.
+            w.SetException(new InvalidOperationException($"failure {i - (i % 2)}"));
+            w.Commit();
+        }
+
+        pipeline.StartWorkerForTesting();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        foreach (MemoryStream output in outputs)
+        {
+            string[] lines = System.Text.Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(Events, lines.Length);
+            for (int i = 0; i < Events; i++)
+            {
+                using var line = System.Text.Json.JsonDocument.Parse(lines[i]);
+                System.Text.Json.JsonElement exception = line.RootElement.GetProperty("exception");
+                Assert.Equal($"failure {i - (i % 2)}", exception.GetProperty("message").GetString());
+                Assert.StartsWith($"System.InvalidOperationException: failure {i - (i % 2)}", exception.GetProperty("stack").GetString());
+            }
+        }
+    }
+
     private static Exception Thrown()
     {
         try

@@ -218,9 +218,13 @@ internal static class ExceptionText
     /// <summary>The exceptions of the batch being delivered and their texts, in a table kept from batch to batch.</summary>
     private sealed class BatchTexts
     {
-        // A batch has few distinct exceptions, and a search of them costs nothing beside one ToString.
+        // A batch has few distinct exceptions, and a search of them costs nothing beside one ToString. Past MaxEntries (an
+        // error storm in a batch of thousands) the search would cost more than it saves: further exceptions get a scratch
+        // entry that the next one overwrites, so their texts are taken per sink, as without the table.
+        private const int MaxEntries = 32;
         private Entry[] _entries = new Entry[4];
         private int _count;
+        private Entry _scratch;
 
         public bool Active;
 
@@ -233,6 +237,18 @@ internal static class ExceptionText
                 {
                     return ref _entries[i];
                 }
+            }
+
+            if (_count == MaxEntries)
+            {
+                if (ReferenceEquals(_scratch.Exception, ex))
+                {
+                    return ref _scratch;
+                }
+
+                _scratch = default;
+                _scratch.Exception = ex;
+                return ref _scratch;
             }
 
             if (_count == _entries.Length)
@@ -249,6 +265,7 @@ internal static class ExceptionText
         {
             Array.Clear(_entries, 0, _count);
             _count = 0;
+            _scratch = default;
             Active = false;
         }
 
