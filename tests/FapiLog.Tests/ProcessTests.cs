@@ -1,10 +1,8 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
-using System.Threading.Tasks;
 using FapiLog.Tests.Support;
 using Xunit;
 
@@ -23,17 +21,11 @@ public sealed class ProcessTests : IDisposable
         .Select(e => e.GetProperty("Sequence").GetInt64())
         .ToArray();
 
-    private static void WaitForExit(Process p)
-    {
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "the child process did not exit");
-        p.WaitForExit();
-    }
-
     [Fact]
     public void Returning_from_main_flushes_everything_through_the_process_exit_hook()
     {
-        using Process p = ChildProcess.Start("exit", _file, "500");
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("exit", _file, "500");
+        p.WaitForExit();
 
         Assert.Equal(0, p.ExitCode);
         Assert.Equal(Enumerable.Range(0, 500).Select(i => (long)i), Sequences());
@@ -42,8 +34,8 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public void An_unhandled_exception_is_logged_and_everything_before_it_is_flushed()
     {
-        using Process p = ChildProcess.Start("unhandled", _file, "300");
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("unhandled", _file, "300");
+        p.WaitForExit();
 
         Assert.NotEqual(0, p.ExitCode);
         Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Sequences());
@@ -59,9 +51,9 @@ public sealed class ProcessTests : IDisposable
         // No log call and no Configure yet: the first log call would have configured the pipeline from FAPILOG_*, and so
         // must the crash event. It went nowhere: the handler found no pipeline and gave up.
         var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file };
-        using Process p = ChildProcess.StartWith(environment, "crash-unconfigured", _file, "0");
-        string error = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.StartWith(environment, "crash-unconfigured", _file, "0");
+        p.WaitForExit();
+        string error = p.StandardError;
 
         Assert.NotEqual(0, p.ExitCode);
         Assert.Contains("crash before any log call", error, StringComparison.Ordinal); // the runtime's own report stays
@@ -76,9 +68,9 @@ public sealed class ProcessTests : IDisposable
     public void A_crash_before_the_first_log_call_with_a_bad_setting_in_the_environment_still_ends_the_process_and_names_it()
     {
         var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_QUEUE_CAPACITY"] = "-5" };
-        using Process p = ChildProcess.StartWith(environment, "crash-unconfigured", _file, "0");
-        string error = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.StartWith(environment, "crash-unconfigured", _file, "0");
+        p.WaitForExit();
+        string error = p.StandardError;
 
         Assert.NotEqual(0, p.ExitCode);
         Assert.Contains("crash before any log call", error, StringComparison.Ordinal);
@@ -94,17 +86,10 @@ public sealed class ProcessTests : IDisposable
         // The first log call reports the bad value on stderr and throws; nothing catches it. The crash handler, finding no
         // pipeline, configured from the same environment again and wrote the same error a second time.
         var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_QUEUE_CAPACITY"] = "-5" };
-        using Process p = ChildProcess.StartWith(environment, mode, _file, "0");
-        Task<string> error = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("the child process did not exit");
-        }
-
+        using RunningChild p = ChildProcess.StartWith(environment, mode, _file, "0");
         p.WaitForExit();
         Assert.NotEqual(0, p.ExitCode);
-        string[] lines = error.Result.Split('\n');
+        string[] lines = p.StandardError.Split('\n');
         // The runtime's own report of the crash stays; FapiLog's line is the one the first log call wrote.
         Assert.Contains(lines, l => l.Contains(runtimeReport, StringComparison.Ordinal));
         string ours = Assert.Single(lines, l => l.StartsWith("FapiLog: ", StringComparison.Ordinal));
@@ -125,17 +110,10 @@ public sealed class ProcessTests : IDisposable
             environment.Remove("FAPILOG_QUEUE_CAPACITY");
         }
 
-        using Process p = ChildProcess.StartWith(environment, mode, _file, "0");
-        Task<string> error = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("the child process did not exit");
-        }
-
+        using RunningChild p = ChildProcess.StartWith(environment, mode, _file, "0");
         p.WaitForExit();
         Assert.NotEqual(0, p.ExitCode);
-        Assert.True(File.Exists(_file), "nothing was written to the file sink: " + error.Result);
+        Assert.True(File.Exists(_file), "nothing was written to the file sink: " + p.StandardError);
         JsonElement crash = Assert.Single(File.ReadAllLines(_file).Select(l => JsonDocument.Parse(l).RootElement));
         Assert.Equal("FapiLog.UnhandledException", crash.GetProperty("event").GetString());
         Assert.Equal(type, crash.GetProperty("exception").GetProperty("type").GetString());
@@ -144,11 +122,11 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public void Sigterm_flushes_everything_before_the_process_ends()
     {
-        using Process p = ChildProcess.Start("sigterm", _file, "400");
-        Assert.Equal("ready", p.StandardOutput.ReadLine());
+        using RunningChild p = ChildProcess.Start("sigterm", _file, "400");
+        Assert.Equal("ready", p.ReadLine());
 
         ChildProcess.SendSigterm(p);
-        WaitForExit(p);
+        p.WaitForExit();
 
         Assert.Equal(Enumerable.Range(0, 400).Select(i => (long)i), Sequences());
     }
@@ -158,12 +136,12 @@ public sealed class ProcessTests : IDisposable
     [InlineData(2)]  // SIGINT
     public void A_signal_that_ends_the_process_while_a_sink_hangs_says_on_stderr_how_many_events_were_not_delivered(int signal)
     {
-        using Process p = ChildProcess.Start("sigterm-hung", _file, "100");
-        Assert.Equal("ready", p.StandardOutput.ReadLine());
+        using RunningChild p = ChildProcess.Start("sigterm-hung", _file, "100");
+        Assert.Equal("ready", p.ReadLine());
 
         ChildProcess.SendSignal(p, signal);
-        string errors = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        p.WaitForExit();
+        string errors = p.StandardError;
 
         // The flush before the signal's default action gave up after ShutdownTimeout; the process then ended. Once, it
         // ended without a word: nothing said that the 100 events never reached the sinks.
@@ -178,23 +156,12 @@ public sealed class ProcessTests : IDisposable
         // first: the flush report, written before the handler returns, must carry the reason.
         using var receiver = new Loki.LokiReceiver((_, _) => new Loki.ResponsePlan(503, Body: "ingester down for maintenance"));
         var environment = new Dictionary<string, string> { ["TESTHOST_LOKI_URL"] = receiver.Url.ToString() };
-        using Process p = ChildProcess.StartWith(environment, "sigterm-loki-down", _file, "10");
-        System.Threading.Tasks.Task<string> errors = p.StandardError.ReadToEndAsync();
-        try
-        {
-            Assert.Equal("ready", p.StandardOutput.ReadLine());
-            ChildProcess.SendSigterm(p);
-            WaitForExit(p);
-        }
-        finally
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-            }
-        }
+        using RunningChild p = ChildProcess.StartWith(environment, "sigterm-loki-down", _file, "10");
+        Assert.Equal("ready", p.ReadLine());
+        ChildProcess.SendSigterm(p);
+        p.WaitForExit();
 
-        string report = Assert.Single(errors.Result.Split('\n'), l => l.Contains("the flush did not finish", StringComparison.Ordinal));
+        string report = Assert.Single(p.StandardError.Split('\n'), l => l.Contains("the flush did not finish", StringComparison.Ordinal));
         Assert.Contains("http_503", report, StringComparison.Ordinal);
         Assert.Contains("ingester down for maintenance", report, StringComparison.Ordinal);
     }
@@ -204,18 +171,12 @@ public sealed class ProcessTests : IDisposable
     {
         // Main's shutdown gives up after 1 s on a sink that ignores cancellation; ShutdownTimeout is 10 minutes. The exit
         // hook's shutdown used to wait those 10 minutes again for the same worker and report the loss a second time.
-        using Process p = ChildProcess.Start("ignoring-sink-shutdown", _file, "100");
-        Assert.Equal("shutdown=False", p.StandardOutput.ReadLine());
-        // Not a time limit on FapiLog: the other outcome is a child that waits ten minutes, which is stopped here.
-        bool exited = p.WaitForExit(TimeSpan.FromMinutes(1));
-        if (!exited)
-        {
-            p.Kill();
-        }
-
-        Assert.True(exited, "the exit hook waited again for the worker that Main's shutdown gave up on");
+        using RunningChild p = ChildProcess.Start("ignoring-sink-shutdown", _file, "100");
+        Assert.Equal("shutdown=False", p.ReadLine());
+        // Not a time limit on FapiLog: the other outcome is a child that waits ten minutes (the exit hook waiting again for
+        // the worker that Main's shutdown gave up on), which is stopped and failed here.
         p.WaitForExit();
-        string errors = p.StandardError.ReadToEnd();
+        string errors = p.StandardError;
 
         Assert.Equal(0, p.ExitCode);
         Assert.Equal(1, errors.Split('\n').Count(l => l.Contains("FapiLog: shutdown did not finish", StringComparison.Ordinal)));
@@ -229,12 +190,12 @@ public sealed class ProcessTests : IDisposable
     {
         // The host's stop gives up on the flush after ShutdownTimeout (2 s); its disposal does not wait again, and neither
         // may the exit hook after it (it did: a second 2 s and a second report of the same 100 events).
-        using Process p = ChildProcess.Start("host-ignoring-sink", _file, "100");
-        Assert.Equal("ready", p.StandardOutput.ReadLine());
+        using RunningChild p = ChildProcess.Start("host-ignoring-sink", _file, "100");
+        Assert.Equal("ready", p.ReadLine());
 
         ChildProcess.SendSignal(p, signal);
-        string errors = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        p.WaitForExit();
+        string errors = p.StandardError;
 
         Assert.Equal(0, p.ExitCode);
         Assert.Equal(1, errors.Split('\n').Count(l => l.Contains("not delivered", StringComparison.Ordinal)));
@@ -246,13 +207,13 @@ public sealed class ProcessTests : IDisposable
         // .NET runs every handler of a signal, also after one has cancelled it. The Generic Host cancels SIGTERM and stops
         // gracefully, flushing as it goes; FapiLog's handler once flushed as well, in parallel, and with a slow sink
         // reported "the flush did not finish ... not delivered yet" on top of the host's own shutdown report.
-        using Process p = ChildProcess.Start("sigterm-cancelled-hung", _file, "10");
-        Assert.Equal("ready", p.StandardOutput.ReadLine());
+        using RunningChild p = ChildProcess.Start("sigterm-cancelled-hung", _file, "10");
+        Assert.Equal("ready", p.ReadLine());
 
         ChildProcess.SendSigterm(p);
-        Assert.Equal("handled", p.StandardOutput.ReadLine());
-        string errors = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        Assert.Equal("handled", p.ReadLine());
+        p.WaitForExit();
+        string errors = p.StandardError;
 
         Assert.Equal(0, p.ExitCode);
         Assert.DoesNotContain("SIGTERM", errors, StringComparison.Ordinal);
@@ -268,37 +229,26 @@ public sealed class ProcessTests : IDisposable
         // The host starts FapiLog itself (no module initializer). Its sink holds every write until the host begins to stop;
         // ShutdownTimeout is 10 minutes. Once, FapiLog's signal handler ran before the host's and waited that long for the
         // flush: the host did not even begin to stop.
-        using Process p = ChildProcess.Start("host-slow-sink", _file, "50");
-        try
-        {
-            Assert.Equal("ready", p.StandardOutput.ReadLine());
+        using RunningChild p = ChildProcess.Start("host-slow-sink", _file, "50");
+        Assert.Equal("ready", p.ReadLine());
 
-            ChildProcess.SendSignal(p, signal);
-            WaitForExit(p);
+        ChildProcess.SendSignal(p, signal);
+        p.WaitForExit();
 
-            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {p.StandardError.ReadToEnd()}");
-            long[] ticks = File.ReadAllLines(_file)
-                .Select(l => JsonDocument.Parse(l).RootElement)
-                .Where(e => e.TryGetProperty("Sequence", out _))
-                .Select(e => e.GetProperty("Sequence").GetInt64())
-                .ToArray();
-            Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), ticks);
-        }
-        finally
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-                p.WaitForExit();
-            }
-        }
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {p.StandardError}");
+        long[] ticks = File.ReadAllLines(_file)
+            .Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("Sequence", out _))
+            .Select(e => e.GetProperty("Sequence").GetInt64())
+            .ToArray();
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), ticks);
     }
 
     [Fact]
     public void An_unhandled_exception_on_a_background_thread_is_logged_after_everything_before_it()
     {
-        using Process p = ChildProcess.Start("crash-thread", _file, "200");
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("crash-thread", _file, "200");
+        p.WaitForExit();
 
         Assert.NotEqual(0, p.ExitCode);
         Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), Sequences());
@@ -312,24 +262,13 @@ public sealed class ProcessTests : IDisposable
     {
         // The queue is full and a hung sink holds it; BlockTimeout is infinite, ShutdownTimeout 2 s. Once, the crash
         // handler waited for room for its Critical event for good, and the crashing process never ended.
-        using Process p = ChildProcess.Start("crash-block-hung", _file, "10");
-        try
-        {
-            WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("crash-block-hung", _file, "10");
+        p.WaitForExit();
 
-            string errors = p.StandardError.ReadToEnd();
-            Assert.NotEqual(0, p.ExitCode);
-            Assert.Contains("crash while the queue is full", errors, StringComparison.Ordinal);
-            Assert.Contains("event(s) were not delivered", errors, StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-                p.WaitForExit();
-            }
-        }
+        string errors = p.StandardError;
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("crash while the queue is full", errors, StringComparison.Ordinal);
+        Assert.Contains("event(s) were not delivered", errors, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -338,9 +277,9 @@ public sealed class ProcessTests : IDisposable
         // A ProcessExit handler of the user's runs after FapiLog's hook, configures FapiLog again and logs 20 events. Once,
         // Configure started a new pipeline that took them in and was never shut down: the process ended with them queued,
         // neither delivered nor counted as dropped, and nothing said so.
-        using Process p = ChildProcess.Start("configure-at-exit", _file, "20");
-        string output = p.StandardOutput.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("configure-at-exit", _file, "20");
+        p.WaitForExit();
+        string output = p.StandardOutput;
 
         Assert.True(p.ExitCode == 0, output);
         Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), Sequences().Where(s => s < 20));
@@ -358,18 +297,11 @@ public sealed class ProcessTests : IDisposable
         // while it held the configuration lock, which a collection reads the statistics under: with a collector that
         // locks in both places (OpenTelemetry's), the two threads waited for each other.
         var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file, ["FAPILOG_CONSOLE"] = "false" };
-        using Process p = ChildProcess.StartWith(environment, mode, _file, "0");
-        Task<string> output = p.StandardOutput.ReadToEndAsync();
-        Task<string> error = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("the child process did not exit");
-        }
-
+        using RunningChild p = ChildProcess.StartWith(environment, mode, _file, "0");
         p.WaitForExit();
-        Assert.True(p.ExitCode == 0, output.Result + error.Result);
-        Assert.Contains("published=13 blocked=0", output.Result, StringComparison.Ordinal);
+        string output = p.StandardOutput;
+        Assert.True(p.ExitCode == 0, output + p.StandardError);
+        Assert.Contains("published=13 blocked=0", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -378,11 +310,11 @@ public sealed class ProcessTests : IDisposable
         // A container's memory limit caps the GC heap; here 256 MiB, far below the ~2.5 GiB the largest queue needs. It was
         // a bare OutOfMemoryException from Configure, and the file sink built before the queue kept its handle.
         var heapLimit = new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x10000000" };
-        using Process p = ChildProcess.StartWith(heapLimit, "huge-queue", _file, "30");
-        string output = p.StandardOutput.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.StartWith(heapLimit, "huge-queue", _file, "30");
+        p.WaitForExit();
+        string output = p.StandardOutput;
 
-        Assert.True(p.ExitCode == 0, output + p.StandardError.ReadToEnd());
+        Assert.True(p.ExitCode == 0, output + p.StandardError);
         Assert.Contains($"refused QueueCapacity={FapiLogOptions.MaxQueueCapacity} configured=False handles=0", output, StringComparison.Ordinal);
         Assert.Contains("MiB in one array", output, StringComparison.Ordinal);
         Assert.Equal(Enumerable.Range(0, 30).Select(i => (long)i), Sequences());
@@ -396,10 +328,10 @@ public sealed class ProcessTests : IDisposable
             ["DOTNET_GCHeapHardLimit"] = "0x10000000",
             ["FAPILOG_QUEUE_CAPACITY"] = FapiLogOptions.MaxQueueCapacity.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        using Process p = ChildProcess.StartWith(environment, "huge-queue-env", _file, "0");
-        string output = p.StandardOutput.ReadToEnd();
-        string error = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.StartWith(environment, "huge-queue-env", _file, "0");
+        p.WaitForExit();
+        string output = p.StandardOutput;
+        string error = p.StandardError;
 
         Assert.True(p.ExitCode == 0, output + error);
         Assert.Contains("threw QueueCapacity", output, StringComparison.Ordinal);
@@ -427,9 +359,9 @@ public sealed class ProcessTests : IDisposable
     /// <summary>Runs the child in <paramref name="mode"/> to its exit and returns the trace id it printed.</summary>
     private string RunAndReadTraceId(string mode, int count)
     {
-        using Process p = ChildProcess.Start(mode, _file, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        string output = p.StandardOutput.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start(mode, _file, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        p.WaitForExit();
+        string output = p.StandardOutput;
 
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output}");
         string line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("trace ", StringComparison.Ordinal));
@@ -446,10 +378,10 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public void Events_are_delivered_while_the_thread_pool_is_starved()
     {
-        using Process p = ChildProcess.Start("starve", _file, "2000");
-        string output = p.StandardOutput.ReadToEnd();
-        string errors = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("starve", _file, "2000");
+        p.WaitForExit();
+        string output = p.StandardOutput;
+        string errors = p.StandardError;
 
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output} {errors}");
         Assert.Equal(2000, Sequences().Length);
@@ -459,10 +391,10 @@ public sealed class ProcessTests : IDisposable
     public void A_Loki_push_that_needs_the_starved_thread_pool_times_out_instead_of_stalling_the_other_sinks()
     {
         using var receiver = new Loki.LokiReceiver();
-        using Process p = ChildProcess.Start("starve-loki", _file, "300", receiver.Url.ToString());
-        string output = p.StandardOutput.ReadToEnd();
-        string errors = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("starve-loki", _file, "300", receiver.Url.ToString());
+        p.WaitForExit();
+        string output = p.StandardOutput;
+        string errors = p.StandardError;
 
         // Once, the request timeout came from a timer on the starved pool: the push never ended and the flush gave up.
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output} {errors}");
@@ -479,18 +411,10 @@ public sealed class ProcessTests : IDisposable
     {
         // Set, even when empty (which both conventions read as unset), so that the test runner's own values do not count.
         var environment = new Dictionary<string, string> { ["FORCE_COLOR"] = forceColor, ["NO_COLOR"] = noColor, ["FAPILOG_CONSOLE"] = "true" };
-        using Process p = ChildProcess.StartWith(environment, "console", _file, "3");
-        System.Threading.Tasks.Task<string> output = p.StandardOutput.ReadToEndAsync();
-        System.Threading.Tasks.Task<string> errors = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("the child process did not exit");
-        }
-
+        using RunningChild p = ChildProcess.StartWith(environment, "console", _file, "3");
         p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors.Result}");
-        string[] lines = output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {p.StandardError}");
+        string[] lines = p.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
         foreach (string line in lines)
         {
@@ -504,29 +428,15 @@ public sealed class ProcessTests : IDisposable
         // `app | head -1`: .NET's console stream takes a write to a pipe without a reader as a success, so the events
         // after it were counted as delivered and nothing said they went nowhere.
         var environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" };
-        using Process p = ChildProcess.StartWith(environment, redirectInput: true, "console-reader-gone", _file, "50");
-        Task<string> errors = p.StandardError.ReadToEndAsync();
-        Task<string?> first = p.StandardOutput.ReadLineAsync();
-        try
-        {
-            Assert.True(first.Wait(TimeSpan.FromMinutes(1)), "no first line");
-            Assert.EndsWith("info     Tick: Tick 0", first.Result, StringComparison.Ordinal);
-            p.StandardOutput.Close();
-            p.StandardInput.WriteLine("closed");
-            p.StandardInput.Close();
-            Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "the child process did not exit");
-        }
-        finally
-        {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-            }
-        }
-
+        using RunningChild p = ChildProcess.StartWith(environment, redirectInput: true, "console-reader-gone", _file, "50");
+        Assert.EndsWith("info     Tick: Tick 0", p.ReadLine(), StringComparison.Ordinal);
+        p.CloseStandardOutput();
+        p.WriteInputAndClose("closed");
         p.WaitForExit();
-        string[] lines = errors.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors.Result}");
+
+        string errors = p.StandardError;
+        string[] lines = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors}");
         string failure = Assert.Single(lines, l => l.StartsWith("FapiLog: ", StringComparison.Ordinal));
         Assert.Equal("FapiLog: sink 'console' failed 50 event(s): IOException: Broken pipe", failure);
         string statistics = Assert.Single(lines, l => l.StartsWith("shutdown=", StringComparison.Ordinal));
@@ -537,10 +447,10 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public void An_exception_whose_inner_exceptions_form_a_cycle_is_logged_without_overflowing_the_stack()
     {
-        using Process p = ChildProcess.Start("exception-cycle", _file, "10");
-        string output = p.StandardOutput.ReadToEnd();
-        string errors = p.StandardError.ReadToEnd();
-        WaitForExit(p);
+        using RunningChild p = ChildProcess.Start("exception-cycle", _file, "10");
+        p.WaitForExit();
+        string output = p.StandardOutput;
+        string errors = p.StandardError;
 
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {errors}");
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), Sequences());
