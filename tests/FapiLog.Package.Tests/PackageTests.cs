@@ -99,17 +99,34 @@ public sealed class PackageTests : IDisposable
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         using Process p = Process.Start(info)!;
         var stdout = new StringBuilder();
-        p.OutputDataReceived += (_, e) => stdout.AppendLine(e.Data);
-        p.ErrorDataReceived += (_, e) => stdout.AppendLine(e.Data);
+        // The two handlers run on two threads: unsynchronized, the builder lost lines and could throw on them, which ends
+        // the test host.
+        p.OutputDataReceived += (_, e) => { lock (stdout) { stdout.AppendLine(e.Data); } };
+        p.ErrorDataReceived += (_, e) => { lock (stdout) { stdout.AppendLine(e.Data); } };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), program + " " + string.Join(' ', args) + " did not finish");
+        // Only a bound for a hang: a native AOT publish on a loaded 2-core machine takes minutes.
+        if (!p.WaitForExit(TimeSpan.FromMinutes(10)))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit(TimeSpan.FromMinutes(1));
+            Assert.Fail($"{program} {string.Join(' ', args)} did not finish within 10 minutes:\n{Collected(stdout)}");
+        }
+
         p.WaitForExit();
-        string text = stdout.ToString();
+        string text = Collected(stdout);
         _output.WriteLine(program + " " + string.Join(' ', args) + " -> " + p.ExitCode);
         _output.WriteLine(text);
         Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed ({p.ExitCode}):\n{text}");
         return text;
+    }
+
+    private static string Collected(StringBuilder output)
+    {
+        lock (output)
+        {
+            return output.ToString();
+        }
     }
 
     [Fact]
