@@ -476,13 +476,40 @@ public class SinkTests
         Assert.Equal(activity.SpanId.ToHexString(), e.SpanId);
     }
 
+    /// <summary>
+    /// Runs <paramref name="wait"/> on a thread of its own and returns once that thread waits (or the call has returned), so
+    /// that the events a test logs next arrive during the wait. Started as a task and left to run, the wait began after
+    /// the events had arrived as often as not, and then returned without waiting at all: a wait that gave up at once
+    /// (the bug these tests are about) passed too.
+    /// </summary>
+    private static Task<T> StartWaiting<T>(Func<T> wait)
+    {
+        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result.SetResult(wait());
+            }
+            catch (Exception ex)
+            {
+                result.SetException(ex);
+            }
+        })
+        { IsBackground = true };
+        thread.Start();
+        Assert.True(SpinWait.SpinUntil(() => result.Task.IsCompleted || (thread.ThreadState & ThreadState.WaitSleepJoin) != 0, TestLog.Safety));
+        return result.Task;
+    }
+
     [Fact]
     public void The_in_memory_sink_can_wait_for_events_without_a_time_limit()
     {
         FapiLogOptions options = TestLog.Options();
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
-        Task<bool> waiting = Task.Factory.StartNew(() => sink.WaitForCount(2, Timeout.InfiniteTimeSpan), TaskCreationOptions.LongRunning);
+        Task<bool> waiting = StartWaiting(() => sink.WaitForCount(2, Timeout.InfiniteTimeSpan));
+        Assert.False(waiting.IsCompleted, "the wait returned before any event arrived");
 
         Order(pipeline, 1, "x");
         Order(pipeline, 2, "y");
@@ -687,8 +714,10 @@ public class SinkTests
         FapiLogOptions options = TestLog.Options();
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
-        Task<bool> month = Task.Factory.StartNew(() => sink.WaitForCount(1, TimeSpan.FromDays(30)), TaskCreationOptions.LongRunning);
-        Task<bool> forever = Task.Factory.StartNew(() => sink.WaitForCount(1, TimeSpan.MaxValue), TaskCreationOptions.LongRunning);
+        Task<bool> month = StartWaiting(() => sink.WaitForCount(1, TimeSpan.FromDays(30)));
+        Task<bool> forever = StartWaiting(() => sink.WaitForCount(1, TimeSpan.MaxValue));
+        Assert.False(month.IsCompleted, "the 30-day wait returned before any event arrived");
+        Assert.False(forever.IsCompleted, "the TimeSpan.MaxValue wait returned before any event arrived");
 
         Order(pipeline, 1, "x");
         Assert.True(pipeline.Flush(TestLog.Safety));
@@ -709,9 +738,9 @@ public class SinkTests
         InMemorySink sink = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
         var asked = new System.Collections.Concurrent.ConcurrentQueue<long>();
-        Task<CapturedLogEvent?> waiting = Task.Factory.StartNew(
-            () => sink.WaitFor(e => { asked.Enqueue((long)e["OrderId"]!); return e["Customer"] as string == "bob"; }, Timeout.InfiniteTimeSpan),
-            TaskCreationOptions.LongRunning);
+        Task<CapturedLogEvent?> waiting = StartWaiting(
+            () => sink.WaitFor(e => { asked.Enqueue((long)e["OrderId"]!); return e["Customer"] as string == "bob"; }, Timeout.InfiniteTimeSpan));
+        Assert.False(waiting.IsCompleted, "the wait returned before any event arrived");
 
         Order(pipeline, 1, "alice");
         Order(pipeline, 2, "bob");
