@@ -62,11 +62,20 @@ internal static class MessageRenderer
 /// <summary>A growable char buffer over <see cref="ArrayPool{T}"/>; reset and reuse it instead of allocating.</summary>
 internal sealed class PooledCharBuffer : IBufferWriter<char>, IDisposable
 {
+    /// <summary>
+    /// Most chars (1 MiB) a buffer keeps from one batch to the next. A buffer grows to fit the largest text it is given,
+    /// and one huge event (a 50 MB argument or exception text) made every buffer that rendered it keep that size for the
+    /// life of the process; ordinary events, even with long stack traces, stay far below it.
+    /// </summary>
+    internal const int MaxRetainedChars = 512 * 1024;
+
+    private readonly int _initialCapacity;
     private char[] _buffer;
     private int _length;
 
     public PooledCharBuffer(int initialCapacity = 256)
     {
+        _initialCapacity = initialCapacity;
         _buffer = ArrayPool<char>.Shared.Rent(initialCapacity);
     }
 
@@ -74,7 +83,25 @@ internal sealed class PooledCharBuffer : IBufferWriter<char>, IDisposable
 
     public int Length => _length;
 
+    /// <summary>The chars the buffer holds room for.</summary>
+    public int Capacity => _buffer.Length;
+
     public void Clear() => _length = 0;
+
+    /// <summary>
+    /// Clears the buffer and, when it has grown past <see cref="MaxRetainedChars"/>, replaces it with one of its initial
+    /// size. For the end of a batch, when what it holds is no longer needed: one compare unless it grew that far.
+    /// </summary>
+    public void ClearAndTrim()
+    {
+        _length = 0;
+        if (_buffer.Length > MaxRetainedChars)
+        {
+            char[] large = _buffer;
+            _buffer = ArrayPool<char>.Shared.Rent(_initialCapacity);
+            Return(large);
+        }
+    }
 
     public void Advance(int count) => _length += count;
 
@@ -104,8 +131,20 @@ internal sealed class PooledCharBuffer : IBufferWriter<char>, IDisposable
 
         char[] bigger = ArrayPool<char>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + sizeHint));
         _buffer.AsSpan(0, _length).CopyTo(bigger);
-        ArrayPool<char>.Shared.Return(_buffer);
+        Return(_buffer);
         _buffer = bigger;
+    }
+
+    /// <summary>
+    /// Gives an array back to the shared pool, unless it is larger than a buffer keeps: the pool would hold it in this
+    /// thread's cache until a later full collection trims it, which is the retention the limit is there to end.
+    /// </summary>
+    private static void Return(char[] buffer)
+    {
+        if (buffer.Length > 0 && buffer.Length <= MaxRetainedChars)
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     public void Dispose()
@@ -113,9 +152,6 @@ internal sealed class PooledCharBuffer : IBufferWriter<char>, IDisposable
         char[] buffer = _buffer;
         _buffer = Array.Empty<char>();
         _length = 0;
-        if (buffer.Length > 0)
-        {
-            ArrayPool<char>.Shared.Return(buffer);
-        }
+        Return(buffer);
     }
 }

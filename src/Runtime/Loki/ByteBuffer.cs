@@ -9,10 +9,25 @@ namespace FapiLog.Loki;
 /// </summary>
 internal sealed class ByteBuffer : IBufferWriter<byte>
 {
+    /// <summary>
+    /// Capacity (1 MiB) above which a buffer that holds at most a quarter of it is cut down by <see cref="TrimExcess"/>.
+    /// A buffer grows to fit the largest batch it is given; without this, one huge event made it keep that size for the
+    /// life of the process. The quarter spares a buffer whose batches are that large anyway from being made again each time.
+    /// </summary>
+    internal const int MaxRetainedBytes = 1024 * 1024;
+
+    private readonly int _initialCapacity;
     private byte[] _buffer;
     private int _length;
 
-    public ByteBuffer(int initialCapacity) => _buffer = new byte[Math.Max(16, initialCapacity)];
+    public ByteBuffer(int initialCapacity)
+    {
+        _initialCapacity = Math.Max(16, initialCapacity);
+        _buffer = new byte[_initialCapacity];
+    }
+
+    /// <summary>The bytes the buffer holds room for.</summary>
+    public int Capacity => _buffer.Length;
 
     public int Length
     {
@@ -60,6 +75,24 @@ internal sealed class ByteBuffer : IBufferWriter<byte>
     {
         bytes.CopyTo(GetSpan(bytes.Length));
         _length += bytes.Length;
+    }
+
+    /// <summary>
+    /// When the buffer has grown past <see cref="MaxRetainedBytes"/> and what it holds takes at most a quarter of it, moves
+    /// that into an array just large enough (its initial capacity at least) and lets the large one go. For the end of a
+    /// batch: one compare unless it grew that far. Returns true when it did.
+    /// </summary>
+    public bool TrimExcess()
+    {
+        if (_buffer.Length <= MaxRetainedBytes || _length > _buffer.Length / 4)
+        {
+            return false;
+        }
+
+        byte[] smaller = new byte[Math.Max(_initialCapacity, _length)];
+        _buffer.AsSpan(0, _length).CopyTo(smaller);
+        _buffer = smaller;
+        return true;
     }
 
     /// <summary>Makes room for <paramref name="sizeHint"/> more bytes (at least one).</summary>

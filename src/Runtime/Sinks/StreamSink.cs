@@ -46,6 +46,33 @@ public abstract class StreamSink : LogSink
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         Stream stream = _stream ?? throw new ObjectDisposedException(Name);
+        try
+        {
+            WriteBatch(in batch, stream);
+        }
+        finally
+        {
+            TrimBuffers();
+        }
+    }
+
+    /// <summary>
+    /// After each batch, written or failed: lets go of a buffer that one huge event grew (see
+    /// <see cref="ByteBuffer.MaxRetainedBytes"/> and <see cref="PooledCharBuffer.MaxRetainedChars"/>), so that the sink does
+    /// not keep its size for the life of the process. A compare per buffer unless one grew that far.
+    /// </summary>
+    private protected virtual void TrimBuffers()
+    {
+        _bytes.TrimExcess();
+        _chars.ClearAndTrim();
+        _message.ClearAndTrim();
+    }
+
+    /// <summary>The capacities of the buffers the sink keeps between batches, in bytes (for tests).</summary>
+    internal virtual long RetainedBufferBytes => _bytes.Capacity + (2L * (_chars.Capacity + _message.Capacity));
+
+    private void WriteBatch(in LogBatch batch, Stream stream)
+    {
         _bytes.Clear();
         for (int i = 0; i < batch.Count; i++)
         {
@@ -739,6 +766,14 @@ public sealed class ConsoleSink : StreamSink
             text = text.Slice(i + consumed);
         }
     }
+
+    private protected override void TrimBuffers()
+    {
+        _part.ClearAndTrim();
+        base.TrimBuffers();
+    }
+
+    internal override long RetainedBufferBytes => base.RetainedBufferBytes + (2L * _part.Capacity);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
