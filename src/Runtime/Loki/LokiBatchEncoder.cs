@@ -105,6 +105,10 @@ internal sealed class LokiBatchEncoder
     /// <summary>The entries of the prepared batch.</summary>
     public int Count => _current?.Count ?? 0;
 
+    /// <summary>The capacities of the buffers the encoder keeps between batches, in bytes (for tests).</summary>
+    internal long RetainedBufferBytes
+        => (2L * _message.Capacity) + (_output is { } o ? (long)o.Body.Capacity + o.Compressed.Capacity : 0);
+
     /// <summary>Makes <paramref name="prepared"/> (prepared by this or another encoder with the same settings) the batch to encode.</summary>
     public void Use(LokiPreparedBatch prepared) => _current = prepared;
 
@@ -185,6 +189,11 @@ internal sealed class LokiBatchEncoder
         }
 
         Prepared.Count = n;
+        // A line over the limit is rendered whole before it is cut: one huge event grew the line buffer to its size, and
+        // the batch then counted that against the send buffer (refusing the batches after it while it waited) and, as a
+        // spare, or the message buffer, kept it. What the batch holds moves into an array that fits it.
+        into.Lines.TrimExcess();
+        _message.ClearAndTrim();
         Order(n);
         return n;
     }

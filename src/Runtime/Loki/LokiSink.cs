@@ -204,6 +204,27 @@ public sealed class LokiSink : LogSink
         }
     }
 
+    /// <summary>
+    /// The memory the sink keeps between batches, in bytes: its encoders' buffers and the spare batches (for tests; the
+    /// batches in the send buffer are <see cref="HeldBytes"/>).
+    /// </summary>
+    internal long RetainedBufferBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                long held = _preparer.RetainedBufferBytes + _framer.RetainedBufferBytes;
+                foreach (LokiPreparedBatch spare in _spare)
+                {
+                    held += spare.RetainedBytes;
+                }
+
+                return held;
+            }
+        }
+    }
+
     /// <summary>True while <see cref="Write"/> waits for room in the send buffer (backpressure under Block).</summary>
     internal bool IsWaitingForRoom
     {
