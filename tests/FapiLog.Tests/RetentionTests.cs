@@ -5,6 +5,7 @@ using System.Threading;
 using FapiLog.Internal;
 using FapiLog.Loki;
 using FapiLog.Sinks;
+using FapiLog.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -129,6 +130,48 @@ public sealed class RetentionTests
         }
 
         return text.Split('\n');
+    }
+
+    private static readonly LogEventDescriptor Aligned = new(
+        81, "Aligned", LogLevel.Information, "Value [{Value,12}]", LogArgument.Create<string>("value"));
+
+    /// <summary>Records, on the worker thread, the capacity of its scratch buffer for aligned values when a batch reaches it.</summary>
+    private sealed class ScratchProbe : LogSink
+    {
+        public int Capacity;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken) => Capacity = MessageRenderer.ScratchCapacity;
+    }
+
+    [Fact]
+    public void A_huge_aligned_value_leaves_the_workers_scratch_buffer_at_its_steady_size_after_the_next_batch()
+    {
+        // An aligned placeholder ({Value,12}) renders its value into a per-thread scratch buffer first, to measure it: a
+        // huge value grew the worker thread's buffer, and the thread kept it.
+        var probe = new ScratchProbe();
+        var pipeline = new LogPipeline(TestLog.Options(), [new ConsoleSink(Stream.Null, json: false, colour: false), probe]);
+        try
+        {
+            void Log(string value)
+            {
+                LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, Aligned, captureTraceContext: false);
+                Assert.True(w.IsActive);
+                w.WriteString(value);
+                w.Commit();
+                Assert.True(pipeline.Flush(TestLog.Safety));
+            }
+
+            Log("normal");
+            int steady = probe.Capacity;
+            Log(new string('x', HugeChars));
+            Assert.True(probe.Capacity >= HugeChars, $"the huge value was rendered into {probe.Capacity} chars of scratch");
+            Log("normal");
+            Assert.True(probe.Capacity <= steady, $"after a huge aligned value and an ordinary batch the scratch buffer has {probe.Capacity} chars; {steady} before it");
+        }
+        finally
+        {
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        }
     }
 
     [Fact]

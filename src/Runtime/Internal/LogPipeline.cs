@@ -639,6 +639,7 @@ internal sealed class LogPipeline
         finally
         {
             ExceptionText.EndBatch();
+            MessageRenderer.TrimScratch();
         }
 
         if (ticket is not null)

@@ -55,6 +55,15 @@ internal static class MessageRenderer
         w.Advance(count);
     }
 
+    /// <summary>
+    /// Called by the worker after each batch: a scratch buffer grown by a huge aligned value is let go, so that the thread
+    /// does not keep it for the rest of its life. Once per batch rather than per value, off the rendering path.
+    /// </summary>
+    internal static void TrimScratch() => t_scratch?.ClearAndTrim();
+
+    /// <summary>The capacity of this thread's scratch buffer, 0 when it has none (for tests).</summary>
+    internal static int ScratchCapacity => t_scratch?.Capacity ?? 0;
+
     [ThreadStatic]
     private static PooledCharBuffer? t_scratch;
 }
