@@ -21,6 +21,16 @@ public sealed class LogEventDescriptor
     /// <summary>References a slot holds inline; events that need more use a per-slot array that is kept and reused.</summary>
     internal const int InlineReferences = 4;
 
+    /// <summary>
+    /// The most value bytes and references whose spill storage a slot keeps after the event is drained. Storage for a larger
+    /// event (an ILogger call with hundreds of properties, say) is let go with it: kept, every slot such an event passed
+    /// through held its size for the life of the process. Far above what a log method's parameters need.
+    /// </summary>
+    internal const int MaxRetainedSpillValueBytes = 1024;
+
+    /// <inheritdoc cref="MaxRetainedSpillValueBytes"/>
+    internal const int MaxRetainedSpillReferences = 128;
+
     private static readonly HashSet<string> s_reservedFieldNames = new(StringComparer.Ordinal)
     {
         "level", "message", "event", "event_id", "exception", "timestamp", "trace_id", "span_id", "category",
@@ -113,6 +123,7 @@ public sealed class LogEventDescriptor
 
         ValueBytes = valueBytes;
         ReferenceCount = references;
+        SpillsOversized = valueBytes > MaxRetainedSpillValueBytes || references > MaxRetainedSpillReferences;
         JsonEventName = JsonEncodedText.Encode(JsonFormatting.WellFormed(eventName), JsonFormatting.Encoder);
     }
 
@@ -204,6 +215,9 @@ public sealed class LogEventDescriptor
     internal int ValueBytes { get; }
 
     internal int ReferenceCount { get; }
+
+    /// <summary>True when the event's spill storage is larger than a slot keeps once the event is drained.</summary>
+    internal bool SpillsOversized { get; }
 
     internal JsonEncodedText[] JsonFieldNames { get; }
 

@@ -117,7 +117,8 @@ public struct LogRecord
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ref byte PrepareSpillValues(int bytes)
     {
-        // Kept for the slot's lifetime: only the first large event through a slot allocates.
+        // Kept for the slot's lifetime up to a bound (see DropOversizedSpill): only the first large event through a slot
+        // allocates, and every event larger than the bound.
         if (_spillValues is null || _spillValues.Length < bytes)
         {
             _spillValues = new byte[bytes];
@@ -170,16 +171,40 @@ public struct LogRecord
     /// <summary>Drops the references the slot holds so that a drained event does not keep objects alive.</summary>
     internal void ClearReferences()
     {
-        int count = _descriptor?.ReferenceCount ?? 0;
+        LogEventDescriptor? descriptor = _descriptor;
+        int count = descriptor?.ReferenceCount ?? 0;
         if (count > 0)
         {
             PrepareReferences(count).Clear();
+        }
+
+        if (descriptor is { SpillsOversized: true })
+        {
+            DropOversizedSpill();
         }
 
         _exception = null;
         _descriptor = null;
         _traceId = default;
         _spanId = default;
+    }
+
+    /// <summary>
+    /// Lets go of spill storage larger than a slot keeps (see <see cref="LogEventDescriptor.MaxRetainedSpillValueBytes"/>);
+    /// the next event that needs more than that allocates its own.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DropOversizedSpill()
+    {
+        if (_spillValues is { Length: > LogEventDescriptor.MaxRetainedSpillValueBytes })
+        {
+            _spillValues = null;
+        }
+
+        if (_spillReferences is { Length: > LogEventDescriptor.MaxRetainedSpillReferences })
+        {
+            _spillReferences = null;
+        }
     }
 
     [InlineArray(LogEventDescriptor.InlineValueBytes / sizeof(ulong))]

@@ -174,6 +174,77 @@ public sealed class RetentionTests
         }
     }
 
+    /// <summary>An event with <paramref name="strings"/> string and <paramref name="longs"/> long arguments.</summary>
+    private static LogEventDescriptor Wide(int strings, int longs)
+    {
+        var arguments = new LogArgument[strings + longs];
+        for (int i = 0; i < strings; i++)
+        {
+            arguments[i] = LogArgument.Create<string>("s" + i);
+        }
+
+        for (int i = 0; i < longs; i++)
+        {
+            arguments[strings + i] = LogArgument.Create<long>("n" + i);
+        }
+
+        return new LogEventDescriptor(82, "Wide", LogLevel.Information, "Wide event", arguments);
+    }
+
+    private static void LogWide(LogPipeline pipeline, LogEventDescriptor descriptor)
+    {
+        LogEventWriter w = FapiLogRuntime.Begin(pipeline.Queue, descriptor, captureTraceContext: false);
+        Assert.True(w.IsActive);
+        for (int i = 0; i < descriptor.ReferenceCount; i++)
+        {
+            w.WriteString("value " + i);
+        }
+
+        for (int i = 0; i < descriptor.ValueBytes / sizeof(long); i++)
+        {
+            w.Write((long)i);
+        }
+
+        w.Commit();
+    }
+
+    [Fact]
+    public void A_slot_lets_go_of_spill_storage_larger_than_it_keeps_once_the_event_is_drained()
+    {
+        // An event with more values or strings than a slot holds inline spills into arrays the slot keeps for the next large
+        // event. One with hundreds of arguments (an ILogger call with hundreds of properties) left every slot it passed
+        // through holding arrays of its size for the life of the process.
+        LogEventDescriptor huge = Wide(strings: 2 * LogEventDescriptor.MaxRetainedSpillReferences, longs: LogEventDescriptor.MaxRetainedSpillValueBytes / 4);
+        LogEventDescriptor large = Wide(strings: 10, longs: 10);
+        var sink = new InMemorySink();
+        var pipeline = new LogPipeline(TestLog.Options(), [sink]);
+        try
+        {
+            LogWide(pipeline, huge);
+            LogWide(pipeline, large);
+            Assert.True(pipeline.Flush(TestLog.Safety));
+
+            // Both were delivered whole.
+            Assert.Equal(2, sink.Events.Count);
+            Assert.Equal("value 255", sink.Events[0]["s255"]);
+            Assert.Equal(255L, sink.Events[0]["n255"]);
+            Assert.Equal(9L, sink.Events[1]["n9"]);
+
+            // The huge event's slot kept neither array; the ordinary large one's keeps both, so that the next such event
+            // through it allocates nothing.
+            ref LogRecord hugeSlot = ref pipeline.Queue.Slot(0);
+            Assert.Null(hugeSlot._spillReferences);
+            Assert.Null(hugeSlot._spillValues);
+            ref LogRecord largeSlot = ref pipeline.Queue.Slot(1);
+            Assert.Equal(10, largeSlot._spillReferences!.Length);
+            Assert.Equal(80, largeSlot._spillValues!.Length);
+        }
+        finally
+        {
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        }
+    }
+
     [Fact]
     public void A_buffer_that_batches_keep_filling_is_kept_whatever_its_size()
     {
