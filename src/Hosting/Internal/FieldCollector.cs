@@ -23,8 +23,16 @@ internal sealed class FieldCollector
     [ThreadStatic]
     private static FieldCollector? t_cached;
 
+    /// <summary>
+    /// Most fields (and scopes) a collector keeps room for between calls: far more than a call usually carries, and still
+    /// only about 10 KB per thread.
+    /// </summary>
+    internal const int MaxRetainedFields = 256;
+
+    private const int InitialFields = 16;
+
     private readonly List<object?> _scopes = new();
-    private Field[] _fields = new Field[16];
+    private Field[] _fields = new Field[InitialFields];
     private int _count;
     private int _stateCount;
     private bool _stateIncomplete;
@@ -62,12 +70,32 @@ internal sealed class FieldCollector
 
     private void Clear()
     {
-        Array.Clear(_fields, 0, _count);
+        if (_fields.Length > MaxRetainedFields)
+        {
+            // One call with thousands of properties would otherwise leave every thread that made such a call holding room
+            // for them for the rest of its life.
+            _fields = new Field[InitialFields];
+        }
+        else
+        {
+            Array.Clear(_fields, 0, _count);
+        }
+
         _count = 0;
         _stateCount = 0;
         _stateIncomplete = false;
         _scopes.Clear();
+        if (_scopes.Capacity > MaxRetainedFields)
+        {
+            _scopes.Capacity = 0;
+        }
     }
+
+    /// <summary>The fields' room kept by the collector (for tests).</summary>
+    internal int FieldCapacity => _fields.Length;
+
+    /// <summary>The scopes' room kept by the collector (for tests).</summary>
+    internal int ScopeCapacity => _scopes.Capacity;
 
     /// <summary>Adds the state's properties; returns the <c>{OriginalFormat}</c> template when there is one.</summary>
     public string? AddState<TState>(TState state)
