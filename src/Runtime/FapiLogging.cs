@@ -360,6 +360,8 @@ public static class FapiLogging
             // would leave a pipeline that nothing shuts down.
             Interlocked.MemoryBarrier();
             Shutdown();
+            // Lines written with no pipeline to shut down (a configuration error, say) are out too before the process ends.
+            Stderr.Drain();
         };
         RegisterSignalHandlers();
         AppDomain.CurrentDomain.UnhandledException += static (_, e) => OnUnhandledException(e.ExceptionObject);
@@ -382,6 +384,8 @@ public static class FapiLogging
             // is on stderr already.
             if (IsReportedEnvironmentError(exceptionObject) || !TryConfigureForCrash())
             {
+                // The process ends when this returns: the configuration error's line must be out by then.
+                Stderr.Drain();
                 return;
             }
 
@@ -403,6 +407,7 @@ public static class FapiLogging
 
         TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
         Shutdown(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        Stderr.Drain();
     }
 
     /// <summary>Whether the crash is, or wraps (a static constructor's, say), the configuration error a log call already reported.</summary>
@@ -532,6 +537,7 @@ public static class FapiLogging
         // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
         Stderr.Write($"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
             $"{undelivered} event(s) were not delivered yet (a sink is slow or hung{troubles}). {statistics}");
+        Stderr.Drain();
         return false;
     }
 

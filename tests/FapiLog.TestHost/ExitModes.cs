@@ -33,7 +33,9 @@ namespace FapiLog.TestHost;
 /// COUNT events to the console sink the environment sets up (FILE unused). console-reader-gone: one event to the console,
 /// then COUNT more after the test closed the pipe and wrote "closed" to stdin; prints the statistics on stderr.
 /// sigterm-loki-down: COUNT events to FILE and a Loki at TESTHOST_LOKI_URL that refuses them; prints "ready" once a retry
-/// waits, then sleeps until a signal ends it. meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
+/// waits, then sleeps until a signal ends it. stderr-unread: COUNT events to FILE after 300 sinks that fail with long
+/// messages, with stderr a pipe nobody reads yet; prints whether the flush and the shutdown finished, then returns once
+/// "exit" comes on stdin. meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
 internal static class ExitModes
 {
@@ -295,6 +297,33 @@ internal static class ExitModes
                 return 0;
             }
 
+            case "stderr-unread":
+            {
+                // A parent that redirects stderr and never reads it (Process.Start reading stdout only, some supervisors):
+                // 300 sinks that fail the first batch, each with a 4 KiB message, say far more than a pipe holds (64 KiB
+                // on Linux) before the file sink, last, gets the batch. Stdout says whether the flush and the shutdown
+                // finished; the test then reads stderr and writes "exit" to stdin, and Main returns.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    for (int i = 0; i < StderrSinks; i++)
+                    {
+                        o.AddSink(new LongFailureSink(i));
+                    }
+
+                    FileOnly(o, file);
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(5);
+                });
+                Ticks(count);
+                bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(30));
+                Console.WriteLine($"flushed={flushed}");
+                Console.Out.Flush();
+                bool shutdown = FapiLogging.Shutdown();
+                Console.WriteLine($"shutdown={shutdown} {FapiLogging.Statistics}");
+                Console.Out.Flush();
+                return Console.In.ReadLine() == "exit" ? 0 : 3;
+            }
+
             case "console":
                 // The default console sink, set up by the environment it was started with (NO_COLOR, FORCE_COLOR, TERM):
                 // COUNT events to stdout, which the test reads through a pipe.
@@ -433,6 +462,19 @@ internal static class ExitModes
         {
             Program.Tick(i);
         }
+    }
+
+    /// <summary>How many <see cref="LongFailureSink"/>s the stderr-unread mode configures (the test counts on 300).</summary>
+    private const int StderrSinks = 300;
+
+    /// <summary>Fails every batch with a 4 KiB message, so that its failure line alone fills a 64th of a pipe.</summary>
+    private sealed class LongFailureSink(int index) : LogSink
+    {
+        private static readonly string s_message = "disk full " + new string('x', 4096);
+
+        public override string Name => "failing-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new System.IO.IOException(s_message);
     }
 
     /// <summary>Hangs in every write until the pipeline tells the sinks to give up.</summary>

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading.Tasks;
 using FapiLog.Tests.Support;
 using Xunit;
 
@@ -442,6 +444,45 @@ public sealed class ProcessTests : IDisposable
         string statistics = Assert.Single(lines, l => l.StartsWith("shutdown=", StringComparison.Ordinal));
         Assert.Contains("shutdown=True attempted=51 ", statistics, StringComparison.Ordinal);
         Assert.Contains(" delivered=1 failed=50 ", statistics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_stderr_that_nobody_reads_stops_neither_the_sinks_nor_the_shutdown_and_what_it_could_not_take_is_counted()
+    {
+        // Process.Start with stderr redirected and only stdout read: once the pipe is full, a write to stderr waits until
+        // someone reads. The worker wrote its sink failure lines there itself and stopped inside one: the file sink never
+        // got the batch, the flush timed out, and the shutdown's report waited behind that line for ever.
+        const int sinks = 300;   // the host's failing sinks, each with one line
+        using RunningChild p = ChildProcess.StartWithUnreadStandardError("stderr-unread", _file, "100");
+        Assert.Equal("flushed=True", p.ReadLine());
+        Assert.StartsWith("shutdown=True ", p.ReadLine(), StringComparison.Ordinal);
+        p.StartReadingStandardError();
+        p.WriteInputAndClose("exit");
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (long)i), Sequences());
+
+        // Read once the test read stderr, before the process ended: the failure lines in order and whole, as far as the pipe
+        // and FapiLog's hand-off held them, and in place of the others a line that counts them.
+        string failure = "IOException: disk full " + new string('x', 4096);
+        int next = 0;
+        int counts = 0;
+        foreach (string line in p.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Match leftOut = Regex.Match(line, @"^FapiLog: (\d+) line\(s\) for stderr were left out here: it took none for a while \(is anything reading it\?\)$");
+            if (leftOut.Success)
+            {
+                next += int.Parse(leftOut.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+                counts++;
+                continue;
+            }
+
+            Assert.Equal($"FapiLog: sink 'failing-{next}' failed 100 event(s): {failure}", line);
+            next++;
+        }
+
+        Assert.Equal(sinks, next);
+        Assert.True(counts > 0, "no line was left out: the pipe never filled");
     }
 
     [Fact]

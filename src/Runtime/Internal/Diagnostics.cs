@@ -1,28 +1,99 @@
 using System;
 using System.Diagnostics;
+using System.IO;
 using System.Threading;
+using FapiLog.Sinks;
 using Microsoft.Extensions.Logging;
 
 namespace FapiLog.Internal;
 
-/// <summary>FapiLog's own complaints go to stderr: never into a log call, which could recurse or be dropped itself.</summary>
+/// <summary>
+/// FapiLog's own complaints go to stderr: never into a log call, which could recurse or be dropped itself. They are written
+/// on a thread of their own (<see cref="StderrHandOff"/>): a stderr that nobody reads must not stop the worker or a Loki
+/// sender inside a write.
+/// </summary>
 internal static class Stderr
 {
-    private static readonly object s_lock = new();
+    /// <summary>The most lines that wait for a stderr that takes none; those beyond are counted.</summary>
+    internal static readonly int Capacity = 128;
 
+    /// <summary>How long a caller waits for stderr to take a line before it goes on without waiting.</summary>
+    internal static readonly TimeSpan StallWait = TimeSpan.FromMilliseconds(100);
+
+    private static readonly StderrHandOff s_lines = new(Capacity, StallWait);
+
+    // Descriptor 2 when it is a pipe or a socket, written without .NET's console stream, or null.
+    private static readonly TextWriter? s_pipe = OpenPipe();
+
+    /// <summary>
+    /// Writes <paramref name="message"/> to <see cref="Console.Error"/> as it is now (a test's or an application's
+    /// replacement included). Waits for the line while stderr takes lines, not once it has stopped taking them.
+    /// </summary>
     public static void Write(string message)
     {
+        TextWriter target;
         try
         {
-            lock (s_lock)
+            target = Console.Error;
+            // .NET's console streams write under a lock on Console.Out: a write blocked on a full stderr pipe would hold
+            // up every Console.Out writer of the process (and a console sink on a terminal or a file) for as long. The
+            // process's own stderr writer is the one whose encoding is Console.OutputEncoding itself.
+            if (s_pipe is not null && ReferenceEquals(target.Encoding, Console.OutputEncoding))
             {
-                Console.Error.WriteLine(message);
-                Console.Error.Flush();
+                target = s_pipe;
             }
         }
         catch (Exception)
         {
-            // stderr closed or broken: nothing sensible is left to report to.
+            return;   // no console to be had: nothing sensible is left to report to
+        }
+
+        s_lines.Write(target, message);
+    }
+
+    /// <summary>
+    /// Waits until the lines written so far are out, while stderr takes lines (see <see cref="StderrHandOff.Drain"/>): at
+    /// shutdown and at process exit, which end what the writer thread has not written yet.
+    /// </summary>
+    public static void Drain() => s_lines.Drain();
+
+    /// <summary>True when no line waits for stderr (tests).</summary>
+    internal static bool IsIdle => s_lines.IsIdle;
+
+    /// <summary>
+    /// Standard error when it is a pipe or a socket and not a terminal or a file (whose offset the application's own writes
+    /// share); as the console sink's standard output, falling back to the console stream when the pipe is non-blocking.
+    /// </summary>
+    private static TextWriter? OpenPipe()
+    {
+        if (OperatingSystem.IsWindows() || OperatingSystem.IsBrowser() || OperatingSystem.IsWasi())
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!Console.IsErrorRedirected)
+            {
+                return null;
+            }
+
+            var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(2, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+            if (stream.CanSeek)
+            {
+                stream.Dispose();
+                return null;
+            }
+
+            // Only the writer thread writes it. Console.Error's encoding, which has no preamble.
+            return new StreamWriter(new ConsoleSink.PipeOutput(stream, Console.OpenStandardError), Console.Error.Encoding, bufferSize: 1024)
+            {
+                AutoFlush = true,
+            };
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;   // descriptor 2 closed or not usable as a stream: Console.Error says so in its own way
         }
     }
 }

@@ -251,7 +251,11 @@ internal sealed class LogPipeline
             GiveUp(reportedTimeout ?? timeout);
         }
 
-        return finished && AllReleased && (!HeldAfterDeath || Wait(RequestFlush(), Remaining(timeout, start)));
+        bool result = finished && AllReleased && (!HeldAfterDeath || Wait(RequestFlush(), Remaining(timeout, start)));
+        // What the worker and this shutdown said is out before this returns, as long as stderr takes lines: the process
+        // often ends next, and with it the thread that writes them.
+        Stderr.Drain();
+        return result;
     }
 
     /// <summary>

@@ -34,6 +34,16 @@ internal static class ChildProcess
 
     /// <summary>As <see cref="StartWith(IReadOnlyDictionary{string, string}?, string[])"/>; with <paramref name="redirectInput"/>, the test writes the host's stdin.</summary>
     public static RunningChild StartWith(IReadOnlyDictionary<string, string>? environment, bool redirectInput, params string[] args)
+        => Start(environment, redirectInput, readStandardError: true, args);
+
+    /// <summary>
+    /// Starts the host with its stdin redirected and its stderr a pipe that is not read until
+    /// <see cref="RunningChild.StartReadingStandardError"/> (a parent that redirects stderr and never reads it).
+    /// </summary>
+    public static RunningChild StartWithUnreadStandardError(params string[] args)
+        => Start(environment: null, redirectInput: true, readStandardError: false, args);
+
+    private static RunningChild Start(IReadOnlyDictionary<string, string>? environment, bool redirectInput, bool readStandardError, string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -54,7 +64,7 @@ internal static class ChildProcess
             info.Environment[name] = value;
         }
 
-        return new RunningChild(Process.Start(info)!);
+        return new RunningChild(Process.Start(info)!, readStandardError);
     }
 
     [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
@@ -85,12 +95,16 @@ internal sealed class RunningChild : IDisposable
     private readonly Process _process;
     private readonly BlockingCollection<string> _lines = new();
     private readonly Task _output;
-    private readonly Task<string> _error;
+    private Task<string>? _error;
 
-    public RunningChild(Process process)
+    public RunningChild(Process process, bool readStandardError = true)
     {
         _process = process;
-        _error = process.StandardError.ReadToEndAsync();
+        if (readStandardError)
+        {
+            StartReadingStandardError();
+        }
+
         _output = Task.Run(async () =>
         {
             try
@@ -180,7 +194,17 @@ internal sealed class RunningChild : IDisposable
     }
 
     /// <summary>Everything the child wrote to stderr; after <see cref="WaitForExit"/> (or <see cref="Kill"/>).</summary>
-    public string StandardError => _error.Wait(Bound) ? _error.Result : "(stderr did not end)";
+    public string StandardError
+    {
+        get
+        {
+            Task<string> error = StartReadingStandardError();
+            return error.Wait(Bound) ? error.Result : "(stderr did not end)";
+        }
+    }
+
+    /// <summary>Starts reading stderr to its end, if that has not begun (see <see cref="ChildProcess.StartWithUnreadStandardError"/>).</summary>
+    public Task<string> StartReadingStandardError() => _error ??= _process.StandardError.ReadToEndAsync();
 
     /// <summary>Kills the child and whatever it started, and waits (bounded) for it to be gone.</summary>
     public void Kill()

@@ -1,0 +1,246 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Threading;
+
+namespace FapiLog.Internal;
+
+/// <summary>
+/// Takes FapiLog's own lines for stderr and writes them, in the order given, on a thread of its own. A stderr that is a pipe
+/// nobody reads (a parent that redirects it and reads only stdout) takes 64 KiB and then blocks every write for good: written
+/// by the worker or a Loki sender, the next line would have stopped the pipeline. A line is waited for while stderr takes
+/// lines, so that what a caller wrote is out when it returns (the shutdown report before <c>Shutdown</c> returns); once
+/// stderr has taken no line for the stall period, callers no longer wait until it has caught up. At most
+/// <c>capacity</c> lines wait; those beyond are counted, and the count is written where they were left out once stderr takes
+/// lines again.
+/// </summary>
+internal sealed class StderrHandOff
+{
+    private readonly object _lock = new();
+    private readonly TextWriter?[] _targets;
+    private readonly string?[] _lines;
+    private readonly long[] _leftOutBefore;
+    private readonly long _stallTicks;
+    private Thread? _thread;
+
+    // Lines taken (_tail) and finished (_head): slots _head.._tail-1 wait, the one at _head may be being written.
+    private long _head;
+    private long _tail;
+
+    // Writes finished, lines and counts alike: what a waiter watches to tell a slow stderr from one that takes nothing.
+    private long _done;
+
+    // Lines left out since the last one taken, and where they were to go.
+    private long _leftOut;
+    private TextWriter? _leftOutTarget;
+    private bool _writingCount;
+
+    // A wait timed out: callers do not wait again until the writer has caught up.
+    private bool _stalled;
+
+    /// <param name="capacity">The most lines that wait to be written.</param>
+    /// <param name="stallWait">How long a caller waits for stderr to take a line before it stops waiting.</param>
+    public StderrHandOff(int capacity, TimeSpan stallWait)
+    {
+        _targets = new TextWriter?[capacity];
+        _lines = new string?[capacity];
+        _leftOutBefore = new long[capacity];
+        _stallTicks = (long)(stallWait.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>The line that takes the place of <paramref name="count"/> lines left out.</summary>
+    internal static string LeftOut(long count)
+        => $"FapiLog: {count} line(s) for stderr were left out here: it took none for a while (is anything reading it?)";
+
+    /// <summary>
+    /// Hands <paramref name="line"/> over for <paramref name="target"/>, then waits until it is written while stderr takes
+    /// lines (each line taken gives the wait another stall period); at once when stderr is known to be stalled.
+    /// </summary>
+    public void Write(TextWriter target, string line)
+    {
+        lock (_lock)
+        {
+            if (_tail - _head == _lines.Length)
+            {
+                _leftOut++;
+                _leftOutTarget = target;
+                return;
+            }
+
+            if (_thread is not null || TryStart())
+            {
+                HandOver(target, line);
+                return;
+            }
+        }
+
+        // No thread to be had (out of memory): as before there was one, the caller writes.
+        WriteNow(target, line);
+    }
+
+    /// <summary>Queues the line (with the lock held) and waits for it unless stderr is stalled.</summary>
+    private void HandOver(TextWriter target, string line)
+    {
+        long mine = _tail++;
+        int slot = (int)(mine % _lines.Length);
+        _targets[slot] = target;
+        _lines[slot] = line;
+        _leftOutBefore[slot] = _leftOut;
+        _leftOut = 0;
+        _leftOutTarget = null;
+        Monitor.PulseAll(_lock);
+        if (!_stalled && !WaitWhileTaking(mine + 1, withCount: false))
+        {
+            _stalled = true;
+        }
+    }
+
+    /// <summary>
+    /// Waits until every line handed over before the call (and the count of any left out) is written, giving up once stderr
+    /// has taken nothing for the stall period: what the process says on its way out gets to a stderr that is read.
+    /// </summary>
+    /// <returns>True when everything was written.</returns>
+    public bool Drain()
+    {
+        lock (_lock)
+        {
+            return WaitWhileTaking(_tail, withCount: true);
+        }
+    }
+
+    /// <summary>True when no line waits and none is being written (tests).</summary>
+    internal bool IsIdle
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _head == _tail && _leftOut == 0 && !_writingCount;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits, with the lock held, until <paramref name="head"/> lines are written (and, <paramref name="withCount"/>, the
+    /// count of those left out), for as long as stderr takes a line at least once a stall period.
+    /// </summary>
+    private bool WaitWhileTaking(long head, bool withCount)
+    {
+        long progress = _done;
+        long since = Stopwatch.GetTimestamp();
+        while (_head < head || (withCount && (_leftOut != 0 || _writingCount)))
+        {
+            long waited = Stopwatch.GetTimestamp() - since;
+            if (waited >= _stallTicks)
+            {
+                return false;
+            }
+
+            // Rounded up: a wait rounded down to 0 ms would spin through the last part of the period.
+            Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, ((_stallTicks - waited) * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency));
+            if (_done != progress)
+            {
+                progress = _done;
+                since = Stopwatch.GetTimestamp();
+            }
+        }
+
+        return true;
+    }
+
+    private bool TryStart()
+    {
+        try
+        {
+            var thread = new Thread(Run) { IsBackground = true, Name = "FapiLog stderr" };
+            thread.Start();
+            _thread = thread;
+            return true;
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            return false;
+        }
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            TextWriter target;
+            string? line = null;
+            long leftOut;
+            lock (_lock)
+            {
+                while (_head == _tail && _leftOut == 0)
+                {
+                    Monitor.Wait(_lock);
+                }
+
+                if (_head == _tail)
+                {
+                    // Left out after the last line taken: the count is said once stderr has taken what waited before it.
+                    target = _leftOutTarget!;
+                    leftOut = _leftOut;
+                    _leftOut = 0;
+                    _leftOutTarget = null;
+                    _writingCount = true;
+                }
+                else
+                {
+                    int slot = (int)(_head % _lines.Length);
+                    target = _targets[slot]!;
+                    line = _lines[slot];
+                    leftOut = _leftOutBefore[slot];
+                }
+            }
+
+            // Outside the lock: this is the write that may block, and callers must still find out that it does.
+            if (leftOut > 0)
+            {
+                WriteNow(target, LeftOut(leftOut));
+            }
+
+            if (line is not null)
+            {
+                WriteNow(target, line);
+            }
+
+            lock (_lock)
+            {
+                if (line is null)
+                {
+                    _writingCount = false;
+                }
+                else
+                {
+                    int slot = (int)(_head % _lines.Length);
+                    _targets[slot] = null;
+                    _lines[slot] = null;
+                    _head++;
+                }
+
+                _done++;
+                if (_head == _tail && _leftOut == 0)
+                {
+                    _stalled = false;
+                }
+
+                Monitor.PulseAll(_lock);
+            }
+        }
+    }
+
+    private static void WriteNow(TextWriter target, string line)
+    {
+        try
+        {
+            target.WriteLine(line);
+            target.Flush();
+        }
+        catch (Exception)
+        {
+            // stderr closed or broken: nothing sensible is left to report to.
+        }
+    }
+}

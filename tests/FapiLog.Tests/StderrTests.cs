@@ -1,0 +1,164 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using FapiLog.Internal;
+using FapiLog.Sinks;
+using FapiLog.Tests.Support;
+using Xunit;
+
+namespace FapiLog.Tests;
+
+/// <summary>FapiLog's own stderr lines, handed to a thread of their own: in order, bounded, and never a reason to stop.</summary>
+public sealed class StderrHandOffTests
+{
+    [Fact]
+    public void A_line_for_a_stderr_that_takes_lines_is_written_when_Write_returns()
+    {
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TestLog.Safety);
+        var error = new StringWriter();
+        for (int i = 0; i < 10; i++)
+        {
+            handOff.Write(error, "line " + i);
+            Assert.EndsWith("line " + i + Environment.NewLine, error.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.True(handOff.Drain());
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => "line " + i), Lines(error));
+    }
+
+    [Fact]
+    public void A_stderr_that_takes_nothing_holds_a_caller_one_stall_at_most_and_the_lines_beyond_the_bound_are_counted_in_place()
+    {
+        var handOff = new StderrHandOff(capacity: 2, stallWait: TimeSpan.FromMilliseconds(20));
+        var error = new GateWriter();
+
+        // The first line blocks in the write: its caller stops waiting after the stall, and later callers do not wait.
+        handOff.Write(error, "a");
+        Assert.True(error.Entered.Wait(TestLog.Safety));
+        handOff.Write(error, "b");
+        handOff.Write(error, "c");
+        handOff.Write(error, "d");
+        Assert.False(handOff.Drain());
+
+        // stderr takes "a" and blocks in "b": one slot is free again, and the next line records that two were left out before it.
+        error.Let(1);
+        Assert.True(error.Entered.Wait(TestLog.Safety));
+        handOff.Write(error, "e");
+        handOff.Write(error, "f");
+
+        error.Open();
+        Assert.True(SpinWait.SpinUntil(() => handOff.IsIdle, TestLog.Safety));
+        Assert.Equal(["a", "b", StderrHandOff.LeftOut(2), "e", StderrHandOff.LeftOut(1)], error.Lines);
+
+        // Caught up: lines go out as before.
+        handOff.Write(error, "g");
+        Assert.True(SpinWait.SpinUntil(() => handOff.IsIdle, TestLog.Safety));
+        Assert.Equal("g", error.Lines[^1]);
+    }
+
+    private static string[] Lines(StringWriter error) => error.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+}
+
+/// <summary>The pipeline with a Console.Error that takes nothing (replaces Console.Error, so it runs alone).</summary>
+[Collection(Loki.ConsoleCollection.Name)]
+public sealed class StderrPipelineTests
+{
+    [Fact]
+    public void A_sink_failure_line_that_stderr_does_not_take_stops_neither_the_other_sinks_nor_the_shutdown()
+    {
+        // The worker wrote the failure line itself: with a stderr pipe nobody reads, it stopped inside that write, and with
+        // it delivery to every sink, flushes and the shutdown.
+        FapiLogOptions options = TestLog.Options();
+        options.AddSink(new FailingSink());
+        InMemorySink memory = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        var error = new GateWriter();
+        TextWriter original = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                Assert.True(TestLog.Emit(pipeline, 0, i));
+            }
+
+            Assert.True(pipeline.Flush(TestLog.Safety));
+            Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), TestLog.Sequences(memory));
+            Assert.True(error.Entered.Wait(TestLog.Safety));
+            Assert.True(TestLog.Emit(pipeline, 0, 10));
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+            Assert.Equal(11, TestLog.Sequences(memory).Length);
+        }
+        finally
+        {
+            Console.SetError(original);
+            error.Open();
+        }
+
+        // The lines were meant for the replaced Console.Error, and go there once it takes them, in order.
+        Assert.True(SpinWait.SpinUntil(() => Stderr.IsIdle, TestLog.Safety));
+        Assert.Equal(
+        [
+            "FapiLog: sink 'FailingSink' failed 10 event(s): IOException: No space left on device",
+            "FapiLog: sink 'FailingSink' failed 1 more event(s) since its last report; the latest failure: IOException: No space left on device",
+        ], error.Lines);
+    }
+
+    private sealed class FailingSink : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new IOException("No space left on device");
+    }
+}
+
+/// <summary>A stderr whose writes wait until the test lets them through, as a pipe nobody reads does.</summary>
+internal sealed class GateWriter : TextWriter
+{
+    private readonly SemaphoreSlim _permits = new(0);
+    private readonly List<string> _lines = new();
+    private volatile bool _open;
+
+    /// <summary>Released each time a write begins.</summary>
+    public SemaphoreSlim Entered { get; } = new(0);
+
+    public override Encoding Encoding => Encoding.Unicode;
+
+    public string[] Lines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return _lines.ToArray();
+            }
+        }
+    }
+
+    public override void WriteLine(string? value)
+    {
+        Entered.Release();
+        // Bounded, and longer than the tests' own waits (which then fail first): a test that fails must not leave a thread
+        // waiting here for good.
+        if (!_open)
+        {
+            _permits.Wait(2 * TestLog.Safety);
+        }
+
+        lock (_lines)
+        {
+            _lines.Add(value ?? "");
+        }
+    }
+
+    /// <summary>Lets <paramref name="count"/> more writes through.</summary>
+    public void Let(int count) => _permits.Release(count);
+
+    /// <summary>Lets every write through from now on.</summary>
+    public void Open()
+    {
+        _open = true;
+        _permits.Release(1000);
+    }
+}
