@@ -3,6 +3,9 @@ using System.IO;
 using System.IO.Pipes;
 using System.Linq;
 using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
 using FapiLog.Sinks;
 using Microsoft.Win32.SafeHandles;
 using Xunit;
@@ -50,5 +53,53 @@ public sealed class ConsolePipeOutputTests
 
         Assert.InRange(read.Length, 1000, data.Length - 1);
         Assert.Equal(data, read.ToArray().Concat(waiting.ToArray()));
+    }
+
+    [Fact]
+    public void A_batch_is_written_under_Console_Out_s_lock_as_the_console_stream_writes_it()
+    {
+        // .NET's console stream writes under Console.Out's lock, so an application's Console.WriteLine never lands inside
+        // a batch the sink writes; the pipe stream must keep that, or a line written meanwhile goes in between its pieces,
+        // in the middle of an event's line.
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        using var server = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.None);
+        byte[] batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 96) + "\n", 10_000)));
+        bool? consoleFree = null;
+        var read = new MemoryStream();
+        Task reader = Task.Factory.StartNew(() =>
+        {
+            byte[] buffer = new byte[512];
+            int n;
+            while ((n = server.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                if (consoleFree is null)
+                {
+                    // The pipe holds far less than the batch: having read only this much, the writer is still writing it.
+                    consoleFree = Monitor.TryEnter(Console.Out);
+                    if (consoleFree == true)
+                    {
+                        Monitor.Exit(Console.Out);
+                    }
+                }
+
+                read.Write(buffer, 0, n);
+            }
+        }, TaskCreationOptions.LongRunning);
+
+        var handle = new SafeFileHandle(server.ClientSafePipeHandle.DangerousGetHandle(), ownsHandle: false);
+        using (var pipe = new FileStream(handle, FileAccess.Write, bufferSize: 0))
+        {
+            using var output = new ConsoleSink.PipeOutput(pipe, () => throw new InvalidOperationException("the pipe is blocking"));
+            output.Write(batch);
+        }
+
+        server.DisposeLocalCopyOfClientHandle();
+        Assert.True(reader.Wait(TimeSpan.FromSeconds(30)), "the reader did not reach the end of the pipe");
+        Assert.Equal(batch, read.ToArray());
+        Assert.False(consoleFree, "Console.Out's lock was free while the batch was being written");
     }
 }

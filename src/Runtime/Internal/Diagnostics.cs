@@ -86,7 +86,7 @@ internal static class Stderr
             }
 
             // Only the writer thread writes it. Console.Error's encoding, which has no preamble.
-            return new StreamWriter(new ConsoleSink.PipeOutput(stream, Console.OpenStandardError), Console.Error.Encoding, bufferSize: 1024)
+            return new StreamWriter(new ConsoleSink.PipeOutput(stream, Console.OpenStandardError, underConsoleOutLock: false), Console.Error.Encoding, bufferSize: 1024)
             {
                 AutoFlush = true,
             };

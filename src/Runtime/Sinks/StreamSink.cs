@@ -577,12 +577,15 @@ public sealed class ConsoleSink : StreamSink
     /// left non-blocking by a process that shares it, and then a full pipe fails a write with EAGAIN where .NET's console
     /// stream waits for room; from the first such failure on, the console stream writes. Writes go out in pieces of at most
     /// PIPE_BUF bytes, each of which a pipe takes whole or not at all, so that the piece that met EAGAIN is written again
-    /// without a part of it twice.
+    /// without a part of it twice. With <paramref name="underConsoleOutLock"/> (standard output), a write holds
+    /// <c>Console.Out</c>'s lock as .NET's console stream does; FapiLog's stderr lines go without it, so that a stderr
+    /// nobody reads cannot hold up the application's <c>Console.Out</c>.
     /// </summary>
-    internal sealed class PipeOutput(FileStream pipe, Func<Stream> waitingOutput) : Stream
+    internal sealed class PipeOutput(FileStream pipe, Func<Stream> waitingOutput, bool underConsoleOutLock = true) : Stream
     {
-        private static readonly int s_atomicBytes = OperatingSystem.IsLinux() ? 4096 : 512;
-        private static readonly int s_wouldBlock = OperatingSystem.IsLinux() ? 11 : 35;
+        // Android is Linux underneath: the same PIPE_BUF and EAGAIN.
+        private static readonly int s_atomicBytes = OperatingSystem.IsLinux() || OperatingSystem.IsAndroid() ? 4096 : 512;
+        private static readonly int s_wouldBlock = OperatingSystem.IsLinux() || OperatingSystem.IsAndroid() ? 11 : 35;
         private Stream? _console;
 
         public override bool CanRead => false;
@@ -600,6 +603,22 @@ public sealed class ConsoleSink : StreamSink
         }
 
         public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            // Under Console.Out's lock, as .NET's console stream writes: an application's Console.WriteLine meanwhile would
+            // otherwise go out between two pieces, in the middle of an event's line.
+            if (!underConsoleOutLock)
+            {
+                WritePieces(buffer);
+                return;
+            }
+
+            lock (Console.Out)
+            {
+                WritePieces(buffer);
+            }
+        }
+
+        private void WritePieces(ReadOnlySpan<byte> buffer)
         {
             while (!buffer.IsEmpty)
             {
