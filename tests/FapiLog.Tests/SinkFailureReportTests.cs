@@ -112,6 +112,40 @@ public sealed class SinkFailureReportTests
         Assert.Equal(1, pipeline.GetStatistics().Delivered);
     }
 
+    [Fact]
+    public void A_sink_taken_over_by_a_pipeline_with_another_clock_is_throttled_by_the_time_that_passed_not_by_comparing_the_clocks()
+    {
+        var sink = new SwitchSink();
+        FapiLogOptions first = TestLog.Options(o => o.BatchSize = 1);
+        // A year ahead of the second pipeline's clock: a timestamp of one means nothing on the other.
+        ((FakeTime)first.TimeProvider).Advance(TimeSpan.FromDays(365));
+        first.AddSink(sink);
+        FapiLogOptions second = TestLog.Options(o => o.BatchSize = 1);
+        var time = (FakeTime)second.TimeProvider;
+        second.AddSink(sink);
+        string[] lines = CaptureStderr(() =>
+        {
+            LogPipeline replaced = TestLog.Start(first);
+            Log(replaced, 1);
+            replaced.HandOver([sink]);
+            Assert.True(replaced.Shutdown(TestLog.Safety));
+
+            LogPipeline next = TestLog.Start(second);
+            // Its worker has taken the sink over before the clock moves.
+            Assert.True(next.Flush(TestLog.Safety));
+            time.Advance(SinkFailureReporter.Interval + TimeSpan.FromSeconds(1));
+            Log(next, 2);
+            Assert.True(next.Shutdown(TestLog.Safety));
+        });
+
+        Assert.Equal(
+        [
+            "FapiLog: sink 'SwitchSink' failed 1 event(s): IOException: No space left on device",
+            "FapiLog: sink 'SwitchSink' failed 1 event(s): IOException: No space left on device",
+            "FapiLog: sink 'SwitchSink' failed 1 more event(s) since its last report; the latest failure: IOException: No space left on device",
+        ], lines);
+    }
+
     /// <summary>Logs <paramref name="count"/> events, each flushed on its own (one batch each).</summary>
     private static void Log(LogPipeline pipeline, int count)
     {

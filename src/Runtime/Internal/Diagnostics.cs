@@ -243,6 +243,35 @@ internal static class SinkFailureReporter
         }
     }
 
+    /// <summary>
+    /// Makes <paramref name="clock"/> the one <paramref name="sink"/>'s failures are timed by (a pipeline's worker starting
+    /// with the sink, maybe one taken over from a pipeline with another clock). The times taken so far are carried over as
+    /// what their own clock says has passed since: compared as they are, a test clock's timestamps against Stopwatch's (or
+    /// another test clock's) made the throttle hold every line back for as long as the clocks lay apart, or none.
+    /// </summary>
+    public static void UseClock(LogSink sink, TimeProvider clock)
+    {
+        if (ReferenceEquals(sink._reportClock, clock))
+        {
+            return;
+        }
+
+        // Under the state's lock, which a report reads the clock under: no time is taken by one clock and kept by the other.
+        SinkFailureState state = StateOf(sink);
+        lock (state)
+        {
+            TimeProvider previous = sink._reportClock;
+            long then = previous.GetTimestamp();
+            long now = clock.GetTimestamp();
+            state.LastLine = Carry(state.LastLine, previous, then, clock, now);
+            state.FailingSince = Carry(state.FailingSince, previous, then, clock, now);
+            sink._reportClock = clock;
+        }
+    }
+
+    private static long? Carry(long? time, TimeProvider previous, long then, TimeProvider clock, long now)
+        => time is { } t ? now - (long)(previous.GetElapsedTime(t, then).TotalSeconds * clock.TimestampFrequency) : null;
+
     private static SinkFailureState StateOf(LogSink sink)
     {
         if (Volatile.Read(ref sink._failures) is { } state)

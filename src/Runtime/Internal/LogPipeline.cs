@@ -413,7 +413,7 @@ internal sealed class LogPipeline
         foreach (LogSink sink in _sinks)
         {
             sink._pipelineOverflow = (int)_overflow;
-            sink._reportClock = _time;
+            SinkFailureReporter.UseClock(sink, _time);
         }
 
         try
