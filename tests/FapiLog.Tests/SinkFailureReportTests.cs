@@ -146,6 +146,36 @@ public sealed class SinkFailureReportTests
         ], lines);
     }
 
+    [Fact]
+    public void The_counts_on_stderr_add_up_to_Failed_also_when_the_drop_warning_written_into_the_sink_fails()
+    {
+        // The warning is FapiLog's own, not an event of the application's: Failed does not count it, nor must stderr.
+        var sink = new SwitchSink();
+        FapiLogOptions options = TestLog.Options(o => o.QueueCapacity = 4);
+        options.AddSink(sink);
+        var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
+        string[] lines = CaptureStderr(() =>
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                TestLog.Emit(pipeline, 0, i);
+            }
+
+            pipeline.StartWorkerForTesting();
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        FapiLogStatistics statistics = pipeline.GetStatistics();
+        Assert.Equal(2, statistics.DroppedQueueFull);
+        Assert.Equal(4, statistics.Failed);
+        Assert.Contains(lines, l => l.StartsWith("FapiLog dropped", StringComparison.Ordinal));
+        long reported = lines
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^FapiLog: sink 'SwitchSink' failed (\d+) (more )?event\(s\)"))
+            .Where(m => m.Success)
+            .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(reported == statistics.Failed, string.Join("\n", lines));
+    }
+
     /// <summary>Logs <paramref name="count"/> events, each flushed on its own (one batch each).</summary>
     private static void Log(LogPipeline pipeline, int count)
     {

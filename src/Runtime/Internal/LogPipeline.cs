@@ -632,7 +632,8 @@ internal sealed class LogPipeline
                 catch (Exception ex)
                 {
                     allSucceeded = false;
-                    SinkFailureReporter.Report(sink, batch.Count, ex);
+                    // The drop warning is no event of the application's: Failed does not count it, and neither does stderr.
+                    SinkFailureReporter.Report(sink, countEvents ? batch.Count : 0, ex);
                 }
                 finally
                 {
