@@ -58,8 +58,7 @@ public sealed class BridgeAllocationTests : HostingTestBase
     /// <summary>Writes to <c>inner</c> and counts what that allocates on the worker thread.</summary>
     private sealed class MeasuringSink(params LogSink[] inner) : LogSink
     {
-        private readonly object _lock = new();
-        private long _events;
+        private readonly FapiLog.Tests.Support.DeliveryCounter _delivered = new();
 
         public volatile bool Counting;
 
@@ -82,22 +81,9 @@ public sealed class BridgeAllocationTests : HostingTestBase
                 CountedBatches++;
             }
 
-            lock (_lock)
-            {
-                _events += batch.Count;
-                Monitor.PulseAll(_lock);
-            }
+            _delivered.Add(batch.Count);
         }
 
-        public void WaitForEvents(long count)
-        {
-            lock (_lock)
-            {
-                while (_events < count)
-                {
-                    Assert.True(Monitor.Wait(_lock, TimeSpan.FromSeconds(30)), $"the worker delivered {_events} of {count} events");
-                }
-            }
-        }
+        public void WaitForEvents(long count) => _delivered.WaitFor(count);
     }
 }

@@ -186,9 +186,8 @@ public sealed class WorkerAllocationTests
     private sealed class Probe : LogSink
     {
         private readonly long[] _counter = new long[Warmup + Measured + 1];
-        private readonly object _lock = new();
+        private readonly DeliveryCounter _delivered = new();
         private int _batches;
-        private long _events;
 
         public override void Write(in LogBatch batch, CancellationToken cancellationToken)
         {
@@ -199,23 +198,10 @@ public sealed class WorkerAllocationTests
             }
 
             _batches++;
-            lock (_lock)
-            {
-                _events += batch.Count;
-                Monitor.PulseAll(_lock);
-            }
+            _delivered.Add(batch.Count);
         }
 
-        public void WaitForEvents(long count)
-        {
-            lock (_lock)
-            {
-                while (_events < count)
-                {
-                    Assert.True(Monitor.Wait(_lock, TestLog.Safety), $"the worker delivered {_events} of {count} events");
-                }
-            }
-        }
+        public void WaitForEvents(long count) => _delivered.WaitFor(count);
 
         /// <summary>
         /// Bytes allocated on the worker from <paramref name="start"/>'s reading to this one's, summed over the batches

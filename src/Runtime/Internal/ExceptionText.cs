@@ -38,22 +38,7 @@ internal static class ExceptionText
     public static void EndBatch() => t_batch?.Forget();
 
     /// <summary><paramref name="ex"/>'s message, or a marker when reading it throws.</summary>
-    public static string Message(Exception ex)
-    {
-        if (t_batch is not { Active: true } batch)
-        {
-            return TakeMessage(ex);
-        }
-
-        // Looked up again after taking the text: taking it runs the exception's own code, which may add entries.
-        if (batch.Texts(ex).Message is not { } message)
-        {
-            message = TakeMessage(ex);
-            batch.Texts(ex).Message = message;
-        }
-
-        return message;
-    }
+    public static string Message(Exception ex) => Text(ex, full: false);
 
     private static string TakeMessage(Exception ex)
     {
@@ -72,20 +57,35 @@ internal static class ExceptionText
     /// exceptions cycle, nest too deep or are too many, or when <see cref="Exception.ToString"/> throws (then followed by
     /// a marker that says so).
     /// </summary>
-    public static string Full(Exception ex)
+    public static string Full(Exception ex) => Text(ex, full: true);
+
+    /// <summary>The message or the full text: taken, or the one taken earlier in the batch being delivered.</summary>
+    private static string Text(Exception ex, bool full)
     {
         if (t_batch is not { Active: true } batch)
         {
-            return TakeFull(ex);
+            return full ? TakeFull(ex) : TakeMessage(ex);
         }
 
-        if (batch.Texts(ex).Full is not { } full)
+        ref BatchTexts.Entry entry = ref batch.Texts(ex);
+        if ((full ? entry.Full : entry.Message) is { } taken)
         {
-            full = TakeFull(ex);
-            batch.Texts(ex).Full = full;
+            return taken;
         }
 
-        return full;
+        string text = full ? TakeFull(ex) : TakeMessage(ex);
+        // Looked up again: taking the text runs the exception's own code, which may have added entries meanwhile.
+        entry = ref batch.Texts(ex);
+        if (full)
+        {
+            entry.Full = text;
+        }
+        else
+        {
+            entry.Message = text;
+        }
+
+        return text;
     }
 
     private static string TakeFull(Exception ex)
