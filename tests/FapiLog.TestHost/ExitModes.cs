@@ -35,7 +35,8 @@ namespace FapiLog.TestHost;
 /// sigterm-loki-down: COUNT events to FILE and a Loki at TESTHOST_LOKI_URL that refuses them; prints "ready" once a retry
 /// waits, then sleeps until a signal ends it. stderr-unread: COUNT events to FILE after 300 sinks that fail with long
 /// messages, with stderr a pipe nobody reads yet; prints whether the flush and the shutdown finished, then returns once
-/// "exit" comes on stdin. meter-set-level, meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
+/// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8. meter-set-level,
+/// meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
 internal static class ExitModes
 {
@@ -298,11 +299,19 @@ internal static class ExitModes
             }
 
             case "stderr-unread":
+            case "stderr-unread-utf8":
             {
                 // A parent that redirects stderr and never reads it (Process.Start reading stdout only, some supervisors):
                 // 300 sinks that fail the first batch, each with a 4 KiB message, say far more than a pipe holds (64 KiB
                 // on Linux) before the file sink, last, gets the batch. Stdout says whether the flush and the shutdown
                 // finished; the test then reads stderr and writes "exit" to stdin, and Main returns.
+                if (mode == "stderr-unread-utf8")
+                {
+                    // The line many applications begin with. .NET's Console.Error is then built on an encoding of its own
+                    // (the given one without its byte order mark), no longer the Console.OutputEncoding object.
+                    Console.OutputEncoding = System.Text.Encoding.UTF8;
+                }
+
                 FapiLogging.RegisterShutdownHooks();
                 FapiLogging.Configure(o =>
                 {

@@ -446,14 +446,18 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains(" delivered=1 failed=50 ", statistics, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void A_stderr_that_nobody_reads_stops_neither_the_sinks_nor_the_shutdown_and_what_it_could_not_take_is_counted()
+    [Theory]
+    [InlineData("stderr-unread")]
+    // Console.OutputEncoding assigned: .NET's Console.Error was no longer told from an application's own writer, and its
+    // stuck write held Console.Out's lock, and with it the host's Console.WriteLine, for good.
+    [InlineData("stderr-unread-utf8")]
+    public void A_stderr_that_nobody_reads_stops_neither_the_sinks_nor_the_shutdown_and_what_it_could_not_take_is_counted(string mode)
     {
         // Process.Start with stderr redirected and only stdout read: once the pipe is full, a write to stderr waits until
         // someone reads. The worker wrote its sink failure lines there itself and stopped inside one: the file sink never
         // got the batch, the flush timed out, and the shutdown's report waited behind that line for ever.
         const int sinks = 300;   // the host's failing sinks, each with one line
-        using RunningChild p = ChildProcess.StartWithUnreadStandardError("stderr-unread", _file, "100");
+        using RunningChild p = ChildProcess.StartWithUnreadStandardError(mode, _file, "100");
         Assert.Equal("flushed=True", p.ReadLine());
         Assert.StartsWith("shutdown=True ", p.ReadLine(), StringComparison.Ordinal);
         p.StartReadingStandardError();

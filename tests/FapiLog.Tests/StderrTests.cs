@@ -59,6 +59,17 @@ public sealed class StderrHandOffTests
         Assert.Equal("g", error.Lines[^1]);
     }
 
+    [Fact]
+    public void An_applications_own_Console_Error_is_not_taken_for_NETs_by_its_encoding()
+    {
+        // Taken for .NET's, the application's writer would be passed by and FapiLog's lines would go to descriptor 2.
+        Assert.True(Stderr.IsConsoleEncoding(Console.OutputEncoding));
+        Assert.False(Stderr.IsConsoleEncoding(new StringWriter().Encoding));
+        Assert.False(Stderr.IsConsoleEncoding(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)));
+        Assert.False(Stderr.IsConsoleEncoding(Encoding.UTF8));
+        Assert.False(Stderr.IsConsoleEncoding(Encoding.Latin1));
+    }
+
     private static string[] Lines(StringWriter error) => error.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
 }
 

@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Text;
 using System.Threading;
 using FapiLog.Sinks;
 using Microsoft.Extensions.Logging;
@@ -36,9 +37,8 @@ internal static class Stderr
         {
             target = Console.Error;
             // .NET's console streams write under a lock on Console.Out: a write blocked on a full stderr pipe would hold
-            // up every Console.Out writer of the process (and a console sink on a terminal or a file) for as long. The
-            // process's own stderr writer is the one whose encoding is Console.OutputEncoding itself.
-            if (s_pipe is not null && ReferenceEquals(target.Encoding, Console.OutputEncoding))
+            // up every Console.Out writer of the process (and a console sink on a terminal or a file) for as long.
+            if (s_pipe is not null && IsConsoleEncoding(target.Encoding))
             {
                 target = s_pipe;
             }
@@ -50,6 +50,17 @@ internal static class Stderr
 
         s_lines.Write(target, message);
     }
+
+    /// <summary>
+    /// Whether a <see cref="Console.Error"/> written in <paramref name="encoding"/> is taken for .NET's own writer: the
+    /// encoding is <see cref="Console.OutputEncoding"/> itself, or one System.Console made (the copy without a byte order
+    /// mark that .NET's writer is built on once an application assigned an encoding that has one, such as
+    /// <c>Console.OutputEncoding = Encoding.UTF8</c>, and, when the locale names a charset, the encoding a redirected writer
+    /// built before such an assignment keeps; without one that is <see cref="Encoding.Default"/>, which is not taken). Compared with <see cref="Console.OutputEncoding"/> alone, .NET's writer after that common assignment was taken
+    /// for the application's, and its write stuck on a stderr nobody reads held <c>Console.Out</c>'s lock for good.
+    /// </summary>
+    internal static bool IsConsoleEncoding(Encoding encoding)
+        => ReferenceEquals(encoding, Console.OutputEncoding) || encoding.GetType().Assembly == typeof(Console).Assembly;
 
     /// <summary>
     /// Waits until the lines written so far are out, while stderr takes lines (see <see cref="StderrHandOff.Drain"/>): at
