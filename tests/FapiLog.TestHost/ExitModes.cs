@@ -35,8 +35,10 @@ namespace FapiLog.TestHost;
 /// sigterm-loki-down: COUNT events to FILE and a Loki at TESTHOST_LOKI_URL that refuses them; prints "ready" once a retry
 /// waits, then sleeps until a signal ends it. stderr-unread: COUNT events to FILE after 300 sinks that fail with long
 /// messages, with stderr a pipe nobody reads yet; prints whether the flush and the shutdown finished, then returns once
-/// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8. meter-set-level,
-/// meter-configure, meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
+/// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8.
+/// stderr-first-seen-replaced: FapiLog's stderr first touched while Console.Error is a StringWriter, then a sink failure
+/// with a non-ASCII message once .NET's writer is back; prints "flushed=…". meter-set-level, meter-configure,
+/// meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
 internal static class ExitModes
 {
@@ -333,6 +335,26 @@ internal static class ExitModes
                 return Console.In.ReadLine() == "exit" ? 0 : 3;
             }
 
+            case "stderr-first-seen-replaced":
+            {
+                // FapiLog's stderr is first touched (the shutdown of a replaced pipeline) while Console.Error is a test's
+                // StringWriter, whose encoding is UTF-16; then .NET's own writer is back, and a sink fails with a message
+                // that is not ASCII. The failure line must reach stderr in stderr's encoding.
+                System.IO.TextWriter original = Console.Error;
+                Console.SetError(new System.IO.StringWriter());
+                FapiLogging.Configure(o => FileOnly(o, file));
+                FapiLogging.Configure(o => FileOnly(o, file));
+                Console.SetError(original);
+                FapiLogging.Configure(o =>
+                {
+                    o.AddSink(new NamedFailureSink("disque", "disque plein à 100 %"));
+                    FileOnly(o, file);
+                });
+                Ticks(count);
+                Console.WriteLine($"flushed={FapiLogging.Flush(TimeSpan.FromSeconds(30))}");
+                return 0;
+            }
+
             case "console":
                 // The default console sink, set up by the environment it was started with (NO_COLOR, FORCE_COLOR, TERM):
                 // COUNT events to stdout, which the test reads through a pipe.
@@ -484,6 +506,14 @@ internal static class ExitModes
         public override string Name => "failing-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new System.IO.IOException(s_message);
+    }
+
+    /// <summary>Fails every batch with <paramref name="message"/>.</summary>
+    private sealed class NamedFailureSink(string name, string message) : LogSink
+    {
+        public override string Name => name;
+
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new System.IO.IOException(message);
     }
 
     /// <summary>Hangs in every write until the pipeline tells the sinks to give up.</summary>

@@ -490,6 +490,20 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_line_for_stderr_is_written_in_stderrs_encoding_when_Console_Error_was_replaced_the_first_time_FapiLog_looked()
+    {
+        // FapiLog's stream on a stderr pipe took the encoding of whatever Console.Error was when FapiLog first looked (here
+        // a StringWriter's UTF-16), and wrote every later line in it.
+        using RunningChild p = ChildProcess.Start("stderr-first-seen-replaced", _file, "10");
+        Assert.Equal("flushed=True", p.ReadLine());
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(
+            ["FapiLog: sink 'disque' failed 10 event(s): IOException: disque plein à 100 %"],
+            p.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void An_exception_whose_inner_exceptions_form_a_cycle_is_logged_without_overflowing_the_stack()
     {
         using RunningChild p = ChildProcess.Start("exception-cycle", _file, "10");

@@ -24,7 +24,7 @@ internal static class Stderr
     private static readonly StderrHandOff s_lines = new(Capacity, StallWait);
 
     // Descriptor 2 when it is a pipe or a socket, written without .NET's console stream, or null.
-    private static readonly TextWriter? s_pipe = OpenPipe();
+    private static readonly Stream? s_pipe = OpenPipe();
 
     /// <summary>
     /// Writes <paramref name="message"/> to <see cref="Console.Error"/> as it is now (a test's or an application's
@@ -40,7 +40,7 @@ internal static class Stderr
             // up every Console.Out writer of the process (and a console sink on a terminal or a file) for as long.
             if (s_pipe is not null && IsConsoleEncoding(target.Encoding))
             {
-                target = s_pipe;
+                target = new PipeLine(s_pipe, target.Encoding);
             }
         }
         catch (Exception)
@@ -75,7 +75,7 @@ internal static class Stderr
     /// Standard error when it is a pipe or a socket and not a terminal or a file (whose offset the application's own writes
     /// share); as the console sink's standard output, falling back to the console stream when the pipe is non-blocking.
     /// </summary>
-    private static TextWriter? OpenPipe()
+    private static Stream? OpenPipe()
     {
         if (OperatingSystem.IsWindows() || OperatingSystem.IsBrowser() || OperatingSystem.IsWasi())
         {
@@ -96,16 +96,25 @@ internal static class Stderr
                 return null;
             }
 
-            // Only the writer thread writes it. Console.Error's encoding, which has no preamble.
-            return new StreamWriter(new ConsoleSink.PipeOutput(stream, Console.OpenStandardError, underConsoleOutLock: false), Console.Error.Encoding, bufferSize: 1024)
-            {
-                AutoFlush = true,
-            };
+            // Only the writer thread writes it.
+            return new ConsoleSink.PipeOutput(stream, Console.OpenStandardError, underConsoleOutLock: false);
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {
             return null;   // descriptor 2 closed or not usable as a stream: Console.Error says so in its own way
         }
+    }
+
+    /// <summary>
+    /// A line for the stderr pipe in the encoding of the <see cref="Console.Error"/> it stands in for, taken when the line is
+    /// written. One writer made when FapiLog first looked kept the encoding of whatever Console.Error was then (a test's
+    /// StringWriter wrote UTF-16 to stderr for the rest of the process). GetBytes writes no byte order mark.
+    /// </summary>
+    private sealed class PipeLine(Stream pipe, Encoding encoding) : TextWriter
+    {
+        public override Encoding Encoding => encoding;
+
+        public override void WriteLine(string? value) => pipe.Write(encoding.GetBytes(value + NewLine));
     }
 }
 
