@@ -18,8 +18,8 @@ namespace FapiLog;
 /// comes with a default implementation that passes the value to <see cref="Visit(string, string)"/> as the string it
 /// arrives as today, so an existing visitor keeps compiling and keeps receiving what it receives now; implement the new
 /// member to get the value typed. The members listed here will not change. A default member runs on a boxed copy of a
-/// struct visitor, so keep what a visitor collects in a reference it holds (a buffer, a list, a writer), as the examples
-/// do, rather than in value fields of the struct itself.
+/// struct visitor, so keep what a visitor collects in a reference it holds (a buffer, a list, a writer) rather than in
+/// value fields of the struct itself.
 /// </para>
 /// </remarks>
 public interface ILogFieldVisitor

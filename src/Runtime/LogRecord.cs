@@ -41,13 +41,20 @@ public struct LogRecord
     /// <summary>The event's level.</summary>
     public readonly LogLevel Level => _descriptor!.Level;
 
-    /// <summary>The event id (the attribute's <c>EventId</c>; 0 when none was given).</summary>
+    /// <summary>The event id: the attribute's <c>EventId</c>, 0 when none was given (for an <c>ILogger</c> call, its <c>EventId.Id</c>).</summary>
     public readonly int EventId => _descriptor!.EventId;
 
-    /// <summary>The event name: the log method's name for generated methods.</summary>
+    /// <summary>
+    /// The event name: the attribute's <c>EventName</c>, or the log method's name when none was given (for an <c>ILogger</c>
+    /// call, its <c>EventId.Name</c>, or the logger category when that is empty).
+    /// </summary>
     public readonly string EventName => _descriptor!.EventName;
 
-    /// <summary>The message template as written, placeholders included (<c>"Order {OrderId} placed"</c>); see <see cref="FormatMessage()"/> for the rendered text.</summary>
+    /// <summary>
+    /// The message template as written, placeholders included (<c>"Order {OrderId} placed"</c>); see
+    /// <see cref="FormatMessage()"/> for the rendered text. For an <c>ILogger</c> call whose message is the formatter's text
+    /// rather than rendered from its template, <c>"{message}"</c>.
+    /// </summary>
     public readonly string MessageTemplate => _descriptor!.Message;
 
     /// <summary>When the call was made, in UTC.</summary>

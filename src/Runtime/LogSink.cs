@@ -56,7 +56,8 @@ public abstract class LogSink : IDisposable
 
     /// <summary>
     /// Writes a batch. Returning means the events are delivered; throwing means this sink failed them (they are counted
-    /// as failed and the worker carries on). <paramref name="cancellationToken"/> fires when shutdown runs out of time.
+    /// as failed, reported on stderr under <see cref="Name"/> at most once a minute, and the worker carries on).
+    /// <paramref name="cancellationToken"/> fires when shutdown runs out of time.
     /// </summary>
     public abstract void Write(in LogBatch batch, CancellationToken cancellationToken);
 

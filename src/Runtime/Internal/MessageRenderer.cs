@@ -72,9 +72,9 @@ internal static class MessageRenderer
 internal sealed class PooledCharBuffer : IBufferWriter<char>, IDisposable
 {
     /// <summary>
-    /// Most chars (1 MiB) a buffer keeps from one batch to the next. A buffer grows to fit the largest text it is given,
-    /// and one huge event (a 50 MB argument or exception text) made every buffer that rendered it keep that size for the
-    /// life of the process; ordinary events, even with long stack traces, stay far below it.
+    /// Most chars (512 Ki chars, 1 MiB) a buffer keeps from one batch to the next. A buffer grows to fit the largest text
+    /// it is given, and one huge event (a 50 MB argument or exception text) made every buffer that rendered it keep that
+    /// size for the life of the process; ordinary events, even with long stack traces, stay far below it.
     /// </summary>
     internal const int MaxRetainedChars = 512 * 1024;
 

@@ -529,7 +529,12 @@ public sealed class ConsoleSink : StreamSink
     private readonly bool _colour;
     private readonly PooledCharBuffer _part = new(256);
 
-    /// <summary>Creates a console sink; <paramref name="json"/> selects JSON lines.</summary>
+    /// <summary>
+    /// Creates a console sink; <paramref name="json"/> selects JSON lines. On Linux and macOS a pipe or socket on standard
+    /// output is written through a stream of the sink's own, under <c>Console.Out</c>'s lock as .NET's console stream
+    /// writes: events written after the pipe's reader has gone fail (.NET's console stream takes such a write as a
+    /// success). A terminal, a file, and standard output on Windows are written through .NET's console stream.
+    /// </summary>
     public ConsoleSink(bool json = false)
         : this(OpenStandardOutput(), json, colour: UseColour(
             json,
@@ -579,7 +584,8 @@ public sealed class ConsoleSink : StreamSink
     /// PIPE_BUF bytes, each of which a pipe takes whole or not at all, so that the piece that met EAGAIN is written again
     /// without a part of it twice. With <paramref name="underConsoleOutLock"/> (standard output), a write holds
     /// <c>Console.Out</c>'s lock as .NET's console stream does; FapiLog's stderr lines go without it, so that a stderr
-    /// nobody reads cannot hold up the application's <c>Console.Out</c>.
+    /// nobody reads cannot hold up the application's <c>Console.Out</c> (unless the pipe was non-blocking and the console
+    /// stream, which takes that lock, has taken over).
     /// </summary>
     internal sealed class PipeOutput(FileStream pipe, Func<Stream> waitingOutput, bool underConsoleOutLock = true) : Stream
     {
