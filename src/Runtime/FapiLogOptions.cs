@@ -53,7 +53,10 @@ public sealed class FapiLogOptions
     /// day (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/> is refused here: pass it to
     /// <see cref="FapiLogging.Shutdown"/> to wait without a limit); env <c>FAPILOG_SHUTDOWN_TIMEOUT</c> (seconds).
     /// </summary>
-    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan ShutdownTimeout { get; set; } = DefaultShutdownTimeout;
+
+    /// <summary>The default <see cref="ShutdownTimeout"/>: also the budget of an exit hook that finds no pipeline.</summary>
+    internal static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Longest time a call waits for room under <see cref="OverflowStrategy.Block"/> before its event is dropped and counted.

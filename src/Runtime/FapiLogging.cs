@@ -248,7 +248,7 @@ public static class FapiLogging
     /// Stops the pipeline: calls made from now on return at once (counted as dropped, reason
     /// <see cref="DropReason.Shutdown"/>); everything logged before is delivered and the sinks are flushed and disposed.
     /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
-    /// <paramref name="timeout"/> in all, also when a concurrent <see cref="Configure(Action{FapiLogOptions})"/> installs
+    /// <paramref name="timeout"/> in all (the wait for FapiLog's own lines on stderr included), also when a concurrent <see cref="Configure(Action{FapiLogOptions})"/> installs
     /// another pipeline meanwhile (it gets what is left of the timeout, and is shut down too); without one, each pipeline's
     /// own <see cref="FapiLogOptions.ShutdownTimeout"/> counts from the start of the call. Returns false when the sinks did not finish in time; what was not delivered is
     /// then reported on stderr. Then it waits for FapiLog's own stderr lines as long as stderr takes one at least every
@@ -360,9 +360,12 @@ public static class FapiLogging
             // the pipeline and reading the flag: otherwise each side may miss the other, and a Configure racing the exit
             // would leave a pipeline that nothing shuts down.
             Interlocked.MemoryBarrier();
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            TimeSpan budget = Volatile.Read(ref s_pipeline)?.ShutdownTimeout ?? FapiLogOptions.DefaultShutdownTimeout;
             Shutdown();
-            // Lines written with no pipeline to shut down (a configuration error, say) are out too before the process ends.
-            Stderr.Drain();
+            // Lines written with no pipeline to shut down (a configuration error, say) are out too before the process ends,
+            // within the hook's one ShutdownTimeout.
+            Stderr.Drain(Remaining(budget, start));
         };
         RegisterSignalHandlers();
         AppDomain.CurrentDomain.UnhandledException += static (_, e) => OnUnhandledException(e.ExceptionObject);
@@ -385,8 +388,9 @@ public static class FapiLogging
             // is on stderr already.
             if (IsReportedEnvironmentError(exceptionObject) || !TryConfigureForCrash())
             {
-                // The process ends when this returns: the configuration error's line must be out by then.
-                Stderr.Drain();
+                // The process ends when this returns: the configuration error's line must be out by then, within the
+                // ShutdownTimeout a crash is given (no pipeline has another).
+                Stderr.Drain(FapiLogOptions.DefaultShutdownTimeout);
                 return;
             }
 
@@ -406,9 +410,8 @@ public static class FapiLogging
             }
         }
 
-        TimeSpan left = budget - System.Diagnostics.Stopwatch.GetElapsedTime(start);
-        Shutdown(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-        Stderr.Drain();
+        Shutdown(Remaining(budget, start));
+        Stderr.Drain(Remaining(budget, start));
     }
 
     /// <summary>Whether the crash is, or wraps (a static constructor's, say), the configuration error a log call already reported.</summary>
@@ -538,7 +541,7 @@ public static class FapiLogging
         // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
         Stderr.Write($"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
             $"{undelivered} event(s) were not delivered yet (a sink is slow or hung{troubles}). {statistics}");
-        Stderr.Drain();
+        Stderr.Drain(Remaining(budget, start));
         return false;
     }
 

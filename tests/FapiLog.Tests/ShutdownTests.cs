@@ -34,6 +34,24 @@ public class ShutdownTests
         Assert.Equal(42, sink.Count); // the calls after shutdown were counted, never processed
     }
 
+    [Fact]
+    public void Shutdown_lets_stderr_take_its_lines_only_within_what_is_left_of_its_timeout()
+    {
+        // The wait for stderr at the end came on top of the timeout (a stall period, or one per line for a slow reader).
+        LogPipeline pipeline = TestLog.Start(TestLog.Options());
+        TimeSpan? given = null;
+        pipeline._stderrDrainForTesting = t => given = t;
+        TimeSpan timeout = TimeSpan.FromHours(1);
+
+        long before = System.Diagnostics.Stopwatch.GetTimestamp();
+        Assert.True(pipeline.Shutdown(timeout));
+        TimeSpan took = System.Diagnostics.Stopwatch.GetElapsedTime(before);
+
+        Assert.NotNull(given);
+        Assert.True(given < timeout, $"stderr was given {given}, the whole timeout again");
+        Assert.True(given >= timeout - took, $"stderr was given {given}, less than the {timeout - took} left");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

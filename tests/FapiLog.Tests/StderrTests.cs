@@ -25,7 +25,7 @@ public sealed class StderrHandOffTests
             Assert.EndsWith("line " + i + Environment.NewLine, error.ToString(), StringComparison.Ordinal);
         }
 
-        Assert.True(handOff.Drain());
+        Assert.True(handOff.Drain(Timeout.InfiniteTimeSpan));
         Assert.Equal(Enumerable.Range(0, 10).Select(i => "line " + i), Lines(error));
     }
 
@@ -41,7 +41,7 @@ public sealed class StderrHandOffTests
         handOff.Write(error, "b");
         handOff.Write(error, "c");
         handOff.Write(error, "d");
-        Assert.False(handOff.Drain());
+        Assert.False(handOff.Drain(Timeout.InfiniteTimeSpan));
 
         // stderr takes "a" and blocks in "b": one slot is free again, and the next line records that two were left out before it.
         error.Let(1);
@@ -60,6 +60,78 @@ public sealed class StderrHandOffTests
     }
 
     [Fact]
+    public void Drain_gives_up_at_the_end_of_its_budget_when_that_comes_before_the_stall_period()
+    {
+        // Shutdown's timeout bounds the whole call: its Drain waited the full stall period past it.
+        var time = new FakeTime();
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
+        var error = new GateWriter();
+        Thread writer = Run(() => handOff.Write(error, "a"));
+        Assert.True(error.Entered.Wait(TestLog.Safety));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        bool? drained = null;
+        Thread drain = Run(() => drained = handOff.Drain(TimeSpan.FromSeconds(0.5)));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 2, TestLog.Safety));
+
+        time.Advance(TimeSpan.FromSeconds(0.5));
+        try
+        {
+            Assert.True(drain.Join(TestLog.Safety), "Drain waited past its budget");
+            Assert.False(drained);
+            Assert.Empty(error.Lines);
+            // The writer's caller waits on: its stall period has not passed.
+            Assert.Equal(1, handOff.Waiters);
+        }
+        finally
+        {
+            time.Advance(TimeSpan.FromSeconds(0.5));
+            error.Open();
+        }
+
+        Assert.True(writer.Join(TestLog.Safety));
+    }
+
+    [Fact]
+    public void Drain_gives_up_at_the_end_of_its_budget_also_while_stderr_takes_a_line_within_each_stall_period()
+    {
+        // Each line taken gave the wait another stall period: a reader that took one just within each held Drain for as
+        // many periods as lines waited (128 x 0.1 s at exit).
+        var time = new FakeTime();
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
+        var error = new GateWriter();
+        Thread first = Run(() => handOff.Write(error, "a"));
+        Assert.True(error.Entered.Wait(TestLog.Safety));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        Thread second = Run(() => handOff.Write(error, "b"));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 2, TestLog.Safety));
+        bool? drained = null;
+        Thread drain = Run(() => drained = handOff.Drain(TimeSpan.FromSeconds(1.5)));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 3, TestLog.Safety));
+
+        try
+        {
+            // stderr takes "a" within the stall period and blocks in "b".
+            time.Advance(TimeSpan.FromSeconds(0.9));
+            error.Let(1);
+            Assert.True(error.Entered.Wait(TestLog.Safety));
+            Assert.True(first.Join(TestLog.Safety));
+
+            // Within the stall period again, but at the end of the budget.
+            time.Advance(TimeSpan.FromSeconds(0.6));
+            Assert.True(drain.Join(TestLog.Safety), "Drain waited past its budget");
+            Assert.False(drained);
+            Assert.Equal(["a"], error.Lines);
+        }
+        finally
+        {
+            error.Open();
+        }
+
+        Assert.True(second.Join(TestLog.Safety));
+        Assert.Equal(["a", "b"], error.Lines);
+    }
+
+    [Fact]
     public void An_applications_own_Console_Error_is_not_taken_for_NETs_by_its_encoding()
     {
         // Taken for .NET's, the application's writer would be passed by and FapiLog's lines would go to descriptor 2.
@@ -71,6 +143,14 @@ public sealed class StderrHandOffTests
     }
 
     private static string[] Lines(StringWriter error) => error.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>A caller on a thread of its own (background: one a failed test leaves waiting does not keep the run alive).</summary>
+    private static Thread Run(Action action)
+    {
+        var thread = new Thread(() => action()) { IsBackground = true };
+        thread.Start();
+        return thread;
+    }
 }
 
 /// <summary>The pipeline with a Console.Error that takes nothing (replaces Console.Error, so it runs alone).</summary>

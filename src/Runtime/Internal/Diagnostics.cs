@@ -63,10 +63,12 @@ internal static class Stderr
         => ReferenceEquals(encoding, Console.OutputEncoding) || encoding.GetType().Assembly == typeof(Console).Assembly;
 
     /// <summary>
-    /// Waits until the lines written so far are out, while stderr takes lines (see <see cref="StderrHandOff.Drain"/>): at
-    /// shutdown and at process exit, which end what the writer thread has not written yet.
+    /// Waits until the lines written so far are out, while stderr takes lines and for at most <paramref name="budget"/>
+    /// (see <see cref="StderrHandOff.Drain"/>): at shutdown and at process exit, which end what the writer thread has not
+    /// written yet, and which promise to be done within their timeout.
     /// </summary>
-    public static void Drain() => s_lines.Drain();
+    /// <param name="budget">What is left of the caller's timeout; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
+    public static void Drain(TimeSpan budget) => s_lines.Drain(budget);
 
     /// <summary>True when no line waits for stderr (tests).</summary>
     internal static bool IsIdle => s_lines.IsIdle;

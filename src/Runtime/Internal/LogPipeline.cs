@@ -105,6 +105,9 @@ internal sealed class LogPipeline
     /// <summary>Tests: told how long a shutdown (not on the worker) is about to wait for the worker.</summary>
     internal Action<TimeSpan>? _shutdownWaitForTesting;
 
+    /// <summary>Tests: told how long a shutdown (not on the worker) lets stderr take the lines still waiting, at its end.</summary>
+    internal Action<TimeSpan>? _stderrDrainForTesting;
+
     /// <summary>
     /// Starts a worker that the constructor was told not to start: the pipeline that replaces one whose sinks it takes over,
     /// once that one has stopped, so that a sink is never written to from two workers at once.
@@ -228,7 +231,7 @@ internal sealed class LogPipeline
     /// thread; returns false when the worker did not finish within <paramref name="timeout"/> (a hung sink), in which case
     /// the sinks are told to give up and what was not delivered is reported on stderr.
     /// </summary>
-    /// <param name="timeout">How long to wait for the worker.</param>
+    /// <param name="timeout">How long the call waits in all: for the worker, then for stderr to take FapiLog's own lines.</param>
     /// <param name="reportedTimeout">
     /// The time stderr says was waited, when the caller already waited before this call (the host's flush at stop, after
     /// which disposal gives up at once); <paramref name="timeout"/> when null.
@@ -253,8 +256,11 @@ internal sealed class LogPipeline
 
         bool result = finished && AllReleased && (!HeldAfterDeath || Wait(RequestFlush(), Remaining(timeout, start)));
         // What the worker and this shutdown said is out before this returns, as long as stderr takes lines: the process
-        // often ends next, and with it the thread that writes them.
-        Stderr.Drain();
+        // often ends next, and with it the thread that writes them. Within what is left of the timeout, which bounds the
+        // whole call: a stderr read slowly must not stretch a shutdown that a hung sink has used up already.
+        TimeSpan drain = Remaining(timeout, start);
+        _stderrDrainForTesting?.Invoke(drain);
+        Stderr.Drain(drain);
         return result;
     }
 

@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Threading;
 
@@ -21,6 +20,8 @@ internal sealed class StderrHandOff
     private readonly string?[] _lines;
     private readonly long[] _leftOutBefore;
     private readonly long _stallTicks;
+    private readonly TimeProvider _time;
+    private readonly bool _systemClock;
     private Thread? _thread;
 
     // Lines taken (_tail) and finished (_head): slots _head.._tail-1 wait, the one at _head may be being written.
@@ -38,14 +39,20 @@ internal sealed class StderrHandOff
     // A wait timed out: callers do not wait again until the writer has caught up.
     private bool _stalled;
 
+    // Callers inside a wait (tests).
+    private int _waiters;
+
     /// <param name="capacity">The most lines that wait to be written.</param>
     /// <param name="stallWait">How long a caller waits for stderr to take a line before it stops waiting.</param>
-    public StderrHandOff(int capacity, TimeSpan stallWait)
+    /// <param name="time">The clock the waits are measured by; <see cref="TimeProvider.System"/> when null (a test's clock otherwise).</param>
+    public StderrHandOff(int capacity, TimeSpan stallWait, TimeProvider? time = null)
     {
         _targets = new TextWriter?[capacity];
         _lines = new string?[capacity];
         _leftOutBefore = new long[capacity];
-        _stallTicks = (long)(stallWait.TotalSeconds * Stopwatch.Frequency);
+        _time = time ?? TimeProvider.System;
+        _systemClock = ReferenceEquals(_time, TimeProvider.System);
+        _stallTicks = Ticks(stallWait);
     }
 
     /// <summary>The line that takes the place of <paramref name="count"/> lines left out.</summary>
@@ -89,7 +96,7 @@ internal sealed class StderrHandOff
         _leftOut = 0;
         _leftOutTarget = null;
         Monitor.PulseAll(_lock);
-        if (!_stalled && !WaitWhileTaking(mine + 1, withCount: false))
+        if (!_stalled && !WaitWhileTaking(mine + 1, withCount: false, deadline: long.MaxValue))
         {
             _stalled = true;
         }
@@ -97,14 +104,18 @@ internal sealed class StderrHandOff
 
     /// <summary>
     /// Waits until every line handed over before the call (and the count of any left out) is written, giving up once stderr
-    /// has taken nothing for the stall period: what the process says on its way out gets to a stderr that is read.
+    /// has taken nothing for the stall period, and in any case once <paramref name="budget"/> has passed: what the process
+    /// says on its way out gets to a stderr that is read, within the bound its caller (a shutdown, an exit hook) promises.
     /// </summary>
+    /// <param name="budget">The longest wait: what is left of the caller's own; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
     /// <returns>True when everything was written.</returns>
-    public bool Drain()
+    public bool Drain(TimeSpan budget)
     {
         lock (_lock)
         {
-            return WaitWhileTaking(_tail, withCount: true);
+            long now = _time.GetTimestamp();
+            long ticks = budget == Timeout.InfiniteTimeSpan ? long.MaxValue : Ticks(budget < TimeSpan.Zero ? TimeSpan.Zero : budget);
+            return WaitWhileTaking(_tail, withCount: true, deadline: ticks > long.MaxValue - now ? long.MaxValue : now + ticks);
         }
     }
 
@@ -120,32 +131,89 @@ internal sealed class StderrHandOff
         }
     }
 
-    /// <summary>
-    /// Waits, with the lock held, until <paramref name="head"/> lines are written (and, <paramref name="withCount"/>, the
-    /// count of those left out), for as long as stderr takes a line at least once a stall period.
-    /// </summary>
-    private bool WaitWhileTaking(long head, bool withCount)
+    /// <summary>How many callers wait for stderr, each on the clock (tests: a test clock is moved once they do).</summary>
+    internal int Waiters
     {
-        long progress = _done;
-        long since = Stopwatch.GetTimestamp();
-        while (_head < head || (withCount && (_leftOut != 0 || _writingCount)))
+        get
         {
-            long waited = Stopwatch.GetTimestamp() - since;
-            if (waited >= _stallTicks)
+            lock (_lock)
             {
-                return false;
-            }
-
-            // Rounded up: a wait rounded down to 0 ms would spin through the last part of the period.
-            Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, ((_stallTicks - waited) * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency));
-            if (_done != progress)
-            {
-                progress = _done;
-                since = Stopwatch.GetTimestamp();
+                return _waiters;
             }
         }
+    }
 
-        return true;
+    /// <summary>
+    /// Waits, with the lock held, until <paramref name="head"/> lines are written (and, <paramref name="withCount"/>, the
+    /// count of those left out), for as long as stderr takes a line at least once a stall period, and not past
+    /// <paramref name="deadline"/> (a timestamp of the clock): a reader that takes a line just within each period would
+    /// otherwise hold the caller for every line that waits.
+    /// </summary>
+    private bool WaitWhileTaking(long head, bool withCount, long deadline)
+    {
+        long progress = _done;
+        long since = _time.GetTimestamp();
+        _waiters++;
+        try
+        {
+            while (_head < head || (withCount && (_leftOut != 0 || _writingCount)))
+            {
+                long now = _time.GetTimestamp();
+                long until = deadline - since > _stallTicks ? since + _stallTicks : deadline;
+                if (now >= until)
+                {
+                    return false;
+                }
+
+                WaitFor(until - now);
+                if (_done != progress)
+                {
+                    progress = _done;
+                    since = _time.GetTimestamp();
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            _waiters--;
+        }
+    }
+
+    /// <summary>
+    /// Waits, with the lock held, for a pulse or <paramref name="ticks"/> of the clock. With the real clock this is a kernel
+    /// wait that needs no thread-pool timer (the pool may be starved at exit); with a test clock the timer comes from that
+    /// clock, so that a test that moves it wakes the waiter.
+    /// </summary>
+    private void WaitFor(long ticks)
+    {
+        if (_systemClock)
+        {
+            // Rounded up: a wait rounded down to 0 ms would spin through the last part of the period.
+            Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(ticks * 1000.0 / _time.TimestampFrequency)));
+            return;
+        }
+
+        using ITimer timer = _time.CreateTimer(
+            static state =>
+            {
+                lock (state!)
+                {
+                    Monitor.PulseAll(state);
+                }
+            },
+            _lock,
+            TimeSpan.FromSeconds((double)ticks / _time.TimestampFrequency),
+            Timeout.InfiniteTimeSpan);
+        Monitor.Wait(_lock);
+    }
+
+    /// <summary><paramref name="span"/> in ticks of the clock, at most <see cref="long.MaxValue"/>.</summary>
+    private long Ticks(TimeSpan span)
+    {
+        double ticks = span.TotalSeconds * _time.TimestampFrequency;
+        return ticks >= long.MaxValue ? long.MaxValue : (long)ticks;
     }
 
     private bool TryStart()
