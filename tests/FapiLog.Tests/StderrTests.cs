@@ -132,6 +132,58 @@ public sealed class StderrHandOffTests
     }
 
     [Fact]
+    public void Drain_does_not_wait_again_for_a_stall_already_found_until_stderr_has_taken_a_line()
+    {
+        // At exit Shutdown's Drain and then the exit hook's each waited a whole stall period for a stderr known to take
+        // nothing. The test clock never moves while a Drain should return at once: one that waits does so for good.
+        var time = new FakeTime();
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
+        var error = new GateWriter();
+        try
+        {
+            // A Write finds the stall.
+            Thread first = Run(() => handOff.Write(error, "a"));
+            Assert.True(error.Entered.Wait(TestLog.Safety));
+            Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+            time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(first.Join(TestLog.Safety));
+            handOff.Write(error, "b");
+            Assert.False(DrainAtOnce(handOff), "Drain waited again for the stall a Write found");
+
+            // stderr takes "a" and blocks in "b": it is no longer known to take nothing, and Drain waits again.
+            error.Let(1);
+            Assert.True(error.Entered.Wait(TestLog.Safety));
+            bool? drained = null;
+            Thread drain = Run(() => drained = handOff.Drain(Timeout.InfiniteTimeSpan));
+            Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+
+            // A Drain finds the stall: the next one does not wait for it again.
+            time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(drain.Join(TestLog.Safety));
+            Assert.False(drained);
+            Assert.False(DrainAtOnce(handOff), "Drain waited again for the stall a Drain found");
+            Assert.Equal(["a"], error.Lines);
+        }
+        finally
+        {
+            error.Open();
+        }
+
+        Assert.True(SpinWait.SpinUntil(() => handOff.IsIdle, TestLog.Safety));
+        Assert.True(handOff.Drain(Timeout.InfiniteTimeSpan));
+        Assert.Equal(["a", "b"], error.Lines);
+    }
+
+    /// <summary>Drains on a thread of its own, which must be done without the test clock moving; false when it did not end.</summary>
+    private static bool DrainAtOnce(StderrHandOff handOff)
+    {
+        bool? drained = null;
+        Thread drain = Run(() => drained = handOff.Drain(Timeout.InfiniteTimeSpan));
+        Assert.True(drain.Join(TestLog.Safety), "Drain waited for the test clock");
+        return drained!.Value;
+    }
+
+    [Fact]
     public void An_applications_own_Console_Error_is_not_taken_for_NETs_by_its_encoding()
     {
         // Taken for .NET's, the application's writer would be passed by and FapiLog's lines would go to descriptor 2.

@@ -36,8 +36,10 @@ internal sealed class StderrHandOff
     private TextWriter? _leftOutTarget;
     private bool _writingCount;
 
-    // A wait timed out: callers do not wait again until the writer has caught up.
+    // A wait timed out: callers do not wait again until the writer has caught up, Drain not until it has taken a line
+    // (_done has moved on from _stalledAt).
     private bool _stalled;
+    private long _stalledAt;
 
     // Callers inside a wait (tests).
     private int _waiters;
@@ -96,9 +98,9 @@ internal sealed class StderrHandOff
         _leftOut = 0;
         _leftOutTarget = null;
         Monitor.PulseAll(_lock);
-        if (!_stalled && !WaitWhileTaking(mine + 1, withCount: false, deadline: long.MaxValue))
+        if (!_stalled && !WaitWhileTaking(mine + 1, withCount: false, deadline: long.MaxValue, out _))
         {
-            _stalled = true;
+            MarkStalled();
         }
     }
 
@@ -106,6 +108,7 @@ internal sealed class StderrHandOff
     /// Waits until every line handed over before the call (and the count of any left out) is written, giving up once stderr
     /// has taken nothing for the stall period, and in any case once <paramref name="budget"/> has passed: what the process
     /// says on its way out gets to a stderr that is read, within the bound its caller (a shutdown, an exit hook) promises.
+    /// At once when stderr is known to be stalled and has taken no line since.
     /// </summary>
     /// <param name="budget">The longest wait: what is left of the caller's own; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
     /// <returns>True when everything was written.</returns>
@@ -113,9 +116,27 @@ internal sealed class StderrHandOff
     {
         lock (_lock)
         {
+            // At exit Shutdown drains and then the exit hook does: each waited a whole stall period for a stderr already
+            // known to take nothing. One that has taken a line since may be read again, slowly, and is waited for.
+            if (_stalled && _done == _stalledAt)
+            {
+                return false;
+            }
+
             long now = _time.GetTimestamp();
             long ticks = budget == Timeout.InfiniteTimeSpan ? long.MaxValue : Ticks(budget < TimeSpan.Zero ? TimeSpan.Zero : budget);
-            return WaitWhileTaking(_tail, withCount: true, deadline: ticks > long.MaxValue - now ? long.MaxValue : now + ticks);
+            if (WaitWhileTaking(_tail, withCount: true, deadline: ticks > long.MaxValue - now ? long.MaxValue : now + ticks, out bool stalled))
+            {
+                return true;
+            }
+
+            // The end of the budget says nothing about stderr; a stall period without a line taken does.
+            if (stalled)
+            {
+                MarkStalled();
+            }
+
+            return false;
         }
     }
 
@@ -129,6 +150,13 @@ internal sealed class StderrHandOff
                 return _head == _tail && _leftOut == 0 && !_writingCount;
             }
         }
+    }
+
+    /// <summary>Remembers, with the lock held, that stderr took nothing for a stall period, and how far it had got.</summary>
+    private void MarkStalled()
+    {
+        _stalled = true;
+        _stalledAt = _done;
     }
 
     /// <summary>How many callers wait for stderr, each on the clock (tests: a test clock is moved once they do).</summary>
@@ -147,10 +175,12 @@ internal sealed class StderrHandOff
     /// Waits, with the lock held, until <paramref name="head"/> lines are written (and, <paramref name="withCount"/>, the
     /// count of those left out), for as long as stderr takes a line at least once a stall period, and not past
     /// <paramref name="deadline"/> (a timestamp of the clock): a reader that takes a line just within each period would
-    /// otherwise hold the caller for every line that waits.
+    /// otherwise hold the caller for every line that waits. <paramref name="stalled"/> tells a wait that ended on a stall
+    /// period without a line taken from one that reached the deadline.
     /// </summary>
-    private bool WaitWhileTaking(long head, bool withCount, long deadline)
+    private bool WaitWhileTaking(long head, bool withCount, long deadline, out bool stalled)
     {
+        stalled = false;
         long progress = _done;
         long since = _time.GetTimestamp();
         _waiters++;
@@ -162,6 +192,7 @@ internal sealed class StderrHandOff
                 long until = deadline - since > _stallTicks ? since + _stallTicks : deadline;
                 if (now >= until)
                 {
+                    stalled = now - since >= _stallTicks;
                     return false;
                 }
 
