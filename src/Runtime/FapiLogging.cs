@@ -251,8 +251,8 @@ public static class FapiLogging
     /// <paramref name="timeout"/> in all (the wait for FapiLog's own lines on stderr included), also when a concurrent <see cref="Configure(Action{FapiLogOptions})"/> installs
     /// another pipeline meanwhile (it gets what is left of the timeout, and is shut down too); without one, each pipeline's
     /// own <see cref="FapiLogOptions.ShutdownTimeout"/> counts from the start of the call. Returns false when the sinks did not finish in time; what was not delivered is
-    /// then reported on stderr. Then it waits for FapiLog's own stderr lines as long as stderr takes one at least every
-    /// 0.1 s, which a slow stderr can stretch past the timeout. <see cref="Timeout.InfiniteTimeSpan"/> and
+    /// then reported on stderr. Within what is left of the timeout it then waits for FapiLog's own stderr lines, as long as
+    /// stderr takes one at least every 0.1 s. <see cref="Timeout.InfiniteTimeSpan"/> and
     /// durations too long to wait for (up to <see cref="TimeSpan.MaxValue"/>) wait without a limit.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">
