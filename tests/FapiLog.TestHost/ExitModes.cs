@@ -35,7 +35,8 @@ namespace FapiLog.TestHost;
 /// sigterm-loki-down: COUNT events to FILE and a Loki at TESTHOST_LOKI_URL that refuses them; prints "ready" once a retry
 /// waits, then sleeps until a signal ends it. stderr-unread: COUNT events to FILE after 300 sinks that fail with long
 /// messages, with stderr a pipe nobody reads yet; prints whether the flush and the shutdown finished, then returns once
-/// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8.
+/// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8;
+/// stderr-unread-nonblocking: the same with descriptor 2 made non-blocking first (Linux).
 /// stderr-first-seen-replaced: FapiLog's stderr first touched while Console.Error is a StringWriter, then a sink failure
 /// with a non-ASCII message once .NET's writer is back; prints "flushed=…". meter-set-level, meter-configure,
 /// meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
@@ -302,6 +303,7 @@ internal static class ExitModes
 
             case "stderr-unread":
             case "stderr-unread-utf8":
+            case "stderr-unread-nonblocking":
             {
                 // A parent that redirects stderr and never reads it (Process.Start reading stdout only, some supervisors):
                 // 300 sinks that fail the first batch, each with a 4 KiB message, say far more than a pipe holds (64 KiB
@@ -312,6 +314,12 @@ internal static class ExitModes
                     // The line many applications begin with. .NET's Console.Error is then built on an encoding of its own
                     // (the given one without its byte order mark), no longer the Console.OutputEncoding object.
                     Console.OutputEncoding = System.Text.Encoding.UTF8;
+                }
+
+                if (mode == "stderr-unread-nonblocking")
+                {
+                    // As a process that shares the pipe may leave it: a write to it, once full, fails with EAGAIN.
+                    Native.MakeNonBlocking(2);
                 }
 
                 FapiLogging.RegisterShutdownHooks();

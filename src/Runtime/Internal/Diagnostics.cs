@@ -75,7 +75,8 @@ internal static class Stderr
 
     /// <summary>
     /// Standard error when it is a pipe or a socket and not a terminal or a file (whose offset the application's own writes
-    /// share); as the console sink's standard output, falling back to the console stream when the pipe is non-blocking.
+    /// share); as the console sink's standard output, but a non-blocking pipe that is full is waited for by the stream
+    /// itself, without <c>Console.Out</c>'s lock, where the console sink goes over to .NET's console stream.
     /// </summary>
     private static Stream? OpenPipe()
     {
@@ -99,7 +100,7 @@ internal static class Stderr
             }
 
             // Only the writer thread writes it.
-            return new ConsoleSink.PipeOutput(stream, Console.OpenStandardError, underConsoleOutLock: false);
+            return new ConsoleSink.PipeOutput(stream, waitingOutput: null);
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {

@@ -580,18 +580,24 @@ public sealed class ConsoleSink : StreamSink
     /// <summary>
     /// Standard output when it is a pipe or a socket: writes fail when the reader has gone. Descriptor 1 may also have been
     /// left non-blocking by a process that shares it, and then a full pipe fails a write with EAGAIN where .NET's console
-    /// stream waits for room; from the first such failure on, the console stream writes. Writes go out in pieces of at most
-    /// PIPE_BUF bytes, each of which a pipe takes whole or not at all, so that the piece that met EAGAIN is written again
-    /// without a part of it twice. With <paramref name="underConsoleOutLock"/> (standard output), a write holds
-    /// <c>Console.Out</c>'s lock as .NET's console stream does; FapiLog's stderr lines go without it, so that a stderr
-    /// nobody reads cannot hold up the application's <c>Console.Out</c> (unless the pipe was non-blocking and the console
-    /// stream, which takes that lock, has taken over).
+    /// stream waits for room. Writes go out in pieces of at most PIPE_BUF bytes, each of which a pipe takes whole or not
+    /// at all, so that the piece that met EAGAIN is written again without a part of it twice. With
+    /// <paramref name="waitingOutput"/> (standard output), a write holds <c>Console.Out</c>'s lock as .NET's console
+    /// stream does, and from the first EAGAIN on, that stream writes. Without it (FapiLog's stderr lines, written by a
+    /// thread of FapiLog's own that nobody waits on for long), no lock is taken, and a full non-blocking pipe is waited
+    /// for here: .NET's console stream waits under <c>Console.Out</c>'s lock, so a stderr nobody reads would hold up the
+    /// application's <c>Console.Out</c> for good.
     /// </summary>
-    internal sealed class PipeOutput(FileStream pipe, Func<Stream> waitingOutput, bool underConsoleOutLock = true) : Stream
+    internal sealed class PipeOutput(FileStream pipe, Func<Stream>? waitingOutput) : Stream
     {
         // Android is Linux underneath: the same PIPE_BUF and EAGAIN.
         private static readonly int s_atomicBytes = OperatingSystem.IsLinux() || OperatingSystem.IsAndroid() ? 4096 : 512;
         private static readonly int s_wouldBlock = OperatingSystem.IsLinux() || OperatingSystem.IsAndroid() ? 11 : 35;
+
+        // The longest sleep between two tries of a piece that a full non-blocking pipe refused (stderr only): short enough
+        // that a reader coming back finds the line soon, long enough that a stderr nobody reads costs next to nothing.
+        private const int MaxRetryMilliseconds = 10;
+
         private Stream? _console;
 
         public override bool CanRead => false;
@@ -610,14 +616,14 @@ public sealed class ConsoleSink : StreamSink
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
-            // Under Console.Out's lock, as .NET's console stream writes: an application's Console.WriteLine meanwhile would
-            // otherwise go out between two pieces, in the middle of an event's line.
-            if (!underConsoleOutLock)
+            if (waitingOutput is null)
             {
                 WritePieces(buffer);
                 return;
             }
 
+            // Under Console.Out's lock, as .NET's console stream writes: an application's Console.WriteLine meanwhile would
+            // otherwise go out between two pieces, in the middle of an event's line.
             lock (Console.Out)
             {
                 WritePieces(buffer);
@@ -626,6 +632,7 @@ public sealed class ConsoleSink : StreamSink
 
         private void WritePieces(ReadOnlySpan<byte> buffer)
         {
+            int retry = 1;
             while (!buffer.IsEmpty)
             {
                 if (_console is not null)
@@ -641,10 +648,19 @@ public sealed class ConsoleSink : StreamSink
                 }
                 catch (IOException ex) when (ex.HResult == s_wouldBlock)
                 {
+                    if (waitingOutput is null)
+                    {
+                        // The pipe took nothing of the piece: it is tried again once a reader may have made room.
+                        Thread.Sleep(retry);
+                        retry = Math.Min(2 * retry, MaxRetryMilliseconds);
+                        continue;
+                    }
+
                     _console = waitingOutput();
                     continue;
                 }
 
+                retry = 1;
                 buffer = buffer.Slice(piece.Length);
             }
         }

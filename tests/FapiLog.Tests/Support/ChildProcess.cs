@@ -199,7 +199,41 @@ internal sealed class RunningChild : IDisposable
         get
         {
             Task<string> error = StartReadingStandardError();
-            return error.Wait(Bound) ? error.Result : "(stderr did not end)";
+            return _errorRead + (error.Wait(Bound) ? error.Result : "(stderr did not end)");
+        }
+    }
+
+    // Lines ReadStandardErrorUntil took, one "\n" after each: the start of StandardError.
+    private readonly System.Text.StringBuilder _errorRead = new();
+
+    /// <summary>
+    /// Reads stderr, which nobody has read yet (see <see cref="ChildProcess.StartWithUnreadStandardError"/>), line by line
+    /// until one that <paramref name="last"/> accepts; those lines are the start of <see cref="StandardError"/>. Fails
+    /// (and kills the child) if no such line comes in time.
+    /// </summary>
+    public void ReadStandardErrorUntil(Func<string, bool> last)
+    {
+        Assert.True(_error is null, "stderr is already being read to its end");
+        while (true)
+        {
+            Task<string?> next = _process.StandardError.ReadLineAsync();
+            if (!next.Wait(Bound))
+            {
+                Kill();
+                Assert.Fail($"the child process wrote no line on stderr within {Bound.TotalSeconds} s");
+            }
+
+            if (next.Result is not { } line)
+            {
+                Assert.Fail("stderr ended before the line looked for: " + _errorRead);
+                return;
+            }
+
+            _errorRead.Append(line).Append('\n');
+            if (last(line))
+            {
+                return;
+            }
         }
     }
 
