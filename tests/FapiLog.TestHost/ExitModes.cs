@@ -36,7 +36,9 @@ namespace FapiLog.TestHost;
 /// waits, then sleeps until a signal ends it. stderr-unread: COUNT events to FILE after 300 sinks that fail with long
 /// messages, with stderr a pipe nobody reads yet; prints whether the flush and the shutdown finished, then returns once
 /// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8;
-/// stderr-unread-nonblocking: the same with descriptor 2 made non-blocking first (Linux).
+/// stderr-unread-nonblocking: the same with descriptor 2 made non-blocking first (Linux). stderr-line-lock (Linux): stderr
+/// a pipe this process reads itself, and a sink that fails with a 2 MiB message; prints "flushed=…", whether
+/// Console.Error's lock was free while the failure line was being written, and whether the line came whole.
 /// stderr-first-seen-replaced: FapiLog's stderr first touched while Console.Error is a StringWriter, then a sink failure
 /// with a non-ASCII message once .NET's writer is back; prints "flushed=…". meter-set-level, meter-configure,
 /// meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
@@ -343,6 +345,9 @@ internal static class ExitModes
                 return Console.In.ReadLine() == "exit" ? 0 : 3;
             }
 
+            case "stderr-line-lock":
+                return LineUnderConsoleErrorLock(file, count);
+
             case "stderr-first-seen-replaced":
             {
                 // FapiLog's stderr is first touched (the shutdown of a replaced pipeline) while Console.Error is a test's
@@ -456,6 +461,61 @@ internal static class ExitModes
 
         Console.WriteLine($"published={published} blocked={blocked}");
         return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
+    }
+
+    /// <summary>
+    /// stderr-line-lock: .NET's Console.Error writes a long line 256 characters at a time, each piece under the lock of the
+    /// Console.Error writer, so FapiLog's stderr line must be written under that lock as well, or it can land inside the
+    /// application's line. The failure line here is far longer than a pipe holds: when this process first reads from its
+    /// stderr pipe, FapiLog's stderr thread is still in the middle of writing the line, and Console.Error's lock must be
+    /// taken. Nothing else in the process takes it.
+    /// </summary>
+    private static int LineUnderConsoleErrorLock(string file, int count)
+    {
+        const int length = 2 << 20;
+        int readEnd = Native.StandardErrorToOwnPipe();
+        string expected = $"FapiLog: sink 'huge' failed {count} event(s): IOException: " + new string('x', length);
+        bool? consoleErrorFree = null;
+        bool whole = false;
+        var reader = new Thread(() =>
+        {
+            using var pipe = new System.IO.FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(readEnd, ownsHandle: true), System.IO.FileAccess.Read, bufferSize: 0);
+            var read = new System.IO.MemoryStream();
+            byte[] buffer = new byte[4096];
+            int n;
+            while ((n = pipe.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                if (consoleErrorFree is null)
+                {
+                    consoleErrorFree = Monitor.TryEnter(Console.Error);
+                    if (consoleErrorFree == true)
+                    {
+                        Monitor.Exit(Console.Error);
+                    }
+                }
+
+                read.Write(buffer, 0, n);
+                if (buffer[n - 1] == (byte)'\n')
+                {
+                    break;
+                }
+            }
+
+            whole = System.Text.Encoding.UTF8.GetString(read.ToArray()) == expected + "\n";
+        })
+        { IsBackground = true };
+        reader.Start();
+
+        FapiLogging.Configure(o =>
+        {
+            o.AddSink(new NamedFailureSink("huge", new string('x', length)));
+            FileOnly(o, file);
+        });
+        Ticks(count);
+        bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(30));
+        bool done = reader.Join(TimeSpan.FromSeconds(30));
+        Console.WriteLine($"flushed={flushed} read={done} console-error-free={consoleErrorFree} whole={whole}");
+        return 0;
     }
 
     private static void FileOnly(FapiLogOptions o, string file)

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 
 namespace FapiLog.TestHost;
 
-/// <summary>The libc call the stderr modes make (Linux: fcntl is variadic, and its flag values are Linux's).</summary>
+/// <summary>The few libc calls the stderr modes make (Linux: fcntl is variadic, and its flag values are Linux's).</summary>
 internal static class Native
 {
     private const int GetFlags = 3;       // F_GETFL
@@ -13,6 +13,15 @@ internal static class Native
     [DllImport("libc", SetLastError = true, EntryPoint = "fcntl")]
     private static extern int Fcntl(int fd, int command, int argument);
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "pipe")]
+    private static extern int Pipe([Out] int[] fds);
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "dup2")]
+    private static extern int Dup2(int fd, int target);
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "close")]
+    private static extern int Close(int fd);
+
     /// <summary>Makes descriptor <paramref name="fd"/> non-blocking: a write to a full pipe then fails with EAGAIN.</summary>
     public static void MakeNonBlocking(int fd)
     {
@@ -21,5 +30,20 @@ internal static class Native
         {
             throw new InvalidOperationException("fcntl failed: errno " + Marshal.GetLastPInvokeError());
         }
+    }
+
+    /// <summary>
+    /// Puts a new pipe on descriptor 2 and returns its read end, for this process to read its own stderr. Call it before
+    /// anything touches Console.Error, whose stream is a copy of descriptor 2 made when it is first used.
+    /// </summary>
+    public static int StandardErrorToOwnPipe()
+    {
+        int[] fds = new int[2];
+        if (Pipe(fds) == -1 || Dup2(fds[1], 2) == -1 || Close(fds[1]) == -1)
+        {
+            throw new InvalidOperationException("pipe or dup2 failed: errno " + Marshal.GetLastPInvokeError());
+        }
+
+        return fds[0];
     }
 }

@@ -502,6 +502,24 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_line_for_a_stderr_pipe_is_written_under_Console_Errors_lock_so_that_it_cannot_land_inside_a_line_of_the_application()
+    {
+        // .NET's Console.Error writes a long line 256 characters at a time, each piece under the lock of the Console.Error
+        // writer; FapiLog's lines on a stderr pipe took no lock and could land between two pieces. The host reads its own
+        // stderr pipe: at its first read, FapiLog's 2 MiB line is still being written (a pipe holds far less), so
+        // Console.Error's lock must be held.
+        if (!OperatingSystem.IsLinux())
+        {
+            return;   // the host puts a pipe of its own on descriptor 2 with libc's pipe and dup2
+        }
+
+        using RunningChild p = ChildProcess.Start("stderr-line-lock", _file, "10");
+        Assert.Equal("flushed=True read=True console-error-free=False whole=True", p.ReadLine());
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+    }
+
+    [Fact]
     public void A_line_for_stderr_is_written_in_stderrs_encoding_when_Console_Error_was_replaced_the_first_time_FapiLog_looked()
     {
         // FapiLog's stream on a stderr pipe took the encoding of whatever Console.Error was when FapiLog first looked (here

@@ -40,7 +40,7 @@ internal static class Stderr
             // up every Console.Out writer of the process (and a console sink on a terminal or a file) for as long.
             if (s_pipe is not null && IsConsoleEncoding(target.Encoding))
             {
-                target = new PipeLine(s_pipe, target.Encoding);
+                target = new PipeLine(s_pipe, target, target.Encoding);
             }
         }
         catch (Exception)
@@ -113,11 +113,22 @@ internal static class Stderr
     /// written. One writer made when FapiLog first looked kept the encoding of whatever Console.Error was then (a test's
     /// StringWriter wrote UTF-16 to stderr for the rest of the process). GetBytes writes no byte order mark.
     /// </summary>
-    private sealed class PipeLine(Stream pipe, Encoding encoding) : TextWriter
+    private sealed class PipeLine(Stream pipe, TextWriter consoleError, Encoding encoding) : TextWriter
     {
         public override Encoding Encoding => encoding;
 
-        public override void WriteLine(string? value) => pipe.Write(encoding.GetBytes(value + NewLine));
+        public override void WriteLine(string? value)
+        {
+            byte[] line = encoding.GetBytes(value + NewLine);
+            // .NET's Console.Error writes a long line 256 characters at a time, each piece under the lock of the writer
+            // (its methods are synchronized): without it, this line could land between two of them. Only the stderr
+            // thread writes here, and the pipe takes no lock of its own, so this lock is the last one it takes: below
+            // .NET's own Console.Error then Console.Out, no order to break.
+            lock (consoleError)
+            {
+                pipe.Write(line);
+            }
+        }
     }
 }
 
