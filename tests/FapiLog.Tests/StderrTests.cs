@@ -132,6 +132,40 @@ public sealed class StderrHandOffTests
     }
 
     [Fact]
+    public void A_wait_whose_test_clock_moves_while_its_timer_is_armed_ends_when_that_time_has_come()
+    {
+        // The timer was set for what was left when the clock was read: a test that moved the clock to the end of the wait
+        // just before the timer was armed left it due that much later, and the wait went on until the clock moved again
+        // (a test that advanced right after a line was taken could hang there).
+        var time = new FakeTime();
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
+        var error = new GateWriter();
+        Thread writer = Run(() => handOff.Write(error, "a"));
+        Assert.True(error.Entered.Wait(TestLog.Safety));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        try
+        {
+            time.BeforeNextTimer = () => time.Advance(TimeSpan.FromSeconds(0.5));
+            bool? drained = null;
+            Thread drain = Run(() => drained = handOff.Drain(TimeSpan.FromSeconds(0.5)));
+            Assert.True(drain.Join(TestLog.Safety), "Drain waited past its budget for a clock that had reached it");
+            Assert.False(drained);
+            Assert.Empty(error.Lines);
+            // The writer's caller waits on: its stall period has not passed.
+            Assert.Equal(1, handOff.Waiters);
+        }
+        finally
+        {
+            time.Advance(TimeSpan.FromSeconds(0.5));
+            error.Open();
+        }
+
+        Assert.True(writer.Join(TestLog.Safety));
+        Assert.True(SpinWait.SpinUntil(() => handOff.IsIdle, TestLog.Safety));
+        Assert.Equal(["a"], error.Lines);
+    }
+
+    [Fact]
     public void Drain_does_not_wait_again_for_a_stall_already_found_until_stderr_has_taken_a_line()
     {
         // At exit Shutdown's Drain and then the exit hook's each waited a whole stall period for a stderr known to take

@@ -196,7 +196,7 @@ internal sealed class StderrHandOff
                     return false;
                 }
 
-                WaitFor(until - now);
+                WaitFor(now, until);
                 if (_done != progress)
                 {
                     progress = _done;
@@ -213,31 +213,45 @@ internal sealed class StderrHandOff
     }
 
     /// <summary>
-    /// Waits, with the lock held, for a pulse or <paramref name="ticks"/> of the clock. With the real clock this is a kernel
-    /// wait that needs no thread-pool timer (the pool may be starved at exit); with a test clock the timer comes from that
-    /// clock, so that a test that moves it wakes the waiter.
+    /// Waits, with the lock held, for a pulse or until the clock reads <paramref name="until"/> (it read
+    /// <paramref name="now"/> last). With the real clock this is a kernel wait that needs no thread-pool timer (the pool may
+    /// be starved at exit); with a test clock the timer comes from that clock, so that a test that moves it wakes the waiter.
     /// </summary>
-    private void WaitFor(long ticks)
+    private void WaitFor(long now, long until)
     {
         if (_systemClock)
         {
             // Rounded up: a wait rounded down to 0 ms would spin through the last part of the period.
-            Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(ticks * 1000.0 / _time.TimestampFrequency)));
+            Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling((until - now) * 1000.0 / _time.TimestampFrequency)));
             return;
         }
 
-        using ITimer timer = _time.CreateTimer(
-            static state =>
-            {
-                lock (state!)
+        while (now < until)
+        {
+            using ITimer timer = _time.CreateTimer(
+                static state =>
                 {
-                    Monitor.PulseAll(state);
-                }
-            },
-            _lock,
-            TimeSpan.FromSeconds((double)ticks / _time.TimestampFrequency),
-            Timeout.InfiniteTimeSpan);
-        Monitor.Wait(_lock);
+                    lock (state!)
+                    {
+                        Monitor.PulseAll(state);
+                    }
+                },
+                _lock,
+                TimeSpan.FromSeconds((double)(until - now) / _time.TimestampFrequency),
+                Timeout.InfiniteTimeSpan);
+            long armed = _time.GetTimestamp();
+            if (armed == now)
+            {
+                Monitor.Wait(_lock);
+                return;
+            }
+
+            // The clock moved between the reading and the arming (a test moving it on another thread): the timer counts
+            // from the later time, past until, and a clock already moved to until would never fire it. Armed again from
+            // the new reading; a test clock moves only when a test moves it, so this ends (a running clock other than
+            // TimeProvider.System would spin here, and is never given).
+            now = armed;
+        }
     }
 
     /// <summary><paramref name="span"/> in ticks of the clock, at most <see cref="long.MaxValue"/>.</summary>

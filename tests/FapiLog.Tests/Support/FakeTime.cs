@@ -48,8 +48,21 @@ internal sealed class FakeTime : TimeProvider
         }
     }
 
+    /// <summary>
+    /// Run (once, then cleared) when a timer is about to be armed, before the clock is read for its due time: a test moves
+    /// the clock there to land between a caller's reading of the clock and the arming of its timer.
+    /// </summary>
+    public Action? BeforeNextTimer
+    {
+        get => Volatile.Read(ref _beforeNextTimer);
+        set => Volatile.Write(ref _beforeNextTimer, value);
+    }
+
+    private Action? _beforeNextTimer;
+
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
+        Interlocked.Exchange(ref _beforeNextTimer, null)?.Invoke();
         var timer = new FakeTimer(this, callback, state);
         lock (_lock)
         {
