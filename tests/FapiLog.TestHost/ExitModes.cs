@@ -36,7 +36,8 @@ namespace FapiLog.TestHost;
 /// waits, then sleeps until a signal ends it. stderr-unread: COUNT events to FILE after 300 sinks that fail with long
 /// messages, with stderr a pipe nobody reads yet; prints whether the flush and the shutdown finished, then returns once
 /// "exit" comes on stdin; stderr-unread-utf8: the same after Console.OutputEncoding = Encoding.UTF8;
-/// stderr-unread-nonblocking: the same with descriptor 2 made non-blocking first (Linux). stderr-line-lock (Linux): stderr
+/// stderr-unread-nonblocking: the same with descriptor 2 made non-blocking first (Linux); stderr-unread-error-lock: the same,
+/// printing after the flush whether a Console.Error.Flush() on another thread returned ("error-flush=…"). stderr-line-lock (Linux): stderr
 /// a pipe this process reads itself, and a sink that fails with a 2 MiB message; prints "flushed=…", whether
 /// Console.Error's lock was free while the failure line was being written, and whether the line came whole.
 /// stderr-first-seen-replaced: FapiLog's stderr first touched while Console.Error is a StringWriter, then a sink failure
@@ -306,6 +307,7 @@ internal static class ExitModes
             case "stderr-unread":
             case "stderr-unread-utf8":
             case "stderr-unread-nonblocking":
+            case "stderr-unread-error-lock":
             {
                 // A parent that redirects stderr and never reads it (Process.Start reading stdout only, some supervisors):
                 // 300 sinks that fail the first batch, each with a 4 KiB message, say far more than a pipe holds (64 KiB
@@ -338,6 +340,16 @@ internal static class ExitModes
                 Ticks(count);
                 bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(30));
                 Console.WriteLine($"flushed={flushed}");
+                if (mode == "stderr-unread-error-lock")
+                {
+                    // FapiLog's stderr thread is stuck in a line for good now (the flush found stderr taking nothing). A
+                    // Console.Error.Flush() with nothing to write (or Console.OutputEncoding's setter, which calls it holding
+                    // System.Console's own lock) takes Console.Error's lock and nothing else: it must not wait for that line.
+                    var flush = new Thread(() => Console.Error.Flush()) { IsBackground = true };
+                    flush.Start();
+                    Console.WriteLine($"error-flush={flush.Join(TimeSpan.FromSeconds(10))}");
+                }
+
                 Console.Out.Flush();
                 bool shutdown = FapiLogging.Shutdown();
                 Console.WriteLine($"shutdown={shutdown} {FapiLogging.Statistics}");

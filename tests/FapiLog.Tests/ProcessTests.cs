@@ -502,6 +502,23 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_line_stuck_on_a_stderr_nobody_reads_does_not_hold_Console_Errors_lock_for_good()
+    {
+        // FapiLog's stderr thread held Console.Error's lock for as long as its line waited: with a stderr nobody reads, for
+        // good. Console.Error.Flush() with nothing to write then hung, and so did Console.OutputEncoding's setter, which
+        // calls it holding System.Console's lock after it has dropped Console.Out, and then every Console.WriteLine.
+        using RunningChild p = ChildProcess.StartWithUnreadStandardError("stderr-unread-error-lock", _file, "100");
+        Assert.Equal("flushed=True", p.ReadLine());
+        Assert.Equal("error-flush=True", p.ReadLine());
+        Assert.StartsWith("shutdown=True ", p.ReadLine(), StringComparison.Ordinal);
+        p.ReadStandardErrorUntil(line => line.StartsWith("FapiLog: ", StringComparison.Ordinal) && line.Contains(" line(s) for stderr were left out here", StringComparison.Ordinal));
+        p.WriteInputAndClose("exit");
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (long)i), Sequences());
+    }
+
+    [Fact]
     public void A_line_for_a_stderr_pipe_is_written_under_Console_Errors_lock_so_that_it_cannot_land_inside_a_line_of_the_application()
     {
         // .NET's Console.Error writes a long line 256 characters at a time, each piece under the lock of the Console.Error

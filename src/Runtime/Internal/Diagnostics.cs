@@ -24,7 +24,7 @@ internal static class Stderr
     private static readonly StderrHandOff s_lines = new(Capacity, StallWait);
 
     // Descriptor 2 when it is a pipe or a socket, written without .NET's console stream, or null.
-    private static readonly Stream? s_pipe = OpenPipe();
+    private static readonly PipeWriter? s_pipe = OpenPipe() is { } pipe ? new PipeWriter(pipe) : null;
 
     /// <summary>
     /// Writes <paramref name="message"/> to <see cref="Console.Error"/> as it is now (a test's or an application's
@@ -113,20 +113,149 @@ internal static class Stderr
     /// written. One writer made when FapiLog first looked kept the encoding of whatever Console.Error was then (a test's
     /// StringWriter wrote UTF-16 to stderr for the rest of the process). GetBytes writes no byte order mark.
     /// </summary>
-    private sealed class PipeLine(Stream pipe, TextWriter consoleError, Encoding encoding) : TextWriter
+    private sealed class PipeLine(PipeWriter pipe, TextWriter consoleError, Encoding encoding) : TextWriter
     {
         public override Encoding Encoding => encoding;
 
-        public override void WriteLine(string? value)
+        public override void WriteLine(string? value) => pipe.Write(encoding.GetBytes(value + NewLine), consoleError);
+    }
+
+    /// <summary>
+    /// Writes the lines for the stderr pipe on a thread of its own: a write the pipe does not take cannot be given up, and
+    /// the thread that holds <c>Console.Error</c>'s lock while a line goes out must be free to stop waiting for it and let
+    /// go of that lock.
+    /// </summary>
+    private sealed class PipeWriter(Stream pipe)
+    {
+        private readonly object _callers = new();
+        private readonly object _lock = new();
+        private byte[]? _line;   // handed over and not written yet
+        private bool _started;
+
+        /// <summary>
+        /// Writes <paramref name="line"/> under the lock of <paramref name="consoleError"/> for as long as the pipe takes it
+        /// within the stall period, and then waits for it without that lock.
+        /// </summary>
+        public void Write(byte[] line, TextWriter consoleError)
         {
-            byte[] line = encoding.GetBytes(value + NewLine);
-            // .NET's Console.Error writes a long line 256 characters at a time, each piece under the lock of the writer
-            // (its methods are synchronized): without it, this line could land between two of them. Only the stderr
-            // thread writes here, and the pipe takes no lock of its own, so this lock is the last one it takes: below
-            // .NET's own Console.Error then Console.Out, no order to break.
-            lock (consoleError)
+            // One line at a time: the stderr thread writes here, and so do callers when that thread could not start. This
+            // lock is FapiLog's own, taken before Console.Error's and by nothing that holds that.
+            lock (_callers)
             {
-                pipe.Write(line);
+                // .NET's Console.Error writes a long line 256 characters at a time, each piece under the lock of the writer
+                // (its methods are synchronized): without it, this line could land between two of them. Nothing else is
+                // locked meanwhile: below .NET's own Console.Error then Console.Out, no order to break. But the lock is let
+                // go once the line has waited the stall period: held while it waited for a stderr nobody reads, it was held
+                // for good, and Console.Error.Flush() hung with it, and so did Console.OutputEncoding's setter, which calls
+                // that under System.Console's own lock once it has dropped Console.Out, and with it every Console.WriteLine.
+                bool held = false;
+                try
+                {
+                    Monitor.Enter(consoleError, ref held);
+                    if (HandOver(line, StallWait))
+                    {
+                        return;
+                    }
+
+                    Monitor.Exit(consoleError);
+                    held = false;
+                    WaitUntilWritten();
+                }
+                finally
+                {
+                    if (held)
+                    {
+                        Monitor.Exit(consoleError);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Hands <paramref name="line"/> to the writing thread; false when it is not out within <paramref name="wait"/>.</summary>
+        private bool HandOver(byte[] line, TimeSpan wait)
+        {
+            lock (_lock)
+            {
+                if (!_started && !TryStart())
+                {
+                    // No thread to be had (out of memory): the line is written here, as before there was one.
+                    pipe.Write(line);
+                    return true;
+                }
+
+                _line = line;
+                Monitor.PulseAll(_lock);
+                long start = Stopwatch.GetTimestamp();
+                while (_line is not null)
+                {
+                    TimeSpan left = wait - Stopwatch.GetElapsedTime(start);
+                    if (left <= TimeSpan.Zero)
+                    {
+                        return false;
+                    }
+
+                    // Rounded up: a wait rounded down to 0 ms would spin through the last part of the period.
+                    Monitor.Wait(_lock, (int)Math.Ceiling(left.TotalMilliseconds));
+                }
+
+                return true;
+            }
+        }
+
+        private void WaitUntilWritten()
+        {
+            lock (_lock)
+            {
+                while (_line is not null)
+                {
+                    Monitor.Wait(_lock);
+                }
+            }
+        }
+
+        private bool TryStart()
+        {
+            try
+            {
+                new Thread(Run) { IsBackground = true, Name = "FapiLog stderr pipe" }.Start();
+                _started = true;
+                return true;
+            }
+            catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+            {
+                return false;
+            }
+        }
+
+        private void Run()
+        {
+            while (true)
+            {
+                byte[] line;
+                lock (_lock)
+                {
+                    while (_line is null)
+                    {
+                        Monitor.Wait(_lock);
+                    }
+
+                    line = _line;
+                }
+
+                try
+                {
+                    pipe.Write(line);
+                }
+                catch (Exception)
+                {
+                    // stderr closed or broken: nothing sensible is left to report to.
+                }
+
+                lock (_lock)
+                {
+                    _line = null;
+                    Monitor.PulseAll(_lock);
+                }
             }
         }
     }
