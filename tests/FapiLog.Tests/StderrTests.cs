@@ -63,12 +63,7 @@ public sealed class StderrHandOffTests
     public void Drain_gives_up_at_the_end_of_its_budget_when_that_comes_before_the_stall_period()
     {
         // Shutdown's timeout bounds the whole call: its Drain waited the full stall period past it.
-        var time = new FakeTime();
-        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
-        var error = new GateWriter();
-        Thread writer = Run(() => handOff.Write(error, "a"));
-        Assert.True(error.Entered.Wait(TestLog.Safety));
-        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        (FakeTime time, StderrHandOff handOff, GateWriter error, Thread writer) = BlockedInStderr();
         bool? drained = null;
         Thread drain = Run(() => drained = handOff.Drain(TimeSpan.FromSeconds(0.5)));
         Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 2, TestLog.Safety));
@@ -96,12 +91,7 @@ public sealed class StderrHandOffTests
     {
         // Each line taken gave the wait another stall period: a reader that took one just within each held Drain for as
         // many periods as lines waited (128 x 0.1 s at exit).
-        var time = new FakeTime();
-        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
-        var error = new GateWriter();
-        Thread first = Run(() => handOff.Write(error, "a"));
-        Assert.True(error.Entered.Wait(TestLog.Safety));
-        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        (FakeTime time, StderrHandOff handOff, GateWriter error, Thread first) = BlockedInStderr();
         Thread second = Run(() => handOff.Write(error, "b"));
         Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 2, TestLog.Safety));
         bool? drained = null;
@@ -137,12 +127,7 @@ public sealed class StderrHandOffTests
         // The timer was set for what was left when the clock was read: a test that moved the clock to the end of the wait
         // just before the timer was armed left it due that much later, and the wait went on until the clock moved again
         // (a test that advanced right after a line was taken could hang there).
-        var time = new FakeTime();
-        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
-        var error = new GateWriter();
-        Thread writer = Run(() => handOff.Write(error, "a"));
-        Assert.True(error.Entered.Wait(TestLog.Safety));
-        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        (FakeTime time, StderrHandOff handOff, GateWriter error, Thread writer) = BlockedInStderr();
         try
         {
             time.BeforeNextTimer = () => time.Advance(TimeSpan.FromSeconds(0.5));
@@ -170,15 +155,10 @@ public sealed class StderrHandOffTests
     {
         // At exit Shutdown's Drain and then the exit hook's each waited a whole stall period for a stderr known to take
         // nothing. The test clock never moves while a Drain should return at once: one that waits does so for good.
-        var time = new FakeTime();
-        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
-        var error = new GateWriter();
+        (FakeTime time, StderrHandOff handOff, GateWriter error, Thread first) = BlockedInStderr();
         try
         {
             // A Write finds the stall.
-            Thread first = Run(() => handOff.Write(error, "a"));
-            Assert.True(error.Entered.Wait(TestLog.Safety));
-            Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
             time.Advance(TimeSpan.FromSeconds(1));
             Assert.True(first.Join(TestLog.Safety));
             handOff.Write(error, "b");
@@ -206,6 +186,21 @@ public sealed class StderrHandOffTests
         Assert.True(SpinWait.SpinUntil(() => handOff.IsIdle, TestLog.Safety));
         Assert.True(handOff.Drain(Timeout.InfiniteTimeSpan));
         Assert.Equal(["a", "b"], error.Lines);
+    }
+
+    /// <summary>
+    /// A hand-off on a test clock (stall period 1 s) whose writer is blocked in stderr on line "a", and the caller of that
+    /// line waiting for it on a thread of its own.
+    /// </summary>
+    private static (FakeTime Time, StderrHandOff HandOff, GateWriter Error, Thread Writer) BlockedInStderr()
+    {
+        var time = new FakeTime();
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
+        var error = new GateWriter();
+        Thread writer = Run(() => handOff.Write(error, "a"));
+        Assert.True(error.Entered.Wait(TestLog.Safety));
+        Assert.True(SpinWait.SpinUntil(() => handOff.Waiters == 1, TestLog.Safety));
+        return (time, handOff, error, writer);
     }
 
     /// <summary>Drains on a thread of its own, which must be done without the test clock moving; false when it did not end.</summary>
