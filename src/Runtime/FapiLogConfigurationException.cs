@@ -10,7 +10,7 @@ public sealed class FapiLogConfigurationException : ArgumentException
     /// <param name="value">The rejected value as given (never a secret).</param>
     /// <param name="expected">What a valid value looks like.</param>
     public FapiLogConfigurationException(string setting, string? value, string expected)
-        : base($"Invalid FapiLog setting {setting}: '{value ?? "(null)"}' is not valid; expected {expected}.")
+        : base(Describe(setting, value, expected))
     {
         Setting = setting;
         Value = value;
@@ -18,10 +18,18 @@ public sealed class FapiLogConfigurationException : ArgumentException
 
     /// <summary>Creates the exception for a value that failed when it was used (a file that cannot be opened).</summary>
     internal FapiLogConfigurationException(string setting, string? value, string expected, Exception innerException)
-        : base($"Invalid FapiLog setting {setting}: '{value ?? "(null)"}' is not valid; expected {expected}.", innerException)
+        : base(Describe(setting, value, expected), innerException)
     {
         Setting = setting;
         Value = value;
+    }
+
+    private static string Describe(string setting, string? value, string expected)
+    {
+        // What was expected may end in a sentence of its own (an I/O error's message, when a file cannot be opened):
+        // one full stop closes it, not two.
+        string end = expected?.EndsWith('.') == true ? string.Empty : ".";
+        return $"Invalid FapiLog setting {setting}: '{value ?? "(null)"}' is not valid; expected {expected}{end}";
     }
 
     /// <summary>The option or environment variable that was rejected.</summary>

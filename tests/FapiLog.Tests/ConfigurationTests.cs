@@ -214,6 +214,8 @@ public class ConfigurationTests
             // looking at permissions.
             Assert.Contains("is a folder, not a file", ex.Message);
             Assert.DoesNotContain("denied", ex.Message);
+            // The I/O error's own sentence ends the message: with one full stop, not a second one after it.
+            Assert.EndsWith("app.jsonl'.", ex.Message, StringComparison.Ordinal);
         }
         finally
         {
