@@ -165,6 +165,8 @@ public static class FapiLogConfigurationBinder
                     throw new FapiLogConfigurationException(setting, LokiOptions.RedactText(url), "an absolute http:// or https:// URL such as http://localhost:3100");
                 }
 
+                // Refused here, by its key, rather than later as Loki.Url, which is not what the user wrote.
+                LokiOptions.RejectUserInformation(parsed, setting);
                 options.Url = parsed;
                 continue;
             }

@@ -380,6 +380,22 @@ public sealed class LokiOptions
     internal static string Redact(Uri url)
         => url.IsAbsoluteUri ? url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : "(relative URL)";
 
+    /// <summary>
+    /// Refuses a URL that carries <c>user:password@</c>: the URL is shown in messages and on stderr, where the credentials
+    /// would leak, so they belong in <see cref="Username"/> and <see cref="Password"/>. The refused URL is shown with that
+    /// part as <c>(hidden)@</c>: shown without it, it would look like a URL that nothing is wrong with.
+    /// </summary>
+    internal static void RejectUserInformation(Uri parsed, string setting)
+    {
+        if (parsed.UserInfo.Length > 0)
+        {
+            string shown = Redact(parsed);
+            int host = shown.IndexOf("://", StringComparison.Ordinal) + 3;
+            throw new FapiLogConfigurationException(setting, shown.Insert(host, "(hidden)@"),
+                "a URL without user information; set Loki.Username and Loki.Password (or the FAPILOG_LOKI_USERNAME/PASSWORD variables) instead");
+        }
+    }
+
     private static Uri ParseUrl(string text, string setting, Uri? parsed = null)
     {
         if (parsed is null && !Uri.TryCreate(text.Trim(), UriKind.Absolute, out parsed))
@@ -392,11 +408,7 @@ public sealed class LokiOptions
             throw new FapiLogConfigurationException(setting, RedactText(text), "an absolute http:// or https:// URL such as http://localhost:3100");
         }
 
-        if (parsed.UserInfo.Length > 0)
-        {
-            // The URL is shown in messages; credentials in it would leak. Keep them in Username/Password instead.
-            throw new FapiLogConfigurationException(setting, Redact(parsed), "a URL without user information; set Loki.Username and Loki.Password (or the FAPILOG_LOKI_USERNAME/PASSWORD variables) instead");
-        }
+        RejectUserInformation(parsed, setting);
 
         return parsed;
     }

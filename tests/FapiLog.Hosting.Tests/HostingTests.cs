@@ -218,6 +218,7 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "(hidden)")]                        // any unknown Loki key
     [InlineData("FapiLog:Loki", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a URL given to the section
     [InlineData("FapiLog:LokiUrl", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a misspelt top-level key
+    [InlineData("FapiLog:Loki:Url", "https://123456:pa55word@logs.example.net", "https://(hidden)@logs.example.net/")] // named by its key, not as Loki.Url
     [InlineData("FapiLog:Loki:Headers:X-Api-Key", "pa55word\u00e9", "X-Api-Key (value hidden)")]          // a header value HttpClient refuses
     public async Task A_refused_value_that_may_be_a_secret_is_not_echoed(string key, string value, string shown)
     {

@@ -113,6 +113,28 @@ public sealed class LokiOptionsTests
         Assert.Contains(value, ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_url_with_user_information_is_refused_showing_where_it_is()
+    {
+        // Shown without its user information the refused URL looked valid ('http://127.0.0.1:3100/' is not valid); the
+        // credentials stay hidden, but the message must point at the part to move into Username and Password.
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => new FapiLogOptions().ApplyEnvironment(Env(new()
+        {
+            ["FAPILOG_LOKI_URL"] = "http://shop:pa55word@127.0.0.1:3100",
+        })));
+        Assert.Equal("FAPILOG_LOKI_URL", ex.Setting);
+        Assert.Equal("http://(hidden)@127.0.0.1:3100/", ex.Value);
+        Assert.Contains("'http://(hidden)@127.0.0.1:3100/' is not valid", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("pa55word", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("shop", ex.Message, StringComparison.Ordinal);
+
+        var options = new FapiLogOptions();
+        options.Loki.Url = new Uri("https://shop:pa55word@logs.example.net/prefix");
+        var inCode = Assert.Throws<FapiLogConfigurationException>(options.Validate);
+        Assert.Equal("Loki.Url", inCode.Setting);
+        Assert.Equal("https://(hidden)@logs.example.net/prefix", inCode.Value);
+    }
+
     [Theory]
     [InlineData("1app")]
     [InlineData("app-name")]
