@@ -96,7 +96,7 @@ public static class FapiLogConfigurationBinder
                 case "BLOCKTIMEOUT":
                     options.BlockTimeout = string.Equals(value, "infinite", StringComparison.OrdinalIgnoreCase)
                         ? System.Threading.Timeout.InfiniteTimeSpan
-                        : ParseDuration(value, setting);
+                        : ParseDuration(value, setting, "a number of seconds (e.g. 2 or 0.5), a duration such as 00:00:02, or infinite");
                     break;
                 case "DROPWARNINGINTERVAL":
                     options.DropWarningInterval = ParseDuration(value, setting);
@@ -402,8 +402,13 @@ public static class FapiLogConfigurationBinder
         throw new FapiLogConfigurationException(setting, value, expected);
     }
 
+    private const string DurationExpected = "a number of seconds (e.g. 2 or 0.5) or a duration such as 00:00:02";
+
     /// <summary>A number of seconds (<c>2</c>, <c>0.5</c>) or a <see cref="TimeSpan"/> in its invariant form (<c>00:00:02</c>).</summary>
-    internal static TimeSpan ParseDuration(string value, string setting)
+    /// <param name="value">The configured text.</param>
+    /// <param name="setting">The key, for the message.</param>
+    /// <param name="expected">What the message says is accepted, for a setting that takes more (BlockTimeout's <c>infinite</c>).</param>
+    internal static TimeSpan ParseDuration(string value, string setting, string expected = DurationExpected)
     {
         if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
         {
@@ -417,6 +422,6 @@ public static class FapiLogConfigurationBinder
             return span;
         }
 
-        throw new FapiLogConfigurationException(setting, value, "a number of seconds (e.g. 2 or 0.5) or a duration such as 00:00:02");
+        throw new FapiLogConfigurationException(setting, value, expected);
     }
 }

@@ -233,6 +233,31 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Fact]
+    public void A_bad_block_timeout_is_refused_saying_that_infinite_is_taken()
+    {
+        // BlockTimeout is the one duration that also takes "infinite" (README, appsettings.json); the message for a value
+        // that is none of them must say so, or a reader is left with seconds and durations only.
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["FapiLog:BlockTimeout"] = "forever" })
+            .Build();
+
+        FapiLogConfigurationException ex = Assert.Throws<FapiLogConfigurationException>(
+            () => FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), new FapiLogOptions()));
+        Assert.Equal("FapiLog:BlockTimeout", ex.Setting);
+        Assert.Equal("forever", ex.Value);
+        Assert.Contains("or infinite", ex.Message, StringComparison.Ordinal);
+
+        // The other durations do not take it, and their message does not offer it.
+        configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["FapiLog:FlushInterval"] = "infinite" })
+            .Build();
+        ex = Assert.Throws<FapiLogConfigurationException>(
+            () => FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), new FapiLogOptions()));
+        Assert.Equal("FapiLog:FlushInterval", ex.Setting);
+        Assert.DoesNotContain("or infinite", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_empty_Loki_value_means_not_set_as_for_every_other_key()
     {
         IConfiguration configuration = new ConfigurationBuilder()
