@@ -34,6 +34,12 @@ internal sealed class LokiPreparedBatch
     public int Count { get; set; }
 
     /// <summary>
+    /// Given up and counted, without a request, by the flush or disposal that cancelled it while it waited behind the batch
+    /// being pushed: the sender only lets go of its room in the send buffer.
+    /// </summary>
+    public bool GivenUp { get; set; }
+
+    /// <summary>
     /// The memory this batch holds: its line buffer and its tables, whatever part of them the batch uses. What the send
     /// buffer counts against <see cref="LokiOptions.MaxBufferedBytes"/>, and what a spare keeps between uses.
     /// </summary>

@@ -91,6 +91,9 @@ public sealed class LokiSink : LogSink
     private bool _waitingForRoom;
     private List<(long Target, Action Callback)>? _drainWaiters;
     private Failure? _unflushedFailure;
+    // The batch _unflushedFailure comes from: a shutdown counts the waiting batches before the one in flight has failed,
+    // and the report quotes the latest batch's failure, not the latest counted.
+    private long _unflushedFailureBatch;
     private int _unflushedFailed;
     private int _unflushedEntries;
     private int _unflushedBatches;
@@ -401,6 +404,7 @@ public sealed class LokiSink : LogSink
             entries = _unflushedEntries;
             batches = _unflushedBatches;
             _unflushedFailure = null;
+            _unflushedFailureBatch = 0;
             _unflushedFailed = 0;
             _unflushedEntries = 0;
             _unflushedBatches = 0;
@@ -433,19 +437,28 @@ public sealed class LokiSink : LogSink
         }
     }
 
-    /// <summary>Gives up the batches numbered up to <paramref name="through"/>: the one being pushed at once, the others unsent.</summary>
+    /// <summary>
+    /// Gives up the batches numbered up to <paramref name="through"/>: those waiting are counted here and now, the one being
+    /// pushed is cancelled, and is waited for (<see cref="InFlightGiveUpWait"/> at most) until the sender has counted it.
+    /// </summary>
     private void CancelSends(long through)
     {
         CancellationTokenSource? cancel = null;
+        long inFlight = 0;
         lock (_gate)
         {
             _cancelThrough = Math.Max(_cancelThrough, through);
             if (_inFlight != 0 && _inFlight <= _cancelThrough)
             {
                 cancel = _cancel;
+                inFlight = _inFlight;
                 // The sender does not reuse this source for a later batch while it is being cancelled.
                 _cancelling++;
             }
+
+            // Shutdown gives up on the pipeline as soon as this returns, and the process often ends next: left to the sender,
+            // which encodes each batch before it sees the token, the statistics still showed thousands pending.
+            GiveUpWaiting();
         }
 
         if (cancel is not null)
@@ -471,7 +484,70 @@ public sealed class LokiSink : LogSink
             }
         }
 
+        if (inFlight != 0)
+        {
+            // A cancelled request or backoff wait ends at once; a handler that ignores cancellation is not waited for long.
+            long deadline = Environment.TickCount64 + (long)InFlightGiveUpWait.TotalMilliseconds;
+            lock (_gate)
+            {
+                long left;
+                while (_inFlight == inFlight && _sender is { IsAlive: true } && (left = deadline - Environment.TickCount64) > 0)
+                {
+                    Monitor.Wait(_gate, (int)left);
+                }
+            }
+        }
+
         Pulse();
+    }
+
+    /// <summary>How long a cancelling flush or disposal waits for the sender to count the batch it was pushing.</summary>
+    internal static readonly TimeSpan InFlightGiveUpWait = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Counts the batches numbered up to <see cref="_cancelThrough"/> that wait behind the one being pushed as given up
+    /// (<see cref="LokiFailureReasons.Shutdown"/>, no request); under <see cref="_gate"/>.
+    /// </summary>
+    private void GiveUpWaiting()
+    {
+        int entries = 0;
+        int batches = 0;
+        long last = 0;
+        foreach ((LokiPreparedBatch batch, long bytes, DeliveryTicket? ticket, long number) in _pending)
+        {
+            if (number > _cancelThrough)
+            {
+                break;
+            }
+
+            if (number == _inFlight || batch.GivenUp)
+            {
+                continue;
+            }
+
+            batch.GivenUp = true;
+            last = number;
+            entries += batch.Count;
+            batches++;
+            _counters.CountBuffered(-batch.Count, -bytes);
+            ticket?.Release(failed: true);
+        }
+
+        if (batches == 0)
+        {
+            return;
+        }
+
+        _counters.CountFailed(entries, LokiFailureReasons.Shutdown, requests: 0);
+        if (last >= _unflushedFailureBatch)
+        {
+            _unflushedFailure = new Failure(LokiFailureReasons.Shutdown, 0, true, 0, "shutdown timed out before the request could be sent");
+            _unflushedFailureBatch = last;
+        }
+
+        _unflushedBatches = (int)Math.Min(int.MaxValue, (long)_unflushedBatches + batches);
+        _unflushedFailed = (int)Math.Min(int.MaxValue, (long)_unflushedFailed + entries);
+        _unflushedEntries = (int)Math.Min(int.MaxValue, (long)_unflushedEntries + entries);
     }
 
     /// <summary>
@@ -507,6 +583,7 @@ public sealed class LokiSink : LogSink
 
     private void Recycle(LokiPreparedBatch prepared)
     {
+        prepared.GivenUp = false;
         // A spare counts against the buffer with all it holds when it is reused, so a large one is let go.
         if (_spare.Count < SpareLimit && prepared.RetainedBytes <= Math.Min(SpareMaxBytes, _maxBufferedBytes / 16))
         {
@@ -522,7 +599,9 @@ public sealed class LokiSink : LogSink
         while (true)
         {
             LokiPreparedBatch prepared;
-            CancellationToken token;
+            CancellationToken token = default;
+            List<Action>? givenUp = null;
+            bool settled;
             lock (_gate)
             {
                 while (_pending.Count == 0 && !_stopping)
@@ -535,8 +614,19 @@ public sealed class LokiSink : LogSink
                     return;
                 }
 
-                (prepared, _, _, long number) = _pending.Peek();
-                if (number <= _cancelThrough)
+                (prepared, long held, _, long number) = _pending.Peek();
+                settled = prepared.GivenUp;
+                if (settled)
+                {
+                    // Counted by the flush or disposal that gave it up: only its room is let go here.
+                    _pending.Dequeue();
+                    _bufferedBytes -= held;
+                    Recycle(prepared);
+                    _finished++;
+                    givenUp = TakeDrainWaiters(all: false);
+                    Monitor.PulseAll(_gate);
+                }
+                else if (number <= _cancelThrough)
                 {
                     // Given up without a request.
                     token = new CancellationToken(canceled: true);
@@ -554,7 +644,17 @@ public sealed class LokiSink : LogSink
                     token = _cancel.Token;
                 }
 
-                _inFlight = number;
+                if (!settled)
+                {
+                    _inFlight = number;
+                }
+            }
+
+            if (settled)
+            {
+                Run(givenUp);
+                _sentForTesting?.Invoke();
+                continue;
             }
 
             int failed;
@@ -575,13 +675,18 @@ public sealed class LokiSink : LogSink
             DeliveryTicket? ticket;
             lock (_gate)
             {
-                (_, long bytes, ticket, _) = _pending.Dequeue();
+                (_, long bytes, ticket, long number) = _pending.Dequeue();
                 _inFlight = 0;
                 _bufferedBytes -= bytes;
                 _counters.CountBuffered(-entries, -bytes);
                 if (failure is not null)
                 {
-                    _unflushedFailure = failure;
+                    if (number >= _unflushedFailureBatch)
+                    {
+                        _unflushedFailure = failure;
+                        _unflushedFailureBatch = number;
+                    }
+
                     _unflushedBatches = _unflushedBatches == int.MaxValue ? int.MaxValue : _unflushedBatches + 1;
                     // Saturating: under a pipeline these add up until shutdown, and the statistics keep the exact counts.
                     _unflushedFailed = (int)Math.Min(int.MaxValue, (long)_unflushedFailed + failed);
@@ -589,10 +694,13 @@ public sealed class LokiSink : LogSink
                 }
 
                 Recycle(prepared);
+
+                // Counted before a flush is told (a flush that returns has the batch in the statistics), and before a
+                // canceller waiting for this batch (see CancelSends) is woken.
+                ticket?.Release(failed: failure is not null);
+                Monitor.PulseAll(_gate);
             }
 
-            // Counted and reported before a flush is told: a flush that returns has the batch in the statistics.
-            ticket?.Release(failed: failure is not null);
             if (failure is { } f)
             {
                 Report(f, failed, entries);

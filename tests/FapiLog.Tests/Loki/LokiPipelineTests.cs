@@ -176,6 +176,65 @@ public sealed class LokiPipelineTests
         }
     }
 
+    [Fact]
+    public void A_shutdown_that_gives_up_on_Loki_has_counted_every_buffered_event_as_failed_when_it_returns()
+    {
+        // A soak run that stopped while Loki answered 429 found 17,000 events still pending, and the send buffer still
+        // holding them, after Shutdown had returned: the sender gave the batches up one by one, encoding each first, and
+        // the process ended before it was through. The counts must add up when Shutdown returns.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down"));
+        var options = new FapiLogOptions
+        {
+            QueueCapacity = 100,
+            BatchSize = 10,
+            FlushInterval = TimeSpan.FromMilliseconds(20),
+        };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MinBackoff = TimeSpan.FromMinutes(30);
+        options.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
+        var sink = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        using var sender = new ManualResetEventSlim();
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
+            Assert.True(SpinWait.SpinUntil(() => sink.Statistics.Retries >= 1, LokiReceiver.SafetyTimeout), "no retry was scheduled");
+
+            // The sender waits out its backoff on the first batch; once it has given that one up, it goes no further, so
+            // that whatever is counted of the rest when Shutdown returns was counted by the shutdown itself.
+            sink._sentForTesting = () => sender.Wait(LokiReceiver.SafetyTimeout);
+            for (int i = 1; i <= 30; i++)
+            {
+                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
+            }
+
+            Assert.True(SpinWait.SpinUntil(() => sink.Statistics.BufferedEntries == 31, LokiReceiver.SafetyTimeout), "the events never reached the send buffer");
+
+            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+
+            FapiLogStatistics stats = pipeline.GetStatistics();
+            LokiStatistics loki = sink.Statistics;
+            Assert.Equal(0, stats.Pending);
+            Assert.Equal(31, stats.Failed);
+            Assert.Equal(0, loki.BufferedEntries);
+            Assert.Equal(0, loki.BufferedBytes);
+            Assert.Equal(31, loki.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        }
+        finally
+        {
+            sender.Set();
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
+
+        // Let go by the sender afterwards, counted once.
+        Assert.Equal(31, pipeline.GetStatistics().Failed);
+        Assert.Equal(31, sink.Statistics.EntriesFailed);
+        Assert.Equal(0, sink.HeldBytes);
+    }
+
     /// <summary>Batches of 10, a short shutdown, and the smallest send buffer, pushing to a Loki that never answers.</summary>
     private static FapiLogOptions SmallBufferHungLoki(LokiReceiver receiver, OverflowStrategy overflow, int queueCapacity)
     {
