@@ -85,6 +85,41 @@ public sealed class SinkFailureReportTests
     }
 
     [Fact]
+    public void A_failure_line_after_a_works_again_line_counts_its_time_from_that_line()
+    {
+        // A soak run's stderr said "failed 200 event(s) since its last report 60 s ago" 20 s after a "works again" line
+        // that had reported the failures before it: the count was since that line, the time since the failure line before.
+        var sink = new SwitchSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        var time = (FakeTime)options.TimeProvider;
+        options.AddSink(sink);
+        LogPipeline pipeline = TestLog.Start(options);
+        string[] lines = CaptureStderr(() =>
+        {
+            Log(pipeline, 1);
+            time.Advance(TimeSpan.FromSeconds(30));
+            sink.Failing = false;
+            Log(pipeline, 1);
+
+            // Within the interval of the failure line: held back until it has passed.
+            time.Advance(TimeSpan.FromSeconds(10));
+            sink.Failing = true;
+            Log(pipeline, 2);
+            time.Advance(TimeSpan.FromSeconds(20));
+            Log(pipeline, 1);
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        Assert.Equal(
+        [
+            "FapiLog: sink 'SwitchSink' failed 1 event(s): IOException: No space left on device",
+            "FapiLog: sink 'SwitchSink' works again after failing for 30 s.",
+            "FapiLog: sink 'SwitchSink' failed 3 event(s) since its last report 30 s ago; the latest failure: IOException: No space left on device",
+        ], lines);
+        Assert.Equal(4, pipeline.GetStatistics().Failed);
+    }
+
+    [Fact]
     public void A_Loki_that_refuses_and_then_takes_pushes_again_is_reported_working_again_by_its_sender()
     {
         // The Loki sink's Write only buffers: whether Loki took the events is known on its sender, which says so.

@@ -295,9 +295,10 @@ internal static class SinkFailureReporter
 
             line = state.Unreported == events
                 ? $"FapiLog: sink '{name}' {(events > 0 ? $"failed {events} event(s)" : "failed")}: {error}"
-                : $"FapiLog: sink '{name}' failed {state.Unreported} event(s) since its last report {Seconds(clock.GetElapsedTime(state.LastLine!.Value, now))} ago; " +
+                : $"FapiLog: sink '{name}' failed {state.Unreported} event(s) since its last report {Seconds(clock.GetElapsedTime(state.LastReport!.Value, now))} ago; " +
                   $"the latest failure: {error}";
             state.LastLine = now;
+            state.LastReport = now;
             state.Unreported = 0;
             state.ReportedFailing = true;
         }
@@ -352,10 +353,11 @@ internal static class SinkFailureReporter
             {
                 // Failures that came within the interval of the last line, the sink working in between (it flaps).
                 line = $"FapiLog: sink '{name}' failed {state.Unreported} event(s) since its last report " +
-                       $"{Seconds(clock.GetElapsedTime(state.LastLine!.Value, now))} ago and works again; the latest failure: {state.Latest}";
+                       $"{Seconds(clock.GetElapsedTime(state.LastReport!.Value, now))} ago and works again; the latest failure: {state.Latest}";
                 state.LastLine = now;
             }
 
+            state.LastReport = now;
             state.Unreported = 0;
             state.ReportedFailing = false;
             state.FailingSince = null;
@@ -388,6 +390,7 @@ internal static class SinkFailureReporter
             line = $"FapiLog: sink '{name}' failed {state.Unreported} more event(s) since its last report; the latest failure: {state.Latest}";
             state.Unreported = 0;
             state.LastLine = sink._reportClock.GetTimestamp();
+            state.LastReport = state.LastLine;
         }
 
         Stderr.Write(line);
@@ -400,6 +403,7 @@ internal static class SinkFailureReporter
         lock (state)
         {
             state.LastLine = sink._reportClock.GetTimestamp();
+            state.LastReport = state.LastLine;
             state.ReportedFailing = true;
             state.FailingSince ??= state.LastLine;
             state.Failing = true;
@@ -427,6 +431,7 @@ internal static class SinkFailureReporter
             long then = previous.GetTimestamp();
             long now = clock.GetTimestamp();
             state.LastLine = Carry(state.LastLine, previous, then, clock, now);
+            state.LastReport = Carry(state.LastReport, previous, then, clock, now);
             state.FailingSince = Carry(state.FailingSince, previous, then, clock, now);
             sink._reportClock = clock;
         }
@@ -474,7 +479,13 @@ internal sealed class SinkFailureState
     /// <summary>When the last failure line was written (the sink's report clock), or null before the first.</summary>
     public long? LastLine;
 
-    /// <summary>Events failed since the last line.</summary>
+    /// <summary>
+    /// When the last line that counted failures was written: a failure line, or one that says the sink works again (which
+    /// does not hold the next failure line back, but counts the failures before it). Null before the first.
+    /// </summary>
+    public long? LastReport;
+
+    /// <summary>Events failed since the last line that counted them.</summary>
     public long Unreported;
 
     /// <summary>The latest failure, as its type and message.</summary>
