@@ -120,6 +120,36 @@ public sealed class SinkFailureReportTests
     }
 
     [Fact]
+    public void Shutdown_does_not_report_again_a_Loki_failure_its_sender_reported_before_Loki_worked_again()
+    {
+        // The Loki sink's flush throws for every entry given up since the last flush, which under a pipeline is the whole
+        // run. A soak run's stderr ended with "sink 'Loki' failed: … gave up 100 of 100 entries (http_429 …)" at shutdown,
+        // 100 s after the sender had reported that failure and 50 s after "works again": a stale failure, said as new.
+        using var receiver = new Loki.LokiReceiver((i, _) => i == 0 ? new Loki.ResponsePlan(503, Body: "ingester down") : Loki.ResponsePlan.NoContent);
+        var time = new FakeTime();
+        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1), TimeProvider = time };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MaxAttempts = 1;
+        var sink = new FapiLog.Loki.LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        string[] lines = CaptureStderr(() =>
+        {
+            Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
+            Assert.True(pipeline.Flush(TestLog.Safety));
+            time.Advance(SinkFailureReporter.Interval + TimeSpan.FromSeconds(1));
+            Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, 2, "y", 1m));
+            Assert.True(pipeline.Flush(TestLog.Safety));
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        string[] reports = lines.Where(l => l.StartsWith("FapiLog: sink 'Loki'", StringComparison.Ordinal)).ToArray();
+        Assert.True(reports.Length == 2, string.Join("\n", lines));
+        Assert.StartsWith("FapiLog: sink 'Loki' failed 1 event(s): LokiPushException: ", reports[0], StringComparison.Ordinal);
+        Assert.Equal("FapiLog: sink 'Loki' works again after failing for 61 s.", reports[1]);
+        Assert.Equal(1, pipeline.GetStatistics().Failed);
+    }
+
+    [Fact]
     public void A_Loki_that_refuses_and_then_takes_pushes_again_is_reported_working_again_by_its_sender()
     {
         // The Loki sink's Write only buffers: whether Loki took the events is known on its sender, which says so.

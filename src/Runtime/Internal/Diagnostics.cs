@@ -396,6 +396,23 @@ internal static class SinkFailureReporter
         Stderr.Write(line);
     }
 
+    /// <summary>
+    /// True when every failure of <paramref name="sink"/> so far was said on stderr and a line has said since that it works
+    /// again: a failure its flush reports once more (Loki's, which sums up the run) is not news.
+    /// </summary>
+    public static bool WorksSinceReported(LogSink sink)
+    {
+        if (Volatile.Read(ref sink._failures) is not { } state)
+        {
+            return false;
+        }
+
+        lock (state)
+        {
+            return !state.Failing && state.Unreported == 0 && state.LastReport is not null;
+        }
+    }
+
     /// <summary>Counts a line a sink wrote itself (Loki's shutdown report) as its failure line: the same failure, reported again through the pipeline, is not written twice.</summary>
     public static void MarkReported(LogSink sink)
     {

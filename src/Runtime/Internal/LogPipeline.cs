@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
+using FapiLog.Loki;
 
 namespace FapiLog.Internal;
 
@@ -686,6 +687,12 @@ internal sealed class LogPipeline
             try
             {
                 sink.Flush(_abort.Token);
+            }
+            catch (LokiPushException ex) when (ex.Reason != LokiFailureReasons.Shutdown && SinkFailureReporter.WorksSinceReported(sink))
+            {
+                // Loki's flush throws for every entry given up since the last flush, under a pipeline the whole run, and its
+                // sender reported each failure as it came: written again at shutdown, after the sink was reported working
+                // again, an old failure read as a new one. One at shutdown is new, and is said.
             }
             catch (Exception ex)
             {
