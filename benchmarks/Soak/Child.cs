@@ -14,14 +14,14 @@ internal static partial class Child
 {
     private static readonly string[] s_customers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
 
-    public static int Run(string file, Uri loki, int workers, int rate, int seconds)
+    public static int Run(string file, Uri loki, int workers, int rate, int seconds, int retained)
     {
         FapiLogging.Configure(o =>
         {
             o.Console = false;
             o.FilePath = file;
             o.FileMaxBytes = 1024 * 1024;
-            o.FileRetainedFiles = 5;
+            o.FileRetainedFiles = retained;
             o.Loki.Url = loki;
             o.Loki.Labels["service_name"] = "soak";
             o.Loki.MaxBackoff = TimeSpan.FromSeconds(10);
