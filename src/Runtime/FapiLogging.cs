@@ -99,8 +99,9 @@ public static class FapiLogging
     /// <summary>
     /// Changes which calls are logged, from the next call on, without replacing the pipeline: nothing is flushed, nothing
     /// queued is touched, and calls of the levels now skipped cost one compare again. Applies to generated methods and to
-    /// the <c>ILogger</c> bridge alike. Starts the pipeline from the environment first if nothing has started it yet. A
-    /// later <see cref="Configure(Action{FapiLogOptions})"/> sets the level from its options again.
+    /// the <c>ILogger</c> bridge alike. Starts the pipeline from the environment first if nothing has started it yet (shut
+    /// down, as <see cref="Configure(Action{FapiLogOptions})"/> would, once the process-exit hook has run). A later
+    /// <see cref="Configure(Action{FapiLogOptions})"/> sets the level from its options again.
     /// </summary>
     /// <exception cref="FapiLogConfigurationException"><paramref name="level"/> is not a level from Trace to None.</exception>
     public static void SetMinimumLevel(LogLevel level)
@@ -113,9 +114,10 @@ public static class FapiLogging
         // Outside the lock, as in EnsureConfigured: when this is the first use of FapiLog, the instruments are published
         // here, and a collector's callback must not run while we hold the lock its collections wait for.
         FapiLogMetrics.EnsureCreated();
+        // Outside the lock too: during process exit it waits for the worker of the pipeline it starts and shuts down.
+        EnsureConfigured();
         lock (s_lock)
         {
-            EnsureConfigured();
             FapiLogRuntime.SetMinimumLevel(level);
         }
     }
@@ -436,7 +438,8 @@ public static class FapiLogging
     {
         try
         {
-            EnsureConfigured();
+            // Running also during process exit: the crash handler logs the crash into it and then shuts it down itself.
+            EnsureConfigured(forCrash: true);
             return Volatile.Read(ref s_pipeline) is not null;
         }
         catch (FapiLogConfigurationException)
@@ -546,7 +549,14 @@ public static class FapiLogging
     }
 
     /// <summary>Called by the first log call when nothing was configured: configure from the environment.</summary>
-    internal static void EnsureConfigured()
+    internal static void EnsureConfigured() => EnsureConfigured(forCrash: false);
+
+    /// <summary>
+    /// Configures from the environment when nothing has. Once the process-exit hook has run, the pipeline starts shut down
+    /// (as one <see cref="Configure(FapiLogOptions)"/> starts then), unless it is <paramref name="forCrash"/>: the crash
+    /// handler shuts it down itself after logging the crash into it.
+    /// </summary>
+    private static void EnsureConfigured(bool forCrash)
     {
         if (Volatile.Read(ref s_pipeline) is not null)
         {
@@ -556,6 +566,7 @@ public static class FapiLogging
         // Before the lock: publishing the instruments runs every MeterListener's InstrumentPublished callback, and a
         // collector's lock taken there and around its collections must not be ordered against ours.
         FapiLogMetrics.EnsureCreated();
+        LogPipeline? started = null;
         lock (s_lock)
         {
             if (s_pipeline is null)
@@ -565,6 +576,7 @@ public static class FapiLogging
                 {
                     options.ApplyEnvironment();
                     StartLocked(options);
+                    started = s_pipeline;
                 }
                 catch (FapiLogConfigurationException ex)
                 {
@@ -574,6 +586,15 @@ public static class FapiLogging
                     throw;
                 }
             }
+        }
+
+        Interlocked.MemoryBarrier();   // as in Start: the pipeline is written above, the flag read here
+        if (started is not null && !forCrash && s_processExiting)
+        {
+            // The first log call (or SetMinimumLevel) made once the exit hook has run, from a ProcessExit handler that runs
+            // after FapiLog's: nothing would shut this pipeline down, and the events it took in would vanish uncounted when
+            // the process ends. Shut down now, outside the lock, it refuses them, counted as dropped (reason Shutdown).
+            started.Shutdown(started.ShutdownTimeout);
         }
     }
 

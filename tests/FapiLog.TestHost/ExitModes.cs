@@ -22,7 +22,9 @@ namespace FapiLog.TestHost;
 /// constructor. crash-configure-error: Configure with a bad QueueCapacity, not
 /// caught. crash-after-env-fixed: the first log call fails on FAPILOG_QUEUE_CAPACITY, the handler removes that variable,
 /// then a crash. configure-at-exit: a ProcessExit handler of
-/// the user's configures FapiLog again after the exit hook shut it down, logs COUNT more and prints the statistics. huge-queue (run it with a small
+/// the user's configures FapiLog again after the exit hook shut it down, logs COUNT more and prints the statistics.
+/// log-at-exit-unconfigured: nothing logged or configured in Main; a ProcessExit handler of the user's makes the first log
+/// call (FAPILOG_FILE configures it), logs COUNT events and prints the statistics. huge-queue (run it with a small
 /// GC heap limit): configures the largest QueueCapacity with the file sink, prints the refusal and how many handles on
 /// FILE are still open, then configures a small queue and logs COUNT events. huge-queue-env: the same capacity from
 /// FAPILOG_QUEUE_CAPACITY, met by the first log call. exception-cycle: COUNT events, then one
@@ -203,6 +205,21 @@ internal static class ExitModes
                 }
 
                 throw new InvalidOperationException("crash after the setting was fixed");
+            case "log-at-exit-unconfigured":
+                // What the generated module initializer does, and nothing logged or configured in Main: a ProcessExit handler
+                // of the user's (it runs after FapiLog's) makes the first log call, which configures from FAPILOG_*.
+                FapiLogging.RegisterShutdownHooks();
+                AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+                {
+                    for (long i = 0; i < count; i++)
+                    {
+                        Program.Tick(i);
+                    }
+
+                    FapiLogStatistics s = FapiLogging.Statistics;
+                    Console.WriteLine($"late attempted={s.Attempted} enqueued={s.Enqueued} shutdown={s.DroppedShutdown} pending={s.Pending}");
+                };
+                return 0;
             case "configure-at-exit":
                 // What the generated module initializer does, then a ProcessExit handler of the user's (it runs after
                 // FapiLog's) that configures FapiLog again and logs.

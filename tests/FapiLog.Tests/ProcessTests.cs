@@ -289,6 +289,22 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains(" pending=0", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_first_log_call_after_the_exit_hook_leaves_no_event_silently_queued()
+    {
+        // Nothing was logged or configured before the process began to exit; a ProcessExit handler of the user's (run after
+        // FapiLog's hook) logs 20 events, the first of which configures FapiLog from the environment. That pipeline was
+        // started running, took the events in and was never shut down: the process ended with them queued, neither
+        // delivered nor counted as dropped, and nothing said so.
+        var environment = new Dictionary<string, string> { ["FAPILOG_FILE"] = _file };
+        using RunningChild p = ChildProcess.StartWith(environment, "log-at-exit-unconfigured", _file, "20");
+        p.WaitForExit();
+        string output = p.StandardOutput;
+
+        Assert.True(p.ExitCode == 0, output + p.StandardError);
+        Assert.Contains("late attempted=20 enqueued=0 shutdown=20 pending=0", output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("meter-set-level")]
     [InlineData("meter-configure")]
