@@ -42,8 +42,9 @@ public static class FapiLogging
     /// (<see cref="OverflowStrategy.Block"/>) takes its slot in the new one instead, within the same block timeout. A sink you add again (the same
     /// instance) carries over: the old pipeline flushes it without disposing it, and the new one starts writing to it (events
     /// logged meanwhile wait in its queue) once the old one has finished. Called once the process-exit hook
-    /// has run (from a later <see cref="AppDomain.ProcessExit"/> handler), the new pipeline starts shut down: calls are
-    /// counted as dropped, as after any shutdown, since nothing would deliver them.
+    /// has run (from a later <see cref="AppDomain.ProcessExit"/> handler), the new pipeline is shut down before this returns,
+    /// since nothing else would deliver what it takes in: events logged while the old one shuts down are delivered by that
+    /// shutdown, later calls are counted as dropped, as after any shutdown.
     /// </summary>
     /// <exception cref="FapiLogConfigurationException">A setting is invalid; the message names it and its value.</exception>
     public static void Configure(Action<FapiLogOptions> configure)
@@ -552,8 +553,8 @@ public static class FapiLogging
     internal static void EnsureConfigured() => EnsureConfigured(forCrash: false);
 
     /// <summary>
-    /// Configures from the environment when nothing has. Once the process-exit hook has run, the pipeline starts shut down
-    /// (as one <see cref="Configure(FapiLogOptions)"/> starts then), unless it is <paramref name="forCrash"/>: the crash
+    /// Configures from the environment when nothing has. Once the process-exit hook has run, the pipeline is shut down at once
+    /// (as one <see cref="Configure(FapiLogOptions)"/> is then), unless it is <paramref name="forCrash"/>: the crash
     /// handler shuts it down itself after logging the crash into it.
     /// </summary>
     private static void EnsureConfigured(bool forCrash)
