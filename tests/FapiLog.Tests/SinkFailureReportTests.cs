@@ -15,11 +15,7 @@ public sealed class SinkFailureReportTests
     [Fact]
     public void A_sink_failing_for_a_while_gets_one_line_per_interval_that_counts_every_failed_event_and_one_when_it_works_again()
     {
-        var sink = new SwitchSink();
-        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
-        var time = (FakeTime)options.TimeProvider;
-        options.AddSink(sink);
-        LogPipeline pipeline = TestLog.Start(options);
+        (LogPipeline pipeline, SwitchSink sink, FakeTime time) = StartWithSwitchSink();
         string[] lines = CaptureStderr(() =>
         {
             // A full disk, say: every batch fails, one event each.
@@ -51,11 +47,7 @@ public sealed class SinkFailureReportTests
     [Fact]
     public void Failures_after_a_recovery_within_the_interval_are_reported_with_the_next_recovery_once_the_interval_has_passed()
     {
-        var sink = new SwitchSink();
-        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
-        var time = (FakeTime)options.TimeProvider;
-        options.AddSink(sink);
-        LogPipeline pipeline = TestLog.Start(options);
+        (LogPipeline pipeline, SwitchSink sink, FakeTime time) = StartWithSwitchSink();
         string[] lines = CaptureStderr(() =>
         {
             Log(pipeline, 1);
@@ -89,11 +81,7 @@ public sealed class SinkFailureReportTests
     {
         // A soak run's stderr said "failed 200 event(s) since its last report 60 s ago" 20 s after a "works again" line
         // that had reported the failures before it: the count was since that line, the time since the failure line before.
-        var sink = new SwitchSink();
-        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
-        var time = (FakeTime)options.TimeProvider;
-        options.AddSink(sink);
-        LogPipeline pipeline = TestLog.Start(options);
+        (LogPipeline pipeline, SwitchSink sink, FakeTime time) = StartWithSwitchSink();
         string[] lines = CaptureStderr(() =>
         {
             Log(pipeline, 1);
@@ -242,6 +230,15 @@ public sealed class SinkFailureReportTests
     }
 
     /// <summary>Logs <paramref name="count"/> events, each flushed on its own (one batch each).</summary>
+    /// <summary>A pipeline on a test clock that delivers one event per batch to a <see cref="SwitchSink"/>, failing until switched.</summary>
+    private static (LogPipeline Pipeline, SwitchSink Sink, FakeTime Time) StartWithSwitchSink()
+    {
+        var sink = new SwitchSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        options.AddSink(sink);
+        return (TestLog.Start(options), sink, (FakeTime)options.TimeProvider);
+    }
+
     private static void Log(LogPipeline pipeline, int count)
     {
         for (int i = 0; i < count; i++)

@@ -144,17 +144,7 @@ public sealed class LokiPipelineTests
         // The sink's own give-up line is written by its sender thread after the abort, which may be after Shutdown has
         // returned and the process has ended: the pipeline's line, written before Shutdown returns, must carry the reason.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down for maintenance"));
-        var options = new FapiLogOptions
-        {
-            QueueCapacity = 100,
-            BatchSize = 10,
-            FlushInterval = TimeSpan.FromMilliseconds(20),
-        };
-        options.Loki.Url = receiver.Url;
-        options.Loki.MinBackoff = TimeSpan.FromMinutes(30);
-        options.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
-        var sink = new LokiSink(options.Loki);
-        var pipeline = new LogPipeline(options, [sink]);
+        (LogPipeline pipeline, LokiSink sink) = StartBackingOffAfterFirstAnswer(receiver);
         TextWriter originalError = Console.Error;
         var error = new StringWriter();
         Console.SetError(TextWriter.Synchronized(error));
@@ -183,17 +173,7 @@ public sealed class LokiPipelineTests
         // holding them, after Shutdown had returned: the sender gave the batches up one by one, encoding each first, and
         // the process ended before it was through. The counts must add up when Shutdown returns.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down"));
-        var options = new FapiLogOptions
-        {
-            QueueCapacity = 100,
-            BatchSize = 10,
-            FlushInterval = TimeSpan.FromMilliseconds(20),
-        };
-        options.Loki.Url = receiver.Url;
-        options.Loki.MinBackoff = TimeSpan.FromMinutes(30);
-        options.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
-        var sink = new LokiSink(options.Loki);
-        var pipeline = new LogPipeline(options, [sink]);
+        (LogPipeline pipeline, LokiSink sink) = StartBackingOffAfterFirstAnswer(receiver);
         using var sender = new ManualResetEventSlim();
         TextWriter originalError = Console.Error;
         Console.SetError(TextWriter.Null);
@@ -233,6 +213,22 @@ public sealed class LokiPipelineTests
         Assert.Equal(31, pipeline.GetStatistics().Failed);
         Assert.Equal(31, sink.Statistics.EntriesFailed);
         Assert.Equal(0, sink.HeldBytes);
+    }
+
+    /// <summary>Batches of 10 to a Loki sink whose sender, once its first push is refused, waits out a 30-minute backoff.</summary>
+    private static (LogPipeline Pipeline, LokiSink Sink) StartBackingOffAfterFirstAnswer(LokiReceiver receiver)
+    {
+        var options = new FapiLogOptions
+        {
+            QueueCapacity = 100,
+            BatchSize = 10,
+            FlushInterval = TimeSpan.FromMilliseconds(20),
+        };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MinBackoff = TimeSpan.FromMinutes(30);
+        options.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
+        var sink = new LokiSink(options.Loki);
+        return (new LogPipeline(options, [sink]), sink);
     }
 
     /// <summary>Batches of 10, a short shutdown, and the smallest send buffer, pushing to a Loki that never answers.</summary>
