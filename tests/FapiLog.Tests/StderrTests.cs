@@ -279,6 +279,77 @@ public sealed class StderrPipelineTests
         ], error.Lines);
     }
 
+    [Fact]
+    public void Under_Block_the_drop_warning_reaches_stderr_on_time_while_the_worker_is_held_in_a_sink_and_the_sinks_get_it_once_it_is_free()
+    {
+        // The worker wrote the warning between batches only: held in a sink (Loki's full send buffer while Loki is down, a
+        // sink that hangs), it said nothing on stderr while calls gave up after BlockTimeout, for minutes.
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.TimeProvider = time;
+            o.QueueCapacity = 2;
+            o.BatchSize = 1;
+            o.Overflow = OverflowStrategy.Block;
+            o.BlockTimeout = TimeSpan.FromMilliseconds(1);
+            o.DropWarningInterval = TimeSpan.FromSeconds(10);
+        });
+        var gate = new GateSink();
+        options.AddSink(gate);
+        InMemorySink memory = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        var error = new StringWriter();
+        TextWriter original = Console.Error;
+        Console.SetError(TextWriter.Synchronized(error));
+        string[] held;
+        string[] later;
+        try
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, 0));
+            Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker is held with event 0, which keeps its slot
+            Assert.True(TestLog.Emit(pipeline, 1, 1)); // the queue is full
+
+            // The first drop is due at once: said before the call returns.
+            Assert.False(TestLog.Emit(pipeline, 1, 2));
+            held = Lines(error);
+
+            // Two more within the interval: said once it has passed, although no call drops then.
+            Assert.False(TestLog.Emit(pipeline, 1, 3));
+            Assert.False(TestLog.Emit(pipeline, 1, 4));
+            Assert.Single(Lines(error));
+            time.Advance(options.DropWarningInterval);
+            later = Lines(error);
+
+            gate.Open();
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        }
+        finally
+        {
+            Console.SetError(original);
+            gate.Open();
+        }
+
+        Assert.Equal(["FapiLog dropped 1 event(s) since the last report (queue full: 0, block timeout: 1, after shutdown: 0, worker stopped: 0) and sampled out 0"], held);
+        Assert.Equal(
+        [
+            "FapiLog dropped 1 event(s) since the last report (queue full: 0, block timeout: 1, after shutdown: 0, worker stopped: 0) and sampled out 0",
+            "FapiLog dropped 2 event(s) since the last report (queue full: 0, block timeout: 2, after shutdown: 0, worker stopped: 0) and sampled out 0",
+        ], later);
+        // Once on stderr, nothing more when the worker got free and wrote the warning into the sinks.
+        Assert.Equal(later, Lines(error));
+        Assert.Equal(3, pipeline.GetStatistics().DroppedBlockTimeout);
+
+        // The sinks got it from the worker, once, with every drop said on stderr meanwhile, after event 0 was through them.
+        CapturedLogEvent warning = Assert.Single(memory.Events, e => e.EventName == "FapiLog.EventsDropped");
+        Assert.Equal(3L, warning["Dropped"]);
+        Assert.Equal(3L, warning["BlockTimeout"]);
+        Assert.Equal([0L, 1L], TestLog.Sequences(memory));
+        Assert.Equal(3, gate.Received);
+    }
+
+    private static string[] Lines(StringWriter error)
+        => error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
+
     private sealed class FailingSink : LogSink
     {
         public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new IOException("No space left on device");

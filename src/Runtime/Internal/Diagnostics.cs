@@ -519,8 +519,10 @@ internal sealed class SinkFailureState
 }
 
 /// <summary>
-/// Builds the "events were dropped" warning that the worker writes to stderr and into the sinks, with the counts by
-/// reason since the previous warning. Uses a one-slot buffer of its own: the queue may be the thing that is full.
+/// Builds the "events were dropped" warning, with the counts by reason since the previous one: its line for stderr, taken
+/// at most once per interval by the worker between batches or by a call that gave up after <c>BlockTimeout</c> (the worker
+/// may be held in a sink meanwhile), and its copy into the sinks, which only the worker writes, later if it is held. Uses
+/// one-slot buffers of its own: the queue may be the thing that is full.
 /// </summary>
 internal sealed class DropWarning
 {
@@ -537,60 +539,129 @@ internal sealed class DropWarning
         LogArgument.Create<long>("WorkerStopped"),
         LogArgument.Create<long>("SampledOut"));
 
+    private const int Sampled = 4;
+
+    private readonly object _lock = new();
     private readonly PipelineCounters _counters;
+
+    // The copy for the sinks, which only the worker fills and writes.
     private readonly LogRecord[] _slot = new LogRecord[1];
+
+    // The line for stderr is rendered from this one, under the lock (the worker, a producer, or the timer one armed).
+    private readonly LogRecord[] _line = new LogRecord[1];
+
+    // What stderr has been told, by reason (QueueFull, BlockTimeout, Shutdown, WorkerStopped, and sampled out).
     private readonly long[] _reported = new long[5];
-    private long _reportedSampled;
     private long _lastReport = long.MinValue;
+
+    // Said on stderr, not yet copied into the sinks, and when it was last said (the copy's timestamp).
+    private readonly long[] _owed = new long[5];
+    private long _owedAtTicks;
+    private volatile bool _hasOwed;
 
     public DropWarning(PipelineCounters counters) => _counters = counters;
 
+    /// <summary>Drops that stderr has not been told about yet.</summary>
     public bool HasUnreported
     {
         get
         {
-            // Drops after shutdown are reported only when shutdown has nothing else to say: they are expected.
-            return _counters.Dropped(DropReason.QueueFull) != _reported[0]
-                || _counters.Dropped(DropReason.BlockTimeout) != _reported[1]
-                || _counters.Dropped(DropReason.WorkerStopped) != _reported[3]
-                || _counters.SampledOut != _reportedSampled;
+            // Drops after shutdown are reported only when shutdown has nothing else to say: they are expected. Read without
+            // the lock to decide whether to look (the worker does after every batch); TakeLine reads again under it.
+            return _counters.Dropped(DropReason.QueueFull) != Volatile.Read(ref _reported[0])
+                || _counters.Dropped(DropReason.BlockTimeout) != Volatile.Read(ref _reported[1])
+                || _counters.Dropped(DropReason.WorkerStopped) != Volatile.Read(ref _reported[3])
+                || _counters.SampledOut != Volatile.Read(ref _reported[Sampled]);
         }
     }
 
+    /// <summary>A line was said on stderr that the sinks have not had yet: the worker writes it into them when it looks.</summary>
+    public bool HasOwed => _hasOwed;
+
     public TimeSpan TimeUntilDue(TimeProvider time, TimeSpan interval)
-        => _lastReport == long.MinValue ? TimeSpan.Zero : interval - time.GetElapsedTime(_lastReport);
-
-    public ref LogRecord Take(TimeProvider time)
     {
-        _lastReport = time.GetTimestamp();
-        long queueFull = Delta(0, DropReason.QueueFull);
-        long blockTimeout = Delta(1, DropReason.BlockTimeout);
-        long shutDown = Delta(2, DropReason.Shutdown);
-        long workerStopped = Delta(3, DropReason.WorkerStopped);
-        long sampled = _counters.SampledOut - _reportedSampled;
-        _reportedSampled += sampled;
+        long last = Volatile.Read(ref _lastReport);
+        return last == long.MinValue ? TimeSpan.Zero : interval - time.GetElapsedTime(last);
+    }
 
-        ref LogRecord record = ref _slot[0];
-        // The pipeline's clock, like the events around it (a test's TimeProvider included).
-        record._timestampTicks = time.GetUtcNow().UtcTicks;
-        record._descriptor = Descriptor;
-        var writer = new LogEventWriter(ref record, null, 0, Descriptor);
-        writer.Write(queueFull + blockTimeout + shutDown + workerStopped);
-        writer.Write(queueFull);
-        writer.Write(blockTimeout);
-        writer.Write(shutDown);
-        writer.Write(workerStopped);
-        writer.Write(sampled);
-        return ref record;
+    /// <summary>
+    /// The line for stderr with the drops not said yet, once <paramref name="interval"/> has passed since the last one (at
+    /// once with <paramref name="force"/>), or null. What it counts is owed to the sinks from then on (see <see cref="TakeOwed"/>).
+    /// </summary>
+    public string? TakeLine(TimeProvider time, TimeSpan interval, bool force)
+    {
+        if (!HasUnreported)
+        {
+            return null;
+        }
+
+        lock (_lock)
+        {
+            // Again under the lock: two takers that both saw it due must not both say it.
+            if (!HasUnreported || (!force && TimeUntilDue(time, interval) > TimeSpan.Zero))
+            {
+                return null;
+            }
+
+            Volatile.Write(ref _lastReport, time.GetTimestamp());
+            Span<long> delta = stackalloc long[5];
+            delta[0] = Delta(0, _counters.Dropped(DropReason.QueueFull));
+            delta[1] = Delta(1, _counters.Dropped(DropReason.BlockTimeout));
+            delta[2] = Delta(2, _counters.Dropped(DropReason.Shutdown));
+            delta[3] = Delta(3, _counters.Dropped(DropReason.WorkerStopped));
+            delta[Sampled] = Delta(Sampled, _counters.SampledOut);
+            for (int i = 0; i < delta.Length; i++)
+            {
+                _owed[i] += delta[i];
+            }
+
+            // The pipeline's clock, like the events around it (a test's TimeProvider included).
+            _owedAtTicks = time.GetUtcNow().UtcTicks;
+            _hasOwed = true;
+            Fill(ref _line[0], delta, _owedAtTicks);
+            return _line[0].FormatMessage();
+        }
+    }
+
+    /// <summary>
+    /// Fills the copy for the sinks with what stderr was told since the last copy (one copy for several lines when the
+    /// worker was held meanwhile), or returns false when there is none. Worker only: it writes <see cref="AsBatch"/> next.
+    /// </summary>
+    public bool TakeOwed()
+    {
+        if (!_hasOwed)
+        {
+            return false;
+        }
+
+        lock (_lock)
+        {
+            Fill(ref _slot[0], _owed, _owedAtTicks);
+            Array.Clear(_owed);
+            _hasOwed = false;
+            return true;
+        }
     }
 
     public LogBatch AsBatch() => new(_slot, 0, 1, 0);
 
-    private long Delta(int index, DropReason reason)
+    private static void Fill(ref LogRecord record, ReadOnlySpan<long> counts, long timestampTicks)
     {
-        long now = _counters.Dropped(reason);
+        record._timestampTicks = timestampTicks;
+        record._descriptor = Descriptor;
+        var writer = new LogEventWriter(ref record, null, 0, Descriptor);
+        writer.Write(counts[0] + counts[1] + counts[2] + counts[3]);
+        writer.Write(counts[0]);
+        writer.Write(counts[1]);
+        writer.Write(counts[2]);
+        writer.Write(counts[3]);
+        writer.Write(counts[Sampled]);
+    }
+
+    private long Delta(int index, long now)
+    {
         long delta = now - _reported[index];
-        _reported[index] = now;
+        Volatile.Write(ref _reported[index], now);
         return delta;
     }
 }

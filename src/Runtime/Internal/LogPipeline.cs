@@ -30,6 +30,12 @@ internal sealed class LogPipeline
     private readonly object _flushLock = new();
     private readonly List<(long Target, TaskCompletionSource<bool> Done)> _flushWaiters = new();
     private readonly DropWarning _dropWarning;
+    // The timer that says drops on stderr at their due time while the worker may be held in a sink (see ReportDropsOffWorker),
+    // made at the first need; guarded by its lock, closed when the worker exits.
+    private readonly object _dropTimerLock = new();
+    private ITimer? _dropTimer;
+    private bool _dropTimerArmed;
+    private bool _dropTimerClosed;
     private long _flushTarget = -1;
     private int _shutdownState;
     private bool _workerExited;
@@ -83,6 +89,7 @@ internal sealed class LogPipeline
         }
 
         _dropWarning = new DropWarning(_counters);
+        _queue.BlockTimedOut = ReportDropsOffWorker;
         _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
         _queue.Consumer = _worker;
         if (startWorker)
@@ -438,6 +445,7 @@ internal sealed class LogPipeline
         }
         finally
         {
+            CloseDropTimer();
             _queue.MarkConsumerStopped();
             LogPipeline? successor;
             List<TaskCompletionSource<bool>>? handed;
@@ -548,7 +556,7 @@ internal sealed class LogPipeline
             wake.Reset();
             // A signal sent between the checks above and the reset is not lost: its condition is visible now.
             if (_queue.Tail - head >= _queue.FullBatch || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget
-                || _queue.BlockedProducers > 0 || _faultForTesting is not null)
+                || _queue.BlockedProducers > 0 || _dropWarning.HasOwed || _faultForTesting is not null)
             {
                 continue;
             }
@@ -823,14 +831,102 @@ internal sealed class LogPipeline
 
     private void ReportDropsIfDue(bool force = false)
     {
-        if (!_dropWarning.HasUnreported || (!force && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero))
+        // The message names FapiLog already ("FapiLog dropped ..."), also where it is read in the sinks.
+        if (_dropWarning.TakeLine(_time, _dropWarningInterval, force) is { } line)
         {
-            return;
+            Stderr.Write(line);
         }
 
-        ref LogRecord warning = ref _dropWarning.Take(_time);
-        // The message names FapiLog already ("FapiLog dropped ..."), also where it is read in the sinks.
-        Stderr.Write(warning.FormatMessage());
-        Deliver(_dropWarning.AsBatch(), countEvents: false);
+        // What stderr was told, here or by a call while this worker was held in a sink, goes into the sinks from here only:
+        // a sink is never entered by two threads at once.
+        if (_dropWarning.TakeOwed())
+        {
+            Deliver(_dropWarning.AsBatch(), countEvents: false);
+        }
+    }
+
+    /// <summary>
+    /// Says the drops on stderr when they are due, from a call that has just given up after <c>BlockTimeout</c> or from the
+    /// timer such a call armed: the worker reports between batches only, and one held in a sink (Loki's send buffer full
+    /// while Loki is down, a custom sink that hangs) kept the warning back for as long as it was held, minutes at Loki's
+    /// longest backoff. The worker is woken to copy the warning into the sinks once it is free.
+    /// </summary>
+    private void ReportDropsOffWorker()
+    {
+        while (true)
+        {
+            if (_dropWarning.TakeLine(_time, _dropWarningInterval, force: false) is { } line)
+            {
+                Stderr.Write(line);
+                _queue.WakeWorker.Set();
+                return;
+            }
+
+            lock (_dropTimerLock)
+            {
+                if (_dropTimerArmed || _dropTimerClosed || !_dropWarning.HasUnreported)
+                {
+                    return;
+                }
+
+                // Drops within the interval of the last line: said when it has passed, also when no call drops after them.
+                TimeSpan due = _dropWarning.TimeUntilDue(_time, _dropWarningInterval);
+                if (due > TimeSpan.Zero)
+                {
+                    _dropTimerArmed = true;
+                    if (_dropTimer is null)
+                    {
+                        // Without the calling context: the timer outlives the call that armed it, and its Activity and
+                        // async locals would be kept with it for as long as the pipeline runs.
+                        bool suppressed = !ExecutionContext.IsFlowSuppressed();
+                        if (suppressed)
+                        {
+                            ExecutionContext.SuppressFlow();
+                        }
+
+                        try
+                        {
+                            _dropTimer = _time.CreateTimer(static state => ((LogPipeline)state!).DropTimerFired(), this, due, Timeout.InfiniteTimeSpan);
+                        }
+                        finally
+                        {
+                            if (suppressed)
+                            {
+                                ExecutionContext.RestoreFlow();
+                            }
+                        }
+                    }
+                    else
+                    {
+                        _dropTimer.Change(due, Timeout.InfiniteTimeSpan);
+                    }
+
+                    return;
+                }
+            }
+
+            // Due since the line was looked for: look again.
+        }
+    }
+
+    private void DropTimerFired()
+    {
+        lock (_dropTimerLock)
+        {
+            _dropTimerArmed = false;
+        }
+
+        ReportDropsOffWorker();
+    }
+
+    /// <summary>The worker is exiting: it has said and written what was dropped, and no timer is armed after it.</summary>
+    private void CloseDropTimer()
+    {
+        lock (_dropTimerLock)
+        {
+            _dropTimerClosed = true;
+            _dropTimer?.Dispose();
+            _dropTimer = null;
+        }
     }
 }

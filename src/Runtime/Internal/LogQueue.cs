@@ -223,6 +223,7 @@ internal sealed class LogQueue
                 if (reason is { } r && r != DropReason.Shutdown)
                 {
                     _counters.CountDrop(r);
+                    BlockTimedOut?.Invoke();
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -350,6 +351,12 @@ internal sealed class LogQueue
 
     /// <summary>The worker thread, which drains the queue: a call it makes (from a sink) never waits for room.</summary>
     internal Thread? Consumer;
+
+    /// <summary>
+    /// Called by a producer that has just given up after <c>BlockTimeout</c> (counted already): the worker has not made room
+    /// for that long, so it may be held in a sink, and the pipeline says so on stderr from here. Off the hot path.
+    /// </summary>
+    internal Action? BlockTimedOut;
 
     /// <summary>
     /// Set on the threads that drain a queue or a sink (every pipeline's worker, the Loki sender), which others may wait for:

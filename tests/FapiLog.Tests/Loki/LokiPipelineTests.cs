@@ -345,6 +345,55 @@ public sealed class LokiPipelineTests
     }
 
     [Fact]
+    public void With_Block_drops_are_said_on_stderr_while_the_worker_waits_for_room_in_the_send_buffer()
+    {
+        // The soak run's finding: Loki down, the worker waits for room, the queue fills, calls give up after BlockTimeout,
+        // and stderr said nothing until the worker got out of the sink (48 s there, minutes at the longest backoff).
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        FapiLogOptions options = SmallBufferHungLoki(receiver, OverflowStrategy.Block, queueCapacity: 100);
+        var time = new Support.FakeTime();
+        options.TimeProvider = time;
+        options.BlockTimeout = TimeSpan.FromMilliseconds(1);
+        options.DropWarningInterval = TimeSpan.FromSeconds(10);
+        var sink = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        var error = new StringWriter();
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            // Until the buffer is full and the worker waits for room; calls may give up meanwhile (the first drop is due at
+            // once, whoever says it). Then until a call gives up behind the waiting worker.
+            int logged = 0;
+            while (!sink.IsWaitingForRoom)
+            {
+                Assert.True(logged++ < 1_000_000, "the worker never waited for room");
+                LokiTestEvents.LogOrder(pipeline, logged, "x", 1m);
+            }
+
+            while (LokiTestEvents.LogOrder(pipeline, logged++, "x", 1m))
+            {
+            }
+
+            // Past the interval, the worker still held: the drops since the first line are said now.
+            time.Advance(options.DropWarningInterval);
+            Assert.True(sink.IsWaitingForRoom);
+            long said = error.ToString().Split('\n')
+                .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^FapiLog dropped (\d+) event\(s\)"))
+                .Where(m => m.Success)
+                .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            FapiLogStatistics stats = pipeline.GetStatistics();
+            Assert.True(said == stats.DroppedBlockTimeout, $"stderr said {said} of {stats.DroppedBlockTimeout} dropped:\n{error}");
+        }
+        finally
+        {
+            Assert.False(pipeline.Shutdown(options.ShutdownTimeout));
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
+    }
+
+    [Fact]
     public void A_flush_while_Loki_hangs_does_not_hold_up_the_other_sinks_and_completes_when_Loki_answers()
     {
         // The worker once waited inside the Loki sink's flush, for minutes while Loki was down, and the console waited with it.
