@@ -45,6 +45,14 @@ public abstract class LogSink : IDisposable
     internal virtual void WhenDrained(Action callback) => callback();
 
     /// <summary>
+    /// For a sink that <see cref="DefersDelivery"/>: gives up the batches it holds now, as a shutdown that ran out of time
+    /// does, also when the worker has not reached the sink's flush (another sink holds it up).
+    /// </summary>
+    internal virtual void GiveUpHeld()
+    {
+    }
+
+    /// <summary>
     /// What holds this sink's events up right now (the last failed attempt of a sink that retries), or null: the pipeline
     /// quotes it when a shutdown gives up, in the line it writes before returning, since a report the sink writes from
     /// its own thread after the abort may come after the process has ended.

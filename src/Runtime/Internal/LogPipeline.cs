@@ -346,8 +346,34 @@ internal sealed class LogPipeline
         // Counted before the sinks are told to give up: a sink that then fails at once has still not delivered them.
         long undelivered = Undelivered;
         _abort.Cancel();
+        GiveUpHeldBySinks();
         Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
             $"(a sink is slow or hung{Troubles()}). {GetStatistics()}");
+    }
+
+    /// <summary>
+    /// Tells the sinks that keep batches (Loki) to give up what they hold. The abort reaches such a sink through the flush
+    /// the worker is in, and only that one: a sink the worker had not reached (one behind a sink that hangs, a second Loki
+    /// sink) still held its batches, counted as pending, when Shutdown returned, and its sender went on retrying.
+    /// </summary>
+    private void GiveUpHeldBySinks()
+    {
+        // A worker that never started wrote nothing, and a sink it shares may hold the previous pipeline's batches; a sink
+        // handed over to the next pipeline may hold that one's batches once this worker has gone. Both are left to the
+        // flushes that wait for them.
+        if (!WorkerStarted)
+        {
+            return;
+        }
+
+        HashSet<LogSink>? handedOver = Volatile.Read(ref _handedOver);
+        foreach (LogSink sink in _sinks)
+        {
+            if (sink.DefersDelivery && (handedOver is null || !handedOver.Contains(sink)))
+            {
+                sink.GiveUpHeld();
+            }
+        }
     }
 
     /// <summary>What the sinks say holds them up (Loki's last failed attempt), as "; name: trouble" for each that says anything.</summary>

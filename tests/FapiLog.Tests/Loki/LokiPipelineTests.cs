@@ -215,8 +215,108 @@ public sealed class LokiPipelineTests
         Assert.Equal(0, sink.HeldBytes);
     }
 
+    /// <summary>A sink whose flush hangs, ignoring the token, until the test lets it go.</summary>
+    private sealed class HungFlushSink(ManualResetEventSlim release) : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+        }
+
+        public override void Flush(CancellationToken cancellationToken) => release.Wait(LokiReceiver.SafetyTimeout);
+    }
+
+    [Fact]
+    public void A_shutdown_that_gives_up_counts_what_Loki_holds_also_when_another_sink_held_the_worker_up()
+    {
+        // The abort reached the Loki sink only through its flush. Behind a sink whose flush hangs (or a second Loki sink),
+        // the worker had not got there when Shutdown returned: the send buffer was still counted as pending, and the
+        // sender went on waiting to retry, as if nothing had given up.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down"));
+        FapiLogOptions options = BackingOffAfterFirstAnswer(receiver);
+        using var release = new ManualResetEventSlim();
+        var loki = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [new HungFlushSink(release), loki]);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
+            Assert.True(SpinWait.SpinUntil(() => loki.Statistics.Retries >= 1, LokiReceiver.SafetyTimeout), "no retry was scheduled");
+            for (int i = 1; i <= 30; i++)
+            {
+                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
+            }
+
+            Assert.True(SpinWait.SpinUntil(() => loki.Statistics.BufferedEntries == 31, LokiReceiver.SafetyTimeout), "the events never reached the send buffer");
+
+            // The worker is in the other sink's flush until the test lets it go, after the checks below.
+            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+
+            FapiLogStatistics stats = pipeline.GetStatistics();
+            LokiStatistics counted = loki.Statistics;
+            Assert.Equal(0, stats.Pending);
+            Assert.Equal(31, stats.Failed);
+            Assert.Equal(0, counted.BufferedEntries);
+            Assert.Equal(31, counted.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        }
+        finally
+        {
+            release.Set();
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
+
+        // Counted once, and nothing was sent after the first attempt.
+        Assert.Equal(31, pipeline.GetStatistics().Failed);
+        Assert.Equal(31, loki.Statistics.EntriesFailed);
+        Assert.Single(receiver.Requests);
+        Assert.Equal(0, loki.HeldBytes);
+    }
+
+    [Fact]
+    public void A_shutdown_that_gives_up_waits_for_a_request_whose_handler_ignores_cancellation_once()
+    {
+        // The abort cancels the flush the worker is in, and then tells each Loki sink to give up what it holds: the
+        // request of a handler that does not unwind when cancelled must be waited for (0.1 s) once, not by both.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
+        using var handler = new SlowToCancelHandler();
+        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
+        options.Loki.Url = receiver.Url;
+        options.Loki.HttpMessageHandler = handler;
+        var sink = new LokiSink(options.Loki);
+        int waits = 0;
+        sink._inFlightWaitForTesting = () => Interlocked.Increment(ref waits);
+        var pipeline = new LogPipeline(options, [sink]);
+        TextWriter originalError = Console.Error;
+        Console.SetError(TextWriter.Null);
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
+            receiver.WaitForRequests(1);
+            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+            Assert.Equal(1, Volatile.Read(ref waits));
+        }
+        finally
+        {
+            handler.Unwind();
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            Console.SetError(originalError);
+        }
+
+        Assert.Equal(1, pipeline.GetStatistics().Failed);
+        Assert.Equal(1, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+    }
+
     /// <summary>Batches of 10 to a Loki sink whose sender, once its first push is refused, waits out a 30-minute backoff.</summary>
     private static (LogPipeline Pipeline, LokiSink Sink) StartBackingOffAfterFirstAnswer(LokiReceiver receiver)
+    {
+        FapiLogOptions options = BackingOffAfterFirstAnswer(receiver);
+        var sink = new LokiSink(options.Loki);
+        return (new LogPipeline(options, [sink]), sink);
+    }
+
+    /// <summary>Batches of 10 to Loki at <paramref name="receiver"/>, retried after a 30-minute backoff once refused.</summary>
+    private static FapiLogOptions BackingOffAfterFirstAnswer(LokiReceiver receiver)
     {
         var options = new FapiLogOptions
         {
@@ -227,8 +327,7 @@ public sealed class LokiPipelineTests
         options.Loki.Url = receiver.Url;
         options.Loki.MinBackoff = TimeSpan.FromMinutes(30);
         options.Loki.MaxBackoff = TimeSpan.FromMinutes(30);
-        var sink = new LokiSink(options.Loki);
-        return (new LogPipeline(options, [sink]), sink);
+        return options;
     }
 
     /// <summary>Batches of 10, a short shutdown, and the smallest send buffer, pushing to a Loki that never answers.</summary>

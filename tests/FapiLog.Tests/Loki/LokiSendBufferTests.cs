@@ -259,6 +259,29 @@ public sealed class LokiSendBufferTests
     }
 
     [Fact]
+    public void A_batch_written_once_the_token_has_fired_is_given_up_as_shutdown_and_not_pushed()
+    {
+        // The token fires when shutdown has run out of time, and the abort gives up what the buffer holds. A batch the
+        // worker handed out after that, with room in the buffer, was queued and pushed by the sender the give-up had freed.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url });
+        using var abort = new CancellationTokenSource();
+        abort.Cancel();
+
+        LokiPushException refused = Assert.Throws<LokiPushException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), abort.Token));
+        Assert.Equal(LokiFailureReasons.Shutdown, refused.Reason);
+        Assert.Equal(3, refused.FailedEntries);
+        Assert.Equal(3, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.Equal(0, sink.Statistics.BufferedEntries);
+
+        // A request made for it would come before this one.
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Flush(CancellationToken.None);
+        Assert.Single(receiver.Requests);
+        Assert.Equal(2, sink.Statistics.EntriesSent);
+    }
+
+    [Fact]
     public void A_write_waiting_for_room_when_the_sink_is_disposed_is_given_up_as_shutdown()
     {
         // The sink is disposed while a writer waits for room. Room comes as the sender gives the buffer up; the writer's
