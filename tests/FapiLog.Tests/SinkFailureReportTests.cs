@@ -138,6 +138,46 @@ public sealed class SinkFailureReportTests
     }
 
     [Fact]
+    public void A_Loki_failure_that_only_a_works_again_line_counted_is_named_on_stderr()
+    {
+        // Shutdown no longer says the Loki flush's summary once the sender has reported Loki working again. A failure held
+        // back within the minute of the line before (a 400 after a 503) was then only counted by the "works again" line,
+        // never named: the summary, which named it, was the one line that would have.
+        using var receiver = new Loki.LokiReceiver((i, _) => i switch
+        {
+            0 => new Loki.ResponsePlan(503, Body: "ingester down"),
+            1 => new Loki.ResponsePlan(400, Body: "entry too far behind"),
+            _ => Loki.ResponsePlan.NoContent,
+        });
+        var time = new FakeTime();
+        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1), TimeProvider = time };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MaxAttempts = 1;
+        var sink = new FapiLog.Loki.LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [sink]);
+        string[] lines = CaptureStderr(() =>
+        {
+            for (int i = 1; i <= 3; i++)
+            {
+                Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
+                Assert.True(pipeline.Flush(TestLog.Safety));
+            }
+
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        });
+
+        string[] reports = lines.Where(l => l.StartsWith("FapiLog: sink 'Loki'", StringComparison.Ordinal)).ToArray();
+        Assert.True(reports.Length == 2, string.Join("\n", lines));
+        Assert.StartsWith("FapiLog: sink 'Loki' failed 1 event(s): LokiPushException: ", reports[0], StringComparison.Ordinal);
+        Assert.Contains("(http_503, 1 attempt(s))", reports[0], StringComparison.Ordinal);
+        Assert.StartsWith("FapiLog: sink 'Loki' works again after failing for 0 s; 1 more event(s) failed since the last report; the latest failure: LokiPushException: ",
+            reports[1], StringComparison.Ordinal);
+        Assert.Contains("(http_400, 1 attempt(s)): HTTP 400 Bad Request: entry too far behind", reports[1], StringComparison.Ordinal);
+        Assert.Equal(2, pipeline.GetStatistics().Failed);
+        Assert.Equal(1, pipeline.GetStatistics().Delivered);
+    }
+
+    [Fact]
     public void A_Loki_that_refuses_and_then_takes_pushes_again_is_reported_working_again_by_its_sender()
     {
         // The Loki sink's Write only buffers: whether Loki took the events is known on its sender, which says so.

@@ -346,8 +346,12 @@ internal static class SinkFailureReporter
 
             if (state.ReportedFailing)
             {
-                string more = state.Unreported == 0 ? "" : $"; {state.Unreported} more event(s) failed since the last report";
-                line = $"FapiLog: sink '{name}' works again after failing for {Seconds(clock.GetElapsedTime(since, now))}{more}.";
+                // Failures held back since the last line are named too: they may have another cause than the one that line
+                // said (a 400 after a 503), and a Loki sink's summary at shutdown, which would name it, is not said again.
+                line = state.Unreported == 0
+                    ? $"FapiLog: sink '{name}' works again after failing for {Seconds(clock.GetElapsedTime(since, now))}."
+                    : $"FapiLog: sink '{name}' works again after failing for {Seconds(clock.GetElapsedTime(since, now))}; " +
+                      $"{state.Unreported} more event(s) failed since the last report; the latest failure: {state.Latest}";
             }
             else
             {
