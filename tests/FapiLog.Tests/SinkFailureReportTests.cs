@@ -115,11 +115,7 @@ public sealed class SinkFailureReportTests
         // 100 s after the sender had reported that failure and 50 s after "works again": a stale failure, said as new.
         using var receiver = new Loki.LokiReceiver((i, _) => i == 0 ? new Loki.ResponsePlan(503, Body: "ingester down") : Loki.ResponsePlan.NoContent);
         var time = new FakeTime();
-        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1), TimeProvider = time };
-        options.Loki.Url = receiver.Url;
-        options.Loki.MaxAttempts = 1;
-        var sink = new FapiLog.Loki.LokiSink(options.Loki);
-        var pipeline = new LogPipeline(options, [sink]);
+        (LogPipeline pipeline, FapiLog.Loki.LokiSink sink) = StartLokiOneAttempt(receiver, time);
         string[] lines = CaptureStderr(() =>
         {
             Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
@@ -150,11 +146,7 @@ public sealed class SinkFailureReportTests
             _ => Loki.ResponsePlan.NoContent,
         });
         var time = new FakeTime();
-        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1), TimeProvider = time };
-        options.Loki.Url = receiver.Url;
-        options.Loki.MaxAttempts = 1;
-        var sink = new FapiLog.Loki.LokiSink(options.Loki);
-        var pipeline = new LogPipeline(options, [sink]);
+        (LogPipeline pipeline, FapiLog.Loki.LokiSink sink) = StartLokiOneAttempt(receiver, time);
         string[] lines = CaptureStderr(() =>
         {
             for (int i = 1; i <= 3; i++)
@@ -182,11 +174,7 @@ public sealed class SinkFailureReportTests
     {
         // The Loki sink's Write only buffers: whether Loki took the events is known on its sender, which says so.
         using var receiver = new Loki.LokiReceiver((i, _) => i == 0 ? new Loki.ResponsePlan(503, Body: "ingester down") : Loki.ResponsePlan.NoContent);
-        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1) };
-        options.Loki.Url = receiver.Url;
-        options.Loki.MaxAttempts = 1;
-        var sink = new FapiLog.Loki.LokiSink(options.Loki);
-        var pipeline = new LogPipeline(options, [sink]);
+        (LogPipeline pipeline, FapiLog.Loki.LokiSink sink) = StartLokiOneAttempt(receiver, TimeProvider.System);
         string[] lines = CaptureStderr(() =>
         {
             Assert.True(Loki.LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
@@ -277,6 +265,16 @@ public sealed class SinkFailureReportTests
         FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
         options.AddSink(sink);
         return (TestLog.Start(options), sink, (FakeTime)options.TimeProvider);
+    }
+
+    /// <summary>A pipeline that flushes only when asked, into a Loki sink that gives a batch up after one attempt.</summary>
+    private static (LogPipeline Pipeline, FapiLog.Loki.LokiSink Sink) StartLokiOneAttempt(Loki.LokiReceiver receiver, TimeProvider time)
+    {
+        var options = new FapiLogOptions { FlushInterval = TimeSpan.FromHours(1), DropWarningInterval = TimeSpan.FromHours(1), TimeProvider = time };
+        options.Loki.Url = receiver.Url;
+        options.Loki.MaxAttempts = 1;
+        var sink = new FapiLog.Loki.LokiSink(options.Loki);
+        return (new LogPipeline(options, [sink]), sink);
     }
 
     private static void Log(LogPipeline pipeline, int count)
