@@ -247,8 +247,8 @@ public sealed class LokiSink : LogSink
     /// it has none, waits for room if the pipeline blocks (or there is no pipeline), and otherwise gives the batch up.
     /// </summary>
     /// <exception cref="LokiPushException">The batch was given up: the buffer was full (<see cref="LokiFailureReasons.BufferFull"/>),
-    /// or <paramref name="cancellationToken"/> had fired or fired while waiting for room, or the sink was disposed while waiting
-    /// (<see cref="LokiFailureReasons.Shutdown"/>).</exception>
+    /// or <paramref name="cancellationToken"/> fired before the batch was queued (while it was rendered or waited for room), or
+    /// the sink was disposed while waiting (<see cref="LokiFailureReasons.Shutdown"/>).</exception>
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -330,6 +330,13 @@ public sealed class LokiSink : LogSink
                 {
                     // Disposed since the check above, or while this waited for room: the sender has stopped or stops once
                     // the buffer is given up, and must not be started again (its source is disposed with the sink).
+                    refused = LokiFailureReasons.Shutdown;
+                }
+
+                if (refused is null && cancellationToken.IsCancellationRequested)
+                {
+                    // Fired while the batch was rendered, after the look above: the give-up (see GiveUpHeld) reads under this
+                    // lock what it gives up, so a batch queued after it would be pushed by the sender it has just freed.
                     refused = LokiFailureReasons.Shutdown;
                 }
 

@@ -282,6 +282,71 @@ public sealed class LokiSendBufferTests
     }
 
     [Fact]
+    public void A_batch_whose_token_fires_while_it_is_rendered_after_the_give_up_has_read_the_buffer_is_given_up_as_shutdown()
+    {
+        // The token was looked at before the batch was rendered only. A shutdown that ran out of time while the worker was
+        // rendering (an exception's Message that takes its time) fired it, and GiveUpHeld read the batches to give up: the
+        // batch queued after that was pushed (or retried, Loki down) by the sender after Shutdown had returned.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url });
+        using var abort = new CancellationTokenSource();
+        using var rendering = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var records = new LogRecord[1];
+        LokiTestEvents.Payment(ref records[0], LokiTestEvents.BaseTicks, 1, new SlowMessageException(rendering, release));
+        Exception? caught = null;
+        var writer = new Thread(() =>
+        {
+            try
+            {
+                sink.Write(LokiTestEvents.Batch(records), abort.Token);
+            }
+            catch (Exception ex)
+            {
+                caught = ex;
+            }
+        }) { IsBackground = true };
+        writer.Start();
+        try
+        {
+            Assert.True(rendering.Wait(LokiReceiver.SafetyTimeout), "the batch was never rendered");
+            // What a shutdown that gives up does meanwhile: fire the token, then give up what the sink holds.
+            abort.Cancel();
+            sink.GiveUpHeld();
+        }
+        finally
+        {
+            release.Set();
+            Assert.True(writer.Join(LokiReceiver.SafetyTimeout), "the write never returned");
+        }
+
+        LokiPushException refused = Assert.IsType<LokiPushException>(caught);
+        Assert.Equal(LokiFailureReasons.Shutdown, refused.Reason);
+        Assert.Equal(1, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.Equal(0, sink.Statistics.BufferedEntries);
+
+        // A request made for it would come before this one.
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+        sink.Flush(CancellationToken.None);
+        Assert.Single(receiver.Requests);
+        Assert.Equal(2, sink.Statistics.EntriesSent);
+    }
+
+    /// <summary>An exception whose message, read when its event is rendered, waits for the test the first time.</summary>
+    private sealed class SlowMessageException(ManualResetEventSlim reading, ManualResetEventSlim release) : Exception
+    {
+        public override string Message
+        {
+            get
+            {
+                reading.Set();
+                release.Wait(LokiReceiver.SafetyTimeout);
+                return "payment declined";
+            }
+        }
+    }
+
+    [Fact]
     public void A_write_waiting_for_room_when_the_sink_is_disposed_is_given_up_as_shutdown()
     {
         // The sink is disposed while a writer waits for room. Room comes as the sender gives the buffer up; the writer's
