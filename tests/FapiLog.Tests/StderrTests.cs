@@ -347,6 +347,69 @@ public sealed class StderrPipelineTests
         Assert.Equal(3, gate.Received);
     }
 
+    [Fact]
+    public void Under_Block_a_call_that_counts_its_drop_after_the_workers_last_report_still_says_it_on_stderr()
+    {
+        // A call that gave up after BlockTimeout counts its drop and then says it: one that did so after the worker's last
+        // report, within the interval of the line before, armed the timer the exiting worker then disposed (or found it
+        // closed), and the drop was never said. The sink's final flush and the end of the test stand in for such calls.
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.TimeProvider = time;
+            o.QueueCapacity = 2;
+            o.BatchSize = 1;
+            o.Overflow = OverflowStrategy.Block;
+            o.BlockTimeout = TimeSpan.FromMilliseconds(1);
+            o.DropWarningInterval = TimeSpan.FromSeconds(10);
+        });
+        var gate = new GateSink();
+        options.AddSink(gate);
+        LogPipeline? pipeline = null;
+        options.AddSink(new FlushHookSink(() => LateBlockTimeout(pipeline!)));
+        pipeline = TestLog.Start(options);
+        var error = new StringWriter();
+        TextWriter original = Console.Error;
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, 0));
+            Assert.True(gate.WaitEntered(TestLog.Safety));
+            Assert.True(TestLog.Emit(pipeline, 1, 1));
+            Assert.False(TestLog.Emit(pipeline, 1, 2)); // said at once, and the interval begins
+
+            gate.Open();
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+            LateBlockTimeout(pipeline);
+        }
+        finally
+        {
+            Console.SetError(original);
+            gate.Open();
+        }
+
+        const string One = "FapiLog dropped 1 event(s) since the last report (queue full: 0, block timeout: 1, after shutdown: 0, worker stopped: 0) and sampled out 0";
+        Assert.Equal([One, One, One], Lines(error));
+        Assert.Equal(3, pipeline.GetStatistics().DroppedBlockTimeout);
+
+        // What a call does once BlockTimeout has passed: count the drop, then have it said.
+        static void LateBlockTimeout(LogPipeline pipeline)
+        {
+            pipeline.Counters.CountDrop(DropReason.BlockTimeout);
+            pipeline.Queue.BlockTimedOut!();
+        }
+    }
+
+    /// <summary>A sink that runs <paramref name="onFlush"/> at its flush (the worker's final one, in this use).</summary>
+    private sealed class FlushHookSink(Action onFlush) : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+        }
+
+        public override void Flush(CancellationToken cancellationToken) => onFlush();
+    }
+
     private static string[] Lines(StringWriter error)
         => error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 

@@ -890,9 +890,16 @@ internal sealed class LogPipeline
 
             lock (_dropTimerLock)
             {
-                if (_dropTimerArmed || _dropTimerClosed || !_dropWarning.HasUnreported)
+                if (_dropTimerArmed || !_dropWarning.HasUnreported)
                 {
                     return;
+                }
+
+                if (_dropTimerClosed)
+                {
+                    // The worker has made its last report (a call that counted its drop after that, having given up just
+                    // before the shutdown): nothing would say the drop, and no timer may be armed, so it is said now.
+                    break;
                 }
 
                 // Drops within the interval of the last line: said when it has passed, also when no call drops after them.
@@ -933,6 +940,8 @@ internal sealed class LogPipeline
 
             // Due since the line was looked for: look again.
         }
+
+        SayDropsLeft();
     }
 
     private void DropTimerFired()
@@ -948,11 +957,29 @@ internal sealed class LogPipeline
     /// <summary>The worker is exiting: it has said and written what was dropped, and no timer is armed after it.</summary>
     private void CloseDropTimer()
     {
+        bool armed;
         lock (_dropTimerLock)
         {
             _dropTimerClosed = true;
+            armed = _dropTimerArmed;
+            _dropTimerArmed = false;
             _dropTimer?.Dispose();
             _dropTimer = null;
+        }
+
+        if (armed)
+        {
+            // Armed by a call that counted its drop after the worker's last report: the timer will not say it now.
+            SayDropsLeft();
+        }
+    }
+
+    /// <summary>Says on stderr, within the interval or not, the drops counted after the worker's last report (the sinks are done).</summary>
+    private void SayDropsLeft()
+    {
+        if (_dropWarning.TakeLine(_time, _dropWarningInterval, force: true) is { } line)
+        {
+            Stderr.Write(line);
         }
     }
 }
