@@ -279,21 +279,24 @@ public sealed class StderrPipelineTests
         ], error.Lines);
     }
 
+    /// <summary>A queue of 2 under Block that gives a call up after 1 ms, one event per batch, a drop line per 10 s of <paramref name="time"/>.</summary>
+    private static FapiLogOptions BlockingWithOneMillisecondTimeout(FakeTime time) => TestLog.Options(o =>
+    {
+        o.TimeProvider = time;
+        o.QueueCapacity = 2;
+        o.BatchSize = 1;
+        o.Overflow = OverflowStrategy.Block;
+        o.BlockTimeout = TimeSpan.FromMilliseconds(1);
+        o.DropWarningInterval = TimeSpan.FromSeconds(10);
+    });
+
     [Fact]
     public void Under_Block_the_drop_warning_reaches_stderr_on_time_while_the_worker_is_held_in_a_sink_and_the_sinks_get_it_once_it_is_free()
     {
         // The worker wrote the warning between batches only: held in a sink (Loki's full send buffer while Loki is down, a
         // sink that hangs), it said nothing on stderr while calls gave up after BlockTimeout, for minutes.
         var time = new FakeTime();
-        FapiLogOptions options = TestLog.Options(o =>
-        {
-            o.TimeProvider = time;
-            o.QueueCapacity = 2;
-            o.BatchSize = 1;
-            o.Overflow = OverflowStrategy.Block;
-            o.BlockTimeout = TimeSpan.FromMilliseconds(1);
-            o.DropWarningInterval = TimeSpan.FromSeconds(10);
-        });
+        FapiLogOptions options = BlockingWithOneMillisecondTimeout(time);
         var gate = new GateSink();
         options.AddSink(gate);
         InMemorySink memory = TestLog.Memory(options);
@@ -354,15 +357,7 @@ public sealed class StderrPipelineTests
         // report, within the interval of the line before, armed the timer the exiting worker then disposed (or found it
         // closed), and the drop was never said. The sink's final flush and the end of the test stand in for such calls.
         var time = new FakeTime();
-        FapiLogOptions options = TestLog.Options(o =>
-        {
-            o.TimeProvider = time;
-            o.QueueCapacity = 2;
-            o.BatchSize = 1;
-            o.Overflow = OverflowStrategy.Block;
-            o.BlockTimeout = TimeSpan.FromMilliseconds(1);
-            o.DropWarningInterval = TimeSpan.FromSeconds(10);
-        });
+        FapiLogOptions options = BlockingWithOneMillisecondTimeout(time);
         var gate = new GateSink();
         options.AddSink(gate);
         LogPipeline? pipeline = null;
