@@ -350,6 +350,101 @@ public sealed class StderrPipelineTests
         Assert.Equal(3, gate.Received);
     }
 
+    [Theory]
+    [InlineData(OverflowStrategy.Drop)]
+    [InlineData(OverflowStrategy.Sample)]
+    public void Under_Drop_and_Sample_the_drop_warning_reaches_stderr_on_time_while_the_worker_is_held_in_a_sink(OverflowStrategy strategy)
+    {
+        // Only a call that gave up after BlockTimeout said its drop off the worker: under Drop and Sample a sink that hangs
+        // (or crawls) kept the line from stderr for as long as it held the worker, for good if it never returned.
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.TimeProvider = time;
+            o.QueueCapacity = 2;
+            o.BatchSize = 1;
+            o.Overflow = strategy;
+            // Sample: every event below Error is sampled out from the first one waiting on (the high-water mark is 1).
+            o.SampleRate = 0;
+            o.SampleHighWaterMark = 0.5;
+            o.DropWarningInterval = TimeSpan.FromSeconds(10);
+        });
+        var gate = new GateSink();
+        options.AddSink(gate);
+        InMemorySink memory = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        Action report = pipeline.Queue.DropCounted!;
+        int reports = 0;
+        pipeline.Queue.DropCounted = () =>
+        {
+            Interlocked.Increment(ref reports);
+            report();
+        };
+        var error = new StringWriter();
+        TextWriter original = Console.Error;
+        Console.SetError(TextWriter.Synchronized(error));
+        string[] held;
+        string[] later;
+        try
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, 0));
+            Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker is held with event 0, which keeps its slot
+
+            // Drop: the queue fills, and the next call is dropped. Sample: the next call is sampled out, and an Error (never
+            // sampled out) fills the queue. Either way the first loss is due at once: said before the call returns.
+            if (strategy == OverflowStrategy.Drop)
+            {
+                Assert.True(TestLog.Emit(pipeline, 1, 1));
+                Assert.False(TestLog.Emit(pipeline, 1, 2));
+            }
+            else
+            {
+                Assert.False(TestLog.Emit(pipeline, 1, 1));
+                Assert.True(TestLog.Emit(pipeline, TestLog.Failure, 2));
+            }
+
+            held = Lines(error);
+
+            // Two more, the queue full, within the interval: said once it has passed, although no call drops then. The
+            // first arms the timer; the second finds the report armed and calls nothing.
+            Assert.False(TestLog.Emit(pipeline, 1, 3));
+            Assert.False(TestLog.Emit(pipeline, 1, 4));
+            Assert.Single(Lines(error));
+            Assert.Equal(2, Volatile.Read(ref reports));
+            time.Advance(options.DropWarningInterval);
+            later = Lines(error);
+
+            gate.Open();
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+        }
+        finally
+        {
+            Console.SetError(original);
+            gate.Open();
+        }
+
+        string first = strategy == OverflowStrategy.Drop
+            ? "FapiLog dropped 1 event(s) since the last report (queue full: 1, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0"
+            : "FapiLog dropped 0 event(s) since the last report (queue full: 0, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 1";
+        Assert.Equal([first], held);
+        Assert.Equal(
+        [
+            first,
+            "FapiLog dropped 2 event(s) since the last report (queue full: 2, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0",
+        ], later);
+        // Once on stderr, nothing more when the worker got free and wrote the warning into the sinks.
+        Assert.Equal(later, Lines(error));
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(strategy == OverflowStrategy.Drop ? 3 : 2, stats.DroppedQueueFull);
+        Assert.Equal(strategy == OverflowStrategy.Drop ? 0 : 1, stats.SampledOut);
+
+        // The sinks got it from the worker, once, with every loss said on stderr meanwhile.
+        CapturedLogEvent warning = Assert.Single(memory.Events, e => e.EventName == "FapiLog.EventsDropped");
+        Assert.Equal(stats.DroppedQueueFull, warning["QueueFull"]);
+        Assert.Equal(stats.SampledOut, warning["SampledOut"]);
+        Assert.Equal(3, gate.Received);
+    }
+
     [Fact]
     public void Under_Block_a_call_that_counts_its_drop_after_the_workers_last_report_still_says_it_on_stderr()
     {
@@ -391,7 +486,7 @@ public sealed class StderrPipelineTests
         static void LateBlockTimeout(LogPipeline pipeline)
         {
             pipeline.Counters.CountDrop(DropReason.BlockTimeout);
-            pipeline.Queue.BlockTimedOut!();
+            pipeline.Queue.DropCounted!();
         }
     }
 

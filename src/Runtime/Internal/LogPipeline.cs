@@ -89,7 +89,7 @@ internal sealed class LogPipeline
         }
 
         _dropWarning = new DropWarning(_counters);
-        _queue.BlockTimedOut = ReportDropsOffWorker;
+        _queue.DropCounted = ReportDropsOffWorker;
         _worker = new Thread(Run) { IsBackground = true, Name = "FapiLog worker" };
         _queue.Consumer = _worker;
         if (startWorker)
@@ -872,12 +872,42 @@ internal sealed class LogPipeline
     }
 
     /// <summary>
-    /// Says the drops on stderr when they are due, from a call that has just given up after <c>BlockTimeout</c> or from the
-    /// timer such a call armed: the worker reports between batches only, and one held in a sink (Loki's send buffer full
-    /// while Loki is down, a custom sink that hangs) kept the warning back for as long as it was held, minutes at Loki's
-    /// longest backoff. The worker is woken to copy the warning into the sinks once it is free.
+    /// Says the drops on stderr when they are due, from a call that has just dropped an event (queue full, sampled out, or
+    /// given up after <c>BlockTimeout</c>): the worker reports between batches only, and one held in a sink (Loki's send
+    /// buffer full while Loki is down, a custom sink that hangs or crawls) kept the warning back for as long as it was held,
+    /// minutes at Loki's longest backoff, for good under a sink that never returns. Within the interval of the last line, a
+    /// timer says them once it has passed. The worker is woken to copy the warning into the sinks once it is free.
     /// </summary>
+    /// <remarks>
+    /// One report at a time, marked by the queue's <see cref="LogQueue.DropReportPending"/>: taken here, handed to the timer
+    /// while it is armed, cleared once the line is said. A drop that finds it set calls nothing, so that under overload a
+    /// drop costs one read, and the clock and the locks here are paid about twice per interval.
+    /// </remarks>
     private void ReportDropsOffWorker()
+    {
+        if (Interlocked.Exchange(ref _queue.DropReportPending, 1) == 0)
+        {
+            ReportHeld();
+        }
+    }
+
+    /// <summary>Says or arms the report, for a caller that holds <see cref="LogQueue.DropReportPending"/>; hands it on or clears it.</summary>
+    private void ReportHeld()
+    {
+        while (SayOrArm())
+        {
+            // Cleared (a full fence), then looked at again: a drop counted while the report was under way read the flag
+            // set and left its drop to it, and the line may have been taken before that drop was counted.
+            Interlocked.Exchange(ref _queue.DropReportPending, 0);
+            if (!_dropWarning.HasUnreported || Interlocked.Exchange(ref _queue.DropReportPending, 1) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Says the drops when they are due (true), or arms the timer that will, which then holds the report (false).</summary>
+    private bool SayOrArm()
     {
         while (true)
         {
@@ -885,14 +915,15 @@ internal sealed class LogPipeline
             {
                 Stderr.Write(line);
                 _queue.WakeWorker.Set();
-                return;
+                return true;
             }
 
             lock (_dropTimerLock)
             {
-                if (_dropTimerArmed || !_dropWarning.HasUnreported)
+                Debug.Assert(!_dropTimerArmed, "an armed timer holds the report");
+                if (!_dropWarning.HasUnreported)
                 {
-                    return;
+                    return true;
                 }
 
                 if (_dropTimerClosed)
@@ -934,7 +965,7 @@ internal sealed class LogPipeline
                         _dropTimer.Change(due, Timeout.InfiniteTimeSpan);
                     }
 
-                    return;
+                    return false;
                 }
             }
 
@@ -942,16 +973,23 @@ internal sealed class LogPipeline
         }
 
         SayDropsLeft();
+        return true;
     }
 
     private void DropTimerFired()
     {
         lock (_dropTimerLock)
         {
+            if (!_dropTimerArmed)
+            {
+                // The exiting worker closed the timer as it fired, and took the report over.
+                return;
+            }
+
             _dropTimerArmed = false;
         }
 
-        ReportDropsOffWorker();
+        ReportHeld();
     }
 
     /// <summary>The worker is exiting: it has said and written what was dropped, and no timer is armed after it.</summary>
@@ -969,8 +1007,9 @@ internal sealed class LogPipeline
 
         if (armed)
         {
-            // Armed by a call that counted its drop after the worker's last report: the timer will not say it now.
-            SayDropsLeft();
+            // Armed by a call that counted its drop after the worker's last report: the timer will not say it now, so the
+            // report it held is made here (the timer being closed, at once).
+            ReportHeld();
         }
     }
 

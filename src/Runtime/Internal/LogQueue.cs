@@ -206,6 +206,7 @@ internal sealed class LogQueue
                 if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || InDrainingFlow)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
+                    SayDrop();
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -223,7 +224,7 @@ internal sealed class LogQueue
                 if (reason is { } r && r != DropReason.Shutdown)
                 {
                     _counters.CountDrop(r);
-                    BlockTimedOut?.Invoke();
+                    SayDrop();
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -237,6 +238,7 @@ internal sealed class LogQueue
                 if (!SampleKeeps())
                 {
                     _counters.CountSampledOut();
+                    SayDrop();
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -353,10 +355,30 @@ internal sealed class LogQueue
     internal Thread? Consumer;
 
     /// <summary>
-    /// Called by a producer that has just given up after <c>BlockTimeout</c> (counted already): the worker has not made room
-    /// for that long, so it may be held in a sink, and the pipeline says so on stderr from here. Off the hot path.
+    /// Called by a producer that has just dropped or sampled out an event (counted already) and found no drop report under
+    /// way (<see cref="DropReportPending"/>): the worker says drops between batches only, and one held in a sink would keep
+    /// them from stderr for as long as it is held, so the pipeline says them from here, or arms a timer that will.
     /// </summary>
-    internal Action? BlockTimedOut;
+    internal Action? DropCounted;
+
+    /// <summary>
+    /// Nonzero while the pipeline has a drop report under way or a timer armed for one (see <see cref="DropCounted"/>); the
+    /// pipeline sets and clears it. A drop that finds it set leaves its drop to that report: under overload the drop path
+    /// runs millions of times a second, and this one read is all it adds.
+    /// </summary>
+    internal int DropReportPending;
+
+    /// <summary>Has the drop just counted said on stderr, unless a report under way or armed will say it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SayDrop()
+    {
+        // The count before it was an interlocked operation, a full fence: either this read sees the flag cleared, or the
+        // report that clears it sees this drop when it looks again after clearing (see LogPipeline.ReportDropsOffWorker).
+        if (Volatile.Read(ref DropReportPending) == 0)
+        {
+            DropCounted?.Invoke();
+        }
+    }
 
     /// <summary>
     /// Set on the threads that drain a queue or a sink (every pipeline's worker, the Loki sender), which others may wait for:
