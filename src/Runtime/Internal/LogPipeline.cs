@@ -236,8 +236,9 @@ internal sealed class LogPipeline
 
     /// <summary>
     /// Stops taking events, delivers everything taken before, flushes and disposes the sinks. Idempotent and safe from any
-    /// thread; returns false when the worker did not finish within <paramref name="timeout"/> (a hung sink), in which case
-    /// the sinks are told to give up and what was not delivered is reported on stderr.
+    /// thread; returns false when the worker did not finish within <paramref name="timeout"/> (a hung sink), or when it had
+    /// died and a sink that keeps batches (Loki) did not let go of them within it, in which case the sinks are told to give
+    /// up and what was not delivered is reported on stderr.
     /// </summary>
     /// <param name="timeout">How long the call waits in all: for the worker, then for stderr to take FapiLog's own lines.</param>
     /// <param name="reportedTimeout">
@@ -262,7 +263,16 @@ internal sealed class LogPipeline
             GiveUp(reportedTimeout ?? timeout);
         }
 
-        bool result = finished && AllReleased && (!HeldAfterDeath || Wait(RequestFlush(), Remaining(timeout, start)));
+        bool result = finished && AllReleased;
+        // The worker died with Loki's sender holding batches, which outlasted the wait: given up, counted and said as they
+        // are when a live worker does not finish. Left to themselves they stayed pending, the sender retrying them after
+        // Shutdown had returned, and nothing said so. Once: GiveUp does nothing for a later shutdown.
+        if (finished && HeldAfterDeath && !Wait(HeldDrained(), HeldWait(timeout, start)))
+        {
+            GiveUp(reportedTimeout ?? timeout);
+            result = false;
+        }
+
         // What the worker and this shutdown said is out before this returns, as long as stderr takes lines: the process
         // often ends next, and with it the thread that writes them. Within what is left of the timeout, which bounds the
         // whole call: a stderr read slowly must not stretch a shutdown that a hung sink has used up already.
@@ -274,7 +284,8 @@ internal sealed class LogPipeline
 
     /// <summary>
     /// True when the worker died (a fault) with sinks that keep batches (Loki): they were neither flushed nor disposed, and
-    /// may still hold events the queue has released. Shutdown waits for them as a flush would.
+    /// may still hold events the queue has released. Shutdown waits for them as a flush would, and gives them up when they
+    /// outlast its timeout.
     /// </summary>
     private bool HeldAfterDeath => _defers && !Volatile.Read(ref _sinksFinished);
 
@@ -310,14 +321,30 @@ internal sealed class LogPipeline
             GiveUp(reportedTimeout ?? timeout);
         }
 
-        if (finished && AllReleased && HeldAfterDeath)
+        bool result = finished && AllReleased;
+        if (finished && HeldAfterDeath && !await WaitAsync(HeldDrained(), HeldWait(timeout, start), cancellationToken).ConfigureAwait(false))
         {
-            Task<bool> drained = RequestFlush();
-            return await WaitAsync(drained, Remaining(timeout, start), cancellationToken).ConfigureAwait(false) && drained.Result;
+            GiveUp(reportedTimeout ?? timeout);
+            result = false;
         }
 
-        return finished && AllReleased;
+        return result;
     }
+
+    /// <summary>Completes once the sinks that keep batches (Loki's sender) have finished what they hold now.</summary>
+    private Task<bool> HeldDrained()
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        WhenDeferringSinksDrained([done]);
+        return done.Task;
+    }
+
+    /// <summary>
+    /// How long a shutdown waits for what the sinks held when the worker died: what is left of its timeout, and nothing once
+    /// an earlier shutdown gave it up (a handler that ignores cancellation may hold a request still, as a hung sink may
+    /// hold a live worker, and a second shutdown would add a whole timeout).
+    /// </summary>
+    private TimeSpan HeldWait(TimeSpan timeout, long start) => GaveUp ? TimeSpan.Zero : Remaining(timeout, start);
 
     /// <summary>
     /// Begins the shutdown of a pipeline that <paramref name="next"/> replaces (the installed one already): calls refused
