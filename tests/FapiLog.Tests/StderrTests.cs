@@ -356,7 +356,8 @@ public sealed class StderrPipelineTests
     public void Under_Drop_and_Sample_the_drop_warning_reaches_stderr_on_time_while_the_worker_is_held_in_a_sink(OverflowStrategy strategy)
     {
         // Only a call that gave up after BlockTimeout said its drop off the worker: under Drop and Sample a sink that hangs
-        // (or crawls) kept the line from stderr for as long as it held the worker, for good if it never returned.
+        // (or crawls) kept the line from stderr for as long as it held the worker, for good if it never returned. A call
+        // that drops must not wait for stderr either: a timer says it.
         var time = new FakeTime();
         FapiLogOptions options = TestLog.Options(o =>
         {
@@ -373,25 +374,26 @@ public sealed class StderrPipelineTests
         options.AddSink(gate);
         InMemorySink memory = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
-        Action report = pipeline.Queue.DropCounted!;
+        Action<bool> report = pipeline.Queue.DropCounted!;
         int reports = 0;
-        pipeline.Queue.DropCounted = () =>
+        pipeline.Queue.DropCounted = mayWait =>
         {
+            Assert.False(mayWait);
             Interlocked.Increment(ref reports);
-            report();
+            report(mayWait);
         };
         var error = new StringWriter();
         TextWriter original = Console.Error;
         Console.SetError(TextWriter.Synchronized(error));
-        string[] held;
-        string[] later;
+        string[] atGrace;
+        string[] atInterval;
         try
         {
             Assert.True(TestLog.Emit(pipeline, 1, 0));
             Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker is held with event 0, which keeps its slot
 
             // Drop: the queue fills, and the next call is dropped. Sample: the next call is sampled out, and an Error (never
-            // sampled out) fills the queue. Either way the first loss is due at once: said before the call returns.
+            // sampled out) fills the queue. Then two more are dropped on the full queue.
             if (strategy == OverflowStrategy.Drop)
             {
                 Assert.True(TestLog.Emit(pipeline, 1, 1));
@@ -403,16 +405,22 @@ public sealed class StderrPipelineTests
                 Assert.True(TestLog.Emit(pipeline, TestLog.Failure, 2));
             }
 
-            held = Lines(error);
-
-            // Two more, the queue full, within the interval: said once it has passed, although no call drops then. The
-            // first arms the timer; the second finds the report armed and calls nothing.
             Assert.False(TestLog.Emit(pipeline, 1, 3));
             Assert.False(TestLog.Emit(pipeline, 1, 4));
-            Assert.Single(Lines(error));
+
+            // No call wrote to stderr (it would have waited for it): the first armed the timer, the others found it armed
+            // and called nothing. After the grace period the timer says all three losses in one line.
+            Assert.Empty(Lines(error));
+            Assert.Equal(1, Volatile.Read(ref reports));
+            time.Advance(pipeline.DropReportGrace);
+            atGrace = Lines(error);
+
+            // A loss within the interval of that line: said once the interval has passed, although no call drops then.
+            Assert.False(TestLog.Emit(pipeline, 1, 5));
             Assert.Equal(2, Volatile.Read(ref reports));
+            Assert.Single(Lines(error));
             time.Advance(options.DropWarningInterval);
-            later = Lines(error);
+            atInterval = Lines(error);
 
             gate.Open();
             Assert.True(pipeline.Shutdown(TestLog.Safety));
@@ -424,18 +432,18 @@ public sealed class StderrPipelineTests
         }
 
         string first = strategy == OverflowStrategy.Drop
-            ? "FapiLog dropped 1 event(s) since the last report (queue full: 1, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0"
-            : "FapiLog dropped 0 event(s) since the last report (queue full: 0, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 1";
-        Assert.Equal([first], held);
+            ? "FapiLog dropped 3 event(s) since the last report (queue full: 3, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0"
+            : "FapiLog dropped 2 event(s) since the last report (queue full: 2, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 1";
+        Assert.Equal([first], atGrace);
         Assert.Equal(
         [
             first,
-            "FapiLog dropped 2 event(s) since the last report (queue full: 2, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0",
-        ], later);
+            "FapiLog dropped 1 event(s) since the last report (queue full: 1, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0",
+        ], atInterval);
         // Once on stderr, nothing more when the worker got free and wrote the warning into the sinks.
-        Assert.Equal(later, Lines(error));
+        Assert.Equal(atInterval, Lines(error));
         FapiLogStatistics stats = pipeline.GetStatistics();
-        Assert.Equal(strategy == OverflowStrategy.Drop ? 3 : 2, stats.DroppedQueueFull);
+        Assert.Equal(strategy == OverflowStrategy.Drop ? 4 : 3, stats.DroppedQueueFull);
         Assert.Equal(strategy == OverflowStrategy.Drop ? 0 : 1, stats.SampledOut);
 
         // The sinks got it from the worker, once, with every loss said on stderr meanwhile.
@@ -486,7 +494,7 @@ public sealed class StderrPipelineTests
         static void LateBlockTimeout(LogPipeline pipeline)
         {
             pipeline.Counters.CountDrop(DropReason.BlockTimeout);
-            pipeline.Queue.DropCounted!();
+            pipeline.Queue.DropCounted!(true);
         }
     }
 

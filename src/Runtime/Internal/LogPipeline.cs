@@ -905,23 +905,41 @@ internal sealed class LogPipeline
     /// minutes at Loki's longest backoff, for good under a sink that never returns. Within the interval of the last line, a
     /// timer says them once it has passed. The worker is woken to copy the warning into the sinks once it is free.
     /// </summary>
+    /// <param name="mayWait">Whether the caller may write the line itself and wait for stderr (see the remarks).</param>
     /// <remarks>
+    /// <para>
     /// One report at a time, marked by the queue's <see cref="LogQueue.DropReportPending"/>: taken here, handed to the timer
     /// while it is armed, cleared once the line is said. A drop that finds it set calls nothing, so that under overload a
     /// drop costs one read, and the clock and the locks here are paid about twice per interval.
+    /// </para>
+    /// <para>
+    /// A call that dropped on a full queue or sampled its event out (<paramref name="mayWait"/> false) never writes the line
+    /// itself, which would make it wait for stderr: it arms the timer, at the earliest <see cref="DropReportGrace"/> from
+    /// now, so that a worker that is not held says the drops between batches as it always did, with all the drops of the
+    /// moment in one line. A call that gave up after <c>BlockTimeout</c> has waited that long already and writes the line
+    /// when it is due.
+    /// </para>
     /// </remarks>
-    private void ReportDropsOffWorker()
+    private void ReportDropsOffWorker(bool mayWait)
     {
         if (Interlocked.Exchange(ref _queue.DropReportPending, 1) == 0)
         {
-            ReportHeld();
+            ReportHeld(mayWait);
         }
     }
 
+    /// <summary>
+    /// The earliest a drop on a full queue or a sample-out is said off the worker (1 s, or the drop warning interval when
+    /// shorter): a worker that is not held in a sink says it sooner, between batches.
+    /// </summary>
+    internal TimeSpan DropReportGrace => _dropWarningInterval < s_dropReportGrace ? _dropWarningInterval : s_dropReportGrace;
+
+    private static readonly TimeSpan s_dropReportGrace = TimeSpan.FromSeconds(1);
+
     /// <summary>Says or arms the report, for a caller that holds <see cref="LogQueue.DropReportPending"/>; hands it on or clears it.</summary>
-    private void ReportHeld()
+    private void ReportHeld(bool mayWait)
     {
-        while (SayOrArm())
+        while (SayOrArm(mayWait))
         {
             // Cleared (a full fence), then looked at again: a drop counted while the report was under way read the flag
             // set and left its drop to it, and the line may have been taken before that drop was counted.
@@ -933,12 +951,15 @@ internal sealed class LogPipeline
         }
     }
 
-    /// <summary>Says the drops when they are due (true), or arms the timer that will, which then holds the report (false).</summary>
-    private bool SayOrArm()
+    /// <summary>
+    /// Says the drops when they are due (true), or arms the timer that will, which then holds the report (false); without
+    /// <paramref name="mayWait"/>, only arms it.
+    /// </summary>
+    private bool SayOrArm(bool mayWait)
     {
         while (true)
         {
-            if (_dropWarning.TakeLine(_time, _dropWarningInterval, force: false) is { } line)
+            if (mayWait && _dropWarning.TakeLine(_time, _dropWarningInterval, force: false) is { } line)
             {
                 Stderr.Write(line);
                 _queue.WakeWorker.Set();
@@ -962,6 +983,11 @@ internal sealed class LogPipeline
 
                 // Drops within the interval of the last line: said when it has passed, also when no call drops after them.
                 TimeSpan due = _dropWarning.TimeUntilDue(_time, _dropWarningInterval);
+                if (!mayWait && due < DropReportGrace)
+                {
+                    due = DropReportGrace;
+                }
+
                 if (due > TimeSpan.Zero)
                 {
                     _dropTimerArmed = true;
@@ -1016,7 +1042,7 @@ internal sealed class LogPipeline
             _dropTimerArmed = false;
         }
 
-        ReportHeld();
+        ReportHeld(mayWait: true);
     }
 
     /// <summary>The worker is exiting: it has said and written what was dropped, and no timer is armed after it.</summary>
@@ -1036,7 +1062,7 @@ internal sealed class LogPipeline
         {
             // Armed by a call that counted its drop after the worker's last report: the timer will not say it now, so the
             // report it held is made here (the timer being closed, at once).
-            ReportHeld();
+            ReportHeld(mayWait: true);
         }
     }
 

@@ -206,7 +206,7 @@ internal sealed class LogQueue
                 if (_strategy != OverflowStrategy.Block || Thread.CurrentThread == Consumer || InDrainingFlow)
                 {
                     _counters.CountDrop(DropReason.QueueFull);
-                    SayDrop();
+                    SayDrop(mayWait: false);
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -224,7 +224,7 @@ internal sealed class LogQueue
                 if (reason is { } r && r != DropReason.Shutdown)
                 {
                     _counters.CountDrop(r);
-                    SayDrop();
+                    SayDrop(mayWait: true);
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -238,7 +238,7 @@ internal sealed class LogQueue
                 if (!SampleKeeps())
                 {
                     _counters.CountSampledOut();
-                    SayDrop();
+                    SayDrop(mayWait: false);
                     position = 0;
                     return ClaimOutcome.Refused;
                 }
@@ -359,7 +359,11 @@ internal sealed class LogQueue
     /// way (<see cref="DropReportPending"/>): the worker says drops between batches only, and one held in a sink would keep
     /// them from stderr for as long as it is held, so the pipeline says them from here, or arms a timer that will.
     /// </summary>
-    internal Action? DropCounted;
+    /// <remarks>
+    /// The argument says whether the caller may wait for stderr: true for a call that gave up after <c>BlockTimeout</c>
+    /// (it has waited that long already), false for a drop on a full queue or a sample-out, which must not wait.
+    /// </remarks>
+    internal Action<bool>? DropCounted;
 
     /// <summary>
     /// Nonzero while the pipeline has a drop report under way or a timer armed for one (see <see cref="DropCounted"/>); the
@@ -370,13 +374,13 @@ internal sealed class LogQueue
 
     /// <summary>Has the drop just counted said on stderr, unless a report under way or armed will say it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SayDrop()
+    private void SayDrop(bool mayWait)
     {
         // The count before it was an interlocked operation, a full fence: either this read sees the flag cleared, or the
         // report that clears it sees this drop when it looks again after clearing (see LogPipeline.ReportDropsOffWorker).
         if (Volatile.Read(ref DropReportPending) == 0)
         {
-            DropCounted?.Invoke();
+            DropCounted?.Invoke(mayWait);
         }
     }
 
