@@ -60,6 +60,38 @@ public sealed class StderrHandOffTests
     }
 
     [Fact]
+    public void A_caller_waits_for_a_writer_thread_that_runs_only_after_the_stall_period_and_its_line_is_out_when_Write_returns()
+    {
+        // On a loaded machine the writer thread may get to run only after the stall period. The caller counted that time as
+        // stderr taking nothing and returned before its line was out: a test's captured stderr read empty, and at exit the
+        // process ended without the shutdown report.
+        var time = new FakeTime();
+        var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
+        using var scheduled = new ManualResetEventSlim();
+        handOff._beforeTakeForTesting = () => scheduled.Wait(TestLog.Safety);
+        var error = new StringWriter();
+        string? seen = null;
+        Thread caller = Run(() =>
+        {
+            handOff.Write(error, "a");
+            seen = error.ToString();
+        });
+        Assert.True(time.WaitForTimers(1, TestLog.Safety));
+        Assert.Equal(1, handOff.Waiters);
+
+        // Stall periods pass before the writer thread runs. The caller either gave up (and has returned) or waits on, with
+        // a timer of its own again; only then does the writer thread take the line.
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(SpinWait.SpinUntil(() => !caller.IsAlive || time.TimersCreated > 1, TestLog.Safety));
+        scheduled.Set();
+
+        Assert.True(caller.Join(TestLog.Safety));
+        Assert.Equal("a" + Environment.NewLine, seen);
+        // Nor was stderr taken for one that takes nothing: the next Drain finds every line written.
+        Assert.True(handOff.Drain(Timeout.InfiniteTimeSpan));
+    }
+
+    [Fact]
     public void Drain_gives_up_at_the_end_of_its_budget_when_that_comes_before_the_stall_period()
     {
         // Shutdown's timeout bounds the whole call: its Drain waited the full stall period past it.

@@ -31,6 +31,13 @@ internal sealed class StderrHandOff
     // Writes finished, lines and counts alike: what a waiter watches to tell a slow stderr from one that takes nothing.
     private long _done;
 
+    // The writer is inside a write (a line or a count), begun at _writeBegan (a timestamp of the clock): only then can
+    // stderr be said to take nothing. Before the writer has taken a line it is waiting to be scheduled (a loaded machine, a
+    // thread still starting), which says nothing about stderr: a caller that counted that time gave up on a stderr that
+    // took every line, and its line (the shutdown report at exit) came out after it, or never.
+    private bool _writing;
+    private long _writeBegan;
+
     // Lines left out since the last one taken, and where they were to go.
     private long _leftOut;
     private TextWriter? _leftOutTarget;
@@ -176,7 +183,8 @@ internal sealed class StderrHandOff
     /// count of those left out), for as long as stderr takes a line at least once a stall period, and not past
     /// <paramref name="deadline"/> (a timestamp of the clock): a reader that takes a line just within each period would
     /// otherwise hold the caller for every line that waits. <paramref name="stalled"/> tells a wait that ended on a stall
-    /// period without a line taken from one that reached the deadline.
+    /// period without a line taken from one that reached the deadline. The stall period runs only while the writer is
+    /// inside a write.
     /// </summary>
     private bool WaitWhileTaking(long head, bool withCount, long deadline, out bool stalled)
     {
@@ -189,10 +197,11 @@ internal sealed class StderrHandOff
             while (_head < head || (withCount && (_leftOut != 0 || _writingCount)))
             {
                 long now = _time.GetTimestamp();
-                long until = deadline - since > _stallTicks ? since + _stallTicks : deadline;
+                long from = _writing ? Math.Max(since, _writeBegan) : now;
+                long until = deadline - from > _stallTicks ? from + _stallTicks : deadline;
                 if (now >= until)
                 {
-                    stalled = now - since >= _stallTicks;
+                    stalled = now - from >= _stallTicks;
                     return false;
                 }
 
@@ -276,10 +285,14 @@ internal sealed class StderrHandOff
         }
     }
 
+    /// <summary>Run by the writer thread before it looks for the next line (tests: a thread that has yet to be scheduled).</summary>
+    internal Action? _beforeTakeForTesting;
+
     private void Run()
     {
         while (true)
         {
+            _beforeTakeForTesting?.Invoke();
             TextWriter target;
             string? line = null;
             long leftOut;
@@ -306,6 +319,9 @@ internal sealed class StderrHandOff
                     line = _lines[slot];
                     leftOut = _leftOutBefore[slot];
                 }
+
+                _writing = true;
+                _writeBegan = _time.GetTimestamp();
             }
 
             // Outside the lock: this is the write that may block, and callers must still find out that it does.
@@ -321,6 +337,7 @@ internal sealed class StderrHandOff
 
             lock (_lock)
             {
+                _writing = false;
                 if (line is null)
                 {
                     _writingCount = false;
