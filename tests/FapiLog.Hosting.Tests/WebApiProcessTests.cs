@@ -42,9 +42,43 @@ public sealed class WebApiProcessTests
         string dll = Path.Combine(directory, "WebApi.dll");
         Assert.True(File.Exists(dll), $"The web sample was not built at {dll}.");
 
-        string file = Path.Combine(Path.GetTempPath(), $"fapilog-webapi-{Guid.NewGuid():N}.jsonl");
-        using var loki = new LokiReceiver();
-        int port = FreeLoopbackPort();
+        // The port is free when probed, and Kestrel binds it a second or more later: a test of another project running
+        // meanwhile may have been given it by then, and the sample ended at once (address in use), or that server answered.
+        // Each attempt has a file and a Loki of its own: a sample that ended on a taken port flushed its own events there.
+        for (int attempt = 1; ; attempt++)
+        {
+            string file = Path.Combine(Path.GetTempPath(), $"fapilog-webapi-{Guid.NewGuid():N}.jsonl");
+            using var loki = new LokiReceiver();
+            var output = new StringBuilder();
+            int port = FreeLoopbackPort();
+            using Process process = StartSample(directory, dll, port, file, loki, output);
+            try
+            {
+                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+                if (await WaitUntilServing(http, process, output))
+                {
+                    await CheckEveryEventIsDelivered(signal, process, http, port, file, loki, output);
+                    return;
+                }
+
+                Assert.True(attempt < 5, $"The sample found its port taken in {attempt} attempts:\n{Output(output)}");
+            }
+            finally
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit();
+                }
+
+                File.Delete(file);
+            }
+        }
+    }
+
+    /// <summary>Starts the sample on 127.0.0.1:<paramref name="port"/>, its stdout and stderr collected in <paramref name="output"/>.</summary>
+    private static Process StartSample(string directory, string dll, int port, string file, LokiReceiver loki, StringBuilder output)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = directory,
@@ -70,107 +104,95 @@ public sealed class WebApiProcessTests
         start.Environment["FAPILOG_SHUTDOWN_TIMEOUT"] = "20";
         start.Environment["Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics"] = "Information";
 
-        var output = new StringBuilder();
-        using var process = new Process { StartInfo = start };
+        var process = new Process { StartInfo = start };
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
         process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        try
+        Assert.True(process.Start());
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task CheckEveryEventIsDelivered(int signal, Process process, HttpClient http, int port, string file, LokiReceiver loki, StringBuilder output)
+    {
+        var orderIds = Enumerable.Range(1, Orders).Select(i => 1000L + i).ToArray();
+        foreach (long id in orderIds)
         {
-            Assert.True(process.Start());
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-
-            await WaitUntilServing(http, process, output);
-
-            var orderIds = Enumerable.Range(1, Orders).Select(i => 1000L + i).ToArray();
-            foreach (long id in orderIds)
-            {
-                using HttpResponseMessage response = await http.GetAsync($"/orders/{id}?customer=c{id}&amount={id}.25");
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            }
-
-            var failedIds = Enumerable.Range(1, Failures).Select(i => 2000L + i).ToArray();
-            foreach (long id in failedIds)
-            {
-                using HttpResponseMessage response = await http.GetAsync($"/orders/{id}/fail");
-                Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-            }
-
-            Assert.False(File.Exists(file) && File.ReadAllText(file).Contains("\"OrderPlaced\"", StringComparison.Ordinal),
-                "Events reached the file before shutdown; the test would not prove the final flush.");
-
-            Assert.Equal(0, kill(process.Id, signal));
-            using (var exitWait = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
-            {
-                await process.WaitForExitAsync(exitWait.Token);
-            }
-
-            Assert.True(process.ExitCode == 0, $"The sample exited with {process.ExitCode}:\n{Output(output)}");
-
-            List<JsonElement> events = File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
-
-            // Loki got the very same events (its line is the file's object without timestamp and trace ids), once each.
-            List<DecodedEntry> pushed = loki.Requests.SelectMany(r => r.AllEntries()).ToList();
-            Assert.NotEmpty(pushed);
-            Assert.All(loki.Requests, r => Assert.Equal("/loki/api/v1/push", r.Path));
-            Assert.Equal(events.Count, pushed.Count);
-            Assert.All(loki.Requests.SelectMany(r => r.Decode()), stream => Assert.Equal("webapi-test", stream.Labels["app"]));
-            var lokiMessages = pushed.Select(e => Str(e.Json, "message")).OrderBy(m => m, StringComparer.Ordinal).ToList();
-            var fileMessages = events.Select(e => Str(e, "message")).OrderBy(m => m, StringComparer.Ordinal).ToList();
-            Assert.Equal(fileMessages, lokiMessages);
-
-            foreach (long id in orderIds)
-            {
-                JsonElement placed = Assert.Single(events, e => Str(e, "event") == "OrderPlaced" && e.GetProperty("OrderId").GetInt64() == id);
-                Assert.Equal($"Order {id} placed by c{id} for {id}.25", Str(placed, "message"));
-                Assert.Equal($"c{id}", Str(placed, "Customer"));
-                Assert.Equal(decimal.Parse($"{id}.25", System.Globalization.CultureInfo.InvariantCulture), placed.GetProperty("Amount").GetDecimal());
-                Assert.Equal("info", Str(placed, "level"));
-
-                JsonElement confirmed = Assert.Single(events, e => Str(e, "category") == "OrderEndpoints" && Str(e, "message") == $"Order {id} confirmed for c{id}");
-                Assert.Equal(id, confirmed.GetProperty("OrderId").GetInt64());
-                Assert.Equal($"/orders/{id}", Str(confirmed, "RequestPath"));
-
-                // ASP.NET Core's own request logs came through the bridge with their state as fields.
-                Assert.Single(events, e => Str(e, "category") == "Microsoft.AspNetCore.Hosting.Diagnostics" && e.GetProperty("event_id").GetInt32() == 1
-                    && Str(e, "Path") == $"/orders/{id}");
-                Assert.Single(events, e => Str(e, "category") == "Microsoft.AspNetCore.Hosting.Diagnostics" && e.GetProperty("event_id").GetInt32() == 2
-                    && Str(e, "Path") == $"/orders/{id}" && e.GetProperty("StatusCode").GetInt32() == 200);
-            }
-
-            foreach (long id in failedIds)
-            {
-                JsonElement failed = Assert.Single(events, e => Str(e, "event") == "PaymentFailed" && e.GetProperty("OrderId").GetInt64() == id);
-                Assert.Equal("error", Str(failed, "level"));
-                Assert.Equal(7, failed.GetProperty("event_id").GetInt32());
-                Assert.Equal("System.InvalidOperationException", Str(failed.GetProperty("exception"), "type"));
-                Assert.Equal($"Card declined for order {id}.", Str(failed.GetProperty("exception"), "message"));
-            }
-
-            Assert.Single(events, e => Str(e, "event") == "ListeningOnAddress" && Str(e, "address") == $"http://127.0.0.1:{port}");
-            Assert.Single(events, e => Str(e, "category") == "Microsoft.Hosting.Lifetime" && Str(e, "message") == "Application is shutting down...");
-            JsonElement stopping = Assert.Single(events, e => Str(e, "event") == "Stopping");
-            Assert.Equal(Orders + Failures, stopping.GetProperty("Requests").GetInt64());
-            Assert.DoesNotContain("were not delivered", Output(output), StringComparison.Ordinal);
+            using HttpResponseMessage response = await http.GetAsync($"/orders/{id}?customer=c{id}&amount={id}.25");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
-        finally
+
+        var failedIds = Enumerable.Range(1, Failures).Select(i => 2000L + i).ToArray();
+        foreach (long id in failedIds)
         {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-            }
-
-            File.Delete(file);
+            using HttpResponseMessage response = await http.GetAsync($"/orders/{id}/fail");
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         }
+
+        Assert.False(File.Exists(file) && File.ReadAllText(file).Contains("\"OrderPlaced\"", StringComparison.Ordinal),
+            "Events reached the file before shutdown; the test would not prove the final flush.");
+
+        Assert.Equal(0, kill(process.Id, signal));
+        using (var exitWait = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            await process.WaitForExitAsync(exitWait.Token);
+        }
+
+        Assert.True(process.ExitCode == 0, $"The sample exited with {process.ExitCode}:\n{Output(output)}");
+
+        List<JsonElement> events = File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+
+        // Loki got the very same events (its line is the file's object without timestamp and trace ids), once each.
+        List<DecodedEntry> pushed = loki.Requests.SelectMany(r => r.AllEntries()).ToList();
+        Assert.NotEmpty(pushed);
+        Assert.All(loki.Requests, r => Assert.Equal("/loki/api/v1/push", r.Path));
+        Assert.Equal(events.Count, pushed.Count);
+        Assert.All(loki.Requests.SelectMany(r => r.Decode()), stream => Assert.Equal("webapi-test", stream.Labels["app"]));
+        var lokiMessages = pushed.Select(e => Str(e.Json, "message")).OrderBy(m => m, StringComparer.Ordinal).ToList();
+        var fileMessages = events.Select(e => Str(e, "message")).OrderBy(m => m, StringComparer.Ordinal).ToList();
+        Assert.Equal(fileMessages, lokiMessages);
+
+        foreach (long id in orderIds)
+        {
+            JsonElement placed = Assert.Single(events, e => Str(e, "event") == "OrderPlaced" && e.GetProperty("OrderId").GetInt64() == id);
+            Assert.Equal($"Order {id} placed by c{id} for {id}.25", Str(placed, "message"));
+            Assert.Equal($"c{id}", Str(placed, "Customer"));
+            Assert.Equal(decimal.Parse($"{id}.25", System.Globalization.CultureInfo.InvariantCulture), placed.GetProperty("Amount").GetDecimal());
+            Assert.Equal("info", Str(placed, "level"));
+
+            JsonElement confirmed = Assert.Single(events, e => Str(e, "category") == "OrderEndpoints" && Str(e, "message") == $"Order {id} confirmed for c{id}");
+            Assert.Equal(id, confirmed.GetProperty("OrderId").GetInt64());
+            Assert.Equal($"/orders/{id}", Str(confirmed, "RequestPath"));
+
+            // ASP.NET Core's own request logs came through the bridge with their state as fields.
+            Assert.Single(events, e => Str(e, "category") == "Microsoft.AspNetCore.Hosting.Diagnostics" && e.GetProperty("event_id").GetInt32() == 1
+                && Str(e, "Path") == $"/orders/{id}");
+            Assert.Single(events, e => Str(e, "category") == "Microsoft.AspNetCore.Hosting.Diagnostics" && e.GetProperty("event_id").GetInt32() == 2
+                && Str(e, "Path") == $"/orders/{id}" && e.GetProperty("StatusCode").GetInt32() == 200);
+        }
+
+        foreach (long id in failedIds)
+        {
+            JsonElement failed = Assert.Single(events, e => Str(e, "event") == "PaymentFailed" && e.GetProperty("OrderId").GetInt64() == id);
+            Assert.Equal("error", Str(failed, "level"));
+            Assert.Equal(7, failed.GetProperty("event_id").GetInt32());
+            Assert.Equal("System.InvalidOperationException", Str(failed.GetProperty("exception"), "type"));
+            Assert.Equal($"Card declined for order {id}.", Str(failed.GetProperty("exception"), "message"));
+        }
+
+        Assert.Single(events, e => Str(e, "event") == "ListeningOnAddress" && Str(e, "address") == $"http://127.0.0.1:{port}");
+        Assert.Single(events, e => Str(e, "category") == "Microsoft.Hosting.Lifetime" && Str(e, "message") == "Application is shutting down...");
+        JsonElement stopping = Assert.Single(events, e => Str(e, "event") == "Stopping");
+        Assert.Equal(Orders + Failures, stopping.GetProperty("Requests").GetInt64());
+        Assert.DoesNotContain("were not delivered", Output(output), StringComparison.Ordinal);
     }
 
     /// <summary>
-    /// Polls the root endpoint until the server answers, failing at once if the process exits. The pause between attempts
-    /// only spaces out connection attempts; the answer itself is the readiness signal.
+    /// Polls the root endpoint until the sample answers, failing at once if the process exits; false when it exited because
+    /// its port was taken (or its port is another server's), which a new port cures. The pause between attempts only
+    /// spaces out connection attempts; the answer itself is the readiness signal.
     /// </summary>
-    private static async Task WaitUntilServing(HttpClient http, Process process, StringBuilder output)
+    private static async Task<bool> WaitUntilServing(HttpClient http, Process process, StringBuilder output)
     {
         for (int attempt = 0; attempt < 600; attempt++)
         {
@@ -179,7 +201,15 @@ public sealed class WebApiProcessTests
                 using HttpResponseMessage response = await http.GetAsync("/");
                 if (response.IsSuccessStatusCode)
                 {
-                    return;
+                    if ((await response.Content.ReadAsStringAsync()).StartsWith("FapiLog.Gen WebApi sample", StringComparison.Ordinal))
+                    {
+                        return true;
+                    }
+
+                    // Another server has the port; the sample cannot bind it and ends.
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                    return false;
                 }
             }
             catch (HttpRequestException)
@@ -189,11 +219,17 @@ public sealed class WebApiProcessTests
             Task exited = process.WaitForExitAsync();
             if (await Task.WhenAny(exited, Task.Delay(100)) == exited)
             {
+                if (Output(output).Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+                {
+                    return false;
+                }
+
                 Assert.Fail($"The sample exited early with {process.ExitCode}:\n{Output(output)}");
             }
         }
 
         Assert.Fail($"The sample did not answer on 127.0.0.1 within 60 s:\n{Output(output)}");
+        return false;
     }
 
     private static string Output(StringBuilder output)
