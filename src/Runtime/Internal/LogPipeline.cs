@@ -269,7 +269,7 @@ internal sealed class LogPipeline
         // Shutdown had returned, and nothing said so. Once: GiveUp does nothing for a later shutdown.
         if (finished && HeldAfterDeath && !Wait(HeldDrained(), HeldWait(timeout, start)))
         {
-            GiveUp(reportedTimeout ?? timeout);
+            GiveUpHeldAfterDeath(reportedTimeout ?? timeout);
             result = false;
         }
 
@@ -324,7 +324,7 @@ internal sealed class LogPipeline
         bool result = finished && AllReleased;
         if (finished && HeldAfterDeath && !await WaitAsync(HeldDrained(), HeldWait(timeout, start), cancellationToken).ConfigureAwait(false))
         {
-            GiveUp(reportedTimeout ?? timeout);
+            GiveUpHeldAfterDeath(reportedTimeout ?? timeout);
             result = false;
         }
 
@@ -337,6 +337,24 @@ internal sealed class LogPipeline
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         WhenDeferringSinksDrained([done]);
         return done.Task;
+    }
+
+    /// <summary>
+    /// Gives up what the sinks held when the worker died, once it outlasted the wait, unless every such sink was handed over
+    /// to the next pipeline: what it holds is that pipeline's to wait for, and its sender still delivers it, so saying
+    /// "not delivered" here was wrong (a live worker that does not finish is another matter: it holds events itself).
+    /// </summary>
+    private void GiveUpHeldAfterDeath(TimeSpan reportedTimeout)
+    {
+        HashSet<LogSink>? handedOver = Volatile.Read(ref _handedOver);
+        foreach (LogSink sink in _sinks)
+        {
+            if (sink.DefersDelivery && (handedOver is null || !handedOver.Contains(sink)))
+            {
+                GiveUp(reportedTimeout);
+                return;
+            }
+        }
     }
 
     /// <summary>

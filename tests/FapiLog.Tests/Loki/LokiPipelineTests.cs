@@ -658,6 +658,54 @@ public sealed class LokiPipelineTests
         Assert.Equal(1, pipeline.GetStatistics().Failed);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_the_worker_died_a_shutdown_leaves_what_a_Loki_sink_handed_over_to_the_next_pipeline_holds_and_says_nothing(bool async)
+    {
+        // Configure again with the same Loki sink after the worker died: the sink is the next pipeline's now, and what it
+        // holds is that pipeline's to wait for (a shutdown leaves a handed-over sink's batches alone). The shutdown that
+        // Loki outlasted said on stderr that the event was not delivered, and the sender delivered it right after.
+        using var release = new ManualResetEventSlim();
+        using var receiver = new LokiReceiver((_, _) =>
+        {
+            release.Wait(LokiReceiver.SafetyTimeout);
+            return ResponsePlan.NoContent;
+        });
+        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
+        options.Loki.Url = receiver.Url;
+        var loki = new LokiSink(options.Loki);
+        var pipeline = new LogPipeline(options, [loki]);
+        TextWriter originalError = Console.Error;
+        var error = new StringWriter();
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
+            Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.Head >= 1, LokiReceiver.SafetyTimeout));
+            pipeline.FaultWorkerForTesting();
+            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
+            receiver.WaitForRequests(1); // the sender holds the event: its push waits for the test
+
+            pipeline.HandOver([loki]);
+            TimeSpan timeout = TimeSpan.FromMilliseconds(100);
+            Assert.False(async ? await pipeline.ShutdownAsync(timeout, CancellationToken.None) : pipeline.Shutdown(timeout));
+            Assert.DoesNotContain(Lines(error), l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
+            Assert.Equal(1, pipeline.GetStatistics().Pending);
+
+            // The sender still pushes it, and it is counted as delivered.
+            release.Set();
+            Assert.True(SpinWait.SpinUntil(() => pipeline.GetStatistics().Delivered == 1, LokiReceiver.SafetyTimeout), "the handed-over event was not delivered");
+            Assert.Equal(0, pipeline.GetStatistics().Failed);
+        }
+        finally
+        {
+            release.Set();
+            Console.SetError(originalError);
+            loki.Dispose();
+        }
+    }
+
     private static string[] Lines(StringWriter error)
         => error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 
