@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Loki;
@@ -346,13 +347,24 @@ internal sealed class LogPipeline
     /// </summary>
     private void GiveUpHeldAfterDeath(TimeSpan reportedTimeout)
     {
+        if (OwnDeferringSinks().Any())
+        {
+            GiveUp(reportedTimeout);
+        }
+    }
+
+    /// <summary>
+    /// The sinks that keep batches (Loki) and were not handed over to the next pipeline: what they hold is this pipeline's
+    /// to give up (a sink handed over may hold the next one's batches once this worker has gone).
+    /// </summary>
+    private IEnumerable<LogSink> OwnDeferringSinks()
+    {
         HashSet<LogSink>? handedOver = Volatile.Read(ref _handedOver);
         foreach (LogSink sink in _sinks)
         {
             if (sink.DefersDelivery && (handedOver is null || !handedOver.Contains(sink)))
             {
-                GiveUp(reportedTimeout);
-                return;
+                yield return sink;
             }
         }
     }
@@ -411,13 +423,9 @@ internal sealed class LogPipeline
             return;
         }
 
-        HashSet<LogSink>? handedOver = Volatile.Read(ref _handedOver);
-        foreach (LogSink sink in _sinks)
+        foreach (LogSink sink in OwnDeferringSinks())
         {
-            if (sink.DefersDelivery && (handedOver is null || !handedOver.Contains(sink)))
-            {
-                sink.GiveUpHeld();
-            }
+            sink.GiveUpHeld();
         }
     }
 
