@@ -539,13 +539,7 @@ public sealed class LokiPipelineTests
         // sender still holds the event. Flush and Shutdown once said all was delivered because the queue was empty (a
         // shutdown that Loki outlasts now gives the event up: see the test below).
         using var release = new ManualResetEventSlim();
-        using var receiver = new LokiReceiver((_, _) =>
-        {
-            release.Wait(LokiReceiver.SafetyTimeout);
-            return ResponsePlan.NoContent;
-        });
-        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
-        options.Loki.Url = receiver.Url;
+        using LokiReceiver receiver = HoldingLoki(release, out FapiLogOptions options);
         var pipeline = new LogPipeline(options, [new LokiSink(options.Loki)]);
         TextWriter originalError = Console.Error;
         Console.SetError(TextWriter.Null);
@@ -591,13 +585,7 @@ public sealed class LokiPipelineTests
         // pending, the sender still at it after Shutdown had returned, and nothing said. With events stranded in the queue
         // (the worker died after handing Loki the batch, before releasing it) it did not even wait.
         using var release = new ManualResetEventSlim();
-        using var receiver = new LokiReceiver((_, _) =>
-        {
-            release.Wait(LokiReceiver.SafetyTimeout);
-            return ResponsePlan.NoContent;
-        });
-        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
-        options.Loki.Url = receiver.Url;
+        using LokiReceiver receiver = HoldingLoki(release, out FapiLogOptions options);
         var gate = new GateSink();
         var loki = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, stranded ? [gate, loki] : [loki]);
@@ -667,13 +655,7 @@ public sealed class LokiPipelineTests
         // holds is that pipeline's to wait for (a shutdown leaves a handed-over sink's batches alone). The shutdown that
         // Loki outlasted said on stderr that the event was not delivered, and the sender delivered it right after.
         using var release = new ManualResetEventSlim();
-        using var receiver = new LokiReceiver((_, _) =>
-        {
-            release.Wait(LokiReceiver.SafetyTimeout);
-            return ResponsePlan.NoContent;
-        });
-        var options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
-        options.Loki.Url = receiver.Url;
+        using LokiReceiver receiver = HoldingLoki(release, out FapiLogOptions options);
         var loki = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [loki]);
         TextWriter originalError = Console.Error;
@@ -708,6 +690,19 @@ public sealed class LokiPipelineTests
 
     private static string[] Lines(StringWriter error)
         => error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
+
+    /// <summary>A fake Loki that holds every push until <paramref name="release"/> is set, and options that send to it.</summary>
+    private static LokiReceiver HoldingLoki(ManualResetEventSlim release, out FapiLogOptions options)
+    {
+        var receiver = new LokiReceiver((_, _) =>
+        {
+            release.Wait(LokiReceiver.SafetyTimeout);
+            return ResponsePlan.NoContent;
+        });
+        options = new FapiLogOptions { BatchSize = 10, FlushInterval = TimeSpan.FromMilliseconds(20) };
+        options.Loki.Url = receiver.Url;
+        return receiver;
+    }
 
     /// <summary>Logs into a pipeline before every request, as a handler from IHttpClientFactory logs through the ILogger bridge.</summary>
     private sealed class LoggingHandler() : DelegatingHandler(new SocketsHttpHandler())
