@@ -67,8 +67,14 @@ public sealed class StderrHandOffTests
         // process ended without the shutdown report.
         var time = new FakeTime();
         var handOff = new StderrHandOff(capacity: 4, stallWait: TimeSpan.FromSeconds(1), time);
-        using var scheduled = new ManualResetEventSlim();
-        handOff._beforeTakeForTesting = () => scheduled.Wait(TestLog.Safety);
+        // Not disposed: the writer thread outlives the test, and a wait on a disposed event would throw on it and end the
+        // test process. The hook holds the writer back once, before its first line, and then removes itself.
+        var scheduled = new ManualResetEventSlim();
+        handOff._beforeTakeForTesting = () =>
+        {
+            scheduled.Wait(TestLog.Safety);
+            handOff._beforeTakeForTesting = null;
+        };
         var error = new StringWriter();
         string? seen = null;
         Thread caller = Run(() =>
@@ -76,14 +82,20 @@ public sealed class StderrHandOffTests
             handOff.Write(error, "a");
             seen = error.ToString();
         });
-        Assert.True(time.WaitForTimers(1, TestLog.Safety));
-        Assert.Equal(1, handOff.Waiters);
+        try
+        {
+            Assert.True(time.WaitForTimers(1, TestLog.Safety));
+            Assert.Equal(1, handOff.Waiters);
 
-        // Stall periods pass before the writer thread runs. The caller either gave up (and has returned) or waits on, with
-        // a timer of its own again; only then does the writer thread take the line.
-        time.Advance(TimeSpan.FromSeconds(5));
-        Assert.True(SpinWait.SpinUntil(() => !caller.IsAlive || time.TimersCreated > 1, TestLog.Safety));
-        scheduled.Set();
+            // Stall periods pass before the writer thread runs. The caller either gave up (and has returned) or waits on,
+            // with a timer of its own again; only then does the writer thread take the line.
+            time.Advance(TimeSpan.FromSeconds(5));
+            Assert.True(SpinWait.SpinUntil(() => !caller.IsAlive || time.TimersCreated > 1, TestLog.Safety));
+        }
+        finally
+        {
+            scheduled.Set();
+        }
 
         Assert.True(caller.Join(TestLog.Safety));
         Assert.Equal("a" + Environment.NewLine, seen);
