@@ -175,7 +175,9 @@ public sealed class LokiPipelineTests
         // the process ended before it was through. The counts must add up when Shutdown returns.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down"));
         (LogPipeline pipeline, LokiSink sink) = StartBackingOffAfterFirstAnswer(receiver);
-        using var sender = new ManualResetEventSlim();
+        // Not disposed: the sender thread may call the hook below once more after the test (a wait on a disposed event
+        // would throw there and end the test process).
+        var sender = new ManualResetEventSlim();
         TextWriter originalError = Console.Error;
         Console.SetError(TextWriter.Null);
         try
