@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using System.Threading.Tasks;
 using FapiLog.Internal;
 using FapiLog.Sinks;
 using FapiLog.Tests.Support;
@@ -197,6 +198,39 @@ public class BatchingTests
         Assert.Equal(5, sink.Count);
         Assert.Equal(5, pipeline.GetStatistics().Delivered);
         Assert.True(pipeline.Flush(TestLog.Safety)); // nothing pending: completes at once
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+    }
+
+    [Fact]
+    public void A_flush_requested_as_the_worker_completes_the_one_before_it_is_not_lost()
+    {
+        // The worker completed a flush and, before it went idle, another was requested for the same position: its wake-up
+        // came before the worker reset its event, and the check after the reset compared the flush target with the one read
+        // at the top of the loop, which was the same number. The worker slept through it, for the whole flush interval.
+        // CI met it once in FlushAsync after Flush with nothing logged.
+        LogPipeline pipeline = new(TestLog.Options(), [], startWorker: false);
+        var flushes = new Task<bool>[2];
+        int idle = 0;
+        int requested = 0;
+        pipeline._beforeIdleResetForTesting = () =>
+        {
+            // The first two times the worker is about to go idle (before anything was flushed, then right after it completed
+            // the first flush), a flush is requested from another thread and registered before the worker goes on.
+            int time = Interlocked.Increment(ref idle);
+            if (time <= 2)
+            {
+                flushes[time - 1] = Task.Factory.StartNew(
+                    () => pipeline.FlushAsync(TestLog.Safety, CancellationToken.None).GetAwaiter().GetResult(),
+                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                Assert.True(SpinWait.SpinUntil(() => pipeline.FlushTargetForTesting >= 0, TestLog.Safety));
+                Interlocked.Increment(ref requested);
+            }
+        };
+        pipeline.StartWorkerForTesting();
+
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref requested) == 2, TestLog.Safety));
+        Assert.True(flushes[0].Wait(TestLog.Safety) && flushes[0].Result, "the first flush did not complete");
+        Assert.True(flushes[1].Wait(TestLog.Safety) && flushes[1].Result, "the flush requested as the first completed was lost");
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 

@@ -105,6 +105,12 @@ internal sealed class LogPipeline
     /// <summary>Tests: runs on the worker between its read of the pending count and the rest of its loop.</summary>
     internal Action? _afterPendingForTesting;
 
+    /// <summary>Tests: runs on the worker just before it resets its wake-up event to go idle.</summary>
+    internal Action? _beforeIdleResetForTesting;
+
+    /// <summary>Tests: the smallest position a waiting flush needs the worker to reach, -1 when none waits.</summary>
+    internal long FlushTargetForTesting => Volatile.Read(ref _flushTarget);
+
     /// <summary>Tests: told how many milliseconds the worker is about to sleep for (system clock), idle or until an event is due.</summary>
     internal Action<int>? _idleWaitForTesting;
 
@@ -632,9 +638,14 @@ internal sealed class LogPipeline
 
             ReportDropsIfDue();
 
+            _beforeIdleResetForTesting?.Invoke();
             wake.Reset();
-            // A signal sent between the checks above and the reset is not lost: its condition is visible now.
-            if (_queue.Tail - head >= _queue.FullBatch || _queue.IsClosed != closing || Volatile.Read(ref _flushTarget) != flushTarget
+            // A signal sent between the checks above and the reset is not lost: its condition is visible now. A flush target
+            // is compared with the one read at the top and also looked at on its own: a flush completed above and another
+            // requested for the same position before the reset left the same number, and the worker slept through it.
+            long nowFlushing = Volatile.Read(ref _flushTarget);
+            if (_queue.Tail - head >= _queue.FullBatch || _queue.IsClosed != closing
+                || nowFlushing != flushTarget || (nowFlushing >= 0 && nowFlushing <= head)
                 || _queue.BlockedProducers > 0 || _dropWarning.HasOwed || _faultForTesting is not null)
             {
                 continue;
