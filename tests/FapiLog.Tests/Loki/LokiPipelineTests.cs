@@ -188,22 +188,8 @@ public sealed class LokiPipelineTests
             // The sender waits out its backoff on the first batch; once it has given that one up, it goes no further, so
             // that whatever is counted of the rest when Shutdown returns was counted by the shutdown itself.
             sink._sentForTesting = () => sender.Wait(LokiReceiver.SafetyTimeout);
-            for (int i = 1; i <= 30; i++)
-            {
-                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
-            }
-
-            Assert.True(SpinWait.SpinUntil(() => sink.Statistics.BufferedEntries == 31, LokiReceiver.SafetyTimeout), "the events never reached the send buffer");
-
-            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
-
-            FapiLogStatistics stats = pipeline.GetStatistics();
-            LokiStatistics loki = sink.Statistics;
-            Assert.Equal(0, stats.Pending);
-            Assert.Equal(31, stats.Failed);
-            Assert.Equal(0, loki.BufferedEntries);
-            Assert.Equal(0, loki.BufferedBytes);
-            Assert.Equal(31, loki.GetEntriesFailed(LokiFailureReasons.Shutdown));
+            FillSendBufferAndGiveUp(pipeline, sink);
+            Assert.Equal(0, sink.Statistics.BufferedBytes);
         }
         finally
         {
@@ -216,6 +202,29 @@ public sealed class LokiPipelineTests
         Assert.Equal(31, pipeline.GetStatistics().Failed);
         Assert.Equal(31, sink.Statistics.EntriesFailed);
         Assert.Equal(0, sink.HeldBytes);
+    }
+
+    /// <summary>
+    /// Logs 30 events behind the first, which Loki's sender holds in its backoff, waits until all 31 are in the send
+    /// buffer, and checks that a shutdown that gives up (0.1 s) has counted every one of them as given up when it returns.
+    /// </summary>
+    private static void FillSendBufferAndGiveUp(LogPipeline pipeline, LokiSink sink)
+    {
+        for (int i = 1; i <= 30; i++)
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
+        }
+
+        Assert.True(SpinWait.SpinUntil(() => sink.Statistics.BufferedEntries == 31, LokiReceiver.SafetyTimeout), "the events never reached the send buffer");
+
+        Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        LokiStatistics counted = sink.Statistics;
+        Assert.Equal(0, stats.Pending);
+        Assert.Equal(31, stats.Failed);
+        Assert.Equal(0, counted.BufferedEntries);
+        Assert.Equal(31, counted.GetEntriesFailed(LokiFailureReasons.Shutdown));
     }
 
     /// <summary>A sink whose flush hangs, ignoring the token, until the test lets it go.</summary>
@@ -245,22 +254,8 @@ public sealed class LokiPipelineTests
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
             Assert.True(SpinWait.SpinUntil(() => loki.Statistics.Retries >= 1, LokiReceiver.SafetyTimeout), "no retry was scheduled");
-            for (int i = 1; i <= 30; i++)
-            {
-                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
-            }
-
-            Assert.True(SpinWait.SpinUntil(() => loki.Statistics.BufferedEntries == 31, LokiReceiver.SafetyTimeout), "the events never reached the send buffer");
-
-            // The worker is in the other sink's flush until the test lets it go, after the checks below.
-            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
-
-            FapiLogStatistics stats = pipeline.GetStatistics();
-            LokiStatistics counted = loki.Statistics;
-            Assert.Equal(0, stats.Pending);
-            Assert.Equal(31, stats.Failed);
-            Assert.Equal(0, counted.BufferedEntries);
-            Assert.Equal(31, counted.GetEntriesFailed(LokiFailureReasons.Shutdown));
+            // The worker is in the other sink's flush until the test lets it go, after the checks.
+            FillSendBufferAndGiveUp(pipeline, loki);
         }
         finally
         {
