@@ -14,6 +14,14 @@ internal sealed class LoadTestSettings
 
     public double DurationSeconds { get; private set; } = 10;
 
+    /// <summary>These settings with another duration (the warm-up passes).</summary>
+    public LoadTestSettings WithDuration(double seconds)
+    {
+        var copy = (LoadTestSettings)MemberwiseClone();
+        copy.DurationSeconds = seconds;
+        return copy;
+    }
+
     public OverflowStrategy Strategy { get; private set; } = OverflowStrategy.Drop;
 
     public int Capacity { get; private set; } = new FapiLogOptions().QueueCapacity;

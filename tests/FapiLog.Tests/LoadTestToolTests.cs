@@ -113,6 +113,16 @@ public class LoadTestToolTests
         Assert.Equal((5, OverflowStrategy.Drop, "render", 900), (flags.Concurrency, flags.Strategy, flags.Sink, flags.RatePerTask));
     }
 
+    [Fact]
+    public void A_warm_up_pass_keeps_every_setting_but_the_duration_and_leaves_the_run_as_it_was()
+    {
+        LoadTestSettings s = Parse(["-c", "3", "-r", "700", "-d", "12", "-s", "block", "-q", "64", "-b", "7", "-f", "0.25", "--sink", "null", "--reference"]);
+        LoadTestSettings pass = s.WithDuration(1);
+        Assert.Equal((3, 700, 1.0, OverflowStrategy.Block, 64, 7, 0.25, "null", true),
+            (pass.Concurrency, pass.RatePerTask, pass.DurationSeconds, pass.Strategy, pass.Capacity, pass.BatchSize, pass.FlushIntervalSeconds, pass.Sink, pass.Reference));
+        Assert.Equal(12.0, s.DurationSeconds);
+    }
+
     [Theory]
     [InlineData("--concurrency", "0")]
     [InlineData("-c", "two")]
