@@ -141,9 +141,28 @@ public sealed class LokiFaultTests
     }
 
     [Fact]
+    public void The_refusing_port_of_these_tests_refuses_connections_and_cannot_be_taken_while_held()
+    {
+        using var refusing = new RefusingPort();
+
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            var refused = Assert.Throws<System.Net.Sockets.SocketException>(() => client.Connect(System.Net.IPAddress.Loopback, refusing.Port));
+            Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
+
+        // A server started alongside cannot listen on it meanwhile (.NET binds every TCP socket with SO_REUSEADDR on Unix).
+        var server = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, refusing.Port);
+        var taken = Assert.Throws<System.Net.Sockets.SocketException>(() => server.Start());
+        Assert.Equal(System.Net.Sockets.SocketError.AddressAlreadyInUse, taken.SocketErrorCode);
+        server.Server.Dispose();
+    }
+
+    [Fact]
     public void Nothing_listening_is_retried_then_failed_and_counted()
     {
-        using var sink = new LokiSink(Options(new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}"), maxAttempts: 3));
+        using var refusing = new RefusingPort();
+        using var sink = new LokiSink(Options(refusing.Url, maxAttempts: 3));
 
         LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None));
 
@@ -344,12 +363,13 @@ public sealed class LokiFaultTests
     {
         // Loki down and steady traffic: the sink's sender sits in its retry backoff (minutes per batch with the defaults).
         // The warning once waited for the whole backoff, so a service lost events in silence; now the worker does not wait.
+        using var refusing = new RefusingPort();
         FapiLogOptions options = TestLog.Options(o =>
         {
             o.QueueCapacity = 4;
             o.BatchSize = 2;
             o.Overflow = OverflowStrategy.Drop;
-            o.Loki.Url = new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}");
+            o.Loki.Url = refusing.Url;
             o.Loki.MinBackoff = TimeSpan.FromHours(1);
             o.Loki.MaxBackoff = TimeSpan.FromHours(1);
         });

@@ -382,7 +382,8 @@ public sealed class LokiOptionsTests
         AssertNoSecret(sink.Statistics.ToString());
         AssertNoSecret(sink.ToString());
 
-        using var refused = new LokiSink(new LokiOptions { Url = new Uri($"http://127.0.0.1:{LokiReceiver.UnusedPort()}"), BearerToken = Token, MaxAttempts = 1 });
+        using var refusing = new RefusingPort();
+        using var refused = new LokiSink(new LokiOptions { Url = refusing.Url, BearerToken = Token, MaxAttempts = 1 });
         var connection = Assert.Throws<LokiPushException>(() => refused.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
         AssertNoSecret(connection.ToString());
     }

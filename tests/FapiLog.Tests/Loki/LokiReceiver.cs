@@ -311,16 +311,6 @@ internal sealed class LokiReceiver : IDisposable
         }
     }
 
-    /// <summary>A port on 127.0.0.1 with nothing listening (connections are refused).</summary>
-    public static int UnusedPort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
-    }
-
     private async Task AcceptLoop()
     {
         while (!_stop.IsCancellationRequested)
@@ -489,4 +479,29 @@ internal sealed class LokiReceiver : IDisposable
             return _end > 0;
         }
     }
+}
+
+/// <summary>
+/// A port on 127.0.0.1 that refuses connections for as long as this is held: a socket bound to it that never listens. A
+/// port probed and released (as these tests once did) could be given to a server another test project starts alongside
+/// before the test connected to it.
+/// </summary>
+internal sealed class RefusingPort : IDisposable
+{
+    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+    public RefusingPort()
+    {
+        _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        // .NET sets SO_REUSEADDR on every TCP socket it binds on Unix, and with it a server that sets it too (any .NET
+        // server) may still bind and listen on this port. Cleared after the bind, the port is this socket's alone.
+        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, false);
+        Port = ((IPEndPoint)_socket.LocalEndPoint!).Port;
+    }
+
+    public int Port { get; }
+
+    public Uri Url => new($"http://127.0.0.1:{Port}");
+
+    public void Dispose() => _socket.Dispose();
 }
