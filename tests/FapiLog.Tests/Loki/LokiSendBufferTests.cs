@@ -8,6 +8,8 @@ using Xunit;
 namespace FapiLog.Tests.Loki;
 
 /// <summary>The Loki sink's send buffer: Write returns while Loki is slow, and what the buffer cannot hold is counted.</summary>
+/// <remarks>Some of these silence <see cref="Console.Error"/> for a while, so they run alone, as every test that replaces it does.</remarks>
+[Collection(ConsoleCollection.Name)]
 public sealed class LokiSendBufferTests
 {
     private static LokiOptions HungLoki(LokiReceiver receiver) => new()
