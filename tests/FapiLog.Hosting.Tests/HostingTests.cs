@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using FapiLog.Tests.Support;
 using Xunit;
 
 namespace FapiLog.Hosting.Tests;
@@ -710,27 +711,18 @@ public sealed class HostingTests : HostingTestBase
         await host.StartAsync();
         host.Services.GetRequiredService<ILogger<HostingTests>>().LogWarning("stuck {N}", 1);
 
-        System.IO.TextWriter originalError = Console.Error;
-        var error = new System.IO.StringWriter();
-        Console.SetError(System.IO.TextWriter.Synchronized(error));
-        try
+        using var stderr = new StderrCapture();
+        await host.StopAsync();
+        if (disposeAsync)
         {
-            await host.StopAsync();
-            if (disposeAsync)
-            {
-                await ((IAsyncDisposable)host).DisposeAsync();   // as WebApplication.Run does
-            }
-            else
-            {
-                host.Dispose();
-            }
+            await ((IAsyncDisposable)host).DisposeAsync();   // as WebApplication.Run does
         }
-        finally
+        else
         {
-            Console.SetError(originalError);
+            host.Dispose();
         }
 
-        string reported = error.ToString();
+        string reported = stderr.Text;
         Assert.Contains("shutdown did not finish within 0.25 s; 1 event(s) were not delivered", reported, StringComparison.Ordinal);
     }
 

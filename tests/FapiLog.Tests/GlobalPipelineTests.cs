@@ -37,21 +37,12 @@ public sealed class GlobalPipelineTests : IDisposable
     [Fact]
     public void Configuring_no_sink_at_all_says_so_on_stderr()
     {
-        System.IO.TextWriter originalError = Console.Error;
-        var error = new System.IO.StringWriter();
-        Console.SetError(error);
-        try
-        {
-            FapiLogging.Configure(o => o.Console = false);
-            FapiLogging.Configure(o => o.AddSink(new InMemorySink()));
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        using var stderr = new StderrCapture();
+        FapiLogging.Configure(o => o.Console = false);
+        FapiLogging.Configure(o => o.AddSink(new InMemorySink()));
 
         // Once, for the pipeline without a sink; not for the one with the in-memory sink.
-        Assert.Single(error.ToString().Split('\n'), l => l.Contains("no sink is configured", StringComparison.Ordinal));
+        Assert.Single(stderr.Text.Split('\n'), l => l.Contains("no sink is configured", StringComparison.Ordinal));
     }
 
     /// <summary>Exactly what a generated method does.</summary>

@@ -107,9 +107,7 @@ public sealed class LifecycleRaceTests : IDisposable
         TimeSpan? given = null;
         first._flushWaitForTesting = t => given ??= t;
 
-        System.IO.TextWriter originalError = Console.Error;
-        var error = new System.IO.StringWriter();
-        Console.SetError(System.IO.TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         bool flushed;
         try
         {
@@ -117,14 +115,13 @@ public sealed class LifecycleRaceTests : IDisposable
         }
         finally
         {
-            Console.SetError(originalError);
             gate.Open();
         }
 
         // The event logged before the signal sits in the old pipeline's sink: the handler flushed only the new, empty
         // pipeline, said nothing, and the process ended with the event lost and unreported.
         Assert.False(flushed);
-        string report = Assert.Single(error.ToString().Split('\n'), l => l.Contains("FapiLog: SIGTERM:", StringComparison.Ordinal));
+        string report = Assert.Single(stderr.Text.Split('\n'), l => l.Contains("FapiLog: SIGTERM:", StringComparison.Ordinal));
         Assert.Contains("the flush did not finish within 0.3 s; 1 event(s) were not delivered yet", report, StringComparison.Ordinal);
         // The old pipeline gets what is left of the one timeout, not a timeout of its own on top.
         Assert.NotNull(given);

@@ -177,22 +177,13 @@ public sealed class ShutdownReportTests
         Assert.True(TestLog.Emit(pipeline, 1, 0));
         Assert.True(sink.Entered.Wait(TestLog.Safety));
 
-        System.IO.TextWriter originalError = Console.Error;
-        var error = new System.IO.StringWriter();
-        Console.SetError(System.IO.TextWriter.Synchronized(error));
-        try
-        {
-            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        using var stderr = new StderrCapture();
+        Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
 
         // The sink wound down (and the worker counted the event as failed) before the report was written: the event
         // was still not delivered, and the report must say so.
         Assert.Equal(1, pipeline.GetStatistics().Failed);
-        Assert.Contains("shutdown did not finish within 0.1 s; 1 event(s) were not delivered", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("shutdown did not finish within 0.1 s; 1 event(s) were not delivered", stderr.Text, StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -288,19 +288,9 @@ public sealed class SinkFailureReportTests
 
     private static string[] CaptureStderr(Action action)
     {
-        TextWriter original = Console.Error;
-        var error = new StringWriter();
-        Console.SetError(TextWriter.Synchronized(error));
-        try
-        {
-            action();
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-
-        return error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
+        using var stderr = new StderrCapture();
+        action();
+        return stderr.Lines();
     }
 
     /// <summary>Fails every batch while <see cref="Failing"/> is set, as a file sink on a full disk does.</summary>

@@ -345,9 +345,7 @@ public sealed class StderrPipelineTests
         options.AddSink(gate);
         InMemorySink memory = TestLog.Memory(options);
         LogPipeline pipeline = TestLog.Start(options);
-        var error = new StringWriter();
-        TextWriter original = Console.Error;
-        Console.SetError(TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         string[] held;
         string[] later;
         try
@@ -358,21 +356,20 @@ public sealed class StderrPipelineTests
 
             // The first drop is due at once: said before the call returns.
             Assert.False(TestLog.Emit(pipeline, 1, 2));
-            held = Lines(error);
+            held = stderr.Lines();
 
             // Two more within the interval: said once it has passed, although no call drops then.
             Assert.False(TestLog.Emit(pipeline, 1, 3));
             Assert.False(TestLog.Emit(pipeline, 1, 4));
-            Assert.Single(Lines(error));
+            Assert.Single(stderr.Lines());
             time.Advance(options.DropWarningInterval);
-            later = Lines(error);
+            later = stderr.Lines();
 
             gate.Open();
             Assert.True(pipeline.Shutdown(TestLog.Safety));
         }
         finally
         {
-            Console.SetError(original);
             gate.Open();
         }
 
@@ -383,7 +380,7 @@ public sealed class StderrPipelineTests
             "FapiLog dropped 2 event(s) since the last report (queue full: 0, block timeout: 2, after shutdown: 0, worker stopped: 0) and sampled out 0",
         ], later);
         // Once on stderr, nothing more when the worker got free and wrote the warning into the sinks.
-        Assert.Equal(later, Lines(error));
+        Assert.Equal(later, stderr.Lines());
         Assert.Equal(3, pipeline.GetStatistics().DroppedBlockTimeout);
 
         // The sinks got it from the worker, once, with every drop said on stderr meanwhile, after event 0 was through them.
@@ -426,9 +423,7 @@ public sealed class StderrPipelineTests
             Interlocked.Increment(ref reports);
             report(mayWait);
         };
-        var error = new StringWriter();
-        TextWriter original = Console.Error;
-        Console.SetError(TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         string[] atGrace;
         string[] atInterval;
         try
@@ -454,24 +449,23 @@ public sealed class StderrPipelineTests
 
             // No call wrote to stderr (it would have waited for it): the first armed the timer, the others found it armed
             // and called nothing. After the grace period the timer says all three losses in one line.
-            Assert.Empty(Lines(error));
+            Assert.Empty(stderr.Lines());
             Assert.Equal(1, Volatile.Read(ref reports));
             time.Advance(pipeline.DropReportGrace);
-            atGrace = Lines(error);
+            atGrace = stderr.Lines();
 
             // A loss within the interval of that line: said once the interval has passed, although no call drops then.
             Assert.False(TestLog.Emit(pipeline, 1, 5));
             Assert.Equal(2, Volatile.Read(ref reports));
-            Assert.Single(Lines(error));
+            Assert.Single(stderr.Lines());
             time.Advance(options.DropWarningInterval);
-            atInterval = Lines(error);
+            atInterval = stderr.Lines();
 
             gate.Open();
             Assert.True(pipeline.Shutdown(TestLog.Safety));
         }
         finally
         {
-            Console.SetError(original);
             gate.Open();
         }
 
@@ -485,7 +479,7 @@ public sealed class StderrPipelineTests
             "FapiLog dropped 1 event(s) since the last report (queue full: 1, block timeout: 0, after shutdown: 0, worker stopped: 0) and sampled out 0",
         ], atInterval);
         // Once on stderr, nothing more when the worker got free and wrote the warning into the sinks.
-        Assert.Equal(atInterval, Lines(error));
+        Assert.Equal(atInterval, stderr.Lines());
         FapiLogStatistics stats = pipeline.GetStatistics();
         Assert.Equal(strategy == OverflowStrategy.Drop ? 4 : 3, stats.DroppedQueueFull);
         Assert.Equal(strategy == OverflowStrategy.Drop ? 0 : 1, stats.SampledOut);
@@ -510,9 +504,7 @@ public sealed class StderrPipelineTests
         LogPipeline? pipeline = null;
         options.AddSink(new FlushHookSink(() => LateBlockTimeout(pipeline!)));
         pipeline = TestLog.Start(options);
-        var error = new StringWriter();
-        TextWriter original = Console.Error;
-        Console.SetError(TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         try
         {
             Assert.True(TestLog.Emit(pipeline, 1, 0));
@@ -526,12 +518,11 @@ public sealed class StderrPipelineTests
         }
         finally
         {
-            Console.SetError(original);
             gate.Open();
         }
 
         const string One = "FapiLog dropped 1 event(s) since the last report (queue full: 0, block timeout: 1, after shutdown: 0, worker stopped: 0) and sampled out 0";
-        Assert.Equal([One, One, One], Lines(error));
+        Assert.Equal([One, One, One], stderr.Lines());
         Assert.Equal(3, pipeline.GetStatistics().DroppedBlockTimeout);
 
         // What a call does once BlockTimeout has passed: count the drop, then have it said.
@@ -551,9 +542,6 @@ public sealed class StderrPipelineTests
 
         public override void Flush(CancellationToken cancellationToken) => onFlush();
     }
-
-    private static string[] Lines(StringWriter error)
-        => error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 
     private sealed class FailingSink : LogSink
     {

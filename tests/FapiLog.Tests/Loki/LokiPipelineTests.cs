@@ -106,37 +106,28 @@ public sealed class LokiPipelineTests
         options.Loki.MaxBackoff = TimeSpan.FromMilliseconds(200);
         var sink = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [sink]);
-        TextWriter originalError = Console.Error;
-        var error = new StringWriter();
-        Console.SetError(TextWriter.Synchronized(error));
-        try
+        using var stderr = new StderrCapture();
+        for (int i = 1; i <= 25; i++)
         {
-            for (int i = 1; i <= 25; i++)
-            {
-                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
-            }
-
-            receiver.WaitForRequests(1);
-            bool finished = true;
-            var shutdown = new Thread(() => finished = pipeline.Shutdown(options.ShutdownTimeout));
-            shutdown.Start();
-            Assert.True(shutdown.Join(LokiReceiver.SafetyTimeout), "Shutdown did not return");
-            Assert.False(finished);
-            Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout), "the worker did not stop after the abort");
-
-            FapiLogStatistics stats = pipeline.GetStatistics();
-            Assert.Equal(0, stats.Delivered);
-            Assert.Equal(25, stats.Failed);
-            Assert.Equal(25, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
-            string reported = error.ToString();
-            Assert.Contains("were not delivered", reported, StringComparison.Ordinal);
-            Assert.Contains("Loki push to", reported, StringComparison.Ordinal);
-            Assert.Contains("25 entries could not be delivered", reported, StringComparison.Ordinal);
+            Assert.True(LokiTestEvents.LogOrder(pipeline, i, "x", 1m));
         }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+
+        receiver.WaitForRequests(1);
+        bool finished = true;
+        var shutdown = new Thread(() => finished = pipeline.Shutdown(options.ShutdownTimeout));
+        shutdown.Start();
+        Assert.True(shutdown.Join(LokiReceiver.SafetyTimeout), "Shutdown did not return");
+        Assert.False(finished);
+        Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout), "the worker did not stop after the abort");
+
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(0, stats.Delivered);
+        Assert.Equal(25, stats.Failed);
+        Assert.Equal(25, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        string reported = stderr.Text;
+        Assert.Contains("were not delivered", reported, StringComparison.Ordinal);
+        Assert.Contains("Loki push to", reported, StringComparison.Ordinal);
+        Assert.Contains("25 entries could not be delivered", reported, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -146,25 +137,16 @@ public sealed class LokiPipelineTests
         // returned and the process has ended: the pipeline's line, written before Shutdown returns, must carry the reason.
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester down for maintenance"));
         (LogPipeline pipeline, LokiSink sink) = StartBackingOffAfterFirstAnswer(receiver);
-        TextWriter originalError = Console.Error;
-        var error = new StringWriter();
-        Console.SetError(TextWriter.Synchronized(error));
-        try
-        {
-            Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
-            // The first attempt was answered and the sender waits out its backoff: the failure is known now.
-            Assert.True(SpinWait.SpinUntil(() => sink.Statistics.Retries >= 1, LokiReceiver.SafetyTimeout), "no retry was scheduled");
+        using var stderr = new StderrCapture();
+        Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "x", 1m));
+        // The first attempt was answered and the sender waits out its backoff: the failure is known now.
+        Assert.True(SpinWait.SpinUntil(() => sink.Statistics.Retries >= 1, LokiReceiver.SafetyTimeout), "no retry was scheduled");
 
-            Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
+        Assert.False(pipeline.Shutdown(TimeSpan.FromMilliseconds(100)));
 
-            string line = error.ToString().Split('\n').Single(l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
-            Assert.Contains("503", line, StringComparison.Ordinal);
-            Assert.Contains("ingester down for maintenance", line, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        string line = stderr.Text.Split('\n').Single(l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
+        Assert.Contains("503", line, StringComparison.Ordinal);
+        Assert.Contains("ingester down for maintenance", line, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -178,8 +160,7 @@ public sealed class LokiPipelineTests
         // Not disposed: the sender thread may call the hook below once more after the test (a wait on a disposed event
         // would throw there and end the test process).
         var sender = new ManualResetEventSlim();
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
@@ -195,7 +176,6 @@ public sealed class LokiPipelineTests
         {
             sender.Set();
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
 
         // Let go by the sender afterwards, counted once.
@@ -248,8 +228,7 @@ public sealed class LokiPipelineTests
         using var release = new ManualResetEventSlim();
         var loki = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [new HungFlushSink(release), loki]);
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
@@ -261,7 +240,6 @@ public sealed class LokiPipelineTests
         {
             release.Set();
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
 
         // Counted once, and nothing was sent after the first attempt.
@@ -285,8 +263,7 @@ public sealed class LokiPipelineTests
         int waits = 0;
         sink._inFlightWaitForTesting = () => Interlocked.Increment(ref waits);
         var pipeline = new LogPipeline(options, [sink]);
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
@@ -298,7 +275,6 @@ public sealed class LokiPipelineTests
         {
             handler.Unwind();
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
 
         Assert.Equal(1, pipeline.GetStatistics().Failed);
@@ -355,8 +331,7 @@ public sealed class LokiPipelineTests
         var sink = new LokiSink(options.Loki);
         var memory = new InMemorySink();
         var pipeline = new LogPipeline(options, [sink, memory]);
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 0, "first", 1m));
@@ -386,7 +361,6 @@ public sealed class LokiPipelineTests
         {
             Assert.False(pipeline.Shutdown(options.ShutdownTimeout));
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
 
         // Shutdown gave up what the buffer held: every event is accounted for, none as delivered.
@@ -406,8 +380,7 @@ public sealed class LokiPipelineTests
         options.BlockTimeout = Timeout.InfiniteTimeSpan;
         var sink = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [sink]);
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         var producer = new Thread(() =>
         {
             for (int i = 0; i < 5000; i++)
@@ -432,7 +405,6 @@ public sealed class LokiPipelineTests
             Assert.False(pipeline.Shutdown(options.ShutdownTimeout));
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
             Assert.True(producer.Join(LokiReceiver.SafetyTimeout), "the producer stayed blocked after shutdown");
-            Console.SetError(originalError);
         }
 
         FapiLogStatistics final = pipeline.GetStatistics();
@@ -454,9 +426,7 @@ public sealed class LokiPipelineTests
         options.DropWarningInterval = TimeSpan.FromSeconds(10);
         var sink = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [sink]);
-        var error = new StringWriter();
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         try
         {
             // Until the buffer is full and the worker waits for room; calls may give up meanwhile (the first drop is due at
@@ -475,18 +445,17 @@ public sealed class LokiPipelineTests
             // Past the interval, the worker still held: the drops since the first line are said now.
             time.Advance(options.DropWarningInterval);
             Assert.True(sink.IsWaitingForRoom);
-            long said = error.ToString().Split('\n')
+            long said = stderr.Text.Split('\n')
                 .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^FapiLog dropped (\d+) event\(s\)"))
                 .Where(m => m.Success)
                 .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
             FapiLogStatistics stats = pipeline.GetStatistics();
-            Assert.True(said == stats.DroppedBlockTimeout, $"stderr said {said} of {stats.DroppedBlockTimeout} dropped:\n{error}");
+            Assert.True(said == stats.DroppedBlockTimeout, $"stderr said {said} of {stats.DroppedBlockTimeout} dropped:\n{stderr.Text}");
         }
         finally
         {
             Assert.False(pipeline.Shutdown(options.ShutdownTimeout));
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
     }
 
@@ -538,8 +507,7 @@ public sealed class LokiPipelineTests
         using var release = new ManualResetEventSlim();
         using LokiReceiver receiver = HoldingLoki(release, out FapiLogOptions options);
         var pipeline = new LogPipeline(options, [new LokiSink(options.Loki)]);
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
@@ -566,7 +534,6 @@ public sealed class LokiPipelineTests
         finally
         {
             release.Set();
-            Console.SetError(originalError);
         }
     }
 
@@ -591,9 +558,7 @@ public sealed class LokiPipelineTests
             gate.Open();
         }
 
-        TextWriter originalError = Console.Error;
-        var error = new StringWriter();
-        Console.SetError(TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
@@ -616,7 +581,7 @@ public sealed class LokiPipelineTests
 
             TimeSpan timeout = TimeSpan.FromMilliseconds(100);
             Assert.False(async ? await pipeline.ShutdownAsync(timeout, CancellationToken.None) : pipeline.Shutdown(timeout));
-            Assert.Single(Lines(error), l => l.StartsWith("FapiLog: shutdown did not finish within 0.1 s; 1 event(s) were not delivered", StringComparison.Ordinal));
+            Assert.Single(stderr.Lines(), l => l.StartsWith("FapiLog: shutdown did not finish within 0.1 s; 1 event(s) were not delivered", StringComparison.Ordinal));
 
             // Counted as given up at shutdown, as a shutdown that gives up on a live worker counts it (the sender counts
             // the push it was told to cancel).
@@ -628,13 +593,12 @@ public sealed class LokiPipelineTests
 
             // A second shutdown (the exit hook after yours) does not say it again.
             _ = async ? await pipeline.ShutdownAsync(timeout, CancellationToken.None) : pipeline.Shutdown(timeout);
-            Assert.Single(Lines(error), l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
+            Assert.Single(stderr.Lines(), l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
         }
         finally
         {
             release.Set();
             gate.Open();
-            Console.SetError(originalError);
             loki.Dispose();
         }
 
@@ -655,9 +619,7 @@ public sealed class LokiPipelineTests
         using LokiReceiver receiver = HoldingLoki(release, out FapiLogOptions options);
         var loki = new LokiSink(options.Loki);
         var pipeline = new LogPipeline(options, [loki]);
-        TextWriter originalError = Console.Error;
-        var error = new StringWriter();
-        Console.SetError(TextWriter.Synchronized(error));
+        using var stderr = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "a", 1m));
@@ -669,7 +631,7 @@ public sealed class LokiPipelineTests
             pipeline.HandOver([loki]);
             TimeSpan timeout = TimeSpan.FromMilliseconds(100);
             Assert.False(async ? await pipeline.ShutdownAsync(timeout, CancellationToken.None) : pipeline.Shutdown(timeout));
-            Assert.DoesNotContain(Lines(error), l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
+            Assert.DoesNotContain(stderr.Lines(), l => l.Contains("shutdown did not finish", StringComparison.Ordinal));
             Assert.Equal(1, pipeline.GetStatistics().Pending);
 
             // The sender still pushes it, and it is counted as delivered.
@@ -680,13 +642,9 @@ public sealed class LokiPipelineTests
         finally
         {
             release.Set();
-            Console.SetError(originalError);
             loki.Dispose();
         }
     }
-
-    private static string[] Lines(StringWriter error)
-        => error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 
     /// <summary>A fake Loki that holds every push until <paramref name="release"/> is set, and options that send to it.</summary>
     private static LokiReceiver HoldingLoki(ManualResetEventSlim release, out FapiLogOptions options)
@@ -746,8 +704,7 @@ public sealed class LokiPipelineTests
         var pipeline = new LogPipeline(options, [sink], startWorker: false);
         handler.Pipeline = pipeline;
         pipeline.StartWorkerForTesting();
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         using var stop = new CancellationTokenSource();
         var producer = new Thread(() =>
         {
@@ -778,7 +735,6 @@ public sealed class LokiPipelineTests
             pipeline.Shutdown(options.ShutdownTimeout);
             Assert.True(pipeline.Stopped.Wait(LokiReceiver.SafetyTimeout));
             Assert.True(producer.Join(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
     }
 
@@ -818,8 +774,7 @@ public sealed class LokiPipelineTests
         var old = new LogPipeline(options, [sink]);
         var next = new LogPipeline(options, [sink], startWorker: false);
         old.HandOver(next.Sinks);
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
+        using var silenced = new StderrCapture();
         try
         {
             Assert.True(LokiTestEvents.LogOrder(old, 1, "old", 1m));
@@ -848,7 +803,6 @@ public sealed class LokiPipelineTests
         {
             handler.Unwind();
             Assert.True(next.Shutdown(LokiReceiver.SafetyTimeout));
-            Console.SetError(originalError);
         }
     }
 }

@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 using FapiLog.Loki;
+using FapiLog.Tests.Support;
 using Xunit;
 
 namespace FapiLog.Tests.Loki;
@@ -120,27 +121,19 @@ public sealed class LokiSendBufferTests
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         using var sink = new LokiSink(HungLoki(receiver));
         sink._pipelineOverflow = (int)strategy;
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
-            receiver.WaitForRequests(1);
+        using var silenced = new StderrCapture();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(10)), CancellationToken.None);
+        receiver.WaitForRequests(1);
 
-            (int accepted, LokiPushException? refused) = WriteUntilRefused(sink, 10);
-            accepted += 10;
-            Assert.NotNull(refused);
-            Assert.Equal(LokiFailureReasons.BufferFull, refused.Reason);
-            Assert.Equal(10, refused.FailedEntries);
-            Assert.Contains("Loki.MaxBufferedBytes", refused.Message, StringComparison.Ordinal);
-            Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.BufferFull));
-            Assert.InRange(sink.Statistics.BufferedBytes, 1, LokiOptions.MinBufferedBytes);
-            Assert.True(accepted > 10, "the buffer held only the batch being pushed");
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        (int accepted, LokiPushException? refused) = WriteUntilRefused(sink, 10);
+        accepted += 10;
+        Assert.NotNull(refused);
+        Assert.Equal(LokiFailureReasons.BufferFull, refused.Reason);
+        Assert.Equal(10, refused.FailedEntries);
+        Assert.Contains("Loki.MaxBufferedBytes", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.BufferFull));
+        Assert.InRange(sink.Statistics.BufferedBytes, 1, LokiOptions.MinBufferedBytes);
+        Assert.True(accepted > 10, "the buffer held only the batch being pushed");
     }
 
     [Fact]
@@ -152,25 +145,17 @@ public sealed class LokiSendBufferTests
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         using var sink = new LokiSink(HungLoki(receiver));
         sink._pipelineOverflow = (int)OverflowStrategy.Drop;
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
-            receiver.WaitForRequests(1);
+        using var silenced = new StderrCapture();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+        receiver.WaitForRequests(1);
 
-            (int accepted, LokiPushException? refusal) = WriteUntilRefused(sink, 1);
-            accepted++;
-            bool refused = refusal?.Reason == LokiFailureReasons.BufferFull;
+        (int accepted, LokiPushException? refusal) = WriteUntilRefused(sink, 1);
+        accepted++;
+        bool refused = refusal?.Reason == LokiFailureReasons.BufferFull;
 
-            Assert.True(refused, "the buffer never filled up");
-            Assert.True(accepted > 1, "the buffer held only the batch being pushed");
-            Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        Assert.True(refused, "the buffer never filled up");
+        Assert.True(accepted > 1, "the buffer held only the batch being pushed");
+        Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
     }
 
     [Theory]
@@ -186,23 +171,15 @@ public sealed class LokiSendBufferTests
         options.MaxBufferedBytes = maxBufferedBytes;
         using var sink = new LokiSink(options);
         sink._pipelineOverflow = (int)OverflowStrategy.Drop;
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, customerLength: 6_000)), CancellationToken.None);
-            receiver.WaitForRequests(1);
-            long held = sink.Statistics.BufferedBytes;
+        using var silenced = new StderrCapture();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, customerLength: 6_000)), CancellationToken.None);
+        receiver.WaitForRequests(1);
+        long held = sink.Statistics.BufferedBytes;
 
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(smallEvents, firstId: 100)), CancellationToken.None);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(smallEvents, firstId: 100)), CancellationToken.None);
 
-            Assert.Equal(1 + smallEvents, sink.Statistics.BufferedEntries);
-            Assert.InRange(sink.Statistics.BufferedBytes, held + 1, maxBufferedBytes);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        Assert.Equal(1 + smallEvents, sink.Statistics.BufferedEntries);
+        Assert.InRange(sink.Statistics.BufferedBytes, held + 1, maxBufferedBytes);
     }
 
     [Fact]
@@ -213,26 +190,18 @@ public sealed class LokiSendBufferTests
         using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref request) == 1 ? ResponsePlan.NoContent : new ResponsePlan(0, Hang: true));
         using var sink = new LokiSink(HungLoki(receiver));
         sink._pipelineOverflow = (int)OverflowStrategy.Drop;
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(100, customerLength: 400)), CancellationToken.None);
-            Assert.Equal(100, sink.Statistics.EntriesSent);
+        using var silenced = new StderrCapture();
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(100, customerLength: 400)), CancellationToken.None);
+        Assert.Equal(100, sink.Statistics.EntriesSent);
 
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
-            receiver.WaitForRequests(2);
-            (int accepted, LokiPushException? refusal) = WriteUntilRefused(sink, 1);
-            accepted++;
-            bool refused = refusal?.Reason == LokiFailureReasons.BufferFull;
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None);
+        receiver.WaitForRequests(2);
+        (int accepted, LokiPushException? refusal) = WriteUntilRefused(sink, 1);
+        accepted++;
+        bool refused = refusal?.Reason == LokiFailureReasons.BufferFull;
 
-            Assert.True(accepted > 10, $"the buffer took only {accepted} one-event batches");
-            Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        Assert.True(accepted > 10, $"the buffer took only {accepted} one-event batches");
+        Assert.InRange(sink.HeldBytes, 1, LokiOptions.MinBufferedBytes);
     }
 
     [Fact]
@@ -241,23 +210,15 @@ public sealed class LokiSendBufferTests
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         using var sink = new LokiSink(HungLoki(receiver));
         using var abort = new CancellationTokenSource();
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            WriterUntilRefused writer = WriterUntilRefused.Start(sink, abort.Token);
-            Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom, LokiReceiver.SafetyTimeout), "Write never waited for room");
-            Assert.Equal(0, sink.Statistics.EntriesFailed);
-            abort.Cancel();
-            Assert.True(writer.Thread.Join(LokiReceiver.SafetyTimeout), "Write did not wake up on cancellation");
-            Assert.Equal(LokiFailureReasons.Shutdown, Assert.IsType<LokiPushException>(writer.Caught).Reason);
-            Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
-            Assert.True(writer.Accepted > 10);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        using var silenced = new StderrCapture();
+        WriterUntilRefused writer = WriterUntilRefused.Start(sink, abort.Token);
+        Assert.True(SpinWait.SpinUntil(() => sink.IsWaitingForRoom, LokiReceiver.SafetyTimeout), "Write never waited for room");
+        Assert.Equal(0, sink.Statistics.EntriesFailed);
+        abort.Cancel();
+        Assert.True(writer.Thread.Join(LokiReceiver.SafetyTimeout), "Write did not wake up on cancellation");
+        Assert.Equal(LokiFailureReasons.Shutdown, Assert.IsType<LokiPushException>(writer.Caught).Reason);
+        Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
+        Assert.True(writer.Accepted > 10);
     }
 
     [Fact]
@@ -367,28 +328,20 @@ public sealed class LokiSendBufferTests
         int request = 0;
         using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref request) <= 2 ? new ResponsePlan(400, Body: "bad") : new ResponsePlan(204));
         using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1 });
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
+        using var silenced = new StderrCapture();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
 
-            LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
-            Assert.Equal("http_400", ex.Reason);
-            Assert.Equal(400, ex.StatusCode);
-            Assert.Equal(7, ex.FailedEntries);
-            Assert.Equal(7, ex.BatchEntries);
-            Assert.Equal(5, sink.Statistics.EntriesSent);
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
+        Assert.Equal("http_400", ex.Reason);
+        Assert.Equal(400, ex.StatusCode);
+        Assert.Equal(7, ex.FailedEntries);
+        Assert.Equal(7, ex.BatchEntries);
+        Assert.Equal(5, sink.Statistics.EntriesSent);
 
-            // Said once: the next flush has nothing to report.
-            sink.Flush(CancellationToken.None);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        // Said once: the next flush has nothing to report.
+        sink.Flush(CancellationToken.None);
     }
 
     [Fact]
@@ -403,28 +356,20 @@ public sealed class LokiSendBufferTests
             _ => ResponsePlan.NoContent,
         });
         using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1 });
-        TextWriter originalError = Console.Error;
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
+        using var silenced = new StderrCapture();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
 
-            LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
 
-            Assert.Equal("http_401", ex.Reason);
-            Assert.Equal(401, ex.StatusCode);
-            Assert.Contains("no org id", ex.Message, StringComparison.Ordinal);
-            Assert.DoesNotContain("too far behind", ex.Message, StringComparison.Ordinal);
-            Assert.Contains("in 2 batches", ex.Message, StringComparison.Ordinal);
-            Assert.Equal(7, ex.FailedEntries);
-            Assert.Equal(7, ex.BatchEntries);
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        Assert.Equal("http_401", ex.Reason);
+        Assert.Equal(401, ex.StatusCode);
+        Assert.Contains("no org id", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("too far behind", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("in 2 batches", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(7, ex.FailedEntries);
+        Assert.Equal(7, ex.BatchEntries);
     }
 
     [Fact]
@@ -432,23 +377,14 @@ public sealed class LokiSendBufferTests
     {
         using var receiver = new LokiReceiver((_, _) => new ResponsePlan(0, Hang: true));
         var sink = new LokiSink(HungLoki(receiver));
-        TextWriter originalError = Console.Error;
-        var error = new StringWriter();
-        Console.SetError(TextWriter.Synchronized(error));
-        try
-        {
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
-            receiver.WaitForRequests(1);
-            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(6)), CancellationToken.None);
-            sink.Dispose();
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        using var stderr = new StderrCapture();
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
+        receiver.WaitForRequests(1);
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(6)), CancellationToken.None);
+        sink.Dispose();
 
         Assert.Equal(10, sink.Statistics.GetEntriesFailed(LokiFailureReasons.Shutdown));
-        Assert.Contains("10 entries could not be delivered", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("10 entries could not be delivered", stderr.Text, StringComparison.Ordinal);
         Assert.Throws<ObjectDisposedException>(() => sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1)), CancellationToken.None));
     }
 
