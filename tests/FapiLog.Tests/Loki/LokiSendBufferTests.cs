@@ -322,6 +322,15 @@ public sealed class LokiSendBufferTests
         Assert.Equal(0, sink.Statistics.BufferedEntries);
     }
 
+    /// <summary>Writes one batch of orders per size, in order.</summary>
+    private static void WriteBatches(LokiSink sink, params int[] sizes)
+    {
+        foreach (int size in sizes)
+        {
+            sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(size)), CancellationToken.None);
+        }
+    }
+
     [Fact]
     public void Flush_reports_the_entries_given_up_since_the_previous_flush_once()
     {
@@ -329,9 +338,7 @@ public sealed class LokiSendBufferTests
         using var receiver = new LokiReceiver((_, _) => Interlocked.Increment(ref request) <= 2 ? new ResponsePlan(400, Body: "bad") : new ResponsePlan(204));
         using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1 });
         using var silenced = new StderrCapture();
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
+        WriteBatches(sink, 3, 4, 5);
 
         LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
         Assert.Equal("http_400", ex.Reason);
@@ -357,9 +364,7 @@ public sealed class LokiSendBufferTests
         });
         using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1 });
         using var silenced = new StderrCapture();
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(4)), CancellationToken.None);
-        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(5)), CancellationToken.None);
+        WriteBatches(sink, 3, 4, 5);
 
         LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Flush(CancellationToken.None));
 
