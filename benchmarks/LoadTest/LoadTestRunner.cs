@@ -52,6 +52,11 @@ internal static partial class LoadTestRunner
             references.Add(("a DateTime.UtcNow read", Measure<ClockCall>(s, null)));
             Settle<SharedAtomicCall>(s);
             references.Add(("an atomic increment of a counter all tasks share", Measure<SharedAtomicCall>(s, null)));
+            PrepareBareRings(s);
+            Settle<OwnRingCall>(s);
+            references.Add(("the event into a bare ring of the task's own", Measure<OwnRingCall>(s, null)));
+            Settle<SharedRingCall>(s);
+            references.Add(("the event into a bare ring all tasks claim in", Measure<SharedRingCall>(s, null)));
         }
 
         Settle<LogCall>(s);

@@ -123,6 +123,14 @@ public class LoadTestToolTests
         Assert.Equal(12.0, s.DurationSeconds);
     }
 
+    [Fact]
+    public void A_bare_ring_record_spans_what_a_queue_slot_spans()
+    {
+        // The bare rings of --reference hold these where the queue holds LogRecord: the same memory per event, or the
+        // comparison would measure the footprint rather than the sharing. Fails when LogRecord's layout changes.
+        Assert.Equal(System.Runtime.CompilerServices.Unsafe.SizeOf<LogRecord>(), System.Runtime.CompilerServices.Unsafe.SizeOf<BareRecord>());
+    }
+
     [Theory]
     [InlineData("--concurrency", "0")]
     [InlineData("-c", "two")]
