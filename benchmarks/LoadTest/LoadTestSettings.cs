@@ -33,7 +33,10 @@ internal sealed class LoadTestSettings
     /// <summary>render: the worker renders message and fields of every event into a reused buffer; null: discards.</summary>
     public string Sink { get; private set; } = "render";
 
-    /// <summary>Also times three references with the same pacing and tasks: an empty call, a clock read, a shared atomic increment.</summary>
+    /// <summary>
+    /// Also times five references with the same pacing and tasks: an empty call, a clock read, a shared atomic increment, and
+    /// the event written into a bare ring of the task's own and into a bare ring all tasks claim in.
+    /// </summary>
     public bool Reference { get; private set; }
 
     /// <summary>Logs nothing: times the round trip of one cache line between two threads for the duration (a machine check).</summary>
@@ -54,8 +57,10 @@ internal sealed class LoadTestSettings
           -f, --flush-interval S  flush interval in seconds                  FAPILOG_LOADTEST_FLUSH_INTERVAL default 2
               --sink NAME         render | null                              FAPILOG_LOADTEST_SINK          default render
               --reference         before the log call, time an empty call,   FAPILOG_LOADTEST_REFERENCE     true | false
-                                  a DateTime.UtcNow read and an atomic increment
-                                  of a shared counter the same way (paced runs)
+                                  a DateTime.UtcNow read, an atomic increment
+                                  of a shared counter, and the event written
+                                  into a bare ring of the task's own and into
+                                  one all tasks claim in, the same way (paced runs)
               --core-to-core      log nothing: time one cache line's         FAPILOG_LOADTEST_CORE_TO_CORE  true | false
                                   round trip between two threads every 0.25 s
                                   for the duration (is the machine slow now?)
