@@ -43,6 +43,9 @@ internal sealed class LogPipeline
     // Set once the worker flushed and disposed the sinks on its way out; a worker that died did not, and a sink with a
     // sender of its own (Loki) may still hold events the queue no longer has.
     private bool _sinksFinished;
+    // The queued events the line about the worker's death named as lost: a shutdown that later gives up on what a sink
+    // held counts every event not delivered, those among them, and says how many of its count that line named already.
+    private long _namedAtDeath;
     private LogPipeline? _successor;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
@@ -408,9 +411,11 @@ internal sealed class LogPipeline
 
         // Counted before the sinks are told to give up: a sink that then fails at once has still not delivered them.
         long undelivered = Undelivered;
+        long namedAtDeath = Math.Min(undelivered, Volatile.Read(ref _namedAtDeath));
         _abort.Cancel();
         GiveUpHeldBySinks();
-        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered " +
+        string named = namedAtDeath > 0 ? $", {namedAtDeath} of them named already when the worker stopped" : "";
+        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered{named} " +
             $"(a sink is slow or hung{Troubles()}). {GetStatistics()}");
     }
 
@@ -525,7 +530,9 @@ internal sealed class LogPipeline
         {
             // Nothing drains the queue any more: refuse further calls (counted as WorkerStopped), and say what is stranded.
             _queue.Close(DropReason.WorkerStopped);
-            Stderr.Write($"FapiLog: the background worker stopped unexpectedly; {Math.Max(0, _queue.Tail - _queue.Head)} queued event(s) " +
+            long stranded = Math.Max(0, _queue.Tail - _queue.Head);
+            Volatile.Write(ref _namedAtDeath, stranded);
+            Stderr.Write($"FapiLog: the background worker stopped unexpectedly; {stranded} queued event(s) " +
                 $"will not be delivered, and further events are dropped and counted (reason WorkerStopped). {ex}");
         }
         finally

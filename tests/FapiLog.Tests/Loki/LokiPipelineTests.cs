@@ -582,6 +582,10 @@ public sealed class LokiPipelineTests
             TimeSpan timeout = TimeSpan.FromMilliseconds(100);
             Assert.False(async ? await pipeline.ShutdownAsync(timeout, CancellationToken.None) : pipeline.Shutdown(timeout));
             Assert.Single(stderr.Lines(), l => l.StartsWith("FapiLog: shutdown did not finish within 0.1 s; 1 event(s) were not delivered", StringComparison.Ordinal));
+            // A reader adding up the lines counts each event once: when the death line named the stranded event already,
+            // the give-up line, which counts it again, says so.
+            Assert.Single(stderr.Lines(), l => l.StartsWith($"FapiLog: the background worker stopped unexpectedly; {(stranded ? 1 : 0)} queued event(s)", StringComparison.Ordinal));
+            Assert.Equal(stranded, stderr.Text.Contains("1 event(s) were not delivered, 1 of them named already when the worker stopped (", StringComparison.Ordinal));
 
             // Counted as given up at shutdown, as a shutdown that gives up on a live worker counts it (the sender counts
             // the push it was told to cancel).
