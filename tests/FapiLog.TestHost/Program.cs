@@ -13,7 +13,10 @@ namespace FapiLog.TestHost;
 /// exit: returns from Main (the ProcessExit hook must flush); unhandled: throws (the UnhandledException hook logs it and
 /// flushes); sigterm: prints "ready" and waits to be killed with SIGTERM; starve: saturates the thread pool first and
 /// flushes explicitly, exiting 0 only if everything was delivered; starve-loki URL: the same with a Loki sink at URL as
-/// well (flushes while starved, then releases the pool, logs COUNT more and flushes again; exits 0 if neither flush hung); activity-before: an Activity is current before FapiLog
+/// well (flushes while starved, then releases the pool, logs COUNT more and flushes again; exits 0 if neither flush hung);
+/// starve-drops: QueueCapacity COUNT (Drop), a sink that holds the worker from the first event on, the pool saturated; logs
+/// COUNT + 10 more, so that 11 are dropped, then waits for "release" on stdin (the test reads the drop warning on stderr
+/// first), lets the pool and the sink go, flushes and prints the statistics; activity-before: an Activity is current before FapiLog
 /// is first used (its trace id is printed); activities: COUNT events without an Activity, one inside one (its trace id is
 /// printed), one after it stopped. More exit and shutdown modes (hung sinks, signals to a Generic Host, crashes, Configure
 /// during exit) are in <see cref="ExitModes"/>.
@@ -54,6 +57,11 @@ public static class Program
                 o.Loki.MaxBackoff = TimeSpan.FromMilliseconds(50);
             }
         });
+
+        if (mode == "starve-drops")
+        {
+            return StarveDrops(file, count);
+        }
 
         using var blockers = new ManualResetEventSlim(false);
         if (mode.StartsWith("starve", StringComparison.Ordinal))
@@ -115,6 +123,59 @@ public static class Program
             default:
                 Console.Error.WriteLine("unknown mode " + mode);
                 return 2;
+        }
+    }
+
+    /// <summary>
+    /// Drops while the worker is held in a sink and the thread pool is starved: the warning must reach stderr all the same
+    /// (a timer on the pool would say it only once the pool recovered, and a starved pool is when Loki's pushes stall and
+    /// the queue fills).
+    /// </summary>
+    private static int StarveDrops(string file, int capacity)
+    {
+        using var entered = new ManualResetEventSlim(false);
+        using var release = new ManualResetEventSlim(false);
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.AddSink(new HoldingSink(entered, release));
+            o.FilePath = file;
+            o.QueueCapacity = capacity;
+            o.Overflow = OverflowStrategy.Drop;
+            o.FlushInterval = TimeSpan.FromMilliseconds(10);
+        });
+
+        using var blockers = new ManualResetEventSlim(false);
+        Starve(blockers);
+        Tick(0);
+        if (!entered.Wait(TimeSpan.FromMinutes(1)))
+        {
+            Console.Error.WriteLine("the sink was never entered");
+            return 5;
+        }
+
+        // The worker holds event 0 and its slot: capacity - 1 more fit, the 11 after them are dropped.
+        for (long i = 1; i <= capacity + 10; i++)
+        {
+            Tick(i);
+        }
+
+        string? line = Console.In.ReadLine();
+        blockers.Set();
+        release.Set();
+        bool flushed = FapiLogging.Flush(TimeSpan.FromSeconds(30));
+        FapiLogStatistics statistics = FapiLogging.Statistics;
+        Console.WriteLine($"flushed={flushed} dropped={statistics.DroppedQueueFull} {statistics}");
+        return line == "release" && flushed ? 0 : 3;
+    }
+
+    /// <summary>Holds the worker in its first write until released.</summary>
+    private sealed class HoldingSink(ManualResetEventSlim entered, ManualResetEventSlim release) : LogSink
+    {
+        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+        {
+            entered.Set();
+            release.Wait(cancellationToken);
         }
     }
 

@@ -420,6 +420,37 @@ public sealed class ProcessTests : IDisposable
         // Once the pool recovered, the same sink pushed the later events.
         Assert.True(receiver.Requests.SelectMany(r => r.AllEntries()).Count() >= 300, output);
     }
+    [Fact]
+    public void Drops_are_said_on_stderr_while_the_thread_pool_is_starved_and_a_sink_holds_the_worker()
+    {
+        // The line was said by a timer on the thread pool: while the pool was starved (when Loki's pushes stall, the send
+        // buffer fills and the worker is held, so the queue fills too) it came only once the pool recovered. The child
+        // keeps its pool starved and its worker held until the test has read the line.
+        using RunningChild p = ChildProcess.StartWithUnreadStandardError("starve-drops", _file, "1000");
+        Regex dropped = new(@"^FapiLog dropped (\d+) event\(s\) since the last report \(queue full: (\d+), block timeout: 0, after shutdown: 0, worker stopped: 0\) and sampled out 0$");
+        p.ReadStandardErrorUntil(dropped.IsMatch);
+        p.WriteInputAndClose("release");
+        p.WaitForExit();
+        string output = p.StandardOutput;
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {output} {p.StandardError}");
+        Assert.StartsWith("flushed=True dropped=11 ", output, StringComparison.Ordinal);
+
+        // Every drop said, once: usually all 11 in the first line, the rest in a later one if the loop was slow.
+        int said = 0;
+        foreach (string line in p.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Match m = dropped.Match(line);
+            if (m.Success)
+            {
+                Assert.Equal(m.Groups[1].Value, m.Groups[2].Value);
+                said += int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        Assert.Equal(11, said);
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => (long)i), Sequences());
+    }
+
     [Theory]
     [InlineData("", "", false)] // stdout is a pipe here: no colour
     [InlineData("1", "", true)]

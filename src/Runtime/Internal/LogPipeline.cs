@@ -1037,25 +1037,7 @@ internal sealed class LogPipeline
                     _dropTimerArmed = true;
                     if (_dropTimer is null)
                     {
-                        // Without the calling context: the timer outlives the call that armed it, and its Activity and
-                        // async locals would be kept with it for as long as the pipeline runs.
-                        bool suppressed = !ExecutionContext.IsFlowSuppressed();
-                        if (suppressed)
-                        {
-                            ExecutionContext.SuppressFlow();
-                        }
-
-                        try
-                        {
-                            _dropTimer = _time.CreateTimer(static state => ((LogPipeline)state!).DropTimerFired(), this, due, Timeout.InfiniteTimeSpan);
-                        }
-                        finally
-                        {
-                            if (suppressed)
-                            {
-                                ExecutionContext.RestoreFlow();
-                            }
-                        }
+                        _dropTimer = CreateDropTimer(due);
                     }
                     else
                     {
@@ -1071,6 +1053,38 @@ internal sealed class LogPipeline
 
         SayDropsLeft();
         return true;
+    }
+
+    /// <summary>
+    /// The drop timer: with the real clock, one on FapiLog's own timer thread, which fires while the thread pool is starved
+    /// (when a sink holds the worker, the pool is often why: Loki's pushes need it); with a test clock, that clock's.
+    /// </summary>
+    private ITimer CreateDropTimer(TimeSpan due)
+    {
+        if (_systemClock)
+        {
+            return new OwnThreadTimer(static state => ((LogPipeline)state!).DropTimerFired(), this, due);
+        }
+
+        // Without the calling context: the timer outlives the call that armed it, and its Activity and async locals would be
+        // kept with it for as long as the pipeline runs.
+        bool suppressed = !ExecutionContext.IsFlowSuppressed();
+        if (suppressed)
+        {
+            ExecutionContext.SuppressFlow();
+        }
+
+        try
+        {
+            return _time.CreateTimer(static state => ((LogPipeline)state!).DropTimerFired(), this, due, Timeout.InfiniteTimeSpan);
+        }
+        finally
+        {
+            if (suppressed)
+            {
+                ExecutionContext.RestoreFlow();
+            }
+        }
     }
 
     private void DropTimerFired()

@@ -105,7 +105,7 @@ public sealed class LokiSink : LogSink
     // The source of the request in flight, cancelled by its deadline or by the batch's token; a request that neither cancelled
     // leaves it to the next one, so that a push allocates no source of its own (nor a deadline entry).
     private CancellationTokenSource? _request;
-    private readonly RequestDeadlines.Entry _deadline = new();
+    private readonly RequestDeadline _deadline = new();
     private bool _shutdownReported;
     private int _disposed;
 
@@ -975,7 +975,7 @@ public sealed class LokiSink : LogSink
         // whether it was cancelled is settled before the next request looks.
         using CancellationTokenRegistration link = cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
         // Not timeout.CancelAfter: its timer needs the thread pool, and a starved pool must not stall the worker.
-        using RequestDeadlines.Registration deadline = RequestDeadlines.CancelAfter(_deadline, timeout, _requestTimeout);
+        using RequestDeadline.Registration deadline = _deadline.CancelAfter(timeout, _requestTimeout);
         HttpRequestMessage request = CreateRequest(body);
         try
         {
