@@ -323,27 +323,6 @@ public class OverflowTests
     }
 
     [Fact]
-    public void A_flush_waiting_when_the_worker_dies_returns_false()
-    {
-        var gate = new GateSink();
-        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
-        options.AddSink(gate);
-        LogPipeline pipeline = TestLog.Start(options);
-        Assert.True(TestLog.Emit(pipeline, 1, 0));
-        Assert.True(gate.WaitEntered(TestLog.Safety));
-        Assert.True(TestLog.Emit(pipeline, 1, 1));
-        Task<bool> flush = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None);
-
-        // The worker dies after the batch in the sink, before it reaches the second event.
-        pipeline.FaultWorkerForTesting();
-        gate.Open();
-
-        Assert.True(flush.Wait(TestLog.Safety));
-        Assert.False(flush.Result);
-        Assert.Equal(1, pipeline.GetStatistics().Pending);
-    }
-
-    [Fact]
     public void Block_does_not_deadlock_when_shutdown_begins_while_waiting()
     {
         var gate = new GateSink();

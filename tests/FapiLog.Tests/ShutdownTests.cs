@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Internal;
 using FapiLog.Sinks;
@@ -184,6 +185,39 @@ public sealed class ShutdownReportTests
         // was still not delivered, and the report must say so.
         Assert.Equal(1, pipeline.GetStatistics().Failed);
         Assert.Contains("shutdown did not finish within 0.1 s; 1 event(s) were not delivered", stderr.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void When_the_worker_dies_flushes_for_what_the_sinks_had_succeed_and_only_the_stranded_events_are_named()
+    {
+        // The worker hands a batch to every sink and then releases it from the queue; here it dies in between (the fault
+        // is injected there), with a second event queued behind the batch. The death line named the batch among the
+        // queued events that "will not be delivered", though the sinks had written it, and a flush that waited for the
+        // batch alone returned false.
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 1);
+        options.AddSink(gate);
+        InMemorySink memory = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        using var stderr = new StderrCapture();
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        Task<bool> flushFirst = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None);
+        Assert.True(TestLog.Emit(pipeline, 1, 1)); // stranded: the worker dies before it takes it
+        Task<bool> flushBoth = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None);
+        pipeline.FaultWorkerForTesting();
+        gate.Open();
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+
+        Assert.True(flushFirst.Wait(TestLog.Safety));
+        Assert.True(flushFirst.Result);
+        Assert.True(flushBoth.Wait(TestLog.Safety));
+        Assert.False(flushBoth.Result);
+        Assert.Equal([0L], TestLog.Sequences(memory));
+        Assert.Single(stderr.Lines(), l => l.StartsWith("FapiLog: the background worker stopped unexpectedly; 1 queued event(s) will not be delivered", StringComparison.Ordinal));
+        FapiLogStatistics s = pipeline.GetStatistics();
+        Assert.Equal(1, s.Delivered);
+        Assert.Equal(1, s.Pending);
     }
 
     /// <summary>

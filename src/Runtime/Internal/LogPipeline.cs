@@ -46,6 +46,9 @@ internal sealed class LogPipeline
     // The queued events the line about the worker's death named as lost: a shutdown that later gives up on what a sink
     // held counts every event not delivered, those among them, and says how many of its count that line named already.
     private long _namedAtDeath;
+    // The end of the last batch handed to every sink (the worker's own): a fault between that and the batch's release
+    // leaves it in the queue, though the sinks have it.
+    private long _handedOut;
     private LogPipeline? _successor;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
@@ -530,6 +533,15 @@ internal sealed class LogPipeline
         {
             // Nothing drains the queue any more: refuse further calls (counted as WorkerStopped), and say what is stranded.
             _queue.Close(DropReason.WorkerStopped);
+            // A batch the sinks had before the fault (between delivery and release) is released as the worker would have:
+            // it is not stranded, and a sink that keeps batches (Loki) may still deliver it. It was named as lost, then
+            // counted again by a shutdown that gave up on Loki, and named wrongly when Loki delivered it.
+            long head = _queue.Head;
+            if (_handedOut > head)
+            {
+                _queue.Release(head, (int)(_handedOut - head));
+            }
+
             long stranded = Math.Max(0, _queue.Tail - _queue.Head);
             Volatile.Write(ref _namedAtDeath, stranded);
             Stderr.Write($"FapiLog: the background worker stopped unexpectedly; {stranded} queued event(s) " +
@@ -610,6 +622,7 @@ internal sealed class LogPipeline
                     int count = (int)Math.Min(pending, _batchSize);
                     _queue.WaitPublished(head, count);
                     Deliver(_queue.GetBatch(head, count), countEvents: true);
+                    _handedOut = head + count;
                     if (count >= _queue.FullBatch)
                     {
                         _lastFullBatch = Stopwatch.GetTimestamp();
