@@ -268,8 +268,17 @@ public static class FapiLogging
             timeout = CheckTimeout(given, nameof(timeout));
         }
 
+        return ShutdownFrom(timeout, System.Diagnostics.Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>
+    /// <see cref="Shutdown(TimeSpan?)"/> with its timeout counted from <paramref name="start"/> (a Stopwatch timestamp): the
+    /// crash handler's, which spent part of the timeout on the crash event before, so that a shutdown that then gives up
+    /// says it waited the whole timeout ("did not finish within 2 s"), not what was left of it ("0 s").
+    /// </summary>
+    private static bool ShutdownFrom(TimeSpan? timeout, long start)
+    {
         bool finished = true;
-        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
         {
@@ -413,7 +422,7 @@ public static class FapiLogging
             }
         }
 
-        Shutdown(Remaining(budget, start));
+        ShutdownFrom(budget, start);
         Stderr.Drain(Remaining(budget, start));
     }
 

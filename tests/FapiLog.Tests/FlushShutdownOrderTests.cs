@@ -55,10 +55,27 @@ public class FlushShutdownOrderTests
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
 
-    [Fact]
-    public void An_event_claimed_between_the_workers_reads_and_the_close_is_delivered_and_flushed()
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    public void An_event_logged_and_flushed_between_the_workers_reads_is_delivered_and_the_flush_succeeds(bool close, bool systemClock)
     {
-        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 8; o.BatchSize = 4; });
+        // Between the worker's read of the tail (nothing pending) and its read of the flush target, another thread logs
+        // an event and flushes it. With a close too (Shutdown's BeginShutdown preempted right after _queue.Close(),
+        // before it stores _finalTail), the worker is to deliver the event and exit. Without one, the worker had seen the
+        // flush's target but not its event, cleared the flush's wake-up before it went idle, found nothing new when it
+        // looked again, and slept the whole FlushInterval (an hour here): the flush timed out.
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.QueueCapacity = 8;
+            o.BatchSize = 4;
+            o.FlushInterval = TimeSpan.FromHours(1);
+            if (systemClock)
+            {
+                o.TimeProvider = TimeProvider.System;
+            }
+        });
         InMemorySink sink = TestLog.Memory(options);
         var pipeline = new LogPipeline(options, FapiLogging.BuildSinks(options), startWorker: false);
         Task<bool>? flush = null;
@@ -68,21 +85,22 @@ public class FlushShutdownOrderTests
             if (Interlocked.Increment(ref calls) == 1)
             {
                 Assert.True(TestLog.Emit(pipeline, 1, 42));
-                flush = pipeline.FlushAsync(TestLog.Safety, CancellationToken.None);
-                // Shutdown's BeginShutdown on another thread, preempted right after _queue.Close() (LogPipeline.cs:282),
-                // before it stores _finalTail.
-                pipeline.Queue.Close();
+                Volatile.Write(ref flush, pipeline.FlushAsync(TestLog.Safety, CancellationToken.None));
+                if (close)
+                {
+                    pipeline.Queue.Close();
+                }
             }
         };
         pipeline.StartWorkerForTesting();
 
-        // The queue is closed: the worker is expected to deliver the one event it holds and exit.
-        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref flush) is not null, TestLog.Safety));
         bool flushed = flush!.Wait(TestLog.Safety) && flush.Result;
+        int delivered = sink.Events.Count;
         bool shutdown = pipeline.Shutdown(TestLog.Safety);   // completes BeginShutdown
         FapiLogStatistics stats = pipeline.GetStatistics();
-        Assert.True(sink.Events.Count == 1 && stats.Delivered == 1 && shutdown,
-            $"flush={flushed} shutdown={shutdown} events in sink={sink.Events.Count} stats: {stats}");
+        Assert.True(flushed && delivered == 1 && stats.Delivered == 1 && shutdown,
+            $"flush={flushed} delivered before the shutdown={delivered} shutdown={shutdown} stats: {stats}");
     }
 
     [Fact]

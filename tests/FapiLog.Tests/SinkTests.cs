@@ -16,6 +16,39 @@ namespace FapiLog.Tests;
 
 public class SinkTests
 {
+    private static readonly System.Threading.AsyncLocal<string?> s_requestState = new();
+
+    [Fact]
+    public void The_worker_does_not_run_in_the_execution_context_of_the_call_that_started_it()
+    {
+        // The first log call starts the pipeline, often within a request: the worker ran in that call's execution context
+        // for as long as the process lived, with the request's Activity current and its async locals (an HttpContext
+        // through IHttpContextAccessor) kept alive. A sink that logs, or sends over HttpClient, carried that trace on.
+        var seen = new ContextSink();
+        FapiLogOptions options = TestLog.Options(o => { });
+        options.AddSink(seen);
+        LogPipeline pipeline;
+        using (new System.Diagnostics.Activity("request").Start())
+        {
+            s_requestState.Value = "request";
+            pipeline = TestLog.Start(options);
+            s_requestState.Value = null;
+        }
+
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Equal([(null, null)], seen.Seen);
+    }
+
+    /// <summary>Records, for each batch, the Activity and the async local current on the thread that writes it.</summary>
+    private sealed class ContextSink : LogSink
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(string? Activity, string? State)> Seen { get; } = new();
+
+        public override void Write(in LogBatch batch, System.Threading.CancellationToken cancellationToken)
+            => Seen.Enqueue((System.Diagnostics.Activity.Current?.OperationName, s_requestState.Value));
+    }
+
     private static readonly LogEventDescriptor s_order = new(
         40, "OrderPlaced", LogLevel.Warning, "Order {OrderId} placed by {Customer}",
         LogArgument.Create<long>("orderId"), LogArgument.Create<string>("customer"));

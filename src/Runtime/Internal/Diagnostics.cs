@@ -215,16 +215,8 @@ internal static class Stderr
 
         private bool TryStart()
         {
-            try
-            {
-                new Thread(Run) { IsBackground = true, Name = "FapiLog stderr pipe" }.Start();
-                _started = true;
-                return true;
-            }
-            catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
-            {
-                return false;
-            }
+            _started = BackgroundThread.TryStart(Run, "FapiLog stderr pipe") is not null;
+            return _started;
         }
 
         private void Run()

@@ -101,12 +101,12 @@ internal sealed class LogPipeline
         _queue.Consumer = _worker;
         if (startWorker)
         {
-            _worker.Start();
+            StartWorker();
         }
     }
 
     /// <summary>Starts a worker that the constructor was told not to start (tests only).</summary>
-    internal void StartWorkerForTesting() => _worker.Start();
+    internal void StartWorkerForTesting() => StartWorker();
 
     /// <summary>Tests: runs on the worker between its read of the pending count and the rest of its loop.</summary>
     internal Action? _afterPendingForTesting;
@@ -133,7 +133,12 @@ internal sealed class LogPipeline
     /// Starts a worker that the constructor was told not to start: the pipeline that replaces one whose sinks it takes over,
     /// once that one has stopped, so that a sink is never written to from two workers at once.
     /// </summary>
-    internal void StartWorker() => _worker.Start();
+    /// <remarks>
+    /// Without the caller's execution context (<see cref="Thread.UnsafeStart()"/>): the first log call often starts the
+    /// pipeline inside a request, and the worker ran in that context for good, its Activity current (so a sink that sends
+    /// over HttpClient, Loki's sender started from the worker, sent that trace's traceparent) and its async locals kept.
+    /// </remarks>
+    internal void StartWorker() => _worker.UnsafeStart();
 
     // Sinks that the pipeline replacing this one took over: flushed at the end like the others, but not disposed.
     private HashSet<LogSink>? _handedOver;
@@ -660,12 +665,12 @@ internal sealed class LogPipeline
 
             _beforeIdleResetForTesting?.Invoke();
             wake.Reset();
-            // A signal sent between the checks above and the reset is not lost: its condition is visible now. A flush target
-            // is compared with the one read at the top and also looked at on its own: a flush completed above and another
-            // requested for the same position before the reset left the same number, and the worker slept through it.
+            // A signal sent between the checks above and the reset is not lost: its condition is visible now. Any flush still
+            // waiting is work: its events are pending (a batch is due) or out (it completes). Comparing the target with the
+            // one read at the top was not enough: a flush requested between the reads of the tail and of the target had its
+            // target seen, but not its events, and the worker slept through it for a whole FlushInterval.
             long nowFlushing = Volatile.Read(ref _flushTarget);
-            if (_queue.Tail - head >= _queue.FullBatch || _queue.IsClosed != closing
-                || nowFlushing != flushTarget || (nowFlushing >= 0 && nowFlushing <= head)
+            if (_queue.Tail - head >= _queue.FullBatch || _queue.IsClosed != closing || nowFlushing >= 0
                 || _queue.BlockedProducers > 0 || _dropWarning.HasOwed || _faultForTesting is not null)
             {
                 continue;
@@ -1071,6 +1076,8 @@ internal sealed class LogPipeline
     /// <summary>
     /// The drop timer: with the real clock, one on FapiLog's own timer thread, which fires while the thread pool is starved
     /// (when a sink holds the worker, the pool is often why: Loki's pushes need it); with a test clock, that clock's.
+    /// Should that thread fail to start (out of memory), the timer is not armed and the report stays held: the worker
+    /// says the drops between batches, as it always does, and at the latest as it exits.
     /// </summary>
     private ITimer CreateDropTimer(TimeSpan due)
     {

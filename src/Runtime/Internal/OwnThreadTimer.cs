@@ -52,7 +52,7 @@ internal sealed class OwnThreadTimer : ITimer
     }
 
     /// <summary>Arms the timer to fire once after <paramref name="dueTime"/>, or disarms it (<see cref="Timeout.InfiniteTimeSpan"/>).</summary>
-    /// <returns>False once the timer is disposed.</returns>
+    /// <returns>False once the timer is disposed, or when its thread could not be started (the timer is then not armed).</returns>
     /// <exception cref="NotSupportedException"><paramref name="period"/> is not <see cref="Timeout.InfiniteTimeSpan"/>: only one-shot timers.</exception>
     public bool Change(TimeSpan dueTime, TimeSpan period)
     {
@@ -79,15 +79,19 @@ internal sealed class OwnThreadTimer : ITimer
                 return true;
             }
 
-            _due = DueAfter(dueTime);
-            s_armed.Add(this);
             if (!s_started)
             {
-                var thread = new Thread(Run) { IsBackground = true, Name = "FapiLog timer" };
-                // No execution context: the thread outlives whatever call armed the first timer.
-                thread.UnsafeStart();
-                s_started = true;
+                s_started = BackgroundThread.TryStart(Run, "FapiLog timer") is not null;
+                if (!s_started)
+                {
+                    // No thread (out of memory): not armed, and the next arming tries again. Nothing is thrown into the
+                    // caller, often a log call that dropped its event.
+                    return false;
+                }
             }
+
+            _due = DueAfter(dueTime);
+            s_armed.Add(this);
 
             // All: Disarm's waiters wait on the same lock, and the timer thread must be among those woken.
             Monitor.PulseAll(s_lock);

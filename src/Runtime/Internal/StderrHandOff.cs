@@ -272,17 +272,8 @@ internal sealed class StderrHandOff
 
     private bool TryStart()
     {
-        try
-        {
-            var thread = new Thread(Run) { IsBackground = true, Name = "FapiLog stderr" };
-            thread.Start();
-            _thread = thread;
-            return true;
-        }
-        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
-        {
-            return false;
-        }
+        _thread = BackgroundThread.TryStart(Run, "FapiLog stderr");
+        return _thread is not null;
     }
 
     /// <summary>Run by the writer thread before it looks for the next line (tests: a thread that has yet to be scheduled).</summary>

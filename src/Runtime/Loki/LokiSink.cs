@@ -624,7 +624,9 @@ public sealed class LokiSink : LogSink
             IsBackground = true,
             Name = "FapiLog Loki sender",
         };
-        _sender.Start(this);
+        // Without the caller's execution context: the sender would run in it for good, and HttpClient would send the
+        // traceparent of the Activity current at the first batch (a request, when the sink was written to directly).
+        _sender.UnsafeStart(this);
     }
 
     private void Recycle(LokiPreparedBatch prepared)

@@ -598,4 +598,24 @@ public sealed class LokiHandlerTests
         Assert.Single(receiver.WaitForRequests(1));
         Assert.Equal(2, sink.Statistics.EntriesSent);
     }
+
+    [Fact]
+    public void A_push_does_not_carry_the_trace_context_of_the_call_that_started_the_sender()
+    {
+        // The sender thread starts at the first batch, often within a request (the first log call starts the pipeline).
+        // It ran in that call's execution context for good: every push was sent with Activity.Current set to that
+        // request's activity, so HttpClient sent a traceparent of a trace that had ended long before.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url });
+        var records = new LogRecord[1];
+        LokiTestEvents.Order(ref records[0], LokiTestEvents.BaseTicks, 1, "alice", 1m);
+        using (var request = new Activity("request").SetIdFormat(ActivityIdFormat.W3C).Start())
+        {
+            sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
+        }
+
+        ReceivedRequest push = Assert.Single(receiver.WaitForRequests(1));
+        Assert.Null(push.Header("traceparent"));
+        Assert.Null(push.Header("Request-Id"));
+    }
 }
