@@ -96,7 +96,7 @@ public static class FapiLogConfigurationBinder
                 case "BLOCKTIMEOUT":
                     options.BlockTimeout = string.Equals(value, "infinite", StringComparison.OrdinalIgnoreCase)
                         ? System.Threading.Timeout.InfiniteTimeSpan
-                        : ParseDuration(value, setting, "a number of seconds (e.g. 2 or 0.5), a duration such as 00:00:02, or infinite");
+                        : ParseDuration(value, setting, "a number of seconds (e.g. 2 or 0.5) or a duration such as 00:00:02, not negative, or infinite");
                     break;
                 case "DROPWARNINGINTERVAL":
                     options.DropWarningInterval = ParseDuration(value, setting);
@@ -402,22 +402,27 @@ public static class FapiLogConfigurationBinder
         throw new FapiLogConfigurationException(setting, value, expected);
     }
 
-    private const string DurationExpected = "a number of seconds (e.g. 2 or 0.5) or a duration such as 00:00:02";
+    private const string DurationExpected = "a number of seconds (e.g. 2 or 0.5) or a duration such as 00:00:02, not negative";
 
     /// <summary>A number of seconds (<c>2</c>, <c>0.5</c>) or a <see cref="TimeSpan"/> in its invariant form (<c>00:00:02</c>).</summary>
     /// <param name="value">The configured text.</param>
     /// <param name="setting">The key, for the message.</param>
     /// <param name="expected">What the message says is accepted, for a setting that takes more (BlockTimeout's <c>infinite</c>).</param>
+    /// <remarks>
+    /// Negative durations are refused here, naming the key: <c>-0.001</c> (or <c>-00:00:00.001</c>) is
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>, which BlockTimeout's validation takes, so it was read as
+    /// "block for good" where only the word <c>infinite</c> means that.
+    /// </remarks>
     internal static TimeSpan ParseDuration(string value, string setting, string expected = DurationExpected)
     {
         if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
         {
-            if (double.IsFinite(seconds) && Math.Abs(seconds) <= TimeSpan.MaxValue.TotalSeconds)
+            if (seconds >= 0 && seconds <= TimeSpan.MaxValue.TotalSeconds)
             {
                 return TimeSpan.FromSeconds(seconds);
             }
         }
-        else if (value.Contains(':', StringComparison.Ordinal) && TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out TimeSpan span))
+        else if (value.Contains(':', StringComparison.Ordinal) && TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out TimeSpan span) && span >= TimeSpan.Zero)
         {
             return span;
         }

@@ -330,9 +330,10 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
             LogLevel level = LevelFromConfiguration();
             lock (_lock)
             {
-                // Only while this host's pipeline is the running one, and only a change of the configured level: a level
-                // set by hand (FapiLogging.SetMinimumLevel) stays until the configuration itself says otherwise.
-                if (_pipeline is null || !ReferenceEquals(FapiLogging.CurrentPipeline, _pipeline) || level == _configuredLevel)
+                // Only while this host's pipeline is the running one and the host watches (not once it has begun to stop),
+                // and only a change of the configured level: a level set by hand (FapiLogging.SetMinimumLevel) stays until
+                // the configuration itself says otherwise.
+                if (_reloadWatch is null || _pipeline is null || !ReferenceEquals(FapiLogging.CurrentPipeline, _pipeline) || level == _configuredLevel)
                 {
                     return;
                 }
@@ -437,13 +438,29 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     /// <summary>Stops applying configuration reloads; returns the pipeline this host started, if any.</summary>
     private LogPipeline? StopWatching()
     {
+        IDisposable? watch;
+        LogPipeline? pipeline;
         lock (_lock)
         {
-            _reloadWatch?.Dispose();
+            watch = _reloadWatch;
             _reloadWatch = null;
-            return _pipeline;
+            pipeline = _pipeline;
         }
+
+        // Outside the lock: disposing the registration waits for a reload under way, which takes the lock. Disposed under
+        // it, a reload that fired as the host stopped (a ConfigMap change with the rollout's SIGTERM) and the stop waited
+        // for each other for good. The reload finds the watch gone and applies nothing.
+        if (watch is not null)
+        {
+            _beforeWatchDisposedForTesting?.Invoke();
+            watch.Dispose();
+        }
+
+        return pipeline;
     }
+
+    /// <summary>Tests: runs when the host, stopping, is about to dispose its configuration reload watch.</summary>
+    internal Action? _beforeWatchDisposedForTesting;
 
     /// <summary>A log call kept while the pipeline starts, the execution context it was made in (null when flow was suppressed), and its level.</summary>
     private readonly record struct DeferredCall(Action Call, ExecutionContext? Context, LogLevel Level);

@@ -261,9 +261,9 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration("Loki.Format", Format.ToString(), "Protobuf or Json");
         }
 
-        if (Tenant is not null && (Tenant.Length == 0 || !IsAsciiHeaderValue(Tenant)))
+        if (Tenant is not null && TenantProblem(Tenant) is { } expected)
         {
-            ThrowHelper.ThrowConfiguration("Loki.Tenant", Tenant, "a non-empty tenant id of printable ASCII characters, or null");
+            ThrowHelper.ThrowConfiguration("Loki.Tenant", Tenant, expected);
         }
 
         if ((Username is null) != (Password is null))
@@ -542,6 +542,49 @@ public sealed class LokiOptions
     /// A value sent as an HTTP header as it is: printable ASCII only, since HttpClient refuses anything else on every
     /// request (which would turn one bad setting into endless retries counted as connection failures).
     /// </summary>
+    /// <summary>The longest tenant id Loki takes (grafana/dskit's MaxTenantIDLength).</summary>
+    internal const int MaxTenantLength = 150;
+
+    /// <summary>
+    /// What a tenant id should be, when <paramref name="tenant"/> is one Loki would answer every push for with 400; null
+    /// when it takes it. Loki's push handler reads <c>X-Scope-OrgID</c> with grafana/dskit's tenant rules: one tenant (the
+    /// <c>|</c> of several is for queries), of 1 to 150 letters, digits and <c>! - _ . * ' ( )</c>, not <c>.</c> or
+    /// <c>..</c>, optionally followed by <c>:</c> and a subtenant id of the same kind (newer versions).
+    /// </summary>
+    internal static string? TenantProblem(string tenant)
+    {
+        if (tenant.Contains('|'))
+        {
+            return "one tenant id (ids joined by '|' are for queries; Loki refuses a push to several tenants)";
+        }
+
+        int colon = tenant.IndexOf(':');
+        bool valid = colon < 0
+            ? IsTenantId(tenant)
+            : IsTenantId(tenant.AsSpan(0, colon)) && IsTenantId(tenant.AsSpan(colon + 1));
+        return valid
+            ? null
+            : $"a tenant id of 1 to {MaxTenantLength} letters, digits and ! - _ . * ' ( ) (not '.' or '..'), optionally followed by ':' and a subtenant id of the same kind, or null";
+    }
+
+    private static bool IsTenantId(ReadOnlySpan<char> id)
+    {
+        if (id.Length is 0 or > MaxTenantLength || id is "." || id is "..")
+        {
+            return false;
+        }
+
+        foreach (char c in id)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('!' or '-' or '_' or '.' or '*' or '\'' or '(' or ')'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static bool IsAsciiHeaderValue(string value)
     {
         foreach (char c in value)

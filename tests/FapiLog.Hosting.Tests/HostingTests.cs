@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Hosting.Tests.Support;
 using FapiLog.Sinks;
@@ -74,6 +75,43 @@ public sealed class HostingTests : HostingTestBase
         // A stopped host no longer applies reloads.
         Reload(configuration, "Trace");
         Assert.Equal(LogLevel.Error, FapiLogging.MinimumLevel);
+    }
+
+    /// <summary>How long a test waits for what should happen at once: far more than it needs on a loaded machine.</summary>
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_reload_under_way_as_the_host_stops_neither_hangs_the_stop_nor_applies_its_level()
+    {
+        // A reload that fired as the host stopped (a ConfigMap change and the rollout's SIGTERM together): the stop held the
+        // host's lock while it disposed the reload watch, which waits for the reload under way, and that reload waited for
+        // the lock. StopAsync and Reload both hung for good. Here the reload is held, while it reads the environment for
+        // the level (before it takes the lock), until the stop is disposing the watch.
+        (IHost host, IConfigurationRoot configuration) = await StartAtInformation();
+        FapiLogPipelineHost pipelineHost = host.Services.GetRequiredService<FapiLogPipelineHost>();
+        using var inReload = new ManualResetEventSlim();
+        using var disposing = new ManualResetEventSlim();
+        pipelineHost._beforeWatchDisposedForTesting = disposing.Set;
+        Thread? reloading = null;
+        FapiLogConfigureOptions.EnvironmentOverride = _ =>
+        {
+            if (Thread.CurrentThread == reloading && !inReload.IsSet)
+            {
+                inReload.Set();
+                Assert.True(disposing.Wait(Bound));
+            }
+
+            return null;
+        };
+        reloading = new Thread(() => Reload(configuration, "Debug")) { IsBackground = true };
+        reloading.Start();
+        Assert.True(inReload.Wait(Bound));
+
+        Task stop = Task.Run(() => host.StopAsync());
+        Assert.True(stop.Wait(Bound), "StopAsync hung: the stop and the configuration reload wait for each other");
+        Assert.True(reloading.Join(Bound), "Reload hung");
+        host.Dispose();
+        Assert.Equal(LogLevel.Information, FapiLogging.MinimumLevel);
     }
 
     [Fact]
@@ -256,6 +294,26 @@ public sealed class HostingTests : HostingTestBase
             () => FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), new FapiLogOptions()));
         Assert.Equal("FapiLog:FlushInterval", ex.Setting);
         Assert.DoesNotContain("or infinite", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("BlockTimeout", "-0.001")]
+    [InlineData("BlockTimeout", "-00:00:00.001")]
+    [InlineData("BlockTimeout", "-5")]
+    [InlineData("FlushInterval", "-1")]
+    public void A_negative_duration_is_refused_naming_the_key(string key, string value)
+    {
+        // -1 ms is Timeout.InfiniteTimeSpan, which BlockTimeout's validation takes: "-0.001" was read as "block for good",
+        // where only the word "infinite" means that.
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["FapiLog:" + key] = value })
+            .Build();
+
+        FapiLogConfigurationException ex = Assert.Throws<FapiLogConfigurationException>(
+            () => FapiLogConfigurationBinder.Bind(configuration.GetSection(FapiLogConfigurationBinder.SectionName), new FapiLogOptions()));
+        Assert.Equal("FapiLog:" + key, ex.Setting);
+        Assert.Equal(value, ex.Value);
+        Assert.Contains("not negative", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

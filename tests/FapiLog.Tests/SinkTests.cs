@@ -191,6 +191,77 @@ public class SinkTests
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
+    [Fact]
+    public void A_descriptor_path_to_a_socket_is_written_through_the_descriptor()
+    {
+        // FAPILOG_FILE=/dev/stdout under systemd (StandardOutput=journal) or a supervisor that reads a socket: Linux opens
+        // no socket through /proc/self/fd (ENXIO), so the sink failed to open and the configuration was refused. This
+        // uses another descriptor of the test process, as /dev/stdout names descriptor 1.
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string socketPath = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N") + ".sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(1);
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        client.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        using System.Net.Sockets.Socket server = listener.Accept();
+        File.Delete(socketPath);
+
+        FapiLogOptions options = TestLog.Options(o => o.FilePath = "/proc/self/fd/" + client.Handle.ToInt64());
+        LogPipeline pipeline = TestLog.Start(options);
+        Order(pipeline, 7, "alice");
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        // The sink did not close the descriptor it does not own: the socket still takes writes.
+        Assert.Equal(1, client.Send("x"u8));
+        var received = new StringBuilder();
+        byte[] buffer = new byte[4096];
+        while (!received.ToString().Contains('x', StringComparison.Ordinal))
+        {
+            int n = server.Receive(buffer);
+            Assert.True(n > 0, "the socket was closed");
+            received.Append(Encoding.UTF8.GetString(buffer, 0, n));
+        }
+
+        string line = received.ToString().Split('\n')[0];
+        using JsonDocument d = JsonDocument.Parse(line);
+        Assert.Equal(7, d.RootElement.GetProperty("OrderId").GetInt64());
+        Assert.Equal("x", received.ToString()[(line.Length + 1)..]);
+    }
+
+    [Theory]
+    [InlineData("/dev/stdout", 1)]
+    [InlineData("/dev/stderr", 2)]
+    [InlineData("/dev/fd/7", 7)]
+    [InlineData("/proc/self/fd/12", 12)]
+    [InlineData("/dev/fd/-1", null)]
+    [InlineData("/dev/fd/1x", null)]
+    [InlineData("/proc/1/fd/1", null)]
+    [InlineData("/var/log/app.jsonl", null)]
+    public void Paths_that_name_a_descriptor_are_recognised(string path, int? descriptor)
+        => Assert.Equal(OperatingSystem.IsWindows() ? null : descriptor, JsonFileSink.DescriptorOf(path));
+
+    [Fact]
+    public void A_sink_whose_stream_was_closed_under_it_flushes_and_disposes_without_throwing()
+    {
+        // A roll that shifted the files but could not open the new one leaves the old stream closed until the next batch
+        // opens the file again; a flush meanwhile threw ObjectDisposedException, reported as a failure of a sink that had
+        // lost nothing, and Dispose threw before it let its buffers go.
+        string file = TempLogFile();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var stream = new FileStream(file, FileMode.Create, FileAccess.Write);
+        var sink = new ConsoleSink(stream, json: true, colour: false);
+        stream.Dispose();
+
+        sink.Flush(CancellationToken.None);
+        sink.Dispose();
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
     /// <summary>
     /// Logs events 1 to <paramref name="events"/> into <paramref name="file"/> rolled at 1 KiB, one batch each (a flush
     /// after every event), and shuts the pipeline down.

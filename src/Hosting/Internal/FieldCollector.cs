@@ -215,6 +215,18 @@ internal sealed class FieldCollector
 
         try
         {
+            if (pairs is Dictionary<string, object?> dictionary)
+            {
+                // The most common scope (BeginScope(new Dictionary<string, object?> { ... })), read on every call inside it:
+                // through its own enumerator, a struct, where the interface's is boxed (56 bytes a call).
+                foreach (KeyValuePair<string, object?> pair in dictionary)
+                {
+                    AddPair(pair, ref template);
+                }
+
+                return true;
+            }
+
             foreach (KeyValuePair<string, object?> pair in pairs)
             {
                 AddPair(pair, ref template);

@@ -180,7 +180,15 @@ public abstract class StreamSink : LogSink
     }
 
     /// <inheritdoc />
-    public override void Flush(CancellationToken cancellationToken) => _stream?.Flush();
+    public override void Flush(CancellationToken cancellationToken)
+    {
+        // Not one a failed roll left closed (the next batch opens the file again): flushing it would throw, and the report
+        // would name an ObjectDisposedException for a sink that lost nothing.
+        if (_stream is { CanWrite: true } stream)
+        {
+            stream.Flush();
+        }
+    }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
@@ -190,7 +198,11 @@ public abstract class StreamSink : LogSink
             Stream? stream = Interlocked.Exchange(ref _stream, null);
             if (stream is not null)
             {
-                stream.Flush();
+                if (stream.CanWrite)
+                {
+                    stream.Flush();
+                }
+
                 if (OwnsStream)
                 {
                     stream.Dispose();
@@ -343,9 +355,64 @@ public sealed class JsonFileSink : StreamSink
         // Not FileMode.Append: .NET remembers the end it found at open and writes there, and it refuses to seek below it
         // once another process has truncated the file. BeforeWrite seeks to the current end before every batch instead.
         // A pipe (FAPILOG_FILE=/dev/stdout in a container) cannot seek and needs not: it only appends.
-        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        }
+        catch (IOException) when (DescriptorOf(path) is { } descriptor && OpenDescriptor(descriptor) is { } inherited)
+        {
+            // Linux opens no socket through /proc/self/fd (ENXIO), and /dev/stdout is one under systemd (its journal) and
+            // behind many supervisors: such a path is written through the process's own descriptor instead.
+            stream = inherited;
+        }
+
         length = stream.CanSeek ? stream.Seek(0, SeekOrigin.End) : 0;
         return stream;
+    }
+
+    /// <summary>
+    /// The descriptor <paramref name="path"/> names (<c>/dev/stdout</c>, <c>/dev/stderr</c>, <c>/dev/fd/N</c>,
+    /// <c>/proc/self/fd/N</c>), or null; not on Windows, which has no such paths.
+    /// </summary>
+    internal static int? DescriptorOf(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        switch (path)
+        {
+            case "/dev/stdout":
+                return 1;
+            case "/dev/stderr":
+                return 2;
+        }
+
+        foreach (string folder in (ReadOnlySpan<string>)["/dev/fd/", "/proc/self/fd/"])
+        {
+            if (path.StartsWith(folder, StringComparison.Ordinal)
+                && int.TryParse(path.AsSpan(folder.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int descriptor))
+            {
+                return descriptor;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A stream that writes to <paramref name="descriptor"/> (not closed with it), or null when it is not open for writing.</summary>
+    private static FileStream? OpenDescriptor(int descriptor)
+    {
+        try
+        {
+            return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(descriptor, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private protected override Stream BeforeWrite(Stream stream, int batchBytes)
