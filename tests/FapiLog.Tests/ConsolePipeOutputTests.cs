@@ -56,6 +56,49 @@ public sealed class ConsolePipeOutputTests
     }
 
     [Fact]
+    public void A_full_non_blocking_socket_hands_the_rest_to_a_stream_that_waits_without_losing_or_repeating_a_byte()
+    {
+        // A stream socket, unlike a pipe, may take part of a piece before it refuses the rest with EAGAIN: FileStream kept
+        // writing until it failed and did not say how much the socket had taken, so that part was written again.
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        client.SendBufferSize = 4608;
+        client.Connect(listener.LocalEndPoint!);
+        using System.Net.Sockets.Socket server = listener.Accept();
+        server.ReceiveBufferSize = 4608;
+        client.Blocking = false;
+
+        var waiting = new MemoryStream();
+        byte[] data = Enumerable.Range(0, 2_000_000).Select(i => (byte)((i * 7) + (i / 251))).ToArray();
+        using (var socket = new FileStream(new SafeFileHandle(client.Handle, ownsHandle: false), FileAccess.Write, bufferSize: 0))
+        {
+            using var output = new ConsoleSink.PipeOutput(socket, () => waiting);
+            output.Write(data, 0, data.Length);
+        }
+
+        client.Blocking = true;
+        client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        var read = new MemoryStream();
+        byte[] buffer = new byte[65536];
+        int n;
+        while ((n = server.Receive(buffer)) > 0)
+        {
+            read.Write(buffer, 0, n);
+        }
+
+        Assert.True(waiting.Length > 0, "the socket never refused a piece: the test did not reach the case");
+        Assert.Equal(data.Length, read.Length + waiting.Length);
+        Assert.Equal(data, read.ToArray().Concat(waiting.ToArray()));
+    }
+
+    [Fact]
     public void A_batch_is_written_under_Console_Out_s_lock_as_the_console_stream_writes_it()
     {
         // .NET's console stream writes under Console.Out's lock, so an application's Console.WriteLine never lands inside

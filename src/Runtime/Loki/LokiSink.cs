@@ -106,6 +106,9 @@ public sealed class LokiSink : LogSink
     // leaves it to the next one, so that a push allocates no source of its own (nor a deadline entry).
     private CancellationTokenSource? _request;
     private readonly RequestDeadline _deadline = new();
+    // Entries of the batch being sent that are counted as sent or failed already (sender thread only): each part of a
+    // split batch leaves the buffered count as it is counted, so that sent + failed + buffered stays the entries written.
+    private int _countedOfBatch;
     private bool _shutdownReported;
     private int _disposed;
 
@@ -707,16 +710,18 @@ public sealed class LokiSink : LogSink
 
             int failed;
             Failure? failure;
+            _countedOfBatch = 0;
             try
             {
                 failed = Send(prepared, token, out failure);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // Not expected (every request failure is an Attempt); the batch is given up rather than the thread lost.
-                failed = prepared.Count;
+                // Not expected (every request failure is an Attempt); the rest of the batch (parts sent before stay sent)
+                // is given up rather than the thread lost.
+                failed = prepared.Count - _countedOfBatch;
                 failure = new Failure(LokiFailureReasons.Error, 0, false, 1, $"{ex.GetType().Name}: {ex.Message}");
-                _counters.CountFailed(failed, LokiFailureReasons.Error, requests: 0);
+                CountPartFailed(failed, LokiFailureReasons.Error, requests: 0);
             }
 
             int entries = prepared.Count;
@@ -726,7 +731,8 @@ public sealed class LokiSink : LogSink
                 (_, long bytes, ticket, long number) = _pending.Dequeue();
                 _inFlight = 0;
                 _bufferedBytes -= bytes;
-                _counters.CountBuffered(-entries, -bytes);
+                // Its entries have left the buffered count part by part; its bytes leave it now, with the buffer.
+                _counters.CountBuffered(-(entries - _countedOfBatch), -bytes);
                 if (failure is not null)
                 {
                     if (number >= _unflushedFailureBatch)
@@ -878,7 +884,7 @@ public sealed class LokiSink : LogSink
                 {
                     // Loki stayed unreachable through every attempt (or shutdown ran out): the rest of the batch would only
                     // wait the same way while the buffer fills up, so it is given up with the same reason.
-                    _counters.CountFailed(count - to, f.Reason, requests: 0);
+                    CountPartFailed(count - to, f.Reason, requests: 0);
                     failed += count - to;
                     break;
                 }
@@ -888,6 +894,20 @@ public sealed class LokiSink : LogSink
         }
 
         return failed;
+    }
+
+    /// <summary>Counts entries of the batch being sent as failed, and takes them out of the buffered count.</summary>
+    private void CountPartFailed(int entries, string reason, int requests)
+    {
+        _counters.CountFailed(entries, reason, requests);
+        Settle(entries);
+    }
+
+    /// <summary>Takes entries of the batch being sent, just counted as sent or failed, out of the buffered count.</summary>
+    private void Settle(int entries)
+    {
+        _countedOfBatch += entries;
+        _counters.CountBuffered(-entries, 0);
     }
 
     /// <summary>Sends one body until it is accepted, given up, or shutdown cancels; null when accepted.</summary>
@@ -907,6 +927,7 @@ public sealed class LokiSink : LogSink
             {
                 Volatile.Write(ref _trouble, null);
                 _counters.CountSent(entries, body.Count);
+                Settle(entries);
                 return null;
             }
 
@@ -924,7 +945,7 @@ public sealed class LokiSink : LogSink
             bool shutdown = result.Reason == LokiFailureReasons.Shutdown;
             if (shutdown || !result.Retryable || attempt >= _maxAttempts)
             {
-                _counters.CountFailed(entries, result.Reason, requests: 1);
+                CountPartFailed(entries, result.Reason, requests: 1);
                 // Cancelled in flight, a retry says nothing about Loki: the attempt before it does.
                 return shutdown && previous.Reason is not null
                     ? new Failure(result.Reason, previous.StatusCode, true, attempt, $"{result.Detail}; last error: {previous.Detail}")
@@ -964,7 +985,7 @@ public sealed class LokiSink : LogSink
     private Failure GiveUpAtShutdown(int entries, int attempts, Attempt last)
     {
         // A body that never left the buffer was no request: its entries are given up all the same, but no request failed.
-        _counters.CountFailed(entries, LokiFailureReasons.Shutdown, requests: attempts > 0 ? 1 : 0);
+        CountPartFailed(entries, LokiFailureReasons.Shutdown, requests: attempts > 0 ? 1 : 0);
         return new Failure(LokiFailureReasons.Shutdown, last.StatusCode, true, attempts, attempts > 0
             ? $"shutdown timed out while waiting to retry; last error: {last.Detail}"
             : "shutdown timed out before the request could be sent");

@@ -58,7 +58,11 @@ public sealed class LokiStatistics
     /// <summary>Entries given up, by reason (<c>http_400</c>, <c>http_503</c>, <c>timeout</c>, <c>connection</c>, <c>buffer_full</c>, <c>shutdown</c>, <c>error</c>).</summary>
     public IReadOnlyDictionary<string, long> EntriesFailedByReason { get; }
 
-    /// <summary>Entries waiting in the send buffer at the time of the snapshot, the one being pushed included.</summary>
+    /// <summary>
+    /// Entries waiting in the send buffer at the time of the snapshot, the batch being pushed included; of a batch pushed
+    /// in parts (after a 413, or over <see cref="LokiOptions.MaxBatchBytes"/>), only the parts not yet sent or given up, so
+    /// that <see cref="EntriesSent"/> + <see cref="EntriesFailed"/> + this is every entry the sink was given.
+    /// </summary>
     public long BufferedEntries { get; }
 
     /// <summary>Bytes of rendered entries in the send buffer at the time of the snapshot (what <see cref="LokiOptions.MaxBufferedBytes"/> caps).</summary>

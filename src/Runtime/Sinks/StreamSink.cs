@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Threading;
@@ -648,7 +649,8 @@ public sealed class ConsoleSink : StreamSink
     /// Standard output when it is a pipe or a socket: writes fail when the reader has gone. Descriptor 1 may also have been
     /// left non-blocking by a process that shares it, and then a full pipe fails a write with EAGAIN where .NET's console
     /// stream waits for room. Writes go out in pieces of at most PIPE_BUF bytes, each of which a pipe takes whole or not
-    /// at all, so that the piece that met EAGAIN is written again without a part of it twice. With
+    /// at all, with one <c>write</c> each, which says how much a socket took of it: after EAGAIN only what was not taken
+    /// is written again, never a part twice. With
     /// <paramref name="waitingOutput"/> (standard output), a write holds <c>Console.Out</c>'s lock as .NET's console
     /// stream does, and from the first EAGAIN on, that stream writes. Without it (FapiLog's stderr lines, written by a
     /// thread of FapiLog's own that nobody waits on for long), no lock is taken, and a full non-blocking pipe is waited
@@ -709,15 +711,16 @@ public sealed class ConsoleSink : StreamSink
                 }
 
                 ReadOnlySpan<byte> piece = buffer.Slice(0, Math.Min(s_atomicBytes, buffer.Length));
+                int written;
                 try
                 {
-                    pipe.Write(piece);
+                    written = WriteSome(piece);
                 }
                 catch (IOException ex) when (ex.HResult == s_wouldBlock)
                 {
                     if (waitingOutput is null)
                     {
-                        // The pipe took nothing of the piece: it is tried again once a reader may have made room.
+                        // Nothing of the piece was taken: it is tried again once a reader may have made room.
                         Thread.Sleep(retry);
                         retry = Math.Min(2 * retry, MaxRetryMilliseconds);
                         continue;
@@ -728,9 +731,57 @@ public sealed class ConsoleSink : StreamSink
                 }
 
                 retry = 1;
-                buffer = buffer.Slice(piece.Length);
+                buffer = buffer.Slice(written);
             }
         }
+
+        /// <summary>
+        /// One <c>write</c> of <paramref name="piece"/>; returns how much of it was taken. A pipe takes a piece of up to
+        /// PIPE_BUF whole or not at all, but a socket may take part of it and refuse the rest: written through
+        /// <see cref="FileStream"/>, which writes on until all is taken and says nothing of a part taken before it failed,
+        /// that part was written again after EAGAIN (bytes twice in a line). Throws an <see cref="IOException"/> whose
+        /// <see cref="Exception.HResult"/> is the errno (EAGAIN when nothing was taken, EPIPE when the reader has gone).
+        /// </summary>
+        private unsafe int WriteSome(ReadOnlySpan<byte> piece)
+        {
+            Microsoft.Win32.SafeHandles.SafeFileHandle handle = pipe.SafeFileHandle;
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                int descriptor = (int)handle.DangerousGetHandle();
+                fixed (byte* bytes = piece)
+                {
+                    while (true)
+                    {
+                        nint taken = SystemWrite(descriptor, bytes, piece.Length);
+                        if (taken > 0)
+                        {
+                            return (int)taken;
+                        }
+
+                        int errno = taken == 0 ? s_wouldBlock : Marshal.GetLastPInvokeError();
+                        if (errno != Interrupted)
+                        {
+                            throw new IOException(Marshal.GetPInvokeErrorMessage(errno), errno);
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+        }
+
+        // EINTR, the same on Linux and macOS: a signal arrived before anything was written, and the write is made again.
+        private const int Interrupted = 4;
+
+        [DllImport("libc", EntryPoint = "write", SetLastError = true)]
+        private static extern unsafe nint SystemWrite(int descriptor, byte* buffer, nint count);
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 

@@ -329,6 +329,33 @@ public sealed class LokiFaultTests
     }
 
     [Fact]
+    public void While_a_split_batch_is_part_way_its_sent_part_is_no_longer_counted_as_buffered()
+    {
+        // The first part is taken, the second hangs: the first part's entries were counted as sent and still as buffered
+        // until the whole batch was done (minutes, at the longest backoff), so sent + failed + buffered exceeded what the
+        // sink was given.
+        using var receiver = new LokiReceiver((i, _) => i == 0 ? ResponsePlan.NoContent : new ResponsePlan(204, Hang: true));
+        LokiOptions options = Options(receiver.Url);
+        options.MaxBatchBytes = 2048;
+        options.RequestTimeout = TimeSpan.FromMinutes(5);
+        var sink = new LokiSink(options);
+
+        sink.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(60, customerLength: 100)), CancellationToken.None);
+        IReadOnlyList<ReceivedRequest> requests = receiver.WaitForRequests(2);
+        int firstPart = requests[0].AllEntries().Count();
+        LokiStatistics partWay = sink.Statistics;
+        sink.Dispose();
+        LokiStatistics done = sink.Statistics;
+
+        Assert.Equal(firstPart, partWay.EntriesSent);
+        Assert.Equal(60 - firstPart, partWay.BufferedEntries);
+        Assert.True(partWay.BufferedBytes > 0);
+        Assert.Equal(60, done.EntriesSent + done.EntriesFailed);
+        Assert.Equal(0, done.BufferedEntries);
+        Assert.Equal(0, done.BufferedBytes);
+    }
+
+    [Fact]
     public void A_413_splits_the_request_until_it_fits_without_loss_or_duplicates()
     {
         using var receiver = new LokiReceiver((_, request) => request.AllEntries().Count() > 10 ? new ResponsePlan(413, Body: "too large") : ResponsePlan.NoContent);
