@@ -55,6 +55,7 @@ public sealed partial class FapiLogGenerator
             var w = new IndentedWriter();
             WriteHeader(w, nullableAnnotations: true);
             w.Line("#pragma warning disable CA2255 // Registering process-exit hooks at load is what a module initializer is for.");
+            w.Line("#pragma warning disable CS0436 // A ModuleInitializerAttribute of the project's own (a polyfill) is the one used, and works the same.");
             w.Line();
             w.Open("namespace FapiLog.Generated");
             w.Line("/// <summary>Registers FapiLog's flush-at-exit hooks when this assembly loads (MSBuild: FapiLogShutdownHook=false turns it off).</summary>");
@@ -177,10 +178,22 @@ public sealed partial class FapiLogGenerator
         private static void WriteDescriptor(IndentedWriter w, LogMethod method, string field, string factory)
         {
             List<LogParameter> arguments = method.Parameters.Where(p => p.Kind != ParameterKind.Exception).ToList();
+            // An obsolete method may name a type that is obsolete as an error, which the compiler allows inside it only: the
+            // descriptor, outside it, is obsolete too (an error no #pragma turns off, CS0619, otherwise).
             w.Line(s_generatedCode);
+            if (method.IsObsolete)
+            {
+                w.Line("[global::System.Obsolete]");
+            }
+
             w.Line("private static readonly global::FapiLog.LogEventDescriptor " + field + " = " + factory + "();");
             w.Line();
             w.Line(s_generatedCode);
+            if (method.IsObsolete)
+            {
+                w.Line("[global::System.Obsolete]");
+            }
+
             w.Line("private static global::FapiLog.LogEventDescriptor " + factory + "() => new global::FapiLog.LogEventDescriptor(");
             w.Indent();
             w.Line(method.EventId.ToString(CultureInfo.InvariantCulture) + ", " + Literal(method.EventName) + ", " + Level(method.Level) + ",");
@@ -272,7 +285,8 @@ public sealed partial class FapiLogGenerator
 
         private static string FreeName(string name, HashSet<string> taken)
         {
-            while (taken.Contains(name))
+            // "__" + a parameter named arglist, makeref, reftype or refvalue is a keyword (__arglist, ...).
+            while (taken.Contains(name) || SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None)
             {
                 name = "_" + name;
             }

@@ -155,7 +155,8 @@ public sealed partial class FapiLogGenerator
                         level,
                         message!,
                         parameters.ToEquatableArray(),
-                        UseWarnings(method)),
+                        UseWarnings(method),
+                        method.GetAttributes().Any(IsObsoleteAttribute)),
                     TakenNames(method.ContainingType));
             return new ParseResult(model, diagnostics.ToEquatableArray(), eventIdUse);
         }
@@ -211,10 +212,12 @@ public sealed partial class FapiLogGenerator
 
         /// <summary>
         /// The names the generated descriptor fields and factories must not take: the type's own name and its type
-        /// parameters' (CS0542, CS0102), its members and nested types, and the non-private members and nested types of its
-        /// base types (a field of the same name would be a second definition, or hide the inherited one with a warning),
-        /// whose names begin as the generated ones do. Almost always none, so the model stays as it was when the type's
-        /// other members change.
+        /// parameters' (CS0542, CS0102), its members and nested types, and the members and nested types of its base types
+        /// that it can see (a field of the same name would be a second definition, or hide the inherited one with a
+        /// warning, CS0108), whose names begin as the generated ones do. Private ones are seen from a type nested in its
+        /// base (the closed hierarchy of records nested in their base), and so are the base's own generated members, which
+        /// this compilation does not have yet. Almost always none, so the model stays as it was when the type's other
+        /// members change.
         /// </summary>
         private static EquatableArray<string> TakenNames(INamedTypeSymbol type)
         {
@@ -238,9 +241,10 @@ public sealed partial class FapiLogGenerator
 
             for (INamedTypeSymbol? baseType = type.BaseType; baseType is not null; baseType = baseType.BaseType)
             {
+                bool nestedInBase = IsNestedIn(type, baseType.OriginalDefinition);
                 foreach (string name in baseType.MemberNames)
                 {
-                    if (IsGenerated(name) && baseType.GetMembers(name).Any(m => m.DeclaredAccessibility != Accessibility.Private))
+                    if (IsGenerated(name) && (nestedInBase || baseType.GetMembers(name).Any(m => m.DeclaredAccessibility != Accessibility.Private)))
                     {
                         names.Add(name);
                     }
@@ -248,15 +252,48 @@ public sealed partial class FapiLogGenerator
 
                 foreach (INamedTypeSymbol nested in baseType.GetTypeMembers())
                 {
-                    if (IsGenerated(nested.Name) && nested.DeclaredAccessibility != Accessibility.Private)
+                    if (IsGenerated(nested.Name) && (nestedInBase || nested.DeclaredAccessibility != Accessibility.Private))
                     {
                         names.Add(nested.Name);
+                    }
+                }
+
+                if (nestedInBase)
+                {
+                    // The base's generated members, as the emitter names them when nothing of its own is in the way.
+                    foreach (IMethodSymbol method in baseType.GetMembers().OfType<IMethodSymbol>())
+                    {
+                        if (method.GetAttributes().Any(IsFapiLogAttribute))
+                        {
+                            names.Add(Emitter.GeneratedMemberPrefix + method.Name);
+                            names.Add(Emitter.GeneratedMemberPrefix + method.Name + "_Create");
+                        }
                     }
                 }
             }
 
             return names.ToEquatableArray();
         }
+
+        private static bool IsNestedIn(INamedTypeSymbol type, INamedTypeSymbol outer)
+        {
+            for (INamedTypeSymbol? containing = type.ContainingType; containing is not null; containing = containing.ContainingType)
+            {
+                if (SymbolEqualityComparer.Default.Equals(containing.OriginalDefinition, outer))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private static bool IsObsoleteAttribute(AttributeData attribute)
+            => attribute.AttributeClass is
+            {
+                Name: "ObsoleteAttribute", ContainingType: null,
+                ContainingNamespace: { Name: "System", ContainingNamespace.IsGlobalNamespace: true },
+            };
 
         private static bool IsGenerated(string name) => name.StartsWith(Emitter.GeneratedMemberPrefix, StringComparison.Ordinal);
 
@@ -447,6 +484,7 @@ public sealed partial class FapiLogGenerator
 
         private static List<LogParameter> ReadParameters(IMethodSymbol method, Compilation compilation, List<DiagnosticInfo> diagnostics)
         {
+            bool nativeIntegers = compilation is not CSharpCompilation cs || cs.LanguageVersion >= LanguageVersion.CSharp9;
             INamedTypeSymbol? exceptionType = compilation.GetTypeByMetadataName("System.Exception");
             var parameters = new List<LogParameter>(method.Parameters.Length);
             bool haveException = false;
@@ -489,13 +527,38 @@ public sealed partial class FapiLogGenerator
                 parameters.Add(new LogParameter(
                     p.Name,
                     Identifier(p.Name),
-                    p.Type.ToDisplayString(s_typeFormat),
-                    kind is ParameterKind.Value or ParameterKind.NullableValue ? p.Type.WithNullableAnnotation(NullableAnnotation.None).ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) : string.Empty,
+                    Display(p.Type, s_typeFormat, nativeIntegers),
+                    kind is ParameterKind.Value or ParameterKind.NullableValue ? Display(p.Type.WithNullableAnnotation(NullableAnnotation.None), SymbolDisplayFormat.FullyQualifiedFormat, nativeIntegers) : string.Empty,
                     ParameterModifier(method, p),
                     kind));
             }
 
             return parameters;
+        }
+
+        /// <summary>
+        /// <paramref name="type"/> as C# of the consumer's language version. Where the runtime has numeric IntPtr (.NET 7 on),
+        /// Roslyn writes System.IntPtr and UIntPtr as <c>nint</c> and <c>nuint</c> whatever the version, and before C# 9
+        /// those keywords do not compile (CS8370, CS8400): there they are written as the types' full names.
+        /// </summary>
+        private static string Display(ITypeSymbol type, SymbolDisplayFormat format, bool nativeIntegers)
+        {
+            if (nativeIntegers)
+            {
+                return type.ToDisplayString(format);
+            }
+
+            var text = new System.Text.StringBuilder();
+            foreach (SymbolDisplayPart part in type.ToDisplayParts(format))
+            {
+                string piece = part.ToString();
+                text.Append(part.Kind != SymbolDisplayPartKind.Keyword ? piece
+                    : piece == "nint" ? "global::System.IntPtr"
+                    : piece == "nuint" ? "global::System.UIntPtr"
+                    : piece);
+            }
+
+            return text.ToString();
         }
 
         // ITypeParameterSymbol.AllowsRefLikeType (C# 13 'allows ref struct') is newer than the Roslyn this generator builds

@@ -300,6 +300,54 @@ public sealed class EdgeCaseTests
             public static partial void M(string नाम, string ชื่อ, int a‿b, int Ⅻ);
         }
         """)]
+    [InlineData("a record nested in its base, with a log method of the base's name (the base's generated members are visible to it)", """
+        namespace App;
+        public abstract partial record Shape
+        {
+            [FapiLog(LogLevel.Information, "Drawn {Id}")]
+            public static partial void Drawn(int id);
+
+            public sealed partial record Circle(double Radius) : Shape
+            {
+                [FapiLog(LogLevel.Information, "Circle drawn {Radius}")]
+                public static partial void Drawn(double radius);
+            }
+        }
+        """)]
+    [InlineData("captured parameters whose generated locals would be keywords (__arglist, __makeref, __reftype, __refvalue)", """
+        namespace App;
+        public static partial class Log
+        {
+            [FapiLog(LogLevel.Information, "Got {Arglist} {Makeref} {Reftype} {Refvalue}")]
+            public static partial void Got(object arglist, object makeref, object reftype, object refvalue);
+        }
+        """)]
+    [InlineData("an obsolete method with an enum that is obsolete as an error", """
+        namespace App;
+        [Obsolete("use Kind2", error: true)] public enum Kind { A }
+        public static partial class Log
+        {
+            [Obsolete("goes with Kind")]
+            [FapiLog(LogLevel.Information, "Kind {Kind}")]
+            public static partial void Old(Kind kind);
+        }
+        """)]
+    [InlineData("a ModuleInitializerAttribute polyfill of the project's own", """
+        namespace System.Runtime.CompilerServices
+        {
+            [AttributeUsage(AttributeTargets.Method, Inherited = false)]
+            internal sealed class ModuleInitializerAttribute : Attribute { }
+        }
+
+        namespace App
+        {
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "Started")]
+                public static partial void Started();
+            }
+        }
+        """)]
     public void Generated_code_compiles(string description, string source)
     {
         Assert.NotEmpty(description);
@@ -340,9 +388,13 @@ public sealed class EdgeCaseTests
         AssertClean(GeneratorHarness.Run(new[] { Usings + source }, LanguageVersion.Latest, allowUnsafe: true));
     }
 
-    [Fact]
-    public void Generated_code_compiles_for_CSharp_7_3()
+    [Theory]
+    [InlineData(LanguageVersion.CSharp7_3)]
+    [InlineData(LanguageVersion.CSharp8)]
+    public void Generated_code_compiles_before_CSharp_9(LanguageVersion version)
     {
+        // IntPtr and UIntPtr are nint and nuint to Roslyn where the runtime has numeric IntPtr (.NET 7 on), whatever the
+        // language version, and those keywords need C# 9 (CS8370, CS8400): the generated code names the types instead.
         GeneratorRun run = GeneratorHarness.Run(
             new[]
             {
@@ -351,14 +403,14 @@ public sealed class EdgeCaseTests
                 {
                     public static partial class Log
                     {
-                        [FapiLog(LogLevel.Information, "x {Value} {Name} {Item} {Count}")]
-                        static partial void M(int value, string name, object item, int? count);
+                        [FapiLog(LogLevel.Information, "x {Value} {Name} {Item} {Count} {Handle} {Other} {Handles}")]
+                        static partial void M(int value, string name, object item, int? count, IntPtr handle, UIntPtr? other, System.Collections.Generic.List<IntPtr> handles);
                     }
                 }
                 """,
             },
-            LanguageVersion.CSharp7_3,
-            NullableContextOptions.Disable);
+            version,
+            version >= LanguageVersion.CSharp8 ? NullableContextOptions.Enable : NullableContextOptions.Disable);
         AssertClean(run);
     }
 

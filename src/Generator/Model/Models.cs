@@ -48,6 +48,7 @@ internal sealed record ContainingType(string Keyword, string Name, string FileNa
 /// <param name="Message">The message template.</param>
 /// <param name="Parameters">The parameters in declaration order.</param>
 /// <param name="SuppressedWarnings">Ids of warnings that naming the parameter types gives (obsolete or experimental types), sorted.</param>
+/// <param name="IsObsolete">Whether the method is <c>[Obsolete]</c>: its descriptor field and factory are marked so too.</param>
 internal sealed record LogMethod(
     string Name,
     string Identifier,
@@ -57,7 +58,8 @@ internal sealed record LogMethod(
     int Level,
     string Message,
     EquatableArray<LogParameter> Parameters,
-    EquatableArray<string> SuppressedWarnings);
+    EquatableArray<string> SuppressedWarnings,
+    bool IsObsolete);
 
 /// <summary>A partial type with its log methods: one generated file.</summary>
 /// <param name="HintName">The file name, unique in the compilation ignoring case (see <see cref="FileName"/>).</param>
@@ -65,7 +67,7 @@ internal sealed record LogMethod(
 /// <param name="Types">The containing types, outermost first.</param>
 /// <param name="IsUnsafe">Whether a log method is declared inside a type declaration marked <c>unsafe</c>: the generated part is then unsafe too, since the signatures may need it.</param>
 /// <param name="Methods">The log methods in declaration order.</param>
-/// <param name="TakenNames">Names that begin like the generated members' names (<c>__FapiLog_</c>) among the type's own name, its type parameters, its members and nested types, and its base types' non-private members and nested types, sorted; the generated members avoid them.</param>
+/// <param name="TakenNames">Names that begin like the generated members' names (<c>__FapiLog_</c>) among the type's own name, its type parameters, its members and nested types, its base types' members and nested types that it can see, and the generated members of base types it is nested in, sorted; the generated members avoid them.</param>
 internal sealed record LogType(
     string HintName, string Namespace, EquatableArray<ContainingType> Types, bool IsUnsafe, EquatableArray<LogMethod> Methods, EquatableArray<string> TakenNames)
 {
