@@ -66,6 +66,12 @@ internal sealed class LokiBatchEncoder
     private readonly long[] _lastTime = new long[StreamCount];
     private readonly long[] _lastSent = new long[StreamCount];
 
+    // Per stream, the last RecentTicks clock ticks entries were prepared in, and the latest time sent in each (see Spread):
+    // slots [stream * RecentTicks, (stream + 1) * RecentTicks), an empty one has tick long.MinValue.
+    private const int RecentTicks = 4;
+    private readonly long[] _recentTick = new long[StreamCount * RecentTicks];
+    private readonly long[] _recentSent = new long[StreamCount * RecentTicks];
+
     // The batch being prepared or encoded; Prepare(batch) and EncodeNext use this one unless given another.
     private LokiPreparedBatch? _current;
 
@@ -93,6 +99,7 @@ internal sealed class LokiBatchEncoder
 
         _lastTime.AsSpan().Fill(long.MinValue);
         _lastSent.AsSpan().Fill(long.MinValue);
+        _recentTick.AsSpan().Fill(long.MinValue);
         for (int s = 0; s < StreamCount; s++)
         {
             _jsonLevelValues[s] = JsonEncodedText.Encode(s_levelValues[s]);
@@ -689,8 +696,10 @@ internal sealed class LokiBatchEncoder
     /// the one before it. Loki keeps only one of a stream's entries with the same timestamp and line (it takes the others
     /// for retries of it), and the clock moves in 100 ns ticks while a call takes a few tens of ns, so the same event
     /// logged in a loop would otherwise lose most of its repeats. The spread stays inside the tick unless more than 100
-    /// entries share it, and carries over from the previous batch, whose last tick the next one often shares. Prepared once,
-    /// the times are what every attempt and every part after a 413 sends, so a retry still matches what already landed.
+    /// entries share it, and carries over from the previous batches, whose last ticks the next one often shares: also for
+    /// an entry older than the previous batch's latest (its producer read the clock first but claimed its slot after
+    /// another), which goes after what was sent in its own tick, not after the latest. Prepared once, the times are what
+    /// every attempt and every part after a 413 sends, so a retry still matches what already landed.
     /// </summary>
     private void Spread(int stream, int start, int end)
     {
@@ -704,14 +713,23 @@ internal sealed class LokiBatchEncoder
             long time = Prepared.Time[entry];
             long sent = time <= previousSent ? previousSent + 1 : time;
 
-            // An entry older than the previous batch's latest (its producer raced) is not moved after it: that would
-            // misplace it by far more than a tick.
-            if (time >= lastTime && sent <= lastSent)
+            if (time >= lastTime)
             {
-                sent = lastSent + 1;
+                if (sent <= lastSent)
+                {
+                    sent = lastSent + 1;
+                }
+            }
+            else if (SentInTick(stream, time) is long taken && sent <= taken)
+            {
+                // Older than the previous batch's latest: not moved after it, which would misplace it by far more than a
+                // tick, but after what an earlier batch sent in its tick (the same event logged just before it would
+                // otherwise have its timestamp, and Loki would keep one of the two).
+                sent = taken + 1;
             }
 
             Prepared.Time[entry] = sent;
+            RememberSent(stream, time, sent);
             previousTime = time;
             previousSent = sent;
         }
@@ -720,6 +738,50 @@ internal sealed class LokiBatchEncoder
         {
             _lastTime[stream] = previousTime;
             _lastSent[stream] = Math.Max(lastSent, previousSent);
+        }
+    }
+
+    /// <summary>The clock tick (100 ns) a time in nanoseconds falls in.</summary>
+    private static long TickOf(long time) => time >= 0 ? time / 100 : ((time + 1) / 100) - 1;
+
+    /// <summary>The latest time sent so far in the tick of <paramref name="time"/>, if that tick is among the stream's recent ones.</summary>
+    private long? SentInTick(int stream, long time)
+    {
+        long tick = TickOf(time);
+        for (int i = stream * RecentTicks; i < (stream + 1) * RecentTicks; i++)
+        {
+            if (_recentTick[i] == tick)
+            {
+                return _recentSent[i];
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Records <paramref name="sent"/> for the tick of <paramref name="time"/>, in place of the stream's oldest recent tick when it is new.</summary>
+    private void RememberSent(int stream, long time, long sent)
+    {
+        long tick = TickOf(time);
+        int oldest = stream * RecentTicks;
+        for (int i = stream * RecentTicks; i < (stream + 1) * RecentTicks; i++)
+        {
+            if (_recentTick[i] == tick)
+            {
+                _recentSent[i] = Math.Max(_recentSent[i], sent);
+                return;
+            }
+
+            if (_recentTick[i] < _recentTick[oldest])
+            {
+                oldest = i;
+            }
+        }
+
+        if (tick > _recentTick[oldest])
+        {
+            _recentTick[oldest] = tick;
+            _recentSent[oldest] = sent;
         }
     }
 

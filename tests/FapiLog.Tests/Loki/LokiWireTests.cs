@@ -282,6 +282,32 @@ public sealed class LokiWireTests
         Assert.Equal([ns, ns + 1, ns + 2, ns + 3, ns + 100, ns - 500, ns + 101, ns + 200], entries.Select(e => e.Nanoseconds));
     }
 
+    [Theory]
+    [InlineData(LokiFormat.Protobuf)]
+    [InlineData(LokiFormat.Json)]
+    public void A_raced_event_in_the_next_batch_does_not_take_the_timestamp_of_the_same_event_sent_before(LokiFormat format)
+    {
+        // X is logged at tick t; then A and B race: B reads the clock first (t), A later (t + 1), but A claims its slot
+        // first, and the batch ends between them. B, older than the previous batch's latest, kept its own time, X's, and
+        // with X's labels and line Loki kept one of the two.
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(Options(receiver, format));
+        long t = LokiTestEvents.BaseTicks;
+        var first = new LogRecord[2];
+        LokiTestEvents.Order(ref first[0], t, 1, "same", 1m);
+        LokiTestEvents.Order(ref first[1], t + 1, 1, "same", 1m);
+        var second = new LogRecord[1];
+        LokiTestEvents.Order(ref second[0], t, 1, "same", 1m);
+
+        sink.Push(LokiTestEvents.Batch(first), CancellationToken.None);
+        sink.Push(LokiTestEvents.Batch(second), CancellationToken.None);
+
+        // B goes after X within their tick, not after A.
+        long ns = LokiTestEvents.Nanoseconds(t);
+        List<DecodedEntry> entries = receiver.WaitForRequests(2).SelectMany(r => r.AllEntries()).ToList();
+        Assert.Equal([ns, ns + 100, ns + 1], entries.Select(e => e.Nanoseconds));
+    }
+
     [Fact]
     public void More_events_in_one_tick_than_it_has_nanoseconds_stay_distinct_and_in_order()
     {
