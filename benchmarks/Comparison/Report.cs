@@ -115,7 +115,8 @@ public static class Report
         for (int p = 0; p < rates.Length; p++)
         {
             int x0 = left + p * (panelW + gap);
-            svg.Append(Inv, $"<text x=\"{x0 + panelW / 2}\" y=\"{top - 6}\" text-anchor=\"middle\" font-weight=\"bold\">{rates[p]:N0} logs/s, 4 tasks</text>\n");
+            int tasks = results.First(r => r.Rate == rates[p]).Tasks;
+            svg.Append(Inv, $"<text x=\"{x0 + panelW / 2}\" y=\"{top - 6}\" text-anchor=\"middle\" font-weight=\"bold\">{rates[p]:N0} logs/s, {tasks} tasks</text>\n");
             svg.Append(Inv, $"<rect x=\"{x0}\" y=\"{top}\" width=\"{panelW}\" height=\"{panelH}\" fill=\"none\" stroke=\"#999\"/>\n");
             for (double d = lo; d <= hi; d++)
             {

@@ -57,7 +57,8 @@ internal static class CoreToCore
         echo.Join();
 
         double[] sorted = [.. windows.Order()];
-        double median = sorted[sorted.Length / 2];
+        int n = sorted.Length;
+        double median = n % 2 == 1 ? sorted[n / 2] : (sorted[(n / 2) - 1] + sorted[n / 2]) / 2;
         Console.WriteLine();
         Console.WriteLine($"result: {sorted.Length} windows of {RoundTripsPerWindow:N0} round trips; min {sorted[0]:N1} ns, " +
                           $"median {median:N1} ns, max {sorted[^1]:N1} ns; {sorted.Count(w => w > 1.5 * median)} window(s) above 1.5 x the median");
