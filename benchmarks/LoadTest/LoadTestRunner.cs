@@ -87,7 +87,10 @@ internal static partial class LoadTestRunner
 
         Console.WriteLine();
         Console.WriteLine("result");
-        Console.WriteLine($"  attempted      {attempted,14:N0}");
+        // The library's attempted is its own count (enqueued + dropped + sampled out): the calls the tasks made are counted
+        // here too, so that an event lost without being counted would show.
+        string callsMade = measured.Calls == attempted ? "the calls the tasks made" : $"BUT the tasks made {measured.Calls:N0} calls";
+        Console.WriteLine($"  attempted      {attempted,14:N0}   {callsMade}");
         Console.WriteLine($"  enqueued       {end.Enqueued - baseline.Enqueued,14:N0}");
         Console.WriteLine($"  dropped        {end.Dropped - baseline.Dropped,14:N0}   queue full {end.DroppedQueueFull - baseline.DroppedQueueFull:N0}, " +
                           $"block timeout {end.DroppedBlockTimeout - baseline.DroppedBlockTimeout:N0}, after shutdown {end.DroppedShutdown - baseline.DroppedShutdown:N0}, " +
@@ -140,7 +143,8 @@ internal static partial class LoadTestRunner
     /// over tasks, when it began and how long it ran.
     /// </summary>
     /// <param name="CompiledOnProducers">Methods the JIT compiled on the producer threads while they ran (a call that waits for the JIT).</param>
-    private sealed record Measurement(long[] Sorted, int PerTaskLimit, PauseStats Pauses, long Began, TimeSpan Elapsed, long CompiledOnProducers);
+    /// <param name="Calls">The calls the tasks made, counted by the tool itself (Sorted may keep fewer).</param>
+    private sealed record Measurement(long[] Sorted, int PerTaskLimit, PauseStats Pauses, long Began, TimeSpan Elapsed, long CompiledOnProducers, long Calls);
 
     /// <summary>Runs the tasks (paced, or flat out when the rate is 0) timing every <typeparamref name="TCall"/>.</summary>
     private static Measurement Measure<TCall>(LoadTestSettings s, Action<TimeSpan>? everySecond)
@@ -191,7 +195,7 @@ internal static partial class LoadTestRunner
         TimeSpan elapsed = Stopwatch.GetElapsedTime(began);
         long[] all = Merge(samples, counts);
         Array.Sort(all);
-        return new Measurement(all, sampleCapacity, PauseStats.Sum(pauses), began, elapsed, Interlocked.Read(ref compiledOnProducers));
+        return new Measurement(all, sampleCapacity, PauseStats.Sum(pauses), began, elapsed, Interlocked.Read(ref compiledOnProducers), counts.Sum());
     }
 
     /// <summary>
@@ -367,7 +371,7 @@ internal static partial class LoadTestRunner
             long before = Stopwatch.GetTimestamp();
             if (before >= end)
             {
-                return Math.Min(sent, samples.Length);
+                return sent;
             }
 
             OrderPlaced(task * 1_000_000_000L + sent, s_customers[sent & 7], 99.5);
