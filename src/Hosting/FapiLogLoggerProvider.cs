@@ -39,10 +39,11 @@ public sealed class FapiLogLoggerProvider : ILoggerProvider, ISupportExternalSco
     /// Creates a provider that writes to the global pipeline as <see cref="FapiLogging.Configure(Action{FapiLogOptions})"/> set it
     /// up (or as it configures itself from the environment on first use). <c>AddFapiLog</c> registers a provider that also
     /// starts the pipeline from the host's configuration; use this constructor when you manage the pipeline yourself.
+    /// It registers FapiLog's exit hooks (<see cref="FapiLogging.RegisterShutdownHooks"/>), as <c>AddFapiLog</c> does: an
+    /// application that logs through <c>ILogger</c> only has no <c>[FapiLog]</c> method, so no generated module
+    /// initializer registers them, and what was still queued when <c>Main</c> returned was lost without a word.
     /// </summary>
-    public FapiLogLoggerProvider()
-    {
-    }
+    public FapiLogLoggerProvider() => FapiLogging.RegisterShutdownHooks();
 
     internal FapiLogLoggerProvider(FapiLogPipelineHost host) => _host = host;
 

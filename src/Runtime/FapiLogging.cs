@@ -411,6 +411,7 @@ public static class FapiLogging
 
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         TimeSpan budget = pipeline.ShutdownTimeout;
+        LetGoOfConsoleLocks();
         if (exceptionObject is Exception ex && FapiLogRuntime.IsEnabled(LogLevel.Critical))
         {
             LogEventWriter writer = FapiLogRuntime.BeginWithin(s_unhandled, budget);
@@ -424,6 +425,31 @@ public static class FapiLogging
 
         ShutdownFrom(budget, start);
         Stderr.Drain(Remaining(budget, start));
+    }
+
+    /// <summary>
+    /// Lets go of <c>Console.Out</c>'s and <c>Console.Error</c>'s locks when the crashing thread holds them: a crash thrown
+    /// inside <c>Console.WriteLine</c> (a format string with more placeholders than values, a stdout gone) reaches the
+    /// handler with the writer's lock still held, and the console sink and FapiLog's stderr thread take those locks for
+    /// every write. The shutdown waited for a lock only this thread could give back, gave up after ShutdownTimeout, and
+    /// reported every event as not delivered. The thread does not go on: the process ends when the handler returns.
+    /// </summary>
+    private static void LetGoOfConsoleLocks()
+    {
+        try
+        {
+            foreach (object writer in new object[] { Console.Out, Console.Error })
+            {
+                while (Monitor.IsEntered(writer))
+                {
+                    Monitor.Exit(writer);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SynchronizationLockException or System.IO.IOException)
+        {
+            // Nothing held after all, or no console: the shutdown goes on as it would have.
+        }
     }
 
     /// <summary>Whether the crash is, or wraps (a static constructor's, say), the configuration error a log call already reported.</summary>

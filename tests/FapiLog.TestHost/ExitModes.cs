@@ -42,7 +42,9 @@ namespace FapiLog.TestHost;
 /// printing after the flush whether a Console.Error.Flush() on another thread returned ("error-flush=…"). stderr-line-lock (Linux): stderr
 /// a pipe this process reads itself, and a sink that fails with a 2 MiB message; prints "flushed=…", whether
 /// Console.Error's lock was free while the failure line was being written, and whether the line came whole.
-/// stderr-first-seen-replaced: FapiLog's stderr first touched while Console.Error is a StringWriter, then a sink failure
+/// bridge-exit: Configure and new FapiLogLoggerProvider() only (no exit hook registered by hand), COUNT events through
+/// ILogger, then returns from Main. crash-in-console-write: COUNT events to the console sink, then a crash thrown inside Console.WriteLine, which holds
+/// Console.Out's lock. stderr-first-seen-replaced: FapiLog's stderr first touched while Console.Error is a StringWriter, then a sink failure
 /// with a non-ASCII message once .NET's writer is back; prints "flushed=…". meter-set-level, meter-configure,
 /// meter-first-call: see <see cref="MeterFirstUse"/> (run with FAPILOG_FILE=FILE).
 /// </summary>
@@ -396,6 +398,38 @@ internal static class ExitModes
                 Console.WriteLine($"flushed={FapiLogging.Flush(TimeSpan.FromSeconds(30))}");
                 return 0;
             }
+
+            case "bridge-exit":
+            {
+                // An application that logs through ILogger only (no [FapiLog] method, so no generated module initializer)
+                // and manages the pipeline itself, as the README shows for FapiLogLoggerProvider's public constructor:
+                // Configure, then AddProvider(new FapiLogLoggerProvider()); COUNT events, then return from Main.
+                FapiLogging.Configure(o => FileOnly(o, file));
+                using ILoggerFactory factory = LoggerFactory.Create(b => b.AddProvider(new FapiLogLoggerProvider()));
+                ILogger logger = factory.CreateLogger("Tick");
+                for (long i = 0; i < count; i++)
+                {
+                    logger.LogInformation("Tick {Sequence}", i);
+                }
+
+                return 0;
+            }
+
+            case "crash-in-console-write":
+                // The default console sink (stdout a pipe, as in a container), COUNT events, then an unhandled exception
+                // thrown inside Console.WriteLine: a format string with more placeholders than values throws while
+                // Console.Out's lock is held, and the crash handler runs before that lock is released.
+                FapiLogging.RegisterShutdownHooks();
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = true;
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                    o.BatchSize = 1000;
+                    o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+                });
+                Ticks(count);
+                Console.WriteLine("{0} {1}", "only one value");
+                return 1;
 
             case "console":
                 // The default console sink, set up by the environment it was started with (NO_COLOR, FORCE_COLOR, TERM):

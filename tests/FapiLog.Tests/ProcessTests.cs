@@ -276,6 +276,39 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void An_application_that_configures_and_logs_through_the_ILogger_bridge_only_loses_nothing_when_Main_returns()
+    {
+        // Configure + new FapiLogLoggerProvider(), no [FapiLog] method and so no generated module initializer: nothing
+        // registered the exit hook, and the 50 queued events vanished with the process.
+        using RunningChild p = ChildProcess.Start("bridge-exit", _file, "50");
+        p.WaitForExit();
+
+        Assert.True(p.ExitCode == 0, p.StandardError);
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), Sequences());
+    }
+
+    [Fact]
+    public void A_crash_inside_Console_WriteLine_still_logs_it_and_everything_before_it_to_the_console()
+    {
+        // Console.WriteLine("{0} {1}", x) throws its FormatException while it holds Console.Out's lock, and the crash
+        // handler runs before that lock is released. The console sink takes the same lock for every batch: the worker
+        // waited for a lock only the crashing thread could give back, the shutdown gave up after ShutdownTimeout and
+        // reported all 101 events as not delivered (with stdout a file, none ever came out).
+        var environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" };
+        using RunningChild p = ChildProcess.StartWith(environment, "crash-in-console-write", _file, "100");
+        p.WaitForExit();
+        string output = p.StandardOutput;
+        string errors = p.StandardError;
+
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("System.FormatException", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("FapiLog: shutdown did not finish", errors, StringComparison.Ordinal);
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Count(l => l.Contains("Tick: Tick ", StringComparison.Ordinal)) == 100, "stdout:\n" + output + "\nstderr:\n" + errors);
+        Assert.Single(lines, l => l.Contains("FapiLog.UnhandledException", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Configure_after_the_exit_hook_shut_down_leaves_no_event_silently_queued()
     {
         // A ProcessExit handler of the user's runs after FapiLog's hook, configures FapiLog again and logs 20 events. Once,
