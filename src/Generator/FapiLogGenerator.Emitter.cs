@@ -178,22 +178,10 @@ public sealed partial class FapiLogGenerator
         private static void WriteDescriptor(IndentedWriter w, LogMethod method, string field, string factory)
         {
             List<LogParameter> arguments = method.Parameters.Where(p => p.Kind != ParameterKind.Exception).ToList();
-            // An obsolete method may name a type that is obsolete as an error, which the compiler allows inside it only: the
-            // descriptor, outside it, is obsolete too (an error no #pragma turns off, CS0619, otherwise).
-            w.Line(s_generatedCode);
-            if (method.IsObsolete)
-            {
-                w.Line("[global::System.Obsolete]");
-            }
-
+            WriteDescriptorAttributes(w, method);
             w.Line("private static readonly global::FapiLog.LogEventDescriptor " + field + " = " + factory + "();");
             w.Line();
-            w.Line(s_generatedCode);
-            if (method.IsObsolete)
-            {
-                w.Line("[global::System.Obsolete]");
-            }
-
+            WriteDescriptorAttributes(w, method);
             w.Line("private static global::FapiLog.LogEventDescriptor " + factory + "() => new global::FapiLog.LogEventDescriptor(");
             w.Indent();
             w.Line(method.EventId.ToString(CultureInfo.InvariantCulture) + ", " + Literal(method.EventName) + ", " + Level(method.Level) + ",");
@@ -206,6 +194,20 @@ public sealed partial class FapiLogGenerator
             }
 
             w.Unindent();
+        }
+
+        /// <summary>
+        /// The attributes of the descriptor field and its factory. An obsolete method may name a type that is obsolete as an
+        /// error, which the compiler allows inside it only: its descriptor, outside it, is obsolete too (CS0619 otherwise,
+        /// an error no #pragma turns off).
+        /// </summary>
+        private static void WriteDescriptorAttributes(IndentedWriter w, LogMethod method)
+        {
+            w.Line(s_generatedCode);
+            if (method.IsObsolete)
+            {
+                w.Line("[global::System.Obsolete]");
+            }
         }
 
         private static void WriteMethod(IndentedWriter w, LogMethod method, string field, string factory, bool nullableAnnotations)
