@@ -638,23 +638,38 @@ public static class FapiLogging
     {
         LogPipeline? previous;
         LogPipeline started;
-        bool sharesSinks;
+        var holders = new List<LogPipeline>();
         FapiLogMetrics.EnsureCreated();   // outside the lock, as in EnsureConfigured
         lock (s_lock)
         {
             previous = s_pipeline;
-            // A sink the old pipeline also has (Configure again with the same sink instance) must not be written to by two
-            // workers at once, nor disposed by the old one: the new worker starts once the old one has finished.
-            sharesSinks = previous is not null && SharesSinks(previous, options);
-            StartLocked(options, startWorker: !sharesSinks);
+            // A sink an earlier pipeline also has (Configure again with the same sink instance) must not be written to by two
+            // workers at once, nor disposed by the old one: the new worker starts once every such worker has finished. Not
+            // only the one replaced: a retired pipeline's worker may still be inside the sink (a shutdown given up on it, or
+            // another Configure still waiting for it) when a pipeline without the sink is replaced by one with it again.
+            if (previous is not null && SharesSinks(previous, options))
+            {
+                holders.Add(previous);
+            }
+
+            foreach (RetiredPipeline retired in s_retired)
+            {
+                retired.Settle();
+                if (retired.Live is { } live && SharesSinks(live, options))
+                {
+                    holders.Add(live);
+                }
+            }
+
+            StartLocked(options, startWorker: holders.Count == 0);
             started = s_pipeline!;
+            foreach (LogPipeline holder in holders)
+            {
+                holder.HandOver(started.Sinks);
+            }
+
             if (previous is not null)
             {
-                if (sharesSinks)
-                {
-                    previous.HandOver(started.Sinks);
-                }
-
                 // In the same step as the switch, so that the statistics never lose sight of its counts.
                 s_retired.Add(new RetiredPipeline(previous));
             }
@@ -666,13 +681,21 @@ public static class FapiLogging
             // room under Block, say) then finds the new one to claim in, and is not lost to the reconfiguration.
             previous.BeginReplacement(started);
             previous.Shutdown(previous.ShutdownTimeout);
-            if (sharesSinks)
-            {
-                // Also when that shutdown timed out: a worker given up on can still be inside a shared sink, and a sink is
-                // written to by one worker at a time. Until then the new queue takes events (and drops what does not fit).
-                previous.StartAfterExit(started);
-            }
+        }
 
+        if (holders.Count > 0)
+        {
+            // Also when a shutdown timed out: a worker given up on can still be inside a shared sink, and a sink is written to
+            // by one worker at a time. Until then the new queue takes events (and drops what does not fit).
+            var gate = new LogPipeline.StartGate(started, holders.Count);
+            foreach (LogPipeline holder in holders)
+            {
+                holder.StartAfterExit(gate);
+            }
+        }
+
+        if (previous is not null)
+        {
             lock (s_lock)
             {
                 foreach (RetiredPipeline retired in s_retired)

@@ -49,7 +49,8 @@ internal sealed class LogPipeline
     // The end of the last batch handed to every sink (the worker's own): a fault between that and the batch's release
     // leaves it in the queue, though the sinks have it.
     private long _handedOut;
-    private LogPipeline? _successor;
+    // Gates of later pipelines that took sinks over from this one, told when this worker exits.
+    private List<StartGate>? _successors;
     private long _finalTail = -1;
     private Action<LogPipeline>? _faultForTesting;
     private long _lastFullBatch;
@@ -144,11 +145,24 @@ internal sealed class LogPipeline
     private HashSet<LogSink>? _handedOver;
 
     /// <summary>
-    /// Marks <paramref name="sinks"/> as taken over by the next pipeline: this one's final flush still flushes them, but
-    /// leaves disposing them to the next one. Call before <see cref="Shutdown"/>.
+    /// Marks <paramref name="sinks"/> as taken over by a later pipeline: this one's final flush still flushes them, but
+    /// leaves disposing them to that one. Added to what earlier calls handed over (a retired pipeline whose worker still
+    /// runs can hand sinks to more than one later pipeline). Call before its worker finishes: before
+    /// <see cref="Shutdown"/>, or while it is still inside a sink.
     /// </summary>
     internal void HandOver(IEnumerable<LogSink> sinks)
-        => Volatile.Write(ref _handedOver, new HashSet<LogSink>(sinks, ReferenceEqualityComparer.Instance));
+    {
+        lock (_flushLock)
+        {
+            var all = new HashSet<LogSink>(sinks, ReferenceEqualityComparer.Instance);
+            if (Volatile.Read(ref _handedOver) is { } earlier)
+            {
+                all.UnionWith(earlier);
+            }
+
+            Volatile.Write(ref _handedOver, all);
+        }
+    }
 
     public LogQueue Queue => _queue;
 
@@ -556,13 +570,13 @@ internal sealed class LogPipeline
         {
             CloseDropTimer();
             _queue.MarkConsumerStopped();
-            LogPipeline? successor;
+            List<StartGate>? successors;
             List<TaskCompletionSource<bool>>? handed;
             lock (_flushLock)
             {
                 _workerExited = true;
-                successor = _successor;
-                _successor = null;
+                successors = _successors;
+                _successors = null;
                 // Waiters whose events were delivered succeed (once a sink that still holds them lets go, when the worker
                 // died without flushing them); the others fail now, since nothing will deliver them.
                 handed = CompleteFlushWaiters(_queue.Head, exiting: true, handOff: HeldAfterDeath);
@@ -574,27 +588,44 @@ internal sealed class LogPipeline
             }
 
             _stopped.TrySetResult();
-            successor?.StartWorker();
+            foreach (StartGate gate in successors ?? [])
+            {
+                gate.Arrive();
+            }
         }
     }
 
     /// <summary>
-    /// Starts <paramref name="next"/>'s worker once this pipeline's worker has exited (at once if it has): the pipeline that
-    /// took over this one's sinks must not write to them while this worker, given up on by a shutdown that timed out, may
-    /// still be inside one of them. No thread-pool continuation: this worker starts it on its way out.
+    /// Tells <paramref name="gate"/> once this pipeline's worker has exited (at once if it has): the pipeline that took over
+    /// this one's sinks must not write to them while this worker, given up on by a shutdown that timed out, may still be
+    /// inside one of them. No thread-pool continuation: this worker tells it on its way out.
     /// </summary>
-    internal void StartAfterExit(LogPipeline next)
+    internal void StartAfterExit(StartGate gate)
     {
         lock (_flushLock)
         {
             if (!_workerExited)
             {
-                _successor = next;
+                (_successors ??= []).Add(gate);
                 return;
             }
         }
 
-        next.StartWorker();
+        gate.Arrive();
+    }
+
+    /// <summary>Starts a pipeline's worker once every earlier pipeline it took sinks over from has told it its worker exited.</summary>
+    internal sealed class StartGate(LogPipeline next, int predecessors)
+    {
+        private int _waiting = predecessors;
+
+        public void Arrive()
+        {
+            if (Interlocked.Decrement(ref _waiting) == 0)
+            {
+                next.StartWorker();
+            }
+        }
     }
 
     /// <summary>True once the worker thread was started (tests: a successor waits for the pipeline it took sinks over from).</summary>
