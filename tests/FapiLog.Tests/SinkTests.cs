@@ -511,6 +511,72 @@ public class SinkTests
         Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
     }
 
+    private static LogBatch OneEvent(string payload)
+    {
+        var records = new LogRecord[1];
+        RetentionTests.Write(ref records[0], payload);
+        return new LogBatch(records, 0, 1, -1);
+    }
+
+    [Fact]
+    public void Two_file_sinks_on_one_path_take_turns_and_keep_each_others_lines()
+    {
+        // Configure again with the same FilePath (a configuration reload): the replaced pipeline's sink drains into the file
+        // while the new one's writes. Each found the file's end, then wrote there: one that found it before the other wrote
+        // wrote over the other's batch.
+        string file = TempLogFile();
+        var first = new JsonFileSink(file);
+        var second = new JsonFileSink(file);
+        using var firstFoundTheEnd = new ManualResetEventSlim();
+        using var goOn = new ManualResetEventSlim();
+        first.AfterSeekForTesting = () =>
+        {
+            firstFoundTheEnd.Set();
+            goOn.Wait(TestLog.Safety);
+        };
+
+        var firstWriter = new Thread(() => first.Write(OneEvent("first"), CancellationToken.None));
+        firstWriter.Start();
+        Assert.True(firstFoundTheEnd.Wait(TestLog.Safety));
+        var secondWriter = new Thread(() => second.Write(OneEvent("second"), CancellationToken.None));
+        secondWriter.Start();
+        // Until the second has written or waits for the first: only a wait of its own sets WaitSleepJoin (rendering and file
+        // I/O do not).
+        while (secondWriter.IsAlive && (secondWriter.ThreadState & ThreadState.WaitSleepJoin) == 0)
+        {
+            Thread.Yield();
+        }
+
+        goOn.Set();
+        Assert.True(firstWriter.Join(TestLog.Safety));
+        Assert.True(secondWriter.Join(TestLog.Safety));
+        first.Dispose();
+        second.Dispose();
+
+        string[] payloads = File.ReadAllLines(file).Select(line =>
+        {
+            using JsonDocument d = JsonDocument.Parse(line);
+            return d.RootElement.GetProperty("Payload").GetString()!;
+        }).ToArray();
+        Assert.Equal(new[] { "first", "second" }, payloads);
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
+    public void The_lock_of_a_path_goes_with_its_last_sink()
+    {
+        string file = TempLogFile();
+        var first = new JsonFileSink(file);
+        var second = new JsonFileSink(file);
+        Assert.True(JsonFileSink.HasSharedLock(file));
+        first.Dispose();
+        first.Dispose();
+        Assert.True(JsonFileSink.HasSharedLock(file));
+        second.Dispose();
+        Assert.False(JsonFileSink.HasSharedLock(file));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
     [Fact]
     public void The_file_sink_rejects_limits_it_cannot_keep()
     {

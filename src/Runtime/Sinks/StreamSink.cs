@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -80,7 +81,31 @@ public abstract class StreamSink : LogSink
             WriteRecord(in batch[i]);
         }
 
-        stream = BeforeWrite(stream, _bytes.Length);
+        // From finding the end to writing there, no other sink of this process writes the same file (see SharedFileLock).
+        object? sharedFile = SharedFileLock;
+        bool locked = false;
+        try
+        {
+            if (sharedFile is not null)
+            {
+                Monitor.Enter(sharedFile, ref locked);
+            }
+
+            stream = BeforeWrite(stream, _bytes.Length);
+            AfterSeekForTesting?.Invoke();
+            WriteRendered(stream);
+        }
+        finally
+        {
+            if (locked)
+            {
+                Monitor.Exit(sharedFile!);
+            }
+        }
+    }
+
+    private void WriteRendered(Stream stream)
+    {
         long start = stream.CanSeek ? stream.Position : -1;
         try
         {
@@ -106,6 +131,15 @@ public abstract class StreamSink : LogSink
             throw;
         }
     }
+
+    /// <summary>
+    /// Held by a batch from <see cref="BeforeWrite"/> to the end of its write, when other sinks of this process may write
+    /// the same file; null otherwise.
+    /// </summary>
+    private protected virtual object? SharedFileLock => null;
+
+    /// <summary>Tests: called between <see cref="BeforeWrite"/> and the write, under <see cref="SharedFileLock"/>.</summary>
+    internal Action? AfterSeekForTesting { get; set; }
 
     /// <summary>Cuts a seekable stream back to <paramref name="length"/> (what it held before a failed write); false when it cannot.</summary>
     private static bool TryCutBack(Stream stream, long length)
@@ -244,6 +278,14 @@ public sealed class JsonFileSink : StreamSink
     private bool _rollFailureReported;
     // Whether the rolled files above the retained count have been looked for: once per sink, at its first roll.
     private bool _swept;
+    private SharedPath? _sharedPath;
+
+    // Every sink of this process on one file (by full path) writes under one lock. Two of them append in two steps each, to
+    // the end each found, and without it a batch of one could land over the other's: the sink of a pipeline that Configure
+    // replaced (a configuration reload, the same FilePath) drains what it holds while the new pipeline's sink writes.
+    // Case-insensitive where file names usually are: two files that differ only in case then merely take turns.
+    private static readonly Dictionary<string, SharedPath> s_sharedPaths =
+        new(OperatingSystem.IsLinux() ? StringComparer.Ordinal : StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Opens (creating folders as needed) and appends to <paramref name="path"/>; other processes may read it meanwhile. The file is never rolled.</summary>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
@@ -289,6 +331,67 @@ public sealed class JsonFileSink : StreamSink
         if (maxBytes > 0 && !_rollable)
         {
             Stderr.Write($"FapiLog: {path} is a symbolic link; it is written to and never rolled (FileMaxBytes applies to plain files).");
+        }
+
+        _sharedPath = SharedPath.Join(fullPath);
+    }
+
+    private protected override object? SharedFileLock => _sharedPath;
+
+    /// <summary>The lock of one file's sinks, counted so that it goes once the last of them is disposed.</summary>
+    private sealed class SharedPath(string fullPath)
+    {
+        private int _sinks;
+
+        public static SharedPath Join(string fullPath)
+        {
+            lock (s_sharedPaths)
+            {
+                if (!s_sharedPaths.TryGetValue(fullPath, out SharedPath? shared))
+                {
+                    shared = new SharedPath(fullPath);
+                    s_sharedPaths.Add(fullPath, shared);
+                }
+
+                shared._sinks++;
+                return shared;
+            }
+        }
+
+        public void Leave()
+        {
+            lock (s_sharedPaths)
+            {
+                if (--_sinks == 0)
+                {
+                    s_sharedPaths.Remove(fullPath);
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether a sink of this process holds the lock of <paramref name="path"/> (tests).</summary>
+    internal static bool HasSharedLock(string path)
+    {
+        lock (s_sharedPaths)
+        {
+            return s_sharedPaths.ContainsKey(System.IO.Path.GetFullPath(path));
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        try
+        {
+            base.Dispose(disposing);
+        }
+        finally
+        {
+            if (disposing)
+            {
+                Interlocked.Exchange(ref _sharedPath, null)?.Leave();
+            }
         }
     }
 
