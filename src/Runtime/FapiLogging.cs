@@ -29,6 +29,11 @@ public static class FapiLogging
     private static int s_hooksRegistered;
     // Set by the ProcessExit hook: a pipeline configured from then on would never be shut down, so it is started shut down.
     private static volatile bool s_processExiting;
+    // Set by Shutdown, cleared by Configure: a log call that configures the pipeline from the environment after a Shutdown
+    // that found none (nothing had logged yet) starts it shut down, as after a Shutdown that found one. It was started
+    // running and took the event in, and nothing shut it down then: with FapiLogShutdownHook=false, what it held at exit
+    // vanished uncounted.
+    private static volatile bool s_shutdownAsked;
     // The configuration error EnsureConfigured (a first log call) last met in the environment and wrote to stderr: when
     // nothing catches it, it is the crash, and the crash handler must not configure (and write it) again.
     private static Exception? s_reportedEnvironmentError;
@@ -249,7 +254,8 @@ public static class FapiLogging
 
     /// <summary>
     /// Stops the pipeline: calls made from now on return at once (counted as dropped, reason
-    /// <see cref="DropReason.Shutdown"/>); everything logged before is delivered and the sinks are flushed and disposed.
+    /// <see cref="DropReason.Shutdown"/>), also when nothing had logged yet, until a <see cref="Configure(Action{FapiLogOptions})"/>;
+    /// everything logged before is delivered and the sinks are flushed and disposed.
     /// Idempotent and safe from any thread, including a <see cref="AppDomain.ProcessExit"/> handler. Waits at most
     /// <paramref name="timeout"/> in all (the wait for FapiLog's own lines on stderr included), also when a concurrent <see cref="Configure(Action{FapiLogOptions})"/> installs
     /// another pipeline meanwhile (it gets what is left of the timeout, and is shut down too); without one, each pipeline's
@@ -272,12 +278,23 @@ public static class FapiLogging
     }
 
     /// <summary>
+    /// Written before the pipeline is read, as EnsureConfigured writes the pipeline before it reads this: either the shutdown
+    /// finds the pipeline a first log call configures meanwhile, or that call finds the flag and shuts it down itself.
+    /// </summary>
+    private static void MarkShutdownAsked()
+    {
+        s_shutdownAsked = true;
+        Interlocked.MemoryBarrier();
+    }
+
+    /// <summary>
     /// <see cref="Shutdown(TimeSpan?)"/> with its timeout counted from <paramref name="start"/> (a Stopwatch timestamp): the
     /// crash handler's, which spent part of the timeout on the crash event before, so that a shutdown that then gives up
     /// says it waited the whole timeout ("did not finish within 2 s"), not what was left of it ("0 s").
     /// </summary>
     private static bool ShutdownFrom(TimeSpan? timeout, long start)
     {
+        MarkShutdownAsked();
         bool finished = true;
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
         while (pipeline is not null)
@@ -327,6 +344,7 @@ public static class FapiLogging
 
     private static async Task<bool> ShutdownAsyncCore(TimeSpan? timeout, CancellationToken cancellationToken)
     {
+        MarkShutdownAsked();
         bool finished = true;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         LogPipeline? pipeline = Volatile.Read(ref s_pipeline);
@@ -625,11 +643,12 @@ public static class FapiLogging
         }
 
         Interlocked.MemoryBarrier();   // as in Start: the pipeline is written above, the flag read here
-        if (started is not null && !forCrash && s_processExiting)
+        if (started is not null && !forCrash && (s_processExiting || s_shutdownAsked))
         {
             // The first log call (or SetMinimumLevel) made once the exit hook has run, from a ProcessExit handler that runs
-            // after FapiLog's: nothing would shut this pipeline down, and the events it took in would vanish uncounted when
-            // the process ends. Shut down now, outside the lock, it refuses them, counted as dropped (reason Shutdown).
+            // after FapiLog's, or after a Shutdown that found nothing to shut down: nothing would shut this pipeline down,
+            // and the events it took in would vanish uncounted when the process ends. Shut down now, outside the lock, it
+            // refuses them, counted as dropped (reason Shutdown).
             started.Shutdown(started.ShutdownTimeout);
         }
     }
@@ -642,6 +661,8 @@ public static class FapiLogging
         FapiLogMetrics.EnsureCreated();   // outside the lock, as in EnsureConfigured
         lock (s_lock)
         {
+            // Configure after Shutdown starts logging again (with sinks of its own: the old ones were disposed).
+            s_shutdownAsked = false;
             previous = s_pipeline;
             // A sink an earlier pipeline also has (Configure again with the same sink instance) must not be written to by two
             // workers at once, nor disposed by the old one: the new worker starts once every such worker has finished. Not
@@ -848,6 +869,7 @@ public static class FapiLogging
             pipeline = s_pipeline;
             s_pipeline = null;
             s_retired.Clear();
+            s_shutdownAsked = false;
             FapiLogRuntime.Reset();
         }
 

@@ -122,6 +122,51 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void A_call_after_a_Shutdown_that_came_before_any_call_is_refused_and_counted_until_Configure()
+    {
+        // A Shutdown that found no pipeline did nothing, and the next call configured a running one from the environment:
+        // it took the event in, and nothing would shut it down (with FapiLogShutdownHook=false, lost uncounted at exit).
+        Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
+        try
+        {
+            Assert.True(FapiLogging.Shutdown());
+            Hello("late");
+            FapiLogStatistics refused = FapiLogging.Statistics;
+            Assert.Equal(1, refused.Attempted);
+            Assert.Equal(0, refused.Enqueued);
+            Assert.Equal(1, refused.DroppedShutdown);
+
+            // Configure starts logging again.
+            var sink = new InMemorySink();
+            FapiLogging.Configure(o => o.AddSink(sink));
+            Hello("again");
+            Assert.True(FapiLogging.Flush(TestLog.Safety));
+            Assert.Equal(["Hello again"], sink.Events.Select(e => e.Message));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", null);
+        }
+    }
+
+    [Fact]
+    public async Task A_call_after_an_asynchronous_Shutdown_that_came_before_any_call_is_refused_and_counted()
+    {
+        Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
+        try
+        {
+            Assert.True(await FapiLogging.ShutdownAsync());
+            Hello("late");
+            Assert.Equal(0, FapiLogging.Statistics.Enqueued);
+            Assert.Equal(1, FapiLogging.Statistics.DroppedShutdown);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", null);
+        }
+    }
+
+    [Fact]
     public void Setting_the_level_before_anything_started_the_pipeline_starts_it_from_the_environment()
     {
         Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
