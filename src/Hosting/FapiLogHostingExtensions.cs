@@ -18,8 +18,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// (appsettings.json), then the <c>FAPILOG_*</c> environment variables, then the <c>configure</c> callbacks in
 /// the order they were added.</description></item>
 /// <item><description>A hosted service that starts the global pipeline before the other hosted services start (a bad
-/// setting fails the host's start with a <see cref="FapiLogConfigurationException"/> naming it) and flushes and shuts it
-/// down after they have stopped (ASP.NET Core shutdown, SIGTERM, Ctrl+C), within
+/// setting fails the host's start with a <see cref="FapiLogConfigurationException"/> naming it), flushes it after they
+/// have stopped (ASP.NET Core shutdown, SIGTERM, Ctrl+C) and shuts it down when the host is disposed (events logged by
+/// <c>ApplicationStopped</c> callbacks and by services being disposed are kept), each within
 /// <see cref="FapiLogOptions.ShutdownTimeout"/>.</description></item>
 /// <item><description><see cref="FapiLogLoggerProvider"/>, so that <see cref="ILogger"/> calls (ASP.NET Core's own logs and
 /// <c>[LoggerMessage]</c> methods included) reach the same queue and sinks as <c>[FapiLog]</c> methods.</description></item>

@@ -34,8 +34,8 @@ public sealed class FapiLogOptions
     public double SampleRate { get; set; } = 0.1;
 
     /// <summary>
-    /// Queue fill (share of <see cref="QueueCapacity"/>, above 0 and at most 1) above which <see cref="OverflowStrategy.Sample"/> starts
-    /// sampling. Default 0.75; env <c>FAPILOG_SAMPLE_HIGH_WATER</c>.
+    /// Queue fill (share of <see cref="QueueCapacity"/>, above 0 and at most 1) from which <see cref="OverflowStrategy.Sample"/>
+    /// samples: a call that finds at least this share of the capacity queued is sampled. Default 0.75; env <c>FAPILOG_SAMPLE_HIGH_WATER</c>.
     /// </summary>
     public double SampleHighWaterMark { get; set; } = 0.75;
 

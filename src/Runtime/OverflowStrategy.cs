@@ -14,7 +14,7 @@ public enum OverflowStrategy
     Block = 1,
 
     /// <summary>
-    /// While the queue is above <see cref="FapiLogOptions.SampleHighWaterMark"/>, only <see cref="FapiLogOptions.SampleRate"/>
+    /// While the queue is filled to <see cref="FapiLogOptions.SampleHighWaterMark"/> or beyond, only <see cref="FapiLogOptions.SampleRate"/>
     /// of the events below <c>Error</c> are kept (the rest are counted as sampled out); <c>Error</c> and <c>Critical</c> are
     /// never sampled out. Events are dropped only when the queue is full.
     /// </summary>
