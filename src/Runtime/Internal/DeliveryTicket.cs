@@ -1,3 +1,5 @@
+using System;
+using System.Numerics;
 using System.Threading;
 
 namespace FapiLog.Internal;
@@ -5,9 +7,15 @@ namespace FapiLog.Internal;
 /// <summary>
 /// The delivery count of one batch while a sink with a send buffer of its own (Loki) still holds it: the pipeline holds
 /// the ticket while it hands the batch to its sinks, each such sink holds it until its sender pushed or gave the batch up,
-/// and the last to let go counts the batch as delivered, or as failed when any sink failed it. So
+/// and the last to let go counts each event of the batch as delivered, or as failed when any sink failed it. So
 /// <see cref="FapiLogStatistics.Delivered"/> means delivered, not queued in a sink.
 /// </summary>
+/// <remarks>
+/// A sink that pushes a batch in several requests (past <c>MaxBatchBytes</c>, or halved after a 413) can fail some of its
+/// events and deliver the others: it marks the failed ones by their place in the batch. They were all counted failed,
+/// and the events Loki took were missing from <see cref="FapiLogStatistics.Delivered"/>. The marks are kept only once a
+/// batch fails in part, which allocates then, on a failure path.
+/// </remarks>
 internal sealed class DeliveryTicket
 {
     private readonly PipelineCounters _counters;
@@ -15,6 +23,9 @@ internal sealed class DeliveryTicket
     private int _holds;
     private int _failed;
     private int _count;
+    // Events failed by some holder, a bit each by place in the batch; under its own lock (holders release from their threads).
+    private ulong[]? _failedEvents;
+    private bool _anyMarked;
 
     public DeliveryTicket(PipelineCounters counters, TicketPool pool)
     {
@@ -27,12 +38,41 @@ internal sealed class DeliveryTicket
         _count = count;
         _failed = 0;
         _holds = 1;
+        if (_anyMarked)
+        {
+            Array.Clear(_failedEvents!);
+            _anyMarked = false;
+        }
     }
 
     /// <summary>A sink keeps the batch for later: the count waits for its <see cref="Release"/>.</summary>
     public void Hold() => Interlocked.Increment(ref _holds);
 
-    /// <summary>Lets go; <paramref name="failed"/> when this holder failed the batch (or some of it).</summary>
+    /// <summary>
+    /// Marks the events at <paramref name="places"/>[<paramref name="from"/>..<paramref name="to"/>) (places in the batch) as
+    /// failed by this holder, which then releases with <c>failed: false</c> unless it failed the whole batch.
+    /// </summary>
+    public void MarkFailed(int[] places, int from, int to)
+    {
+        lock (this)
+        {
+            int words = (_count + 63) >> 6;
+            if (_failedEvents is null || _failedEvents.Length < words)
+            {
+                _failedEvents = new ulong[words];
+            }
+
+            for (int i = from; i < to; i++)
+            {
+                int place = places[i];
+                _failedEvents[place >> 6] |= 1UL << (place & 63);
+            }
+
+            _anyMarked = true;
+        }
+    }
+
+    /// <summary>Lets go; <paramref name="failed"/> when this holder failed the whole batch.</summary>
     public void Release(bool failed)
     {
         if (failed)
@@ -45,13 +85,30 @@ internal sealed class DeliveryTicket
             return;
         }
 
-        if (Volatile.Read(ref _failed) != 0)
+        int failedEvents = _count;
+        if (Volatile.Read(ref _failed) == 0)
         {
-            _counters.CountFailed(_count);
+            failedEvents = 0;
+            lock (this)
+            {
+                if (_anyMarked)
+                {
+                    foreach (ulong word in _failedEvents!)
+                    {
+                        failedEvents += BitOperations.PopCount(word);
+                    }
+                }
+            }
         }
-        else
+
+        if (failedEvents > 0)
         {
-            _counters.CountDelivered(_count);
+            _counters.CountFailed(failedEvents);
+        }
+
+        if (failedEvents < _count)
+        {
+            _counters.CountDelivered(_count - failedEvents);
         }
 
         _pool.Return(this);

@@ -68,6 +68,8 @@ public sealed class LokiSink : LogSink
     // The send buffer, guarded by _gate: batches in the order written; the head is the one being pushed.
     private readonly object _gate = new();
     private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket, long Number)> _pending = new();
+    // The parts (from, to) in send order of the batch being sent that were given up: the sender's only (see Send).
+    private readonly List<(int From, int To)> _failedParts = new();
     private readonly Stack<LokiPreparedBatch> _spare = new();
     private long _bufferedBytes;
     private long _accepted;
@@ -711,6 +713,7 @@ public sealed class LokiSink : LogSink
             int failed;
             Failure? failure;
             _countedOfBatch = 0;
+            _failedParts.Clear();
             try
             {
                 failed = Send(prepared, token, out failure);
@@ -718,10 +721,17 @@ public sealed class LokiSink : LogSink
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 // Not expected (every request failure is an Attempt); the rest of the batch (parts sent before stay sent)
-                // is given up rather than the thread lost.
-                failed = prepared.Count - _countedOfBatch;
+                // is given up rather than the thread lost. The parts are settled in send order, so the rest is what follows.
+                int rest = prepared.Count - _countedOfBatch;
+                _failedParts.Add((_countedOfBatch, prepared.Count));
+                failed = 0;
+                foreach ((int from, int to) in _failedParts)
+                {
+                    failed += to - from;
+                }
+
                 failure = new Failure(LokiFailureReasons.Error, 0, false, 1, $"{ex.GetType().Name}: {ex.Message}");
-                CountPartFailed(failed, LokiFailureReasons.Error, requests: 0);
+                CountPartFailed(rest, LokiFailureReasons.Error, requests: 0);
             }
 
             int entries = prepared.Count;
@@ -747,11 +757,19 @@ public sealed class LokiSink : LogSink
                     _unflushedEntries = (int)Math.Min(int.MaxValue, (long)_unflushedEntries + entries);
                 }
 
-                Recycle(prepared);
-
                 // Counted before a flush is told (a flush that returns has the batch in the statistics), and before a
-                // canceller waiting for this batch (see CancelSends) is woken.
-                ticket?.Release(failed: failure is not null);
+                // canceller waiting for this batch (see CancelSends) is woken. Event by event: the parts Loki took of a batch
+                // it failed in part are delivered.
+                if (ticket is not null && failed > 0 && failed < entries)
+                {
+                    foreach ((int from, int to) in _failedParts)
+                    {
+                        ticket.MarkFailed(prepared.Order, from, to);
+                    }
+                }
+
+                Recycle(prepared);
+                ticket?.Release(failed: failed >= entries && failed > 0);
                 Monitor.PulseAll(_gate);
             }
 
@@ -886,8 +904,11 @@ public sealed class LokiSink : LogSink
                     // wait the same way while the buffer fills up, so it is given up with the same reason.
                     CountPartFailed(count - to, f.Reason, requests: 0);
                     failed += count - to;
+                    _failedParts.Add((from, count));
                     break;
                 }
+
+                _failedParts.Add((from, to));
             }
 
             from = to;

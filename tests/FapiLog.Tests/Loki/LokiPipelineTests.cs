@@ -32,6 +32,86 @@ public sealed class LokiPipelineTests
         _ => ResponsePlan.NoContent,
     };
 
+    /// <summary>
+    /// A Loki behind a proxy that takes at most two entries a request (413 above) and refuses (400) a request that holds
+    /// one of <paramref name="refused"/>.
+    /// </summary>
+    private static LokiReceiver RefusingSome(params long[] refused) => new((_, request) =>
+        request.AllEntries().Count() > 2 ? new ResponsePlan(413, Body: "too large")
+        : request.AllEntries().Any(e => refused.Contains(e.Json.GetProperty("OrderId").GetInt64())) ? new ResponsePlan(400, Body: "bad entry")
+        : ResponsePlan.NoContent);
+
+    private static LokiSink FastRetrying(Uri url)
+    {
+        var loki = new LokiOptions
+        {
+            Url = url,
+            MinBackoff = TimeSpan.FromMilliseconds(5),
+            MaxBackoff = TimeSpan.FromMilliseconds(20),
+        };
+        return new LokiSink(loki);
+    }
+
+    [Fact]
+    public void A_batch_Loki_takes_in_part_counts_the_events_it_took_as_delivered_and_only_the_others_as_failed()
+    {
+        // One pipeline batch of four goes out in requests of two: Loki takes the one with orders 3 and 4 and refuses the
+        // one with 1 and 2. All four were counted failed, and none delivered, while Loki's own statistics said 2 and 2.
+        using var receiver = RefusingSome(1);
+        FapiLogOptions options = TestLog.Options(o => o.BatchSize = 4);
+        LokiSink loki = FastRetrying(receiver.Url);
+        var pipeline = new LogPipeline(options, [loki], startWorker: false);
+        for (int i = 1; i <= 4; i++)
+        {
+            Assert.True(LokiTestEvents.LogOrder(pipeline, i, "alice", i));
+        }
+
+        pipeline.StartWorkerForTesting();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(2, loki.Statistics.EntriesSent);
+        Assert.Equal(2, loki.Statistics.EntriesFailed);
+        FapiLogStatistics stats = pipeline.GetStatistics();
+        Assert.Equal(4, stats.Enqueued);
+        Assert.Equal(2, stats.Delivered);
+        Assert.Equal(2, stats.Failed);
+    }
+
+    [Theory]
+    // Of four events (sent in requests of two: orders 1 and 2, then 3 and 4), the first Loki refuses orders 1 and 2, the
+    // second 3 and 4, the third 1 and 2 again: no event reached every sink, so all four failed, each counted once.
+    [InlineData("1 3 2", 0, 4)]
+    // Both refuse orders 3 and 4 (an in-memory sink beside them takes all): 1 and 2 are delivered.
+    [InlineData("4 3", 2, 2)]
+    public void Loki_sinks_that_fail_parts_of_a_batch_count_each_event_once_failed_when_any_failed_it(string refusedBySink, long delivered, long failed)
+    {
+        LokiReceiver[] receivers = refusedBySink.Split(' ').Select(order => RefusingSome(long.Parse(order, System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        try
+        {
+            FapiLogOptions options = TestLog.Options(o => o.BatchSize = 4);
+            LogSink[] sinks = [.. receivers.Select(r => FastRetrying(r.Url)), new InMemorySink()];
+            var pipeline = new LogPipeline(options, sinks, startWorker: false);
+            for (int i = 1; i <= 4; i++)
+            {
+                Assert.True(LokiTestEvents.LogOrder(pipeline, i, "alice", i));
+            }
+
+            pipeline.StartWorkerForTesting();
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+            FapiLogStatistics stats = pipeline.GetStatistics();
+            Assert.Equal(delivered, stats.Delivered);
+            Assert.Equal(failed, stats.Failed);
+        }
+        finally
+        {
+            foreach (LokiReceiver receiver in receivers)
+            {
+                receiver.Dispose();
+            }
+        }
+    }
+
     [Fact]
     public void With_Block_nothing_is_lost_or_duplicated_whatever_the_receiver_does_within_the_retry_bound()
     {
