@@ -629,7 +629,18 @@ public static class FapiLogging
                 try
                 {
                     options.ApplyEnvironment();
-                    StartLocked(options);
+                    if (s_shutdownAsked && !forCrash)
+                    {
+                        // After a Shutdown that found nothing to shut down: a pipeline only to refuse and count the calls
+                        // (shut down below), without opening the file or Loki's connection the environment names.
+                        options.QueueCapacity = 1;
+                        StartLocked(options, withSinks: false);
+                    }
+                    else
+                    {
+                        StartLocked(options);
+                    }
+
                     started = s_pipeline;
                 }
                 catch (FapiLogConfigurationException ex)
@@ -661,8 +672,6 @@ public static class FapiLogging
         FapiLogMetrics.EnsureCreated();   // outside the lock, as in EnsureConfigured
         lock (s_lock)
         {
-            // Configure after Shutdown starts logging again (with sinks of its own: the old ones were disposed).
-            s_shutdownAsked = false;
             previous = s_pipeline;
             // A sink an earlier pipeline also has (Configure again with the same sink instance) must not be written to by two
             // workers at once, nor disposed by the old one: the new worker starts once every such worker has finished. Not
@@ -683,6 +692,9 @@ public static class FapiLogging
             }
 
             StartLocked(options, startWorker: holders.Count == 0);
+            // Configure after Shutdown starts logging again (with sinks of its own: the old ones were disposed). Once it has
+            // succeeded: one that threw (a bad setting, a file it cannot open) installed nothing, and the shutdown stands.
+            s_shutdownAsked = false;
             started = s_pipeline!;
             foreach (LogPipeline holder in holders)
             {
@@ -752,11 +764,11 @@ public static class FapiLogging
         return false;
     }
 
-    private static void StartLocked(FapiLogOptions options, bool startWorker = true)
+    private static void StartLocked(FapiLogOptions options, bool startWorker = true, bool withSinks = true)
     {
         options.Validate();
-        List<LogSink> sinks = BuildSinks(options);
-        if (sinks.Count == 0)
+        List<LogSink> sinks = withSinks ? BuildSinks(options) : [];
+        if (sinks.Count == 0 && withSinks)
         {
             // Valid (a service that only wants the statistics, say), but more often a mistake: Console = false (or
             // FAPILOG_CONSOLE=false) and no file, Loki or sink of your own. Events are then counted as delivered to nothing.

@@ -150,6 +150,48 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void A_call_after_a_Shutdown_that_came_before_any_call_opens_nothing_the_environment_names()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"));
+        Environment.SetEnvironmentVariable("FAPILOG_FILE", Path.Combine(folder, "app.jsonl"));
+        Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
+        using var stderr = new StderrCapture();
+        try
+        {
+            Assert.True(FapiLogging.Shutdown());
+            Hello("late");
+            Assert.Equal(1, FapiLogging.Statistics.DroppedShutdown);
+            Assert.False(Directory.Exists(folder), "the file the environment names is not created for a refused call");
+            Assert.DoesNotContain("no sink is configured", stderr.Text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_FILE", null);
+            Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", null);
+        }
+    }
+
+    [Fact]
+    public void A_Configure_that_fails_after_Shutdown_leaves_the_shutdown_standing()
+    {
+        // The flag was cleared before the options were checked: a Configure that threw installed nothing, and the next call
+        // configured a running pipeline from the environment that nothing would shut down.
+        Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");
+        try
+        {
+            Assert.True(FapiLogging.Shutdown());
+            Assert.Throws<FapiLogConfigurationException>(() => FapiLogging.Configure(o => o.BatchSize = 0));
+            Hello("late");
+            Assert.Equal(0, FapiLogging.Statistics.Enqueued);
+            Assert.Equal(1, FapiLogging.Statistics.DroppedShutdown);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", null);
+        }
+    }
+
+    [Fact]
     public async Task A_call_after_an_asynchronous_Shutdown_that_came_before_any_call_is_refused_and_counted()
     {
         Environment.SetEnvironmentVariable("FAPILOG_CONSOLE", "false");

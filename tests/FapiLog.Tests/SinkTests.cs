@@ -518,15 +518,34 @@ public class SinkTests
         return new LogBatch(records, 0, 1, -1);
     }
 
-    [Fact]
-    public void Two_file_sinks_on_one_path_take_turns_and_keep_each_others_lines()
+    [Theory]
+    [InlineData("the same path")]
+    [InlineData("a linked folder")]
+    [InlineData("a link to the file")]
+    public void Two_file_sinks_on_one_file_take_turns_and_keep_each_others_lines(string reachedThrough)
     {
         // Configure again with the same FilePath (a configuration reload): the replaced pipeline's sink drains into the file
         // while the new one's writes. Each found the file's end, then wrote there: one that found it before the other wrote
-        // wrote over the other's batch.
+        // wrote over the other's batch. Also when the two paths differ only by a symbolic link (/var/log linked to
+        // /data/log, macOS's /tmp, a current.jsonl that links to the file).
         string file = TempLogFile();
+        string folder = Path.GetDirectoryName(file)!;
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(file, []);
+        string other = file;
+        if (reachedThrough == "a linked folder")
+        {
+            other = Path.Combine(folder + "-link", "app.jsonl");
+            Directory.CreateSymbolicLink(folder + "-link", folder);
+        }
+        else if (reachedThrough == "a link to the file")
+        {
+            other = Path.Combine(folder, "current.jsonl");
+            File.CreateSymbolicLink(other, file);
+        }
+
         var first = new JsonFileSink(file);
-        var second = new JsonFileSink(file);
+        var second = new JsonFileSink(other);
         using var firstFoundTheEnd = new ManualResetEventSlim();
         using var goOn = new ManualResetEventSlim();
         first.AfterSeekForTesting = () =>
@@ -553,13 +572,26 @@ public class SinkTests
         first.Dispose();
         second.Dispose();
 
+        // A line written over shows as what is left of it.
         string[] payloads = File.ReadAllLines(file).Select(line =>
         {
-            using JsonDocument d = JsonDocument.Parse(line);
-            return d.RootElement.GetProperty("Payload").GetString()!;
+            try
+            {
+                using JsonDocument d = JsonDocument.Parse(line);
+                return d.RootElement.GetProperty("Payload").GetString()!;
+            }
+            catch (JsonException)
+            {
+                return "unparsable: " + line;
+            }
         }).ToArray();
         Assert.Equal(new[] { "first", "second" }, payloads);
-        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        if (Directory.Exists(folder + "-link"))
+        {
+            Directory.Delete(folder + "-link");
+        }
+
+        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

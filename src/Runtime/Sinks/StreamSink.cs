@@ -333,8 +333,42 @@ public sealed class JsonFileSink : StreamSink
             Stderr.Write($"FapiLog: {path} is a symbolic link; it is written to and never rolled (FileMaxBytes applies to plain files).");
         }
 
-        _sharedPath = SharedPath.Join(fullPath);
+        _sharedPath = SharedPath.Join(CanonicalPath(fullPath));
     }
+
+    /// <summary>
+    /// The file's path with every symbolic link resolved (a log folder that links elsewhere, a <c>current.jsonl</c> that
+    /// links to the file): two sinks that reach one file by different paths share its lock. On Windows, and when the path
+    /// cannot be resolved, the full path as given.
+    /// </summary>
+    private static string CanonicalPath(string fullPath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return fullPath;
+        }
+
+        nint resolved = RealPath(fullPath, 0);
+        if (resolved == 0)
+        {
+            return fullPath;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved) ?? fullPath;
+        }
+        finally
+        {
+            Free(resolved);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
+    private static extern nint RealPath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, nint resolved);
+
+    [DllImport("libc", EntryPoint = "free")]
+    private static extern void Free(nint pointer);
 
     private protected override object? SharedFileLock => _sharedPath;
 
@@ -375,7 +409,7 @@ public sealed class JsonFileSink : StreamSink
     {
         lock (s_sharedPaths)
         {
-            return s_sharedPaths.ContainsKey(System.IO.Path.GetFullPath(path));
+            return s_sharedPaths.ContainsKey(CanonicalPath(System.IO.Path.GetFullPath(path)));
         }
     }
 
