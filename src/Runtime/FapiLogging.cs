@@ -645,8 +645,14 @@ public static class FapiLogging
                 }
                 catch (FapiLogConfigurationException ex)
                 {
-                    // A bad FAPILOG_* value, or one the process cannot afford (a queue too large for its memory).
-                    Stderr.Write("FapiLog: " + ex.Message);
+                    // A bad FAPILOG_* value, or one the process cannot afford (a queue too large for its memory). Every later
+                    // call fails the same way and throws it too (the value is read again); stderr is told once, not once a
+                    // call: a loop that caught it wrote a thousand lines.
+                    if (Volatile.Read(ref s_reportedEnvironmentError)?.Message != ex.Message)
+                    {
+                        Stderr.Write("FapiLog: " + ex.Message);
+                    }
+
                     Volatile.Write(ref s_reportedEnvironmentError, ex);
                     throw;
                 }
@@ -882,6 +888,7 @@ public static class FapiLogging
             s_pipeline = null;
             s_retired.Clear();
             s_shutdownAsked = false;
+            s_reportedEnvironmentError = null;
             FapiLogRuntime.Reset();
         }
 

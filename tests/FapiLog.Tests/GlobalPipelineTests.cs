@@ -281,6 +281,28 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void A_bad_environment_fails_every_call_but_says_so_on_stderr_once()
+    {
+        // Every call reads the variables again and throws; a loop that caught the exception wrote a line per call.
+        Environment.SetEnvironmentVariable("FAPILOG_BATCH_SIZE", "-7");
+        using var stderr = new StderrCapture();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var ex = Assert.Throws<FapiLogConfigurationException>(() => Hello("x"));
+                Assert.Equal("FAPILOG_BATCH_SIZE", ex.Setting);
+            }
+
+            Assert.Single(stderr.Text.Split('\n'), l => l.Contains("FAPILOG_BATCH_SIZE: '-7'", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FAPILOG_BATCH_SIZE", null);
+        }
+    }
+
+    [Fact]
     public void After_shutdown_calls_return_at_once_and_are_counted()
     {
         var sink = new InMemorySink();

@@ -68,6 +68,10 @@ public sealed class LokiSink : LogSink
     // The send buffer, guarded by _gate: batches in the order written; the head is the one being pushed.
     private readonly object _gate = new();
     private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket, long Number)> _pending = new();
+    // When the last "retrying" line was said (a timestamp of _reportClock; 0 for never), and whether no push went through
+    // since: the sender's only (see SayRetrying).
+    private long _retryingSaidAt;
+    private bool _retryingSaid;
     // The parts (from, to) in send order of the batch being sent that were given up: the sender's only (see Send).
     private readonly List<(int From, int To)> _failedParts = new();
     private readonly Stack<LokiPreparedBatch> _spare = new();
@@ -850,6 +854,46 @@ public sealed class LokiSink : LogSink
         }
     }
 
+    /// <summary>Least time between two "retrying" lines: a Loki that flaps says so once a minute, not once a push.</summary>
+    internal static readonly TimeSpan RetryingLineInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Says on stderr, at the first failed attempt of a push that will be tried again, that Loki cannot be reached. The
+    /// failure report comes only once a batch is given up, after every attempt: with the defaults about six minutes of
+    /// backoff, during which a wrong URL or a Loki that is down looked like a sink that works. At most one such line a
+    /// <see cref="RetryingLineInterval"/>; the sender's thread only.
+    /// </summary>
+    private void SayRetrying(Attempt failed, TimeSpan delay)
+    {
+        TimeProvider clock = _reportClock;
+        long now = clock.GetTimestamp();
+        if (_retryingSaidAt != 0 && clock.GetElapsedTime(_retryingSaidAt, now) < RetryingLineInterval)
+        {
+            return;
+        }
+
+        _retryingSaidAt = now;
+        _retryingSaid = true;
+        Stderr.Write($"FapiLog: Loki push to {_endpoint} failed ({failed.Reason}: {failed.Detail}); trying again, " +
+            $"up to {_maxAttempts} attempts in all (next in {delay.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s). " +
+            "The events wait in the send buffer meanwhile, and are counted as failed only if every attempt fails.");
+    }
+
+    /// <summary>After a "retrying" line, says that the push it was about went through (a push given up is reported instead).</summary>
+    private void SayPushedAgain(int attempt)
+    {
+        if (!_retryingSaid)
+        {
+            return;
+        }
+
+        _retryingSaid = false;
+        if (attempt > 1)
+        {
+            Stderr.Write($"FapiLog: Loki push to {_endpoint} went through at attempt {attempt}.");
+        }
+    }
+
     private void Report(Failure failure, int failed, int entries)
     {
         LokiPushException exception = CreateException(failure, failed, entries);
@@ -947,6 +991,7 @@ public sealed class LokiSink : LogSink
             if (result.Reason is null)
             {
                 Volatile.Write(ref _trouble, null);
+                SayPushedAgain(attempt);
                 _counters.CountSent(entries, body.Count);
                 Settle(entries);
                 return null;
@@ -988,6 +1033,10 @@ public sealed class LokiSink : LogSink
             backoff = backoff * 2 > _maxBackoff ? _maxBackoff : backoff * 2;
             _counters.CountRetry();
             LastRetryDelay = delay;
+            if (attempt == 1)
+            {
+                SayRetrying(result, delay);
+            }
 
             // A kernel wait that shutdown's abort token ends at once; no timer, no thread pool.
             if (cancellationToken.WaitHandle.WaitOne(delay))

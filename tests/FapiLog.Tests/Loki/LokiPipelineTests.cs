@@ -113,6 +113,32 @@ public sealed class LokiPipelineTests
     }
 
     [Fact]
+    public void A_push_that_will_be_tried_again_is_said_on_stderr_at_once_and_so_is_its_success_once_a_minute_at_most()
+    {
+        // The failure report came only once a batch was given up, after every attempt (about six minutes with the
+        // defaults): a wrong URL, or a Loki that is down, looked meanwhile like a sink that works.
+        using var receiver = new LokiReceiver((i, _) => i is 0 or 1 or 3 ? new ResponsePlan(503, Body: "ingester down") : ResponsePlan.NoContent);
+        FapiLogOptions options = TestLog.Options();
+        var pipeline = new LogPipeline(options, [FastRetrying(receiver.Url)]);
+        using var stderr = new StderrCapture();
+        Assert.True(LokiTestEvents.LogOrder(pipeline, 1, "alice", 1));
+        Assert.True(pipeline.Flush(TestLog.Safety));
+        // A second outage within the minute says nothing new (a Loki that flaps), and its push goes through quietly.
+        Assert.True(LokiTestEvents.LogOrder(pipeline, 2, "bob", 2));
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(5, receiver.Requests.Count);
+        Assert.Equal(2, pipeline.GetStatistics().Delivered);
+        string[] lines = stderr.Lines();
+        string retrying = Assert.Single(lines, l => l.Contains("trying again", StringComparison.Ordinal));
+        Assert.Contains($"Loki push to {receiver.Url}", retrying, StringComparison.Ordinal);
+        Assert.Contains("http_503", retrying, StringComparison.Ordinal);
+        Assert.Contains("up to 10 attempts in all", retrying, StringComparison.Ordinal);
+        Assert.Single(lines, l => l.Contains("went through at attempt 3", StringComparison.Ordinal));
+        Assert.Equal(2, lines.Length);
+    }
+
+    [Fact]
     public void With_Block_nothing_is_lost_or_duplicated_whatever_the_receiver_does_within_the_retry_bound()
     {
         using var receiver = new LokiReceiver((i, _) => Flaky(i));
