@@ -533,6 +533,37 @@ public sealed class StderrPipelineTests
         }
     }
 
+    [Fact]
+    public void Calls_after_the_shutdown_are_said_on_stderr_the_first_at_once_the_others_once_a_interval_or_at_the_next_shutdown()
+    {
+        // Counted, and never said: the application's last line, logged after app.Run() returned (the host had shut the
+        // pipeline down), vanished without a word.
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.TimeProvider = time;
+            o.DropWarningInterval = TimeSpan.FromSeconds(10);
+        });
+        LogPipeline pipeline = TestLog.Start(options);
+        using var stderr = new StderrCapture();
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+        Assert.Empty(stderr.Lines());
+
+        Assert.False(TestLog.Emit(pipeline, 1, 0));   // said at once
+        Assert.False(TestLog.Emit(pipeline, 1, 1));   // within the interval: kept back...
+        Assert.False(TestLog.Emit(pipeline, 1, 2));
+        Assert.Equal([AfterShutdown(1)], stderr.Lines());
+        Assert.True(pipeline.Shutdown(TestLog.Safety));   // ...until the next shutdown call (the exit hook's)
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(TestLog.Emit(pipeline, 1, 3));   // the interval has passed: at once again
+
+        Assert.Equal([AfterShutdown(1), AfterShutdown(2), AfterShutdown(1)], stderr.Lines());
+        Assert.Equal(4, pipeline.GetStatistics().DroppedShutdown);
+
+        static string AfterShutdown(int count) =>
+            $"FapiLog dropped {count} event(s) since the last report (queue full: 0, block timeout: 0, after shutdown: {count}, worker stopped: 0) and sampled out 0";
+    }
+
     /// <summary>A sink that runs <paramref name="onFlush"/> at its flush (the worker's final one, in this use).</summary>
     private sealed class FlushHookSink(Action onFlush) : LogSink
     {

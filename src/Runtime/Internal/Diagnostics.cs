@@ -562,14 +562,26 @@ internal sealed class DropWarning
     {
         get
         {
-            // Drops after shutdown are reported only when shutdown has nothing else to say: they are expected. Read without
-            // the lock to decide whether to look (the worker does after every batch); TakeLine reads again under it.
-            return _counters.Dropped(DropReason.QueueFull) != Volatile.Read(ref _reported[0])
-                || _counters.Dropped(DropReason.BlockTimeout) != Volatile.Read(ref _reported[1])
-                || _counters.Dropped(DropReason.WorkerStopped) != Volatile.Read(ref _reported[3])
-                || _counters.SampledOut != Volatile.Read(ref _reported[Sampled]);
+            // Drops after shutdown are expected while it runs (calls that race it), and reported then only when shutdown has
+            // something else to say; once the worker has exited, a call is no race but a line logged too late (after
+            // app.Run() returned, say), and it is said too. Read without the lock to decide whether to look (the worker
+            // does after every batch); TakeLine reads again under it.
+            return HasUnreportedBesidesShutdown
+                || (_shutdownDropsSaid && _counters.Dropped(DropReason.Shutdown) != Volatile.Read(ref _reported[2]));
         }
     }
+
+    /// <summary>Drops that stderr has not been told about yet, those refused after the shutdown left aside.</summary>
+    public bool HasUnreportedBesidesShutdown =>
+        _counters.Dropped(DropReason.QueueFull) != Volatile.Read(ref _reported[0])
+        || _counters.Dropped(DropReason.BlockTimeout) != Volatile.Read(ref _reported[1])
+        || _counters.Dropped(DropReason.WorkerStopped) != Volatile.Read(ref _reported[3])
+        || _counters.SampledOut != Volatile.Read(ref _reported[Sampled]);
+
+    /// <summary>From the worker's exit on: calls refused after the shutdown are drops to say, not a race with it.</summary>
+    public void SayShutdownDrops() => _shutdownDropsSaid = true;
+
+    private volatile bool _shutdownDropsSaid;
 
     /// <summary>A line was said on stderr that the sinks have not had yet: the worker writes it into them when it looks.</summary>
     public bool HasOwed => _hasOwed;

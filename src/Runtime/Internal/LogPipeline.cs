@@ -37,6 +37,8 @@ internal sealed class LogPipeline
     private ITimer? _dropTimer;
     private bool _dropTimerArmed;
     private bool _dropTimerClosed;
+    // Whether a drop after the worker's last report has been said (under _dropTimerLock): the first is said at once.
+    private bool _lateDropSaid;
     private long _flushTarget = -1;
     private int _shutdownState;
     private bool _workerExited;
@@ -296,6 +298,11 @@ internal sealed class LogPipeline
         }
 
         bool result = finished && AllReleased;
+        if (finished)
+        {
+            SayLateDrops();
+        }
+
         // The worker died with Loki's sender holding batches, which outlasted the wait: given up, counted and said as they
         // are when a live worker does not finish. Left to themselves they stayed pending, the sender retrying them after
         // Shutdown had returned, and nothing said so. Once: GiveUp does nothing for a later shutdown.
@@ -354,6 +361,11 @@ internal sealed class LogPipeline
         }
 
         bool result = finished && AllReleased;
+        if (finished)
+        {
+            SayLateDrops();
+        }
+
         if (finished && HeldAfterDeath && !await WaitAsync(HeldDrained(), HeldWait(timeout, start), cancellationToken).ConfigureAwait(false))
         {
             GiveUpHeldAfterDeath(reportedTimeout ?? timeout);
@@ -1069,8 +1081,19 @@ internal sealed class LogPipeline
 
                 if (_dropTimerClosed)
                 {
-                    // The worker has made its last report (a call that counted its drop after that, having given up just
-                    // before the shutdown): nothing would say the drop, and no timer may be armed, so it is said now.
+                    // The worker has made its last report (a call that counted its drop after that: one that gave up just
+                    // before the shutdown, or a call made after it): nothing would say the drop, and no timer may be armed,
+                    // so it is said now. Calls made after the shutdown, the first at once, later ones once the interval has
+                    // passed, and those within it by the next shutdown call (the exit hook's; see SayLateDrops): a loop
+                    // that logs on after the shutdown would otherwise write a line per call.
+                    if (_lateDropSaid && !_dropWarning.HasUnreportedBesidesShutdown
+                        && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero)
+                    {
+                        Interlocked.Exchange(ref _queue.DropReportPending, 0);
+                        return false;
+                    }
+
+                    _lateDropSaid = true;
                     break;
                 }
 
@@ -1158,6 +1181,7 @@ internal sealed class LogPipeline
     private void CloseDropTimer()
     {
         bool armed;
+        _dropWarning.SayShutdownDrops();
         lock (_dropTimerLock)
         {
             _dropTimerClosed = true;
@@ -1173,6 +1197,20 @@ internal sealed class LogPipeline
             // report it held is made here (the timer being closed, at once).
             ReportHeld(mayWait: true);
         }
+    }
+
+    /// <summary>Once the worker has exited: says on stderr the drops counted since, that the interval kept back (see SayOrArm).</summary>
+    private void SayLateDrops()
+    {
+        lock (_dropTimerLock)
+        {
+            if (!_dropTimerClosed)
+            {
+                return;
+            }
+        }
+
+        SayDropsLeft();
     }
 
     /// <summary>Says on stderr, within the interval or not, the drops counted after the worker's last report (the sinks are done).</summary>

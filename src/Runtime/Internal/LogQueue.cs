@@ -194,6 +194,9 @@ internal sealed class LogQueue
                 }
 
                 _counters.CountDrop((DropReason)reason);
+                // Said on stderr as any drop is: a call after the shutdown (the application's last line, logged after
+                // app.Run() returned) was counted and nothing said it was lost.
+                SayDrop(mayWait: false);
                 return ClaimOutcome.Refused;
             }
 
