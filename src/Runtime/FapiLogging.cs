@@ -597,7 +597,7 @@ public static class FapiLogging
         // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
         // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
         Stderr.Write($"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
-            $"{undelivered} event(s) were not delivered yet (a sink is slow or hung{troubles}). {statistics}");
+            $"{undelivered} event(s) were not delivered to every sink yet (a sink is slow or hung{troubles}). {statistics}");
         Stderr.Drain(Remaining(budget, start));
         return false;
     }

@@ -122,7 +122,7 @@ public sealed class LifecycleRaceTests : IDisposable
         // pipeline, said nothing, and the process ended with the event lost and unreported.
         Assert.False(flushed);
         string report = Assert.Single(stderr.Text.Split('\n'), l => l.Contains("FapiLog: SIGTERM:", StringComparison.Ordinal));
-        Assert.Contains("the flush did not finish within 0.3 s; 1 event(s) were not delivered yet", report, StringComparison.Ordinal);
+        Assert.Contains("the flush did not finish within 0.3 s; 1 event(s) were not delivered to every sink yet", report, StringComparison.Ordinal);
         // The old pipeline gets what is left of the one timeout, not a timeout of its own on top.
         Assert.NotNull(given);
         Assert.True(given < timeout, $"the replaced pipeline's flush was given {given}, more than what was left of {timeout}");

@@ -449,7 +449,7 @@ internal sealed class LogPipeline
         _abort.Cancel();
         GiveUpHeldBySinks();
         string named = namedAtDeath > 0 ? $", {namedAtDeath} of them named already when the worker stopped" : "";
-        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered{named} " +
+        Stderr.Write($"FapiLog: shutdown did not finish within {timeout.TotalSeconds:0.###} s; {undelivered} event(s) were not delivered to every sink{named} " +
             $"(a sink is slow or hung{Troubles()}). {GetStatistics()}");
     }
 

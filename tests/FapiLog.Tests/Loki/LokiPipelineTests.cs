@@ -694,7 +694,7 @@ public sealed class LokiPipelineTests
             // A reader adding up the lines counts each event once: the death line names the stranded event only, and the
             // give-up line, which counts it again beside the one Loki held, says so.
             Assert.Single(stderr.Lines(), l => l.StartsWith($"FapiLog: the background worker stopped unexpectedly; {(stranded ? 1 : 0)} queued event(s)", StringComparison.Ordinal));
-            Assert.Equal(stranded, stderr.Text.Contains("2 event(s) were not delivered, 1 of them named already when the worker stopped (", StringComparison.Ordinal));
+            Assert.Equal(stranded, stderr.Text.Contains("2 event(s) were not delivered to every sink, 1 of them named already when the worker stopped (", StringComparison.Ordinal));
 
             // Counted as given up at shutdown, as a shutdown that gives up on a live worker counts it (the sender counts
             // the push it was told to cancel); the stranded event stays pending, as the death line said.
