@@ -175,7 +175,7 @@ public static class FapiLogConfigurationBinder
             if (property is null)
             {
                 // A misspelt key may be a misspelt secret (BearerTokn): its value is not shown, its name is enough.
-                throw new FapiLogConfigurationException(setting, Hidden(child.Value), "a Loki setting (" + DescribeProperties(typeof(LokiOptions)) + ")");
+                throw FapiLogConfigurationException.UnknownKey(setting, Hidden(child.Value), "Loki", Settings(typeof(LokiOptions)));
             }
 
             if (child.Value is not null && string.IsNullOrWhiteSpace(child.Value))
@@ -226,7 +226,7 @@ public static class FapiLogConfigurationBinder
         if (property is null || !property.CanWrite)
         {
             // A misspelt key (LokiUrl) may hold a URL with credentials: shown as a refused URL is.
-            throw new FapiLogConfigurationException(setting, LokiOptions.RedactText(value), "a FapiLog setting (" + DescribeProperties(typeof(FapiLogOptions)) + ")");
+            throw FapiLogConfigurationException.UnknownKey(setting, LokiOptions.RedactText(value), "FapiLog", Settings(typeof(FapiLogOptions)));
         }
 
         property.SetValue(options, ConvertScalar(value, property.PropertyType, setting));
@@ -331,19 +331,20 @@ public static class FapiLogConfigurationBinder
         return null;
     }
 
-    private static string DescribeProperties([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type type)
+    /// <summary>The settings that configuration can set on <paramref name="type"/>: not those only code can give (objects).</summary>
+    private static List<string> Settings([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type type)
     {
         var names = new List<string>();
         foreach (PropertyInfo property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
-            if (property.Name is not "Sinks" and not "TimeProvider")
+            if (property.Name is not "Sinks" and not "TimeProvider" and not "HttpMessageHandler")
             {
                 names.Add(property.Name);
             }
         }
 
         names.Sort(StringComparer.Ordinal);
-        return string.Join(", ", names);
+        return names;
     }
 
     private static int ParseInt(string value, string setting)

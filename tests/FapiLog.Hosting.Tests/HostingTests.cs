@@ -238,6 +238,21 @@ public sealed class HostingTests : HostingTestBase
     }
 
     [Theory]
+    [InlineData("FapiLog:QueueCapcity", "Unknown FapiLog setting FapiLog:QueueCapcity (did you mean QueueCapacity?): the FapiLog settings are ")]
+    [InlineData("FapiLog:flushintervall", "Unknown FapiLog setting FapiLog:flushintervall (did you mean FlushInterval?)")]
+    [InlineData("FapiLog:Loki:Lables:app", "Unknown Loki setting FapiLog:Loki:Lables (did you mean Labels?): the Loki settings are ")]
+    [InlineData("FapiLog:Colour", "Unknown FapiLog setting FapiLog:Colour: the FapiLog settings are ")]
+    public async Task A_misspelt_key_is_called_unknown_and_the_setting_it_most_likely_meant_is_named(string key, string expected)
+    {
+        // It read "FapiLog:QueueCapcity: '5000' is not valid; expected a FapiLog setting (...)": the value blamed, not the key.
+        using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { [key] = "5" });
+
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.StartsWith(expected, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("HttpMessageHandler", ex.Message, StringComparison.Ordinal);   // set in code only
+    }
+
+    [Theory]
     [InlineData("ftp://user:pa55word@example:3100/")]
     [InlineData("ftp://example:3100/?api_key=pa55word")]
     public async Task A_refused_Loki_url_is_not_echoed_with_its_credentials(string url)
