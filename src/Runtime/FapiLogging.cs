@@ -871,7 +871,7 @@ public static class FapiLogging
         catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
             throw new FapiLogConfigurationException(nameof(FapiLogOptions.FilePath), path,
-                $"a file that can be created or appended to (FAPILOG_FILE sets it too); opening it failed with {ex.GetType().Name}: {ex.Message}", ex);
+                $"a file that can be created or appended to (set in code, by FAPILOG_FILE or by FapiLog:FilePath in appsettings.json); opening it failed with {ex.GetType().Name}: {ex.Message}", ex);
         }
     }
 

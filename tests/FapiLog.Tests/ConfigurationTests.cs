@@ -222,4 +222,26 @@ public class ConfigurationTests
             System.IO.Directory.Delete(folder);
         }
     }
+
+    [Fact]
+    public void A_file_path_through_a_file_names_that_file_and_where_the_path_can_be_set()
+    {
+        // .NET's own error ("Could not find a part of the path") sent an operator looking for a missing folder, and the
+        // message named FAPILOG_FILE alone as where FilePath comes from, also when appsettings.json set it.
+        string file = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N") + ".txt");
+        System.IO.File.WriteAllText(file, "not a folder");
+        try
+        {
+            string path = System.IO.Path.Combine(file, "logs", "app.jsonl");
+            var options = new FapiLogOptions { FilePath = path, Console = false };
+            var ex = Assert.Throws<FapiLogConfigurationException>(() => FapiLogging.BuildSinks(options));
+            Assert.Contains($"'{file}' is a file, not a folder", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("FapiLog:FilePath", ex.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("Could not find a part of the path", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            System.IO.File.Delete(file);
+        }
+    }
 }

@@ -487,6 +487,16 @@ public sealed class JsonFileSink : StreamSink
         string? folder = System.IO.Path.GetDirectoryName(path);
         if (!string.IsNullOrEmpty(folder))
         {
+            // .NET says "Could not find a part of the path" when a folder on the way is a file, which sends an operator
+            // looking for a folder that is missing.
+            for (string? above = folder; !string.IsNullOrEmpty(above); above = System.IO.Path.GetDirectoryName(above))
+            {
+                if (File.Exists(above))
+                {
+                    throw new IOException($"'{above}' is a file, not a folder, so '{path}' cannot be created.");
+                }
+            }
+
             Directory.CreateDirectory(folder);
         }
 
