@@ -54,7 +54,10 @@ public static class FapiLogConfigurationBinder
             {
                 if (child.GetChildren() is IEnumerable<IConfigurationSection> nested && HasAny(nested))
                 {
-                    throw new FapiLogConfigurationException(setting, null, "a single value, not a section");
+                    // A misspelt section (Lokki) is an unknown key first, not a known one given the wrong shape.
+                    throw FindProperty(typeof(FapiLogOptions), key) is null
+                        ? FapiLogConfigurationException.UnknownKey(setting, null, "FapiLog", Settings(typeof(FapiLogOptions)))
+                        : new FapiLogConfigurationException(setting, null, "a single value, not a section");
                 }
 
                 continue;
@@ -225,8 +228,9 @@ public static class FapiLogConfigurationBinder
         PropertyInfo? property = FindProperty(typeof(FapiLogOptions), key);
         if (property is null || !property.CanWrite)
         {
-            // A misspelt key (LokiUrl) may hold a URL with credentials: shown as a refused URL is.
-            throw FapiLogConfigurationException.UnknownKey(setting, LokiOptions.RedactText(value), "FapiLog", Settings(typeof(FapiLogOptions)));
+            // A misspelt or misplaced key may hold a secret (LokiUrl with credentials, a Loki Password one level too high):
+            // its value is not kept, its name is enough.
+            throw FapiLogConfigurationException.UnknownKey(setting, Hidden(value), "FapiLog", Settings(typeof(FapiLogOptions)));
         }
 
         property.SetValue(options, ConvertScalar(value, property.PropertyType, setting));

@@ -222,7 +222,6 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:FileMaxBytes", "10MB", "FapiLog:FileMaxBytes")]
     [InlineData("FapiLog:FileRetainedFiles", "-1", "FileRetainedFiles")]
     [InlineData("FapiLog:Loki:Url", "ftp://example", "FapiLog:Loki:Url")]
-    [InlineData("FapiLog:QueueCapcity", "10", "FapiLog:QueueCapcity")]
     [InlineData("FapiLog:Loki", "http://127.0.0.1:3100", "FapiLog:Loki")]
     [InlineData("FapiLog:Console", "sometimes", "FapiLog:Console")]
     public async Task A_bad_setting_fails_the_host_start_naming_it(string key, string value, string expectedSetting)
@@ -242,13 +241,17 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:flushintervall", "Unknown FapiLog setting FapiLog:flushintervall (did you mean FlushInterval?)")]
     [InlineData("FapiLog:Loki:Lables:app", "Unknown Loki setting FapiLog:Loki:Lables (did you mean Labels?): the Loki settings are ")]
     [InlineData("FapiLog:Colour", "Unknown FapiLog setting FapiLog:Colour: the FapiLog settings are ")]
+    [InlineData("FapiLog:Lokki:Url", "Unknown FapiLog setting FapiLog:Lokki (did you mean Loki?)")]
+    [InlineData("FapiLog:Lokki:Labels:app", "Unknown FapiLog setting FapiLog:Lokki (did you mean Loki?)")]
     public async Task A_misspelt_key_is_called_unknown_and_the_setting_it_most_likely_meant_is_named(string key, string expected)
     {
-        // It read "FapiLog:QueueCapcity: '5000' is not valid; expected a FapiLog setting (...)": the value blamed, not the key.
+        // It read "FapiLog:QueueCapcity: '5000' is not valid; expected a FapiLog setting (...)": the value blamed, not the key;
+        // a misspelt section read "'(null)' is not valid; expected a single value, not a section".
         using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { [key] = "5" });
 
         FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
         Assert.StartsWith(expected, ex.Message, StringComparison.Ordinal);
+        Assert.NotEqual("5", ex.Value);   // a misspelt key may be a misspelt secret
         Assert.DoesNotContain("HttpMessageHandler", ex.Message, StringComparison.Ordinal);   // set in code only
     }
 
@@ -271,7 +274,9 @@ public sealed class HostingTests : HostingTestBase
     [InlineData("FapiLog:Loki:BearerTokn", "pa55word", "(hidden)")]                               // a misspelt secret
     [InlineData("FapiLog:Loki:Urll", "http://127.0.0.1:3100", "(hidden)")]                        // any unknown Loki key
     [InlineData("FapiLog:Loki", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a URL given to the section
-    [InlineData("FapiLog:LokiUrl", "https://123456:pa55word@logs.example.net", "(hidden)@logs.example.net")] // a misspelt top-level key
+    [InlineData("FapiLog:LokiUrl", "https://123456:pa55word@logs.example.net", "(hidden)")]        // a misspelt top-level key
+    [InlineData("FapiLog:Password", "pa55word", "(hidden)")]                                     // a Loki secret one level too high
+    [InlineData("FapiLog:BearerTokn", "pa55word", "(hidden)")]
     [InlineData("FapiLog:Loki:Url", "https://123456:pa55word@logs.example.net", "https://(hidden)@logs.example.net/")] // named by its key, not as Loki.Url
     [InlineData("FapiLog:Loki:Headers:X-Api-Key", "pa55word\u00e9", "X-Api-Key (value hidden)")]          // a header value HttpClient refuses
     public async Task A_refused_value_that_may_be_a_secret_is_not_echoed(string key, string value, string shown)

@@ -446,7 +446,29 @@ internal static class SinkFailureReporter
             state.LastLine = Carry(state.LastLine, previous, then, clock, now);
             state.LastReport = Carry(state.LastReport, previous, then, clock, now);
             state.FailingSince = Carry(state.FailingSince, previous, then, clock, now);
+            state.RetryingLine = Carry(state.RetryingLine, previous, then, clock, now);
             sink._reportClock = clock;
+        }
+    }
+
+    /// <summary>
+    /// Whether a line that <paramref name="sink"/> will try a push again is due (none yet, or <paramref name="interval"/>
+    /// since the last, on the sink's report clock); if so, it is taken as said now.
+    /// </summary>
+    public static bool TakeRetryingLine(LogSink sink, TimeSpan interval)
+    {
+        SinkFailureState state = StateOf(sink);
+        lock (state)
+        {
+            TimeProvider clock = sink._reportClock;
+            long now = clock.GetTimestamp();
+            if (state.RetryingLine is { } last && clock.GetElapsedTime(last, now) < interval)
+            {
+                return false;
+            }
+
+            state.RetryingLine = now;
+            return true;
         }
     }
 
@@ -512,6 +534,9 @@ internal sealed class SinkFailureState
 
     /// <summary>A line said the sink fails, and none since that it works again.</summary>
     public bool ReportedFailing;
+
+    /// <summary>When the sink last said it would try a push again (Loki), or null before the first.</summary>
+    public long? RetryingLine;
 }
 
 /// <summary>
@@ -566,21 +591,33 @@ internal sealed class DropWarning
             // something else to say; once the worker has exited, a call is no race but a line logged too late (after
             // app.Run() returned, say), and it is said too. Read without the lock to decide whether to look (the worker
             // does after every batch); TakeLine reads again under it.
-            return HasUnreportedBesidesShutdown
-                || (_shutdownDropsSaid && _counters.Dropped(DropReason.Shutdown) != Volatile.Read(ref _reported[2]));
+            return HasUnreportedBesidesClosed
+                || _counters.Dropped(DropReason.WorkerStopped) != Volatile.Read(ref _reported[3])
+                || (_shutdownDropsSaid
+                    && _counters.Dropped(DropReason.Shutdown) > Math.Max(Volatile.Read(ref _reported[2]), _shutdownDropsBefore));
         }
     }
 
-    /// <summary>Drops that stderr has not been told about yet, those refused after the shutdown left aside.</summary>
-    public bool HasUnreportedBesidesShutdown =>
+    /// <summary>
+    /// Drops that stderr has not been told about yet, those a closed queue refuses (after the shutdown, after the worker
+    /// died) left aside: after the worker's exit those are said once an interval, not once a call.
+    /// </summary>
+    public bool HasUnreportedBesidesClosed =>
         _counters.Dropped(DropReason.QueueFull) != Volatile.Read(ref _reported[0])
         || _counters.Dropped(DropReason.BlockTimeout) != Volatile.Read(ref _reported[1])
-        || _counters.Dropped(DropReason.WorkerStopped) != Volatile.Read(ref _reported[3])
         || _counters.SampledOut != Volatile.Read(ref _reported[Sampled]);
 
-    /// <summary>From the worker's exit on: calls refused after the shutdown are drops to say, not a race with it.</summary>
-    public void SayShutdownDrops() => _shutdownDropsSaid = true;
+    /// <summary>
+    /// From the worker's exit on: calls refused after the shutdown are drops to say, not a race with it. Those that raced
+    /// it (counted before now) still get no line of their own; the next line counts them.
+    /// </summary>
+    public void SayShutdownDrops()
+    {
+        _shutdownDropsBefore = _counters.Dropped(DropReason.Shutdown);
+        _shutdownDropsSaid = true;
+    }
 
+    private long _shutdownDropsBefore;
     private volatile bool _shutdownDropsSaid;
 
     /// <summary>A line was said on stderr that the sinks have not had yet: the worker writes it into them when it looks.</summary>

@@ -1086,7 +1086,7 @@ internal sealed class LogPipeline
                     // so it is said now. Calls made after the shutdown, the first at once, later ones once the interval has
                     // passed, and those within it by the next shutdown call (the exit hook's; see SayLateDrops): a loop
                     // that logs on after the shutdown would otherwise write a line per call.
-                    if (_lateDropSaid && !_dropWarning.HasUnreportedBesidesShutdown
+                    if (_lateDropSaid && !_dropWarning.HasUnreportedBesidesClosed
                         && _dropWarning.TimeUntilDue(_time, _dropWarningInterval) > TimeSpan.Zero)
                     {
                         Interlocked.Exchange(ref _queue.DropReportPending, 0);

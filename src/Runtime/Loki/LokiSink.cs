@@ -68,10 +68,10 @@ public sealed class LokiSink : LogSink
     // The send buffer, guarded by _gate: batches in the order written; the head is the one being pushed.
     private readonly object _gate = new();
     private readonly Queue<(LokiPreparedBatch Batch, long Bytes, DeliveryTicket? Ticket, long Number)> _pending = new();
-    // When the last "retrying" line was said (a timestamp of _reportClock; 0 for never), and whether no push went through
-    // since: the sender's only (see SayRetrying).
-    private long _retryingSaidAt;
+    // Whether a "retrying" line was said and no push went through or was given up since, and whether the batch being sent
+    // met a failed attempt (a retry or a 413 split): the sender's only (see SayRetrying).
     private bool _retryingSaid;
+    private bool _batchRetried;
     // The parts (from, to) in send order of the batch being sent that were given up: the sender's only (see Send).
     private readonly List<(int From, int To)> _failedParts = new();
     private readonly Stack<LokiPreparedBatch> _spare = new();
@@ -718,6 +718,7 @@ public sealed class LokiSink : LogSink
             Failure? failure;
             _countedOfBatch = 0;
             _failedParts.Clear();
+            _batchRetried = false;
             try
             {
                 failed = Send(prepared, token, out failure);
@@ -865,21 +866,23 @@ public sealed class LokiSink : LogSink
     /// </summary>
     private void SayRetrying(Attempt failed, TimeSpan delay)
     {
-        TimeProvider clock = _reportClock;
-        long now = clock.GetTimestamp();
-        if (_retryingSaidAt != 0 && clock.GetElapsedTime(_retryingSaidAt, now) < RetryingLineInterval)
+        // Timed with the failure reports' state, which a pipeline with another clock that takes the sink over carries over.
+        if (!SinkFailureReporter.TakeRetryingLine(this, RetryingLineInterval))
         {
             return;
         }
 
-        _retryingSaidAt = now;
         _retryingSaid = true;
         Stderr.Write($"FapiLog: Loki push to {_endpoint} failed ({failed.Reason}: {failed.Detail}); trying again, " +
             $"up to {_maxAttempts} attempts in all (next in {delay.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s). " +
             "The events wait in the send buffer meanwhile, and are counted as failed only if every attempt fails.");
     }
 
-    /// <summary>After a "retrying" line, says that the push it was about went through (a push given up is reported instead).</summary>
+    /// <summary>
+    /// After a "retrying" line, says that the batch it was about went through: at a later attempt, or in parts after a 413
+    /// (each part then goes through at its first attempt). A batch given up is reported as failed instead, and a batch
+    /// that went through without trouble says nothing.
+    /// </summary>
     private void SayPushedAgain(int attempt)
     {
         if (!_retryingSaid)
@@ -888,9 +891,9 @@ public sealed class LokiSink : LogSink
         }
 
         _retryingSaid = false;
-        if (attempt > 1)
+        if (_batchRetried)
         {
-            Stderr.Write($"FapiLog: Loki push to {_endpoint} went through at attempt {attempt}.");
+            Stderr.Write($"FapiLog: Loki push to {_endpoint} went through at attempt {attempt}{(attempt == 1 ? " of a part, after the request was split" : string.Empty)}.");
         }
     }
 
@@ -997,6 +1000,7 @@ public sealed class LokiSink : LogSink
                 return null;
             }
 
+            _batchRetried = true;
             if (result.Reason != LokiFailureReasons.Shutdown)
             {
                 // Cancelled in flight says nothing about Loki; the attempt before it, still quoted, does.
@@ -1011,6 +1015,8 @@ public sealed class LokiSink : LogSink
             bool shutdown = result.Reason == LokiFailureReasons.Shutdown;
             if (shutdown || !result.Retryable || attempt >= _maxAttempts)
             {
+                // Given up: the failure report follows, and no later push may say this one went through.
+                _retryingSaid = false;
                 CountPartFailed(entries, result.Reason, requests: 1);
                 // Cancelled in flight, a retry says nothing about Loki: the attempt before it does.
                 return shutdown && previous.Reason is not null

@@ -41,16 +41,7 @@ public sealed class LokiPipelineTests
         : request.AllEntries().Any(e => refused.Contains(e.Json.GetProperty("OrderId").GetInt64())) ? new ResponsePlan(400, Body: "bad entry")
         : ResponsePlan.NoContent);
 
-    private static LokiSink FastRetrying(Uri url)
-    {
-        var loki = new LokiOptions
-        {
-            Url = url,
-            MinBackoff = TimeSpan.FromMilliseconds(5),
-            MaxBackoff = TimeSpan.FromMilliseconds(20),
-        };
-        return new LokiSink(loki);
-    }
+    private static LokiSink FastRetrying(Uri url) => LokiTestEvents.FastRetrying(url);
 
     [Fact]
     public void A_batch_Loki_takes_in_part_counts_the_events_it_took_as_delivered_and_only_the_others_as_failed()

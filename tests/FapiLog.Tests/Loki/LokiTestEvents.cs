@@ -10,6 +10,15 @@ namespace FapiLog.Tests.Loki;
 /// <summary>Builds records the way generated code does, for batches handed straight to the sink or logged into a pipeline.</summary>
 internal static class LokiTestEvents
 {
+    /// <summary>A Loki sink for <paramref name="url"/> that backs off 5–20 ms between attempts, so that retries take no time.</summary>
+    public static LokiSink FastRetrying(Uri url, int maxAttempts = 10) => new(new LokiOptions
+    {
+        Url = url,
+        MinBackoff = TimeSpan.FromMilliseconds(5),
+        MaxBackoff = TimeSpan.FromMilliseconds(20),
+        MaxAttempts = maxAttempts,
+    });
+
     /// <summary>
     /// Writes <paramref name="batch"/> and waits until the sink's sender pushed or gave it up: what a synchronous push
     /// was before the sink got its own sender. Throws the <see cref="LokiPushException"/> of the entries given up.
