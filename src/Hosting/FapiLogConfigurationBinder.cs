@@ -156,6 +156,12 @@ public static class FapiLogConfigurationBinder
             string setting = child.Path;
             if (string.Equals(child.Key, "Url", StringComparison.OrdinalIgnoreCase))
             {
+                if (child.Value is null && HasAny(child.GetChildren()))
+                {
+                    // FapiLog:Loki:Url:Primary: read as no URL at all, the host started without Loki and said nothing.
+                    throw new FapiLogConfigurationException(setting, null, "a single value, not a section");
+                }
+
                 string? url = child.Value?.Trim();
                 if (string.IsNullOrEmpty(url))
                 {

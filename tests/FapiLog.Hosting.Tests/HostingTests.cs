@@ -255,6 +255,46 @@ public sealed class HostingTests : HostingTestBase
         Assert.DoesNotContain("HttpMessageHandler", ex.Message, StringComparison.Ordinal);   // set in code only
     }
 
+    [Fact]
+    public async Task A_known_key_given_as_a_section_is_still_called_a_single_value()
+    {
+        using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { ["FapiLog:QueueCapacity:x"] = "1" });
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Contains("a single value, not a section", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("FapiLog:QueueCapacity", ex.Setting);
+    }
+
+    [Fact]
+    public async Task A_misspelt_section_added_by_a_reload_is_said_without_its_value_and_the_level_stays()
+    {
+        IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { ["FapiLog:MinimumLevel"] = "Information" });
+        using IHost _ = host;
+        await host.StartAsync();
+        var configuration = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        using var stderr = new StderrCapture();
+
+        configuration["FapiLog:MinimumLevel"] = "Debug";
+        configuration["FapiLog:Lokki:Password"] = "pa55word";
+        configuration.Reload();
+        FapiLog.Internal.Stderr.Drain(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(LogLevel.Information, FapiLogging.MinimumLevel);
+        string text = stderr.Text;
+        Assert.Contains("Unknown FapiLog setting FapiLog:Lokki (did you mean Loki?)", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("pa55word", text, StringComparison.Ordinal);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_Loki_Url_given_as_a_section_is_refused_not_ignored()
+    {
+        // Every other known key given the wrong shape is refused ("a single value, not a section"); Url's own branch read
+        // only its value, null for a section, and skipped it: no Loki sink, no error.
+        using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { ["FapiLog:Loki:Url:Primary"] = "http://127.0.0.1:3100" });
+        FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
+        Assert.Equal("FapiLog:Loki:Url", ex.Setting);
+    }
+
     [Theory]
     [InlineData("ftp://user:pa55word@example:3100/")]
     [InlineData("ftp://example:3100/?api_key=pa55word")]

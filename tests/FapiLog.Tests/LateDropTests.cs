@@ -94,6 +94,40 @@ public sealed class LateDropTests
         }
     }
 
+    [Fact]
+    public void Calls_made_after_a_shutdown_gave_up_are_said_once_the_worker_has_exited()
+    {
+        // Shutdown gives up on a hung sink and returns false; the application then logs three more lines (refused, counted
+        // as DroppedShutdown). The sink lets go, the worker exits, and the exit hook's Shutdown runs: those calls were made
+        // after a Shutdown call had returned, not while one ran, and were taken for calls that raced it: no line said them.
+        var time = new FakeTime();
+        FapiLogOptions options = TestLog.Options(o =>
+        {
+            o.TimeProvider = time;
+            o.DropWarningInterval = TimeSpan.FromSeconds(10);
+        });
+        var gate = new GateSink(honourCancellation: false);
+        options.AddSink(gate);
+        LogPipeline pipeline = TestLog.Start(options);
+        using var stderr = new StderrCapture();
+
+        Assert.True(TestLog.Emit(pipeline, 1, 0));
+        Assert.False(pipeline.Shutdown(TimeSpan.Zero));   // given up: the worker is held in the sink
+        Assert.True(gate.WaitEntered(TestLog.Safety));
+        for (int i = 1; i <= 3; i++)
+        {
+            Assert.False(TestLog.Emit(pipeline, 1, i));
+        }
+
+        gate.Open();
+        Assert.True(pipeline.Stopped.Wait(TestLog.Safety));
+        pipeline.Shutdown(TestLog.Safety);                 // the exit hook's
+
+        Assert.Equal(3, pipeline.GetStatistics().DroppedShutdown);
+        string[] lines = stderr.Lines();
+        Assert.True(lines.Any(l => l.StartsWith("FapiLog dropped 3 event(s)", StringComparison.Ordinal)), string.Join("\n", lines));
+    }
+
     private sealed class HookSink(Action onFlush) : LogSink
     {
         public override void Write(in LogBatch batch, CancellationToken cancellationToken)

@@ -608,13 +608,22 @@ internal sealed class DropWarning
         || _counters.SampledOut != Volatile.Read(ref _reported[Sampled]);
 
     /// <summary>
-    /// From the worker's exit on: calls refused after the shutdown are drops to say, not a race with it. Those that raced
-    /// it (counted before now) still get no line of their own; the next line counts them.
+    /// From the worker's exit, or the return of a shutdown call that gave up or whose wait was cancelled, whichever comes
+    /// first: calls refused from then on are drops to say, not a race with the shutdown. Those that raced it (counted
+    /// before) still get no line of their own; the next line counts them. The first call sets the mark; later ones keep it.
     /// </summary>
     public void SayShutdownDrops()
     {
-        _shutdownDropsBefore = _counters.Dropped(DropReason.Shutdown);
-        _shutdownDropsSaid = true;
+        lock (_lock)
+        {
+            if (_shutdownDropsSaid)
+            {
+                return;
+            }
+
+            _shutdownDropsBefore = _counters.Dropped(DropReason.Shutdown);
+            _shutdownDropsSaid = true;
+        }
     }
 
     private long _shutdownDropsBefore;

@@ -297,6 +297,9 @@ internal sealed class LogPipeline
             GiveUp(reportedTimeout ?? timeout);
         }
 
+        // Calls from now on come after the shutdown returned: said on stderr, also while a worker given up on still runs.
+        _dropWarning.SayShutdownDrops();
+
         bool result = finished && AllReleased;
         if (finished)
         {
@@ -354,11 +357,24 @@ internal sealed class LogPipeline
 
         long start = Stopwatch.GetTimestamp();
         _shutdownWaitForTesting?.Invoke(timeout);
-        bool finished = await WaitAsync(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout, cancellationToken).ConfigureAwait(false);
+        bool finished;
+        try
+        {
+            finished = await WaitAsync(_stopped.Task, GaveUp ? TimeSpan.Zero : timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The wait was cancelled, not the shutdown: calls from now on come after this call returned (see Shutdown).
+            _dropWarning.SayShutdownDrops();
+            throw;
+        }
+
         if (!finished)
         {
             GiveUp(reportedTimeout ?? timeout);
         }
+
+        _dropWarning.SayShutdownDrops();
 
         bool result = finished && AllReleased;
         if (finished)

@@ -1060,6 +1060,8 @@ public sealed class LokiSink : LogSink
     /// </summary>
     private Failure GiveUpAtShutdown(int entries, int attempts, Attempt last)
     {
+        // Given up, as after the last attempt: no later push may say this one went through.
+        _retryingSaid = false;
         // A body that never left the buffer was no request: its entries are given up all the same, but no request failed.
         CountPartFailed(entries, LokiFailureReasons.Shutdown, requests: attempts > 0 ? 1 : 0);
         return new Failure(LokiFailureReasons.Shutdown, last.StatusCode, true, attempts, attempts > 0

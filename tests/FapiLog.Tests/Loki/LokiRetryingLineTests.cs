@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading;
 using FapiLog.Internal;
 using FapiLog.Loki;
 using FapiLog.Tests.Support;
@@ -87,5 +88,41 @@ public sealed class LokiRetryingLineTests
         Assert.Equal(4, receiver.Requests.Count);
         string[] lines = stderr.Lines();
         Assert.True(lines.Count(l => l.Contains("trying again", StringComparison.Ordinal)) == 2, string.Join("\n", lines));
+    }
+
+    [Fact]
+    public void After_a_push_given_up_at_shutdown_during_its_backoff_a_later_push_is_not_said_to_have_gone_through()
+    {
+        // Push 1: 503 with Retry-After (an hour's backoff): "trying again"; the flush's token fires during the backoff, and
+        // push 1 is given up (Shutdown) and reported. Push 2, within the minute (no "trying again" of its own): 503, then 204.
+        // It said "went through at attempt 2" after push 1's failure report, as after a give-up at the last attempt.
+        using var receiver = new LokiReceiver((i, _) => i switch
+        {
+            0 => new ResponsePlan(503, RetryAfter: "3600", Body: "ingester down"),
+            1 => new ResponsePlan(503, Body: "ingester down"),
+            _ => ResponsePlan.NoContent,
+        });
+        using var loki = new LokiSink(new LokiOptions
+        {
+            Url = receiver.Url,
+            MinBackoff = TimeSpan.FromMilliseconds(5),
+            MaxBackoff = TimeSpan.FromHours(1),
+        });
+        using var stderr = new StderrCapture();
+
+        loki.Write(LokiTestEvents.Batch(LokiTestEvents.Orders(1, firstId: 1)), CancellationToken.None);
+        Assert.True(SpinWait.SpinUntil(() => stderr.Text.Contains("trying again", StringComparison.Ordinal), TestLog.Safety));
+        using (var shutdown = new CancellationTokenSource())
+        {
+            shutdown.Cancel();
+            Assert.Throws<LokiPushException>(() => loki.Flush(shutdown.Token));
+        }
+
+        loki.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(1, firstId: 2)));
+
+        Assert.Equal(3, receiver.Requests.Count);
+        string[] lines = stderr.Lines();
+        Assert.Single(lines, l => l.Contains("trying again", StringComparison.Ordinal));
+        Assert.True(!lines.Any(l => l.Contains("went through", StringComparison.Ordinal)), string.Join("\n", lines));
     }
 }
