@@ -29,7 +29,7 @@ public sealed class LateDropTests
         FapiLogOptions options = Options(time);
         LogPipeline? pipeline = null;
         int raced = 0;
-        options.AddSink(new HookSink(() =>
+        options.AddSink(new FlushHookSink(() =>
         {
             if (pipeline!.Queue.IsClosed && Interlocked.Exchange(ref raced, 1) == 0)
             {
@@ -126,14 +126,5 @@ public sealed class LateDropTests
         Assert.Equal(3, pipeline.GetStatistics().DroppedShutdown);
         string[] lines = stderr.Lines();
         Assert.True(lines.Any(l => l.StartsWith("FapiLog dropped 3 event(s)", StringComparison.Ordinal)), string.Join("\n", lines));
-    }
-
-    private sealed class HookSink(Action onFlush) : LogSink
-    {
-        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
-        {
-        }
-
-        public override void Flush(CancellationToken cancellationToken) => onFlush();
     }
 }

@@ -564,16 +564,6 @@ public sealed class StderrPipelineTests
             $"FapiLog dropped {count} event(s) since the last report (queue full: 0, block timeout: 0, after shutdown: {count}, worker stopped: 0) and sampled out 0";
     }
 
-    /// <summary>A sink that runs <paramref name="onFlush"/> at its flush (the worker's final one, in this use).</summary>
-    private sealed class FlushHookSink(Action onFlush) : LogSink
-    {
-        public override void Write(in LogBatch batch, CancellationToken cancellationToken)
-        {
-        }
-
-        public override void Flush(CancellationToken cancellationToken) => onFlush();
-    }
-
     private sealed class FailingSink : LogSink
     {
         public override void Write(in LogBatch batch, CancellationToken cancellationToken) => throw new IOException("No space left on device");

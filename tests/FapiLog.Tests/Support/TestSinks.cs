@@ -146,3 +146,13 @@ internal struct SequenceReader : ILogFieldVisitor
 
     public void VisitNull(string name) => throw new InvalidOperationException(name);
 }
+
+/// <summary>A sink that writes nothing and runs <paramref name="onFlush"/> at each flush (the worker's final one, in the tests that use it).</summary>
+internal sealed class FlushHookSink(Action onFlush) : LogSink
+{
+    public override void Write(in LogBatch batch, CancellationToken cancellationToken)
+    {
+    }
+
+    public override void Flush(CancellationToken cancellationToken) => onFlush();
+}
