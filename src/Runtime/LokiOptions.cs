@@ -639,7 +639,15 @@ public sealed class LokiOptions
                     : new FapiLogConfigurationException(setting, part, "comma-separated name=value pairs, e.g. app=shop,env=prod");
             }
 
-            pairs.Add((part.Substring(0, eq).Trim(), part.Substring(eq + 1).Trim()));
+            string value = part.Substring(eq + 1).Trim();
+            if (!secretValues && value.Contains('=', StringComparison.Ordinal) && value.AsSpan().IndexOfAny(";| ") >= 0)
+            {
+                // app=shop;env=prod: two labels joined by another separator became one label whose value is
+                // "shop;env=prod", and nothing said so.
+                throw new FapiLogConfigurationException(setting, part, "comma-separated name=value pairs, e.g. app=shop,env=prod (labels are separated by ',', not ';', '|' or a space)");
+            }
+
+            pairs.Add((part.Substring(0, eq).Trim(), value));
         }
 
         return pairs;

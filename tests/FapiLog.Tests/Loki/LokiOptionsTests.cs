@@ -179,6 +179,28 @@ public sealed class LokiOptionsTests
         AssertNoSecret(ex.Message);
     }
 
+    [Theory]
+    [InlineData("app=shop;env=prod", "app=shop;env=prod")]
+    [InlineData("app=shop env=prod", "app=shop env=prod")]
+    [InlineData("team=core,app=shop|env=prod", "app=shop|env=prod")]
+    public void Labels_joined_by_another_separator_than_a_comma_are_refused_not_taken_for_one_value(string labels, string shown)
+    {
+        // app=shop;env=prod became one label, app, with the value "shop;env=prod", and nothing said so.
+        var ex = Assert.Throws<FapiLogConfigurationException>(
+            () => new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = labels })));
+
+        Assert.Equal("FAPILOG_LOKI_LABELS", ex.Setting);
+        Assert.Equal(shown, ex.Value);
+        Assert.Contains("separated by ','", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_label_value_with_an_equals_sign_alone_is_taken()
+    {
+        var options = new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = "build=a1b2==" }));
+        Assert.Equal("a1b2==", options.Loki.Labels["build"]);
+    }
+
     [Fact]
     public void A_bad_label_entry_from_the_environment_is_shown_alone()
     {
