@@ -134,7 +134,19 @@ public sealed class FapiLogOptions
     /// <param name="getVariable">Reads a variable; <see cref="Environment.GetEnvironmentVariable(string)"/> when null.</param>
     public FapiLogOptions ApplyEnvironment(Func<string, string?>? getVariable = null)
     {
-        getVariable ??= Environment.GetEnvironmentVariable;
+        // From the process's own environment, the names read are kept: a FAPILOG_* variable that none of them is (a typo,
+        // FAPILOG_LOKI_ULR) is said on stderr afterwards, where it was ignored without a word.
+        HashSet<string>? read = null;
+        if (getVariable is null)
+        {
+            read = new HashSet<string>(UnknownVariables.NameComparer);
+            getVariable = name =>
+            {
+                read.Add(name);
+                return Environment.GetEnvironmentVariable(name);
+            };
+        }
+
         if (SettingParser.Get(getVariable, "FAPILOG_MIN_LEVEL") is { } level)
         {
             MinimumLevel = SettingParser.ParseLevel(level, "FAPILOG_MIN_LEVEL");
@@ -218,6 +230,11 @@ public sealed class FapiLogOptions
         }
 
         Loki.ApplyEnvironment(getVariable);
+        if (read is not null)
+        {
+            UnknownVariables.Report(read);
+        }
+
         return this;
     }
 
