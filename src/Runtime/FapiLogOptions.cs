@@ -241,6 +241,16 @@ public sealed class FapiLogOptions
     /// <summary>Checks every setting; throws <see cref="FapiLogConfigurationException"/> naming the first bad one.</summary>
     public void Validate()
     {
+        foreach (LogSink sink in _sinks)
+        {
+            if (sink._disposeCalled && !sink.UsableAfterDispose)
+            {
+                // It failed every batch, counted in Failed and reported once a minute, for as long as the pipeline ran.
+                ThrowHelper.ThrowConfiguration(nameof(Sinks), sink.Name,
+                    "a sink that is not disposed: this one was disposed (a pipeline that had it shut down disposes its sinks); give Configure a new one");
+            }
+        }
+
         if (MinimumLevel < LogLevel.Trace || MinimumLevel > LogLevel.None)
         {
             ThrowHelper.ThrowConfiguration(nameof(MinimumLevel), MinimumLevel.ToString(), "a LogLevel from Trace to None");

@@ -80,9 +80,20 @@ public abstract class LogSink : IDisposable
     /// </summary>
     public void Dispose()
     {
+        _disposeCalled = true;
         Dispose(true);
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Set by <see cref="Dispose()"/>, by a pipeline's shutdown or by the application.</summary>
+    internal volatile bool _disposeCalled;
+
+    /// <summary>
+    /// False for FapiLog's own sinks, which fail every batch once disposed (their file or HTTP client is gone):
+    /// <c>Configure</c> refuses such a sink once disposed. A sink of yours may be written to again after
+    /// <see cref="Dispose()"/> (an <see cref="Sinks.InMemorySink"/> is), which only you know.
+    /// </summary>
+    internal virtual bool UsableAfterDispose => true;
 
     /// <summary>Releases resources.</summary>
     protected virtual void Dispose(bool disposing)

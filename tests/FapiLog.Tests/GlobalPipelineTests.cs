@@ -172,6 +172,29 @@ public sealed class GlobalPipelineTests : IDisposable
     }
 
     [Fact]
+    public void A_file_sink_that_a_shutdown_disposed_is_refused_by_the_next_Configure_and_an_in_memory_sink_is_taken_again()
+    {
+        // The disposed file sink failed every batch of the new pipeline, counted in Failed and reported once a minute.
+        string file = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"), "app.jsonl");
+        var fileSink = new JsonFileSink(file);
+        var memory = new InMemorySink();
+        FapiLogging.Configure(o => o.AddSink(fileSink).AddSink(memory));
+        Hello("first");
+        Assert.True(FapiLogging.Shutdown());
+
+        var ex = Assert.Throws<FapiLogConfigurationException>(() => FapiLogging.Configure(o => o.AddSink(fileSink).AddSink(memory)));
+        Assert.Equal("Sinks", ex.Setting);
+        Assert.Equal("file:" + file, ex.Value);
+        Assert.Contains("give Configure a new one", ex.Message, StringComparison.Ordinal);
+
+        FapiLogging.Configure(o => o.AddSink(memory));
+        Hello("again");
+        Assert.True(FapiLogging.Flush(TestLog.Safety));
+        Assert.Equal(["Hello first", "Hello again"], memory.Events.Select(e => e.Message));
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
+    [Fact]
     public void A_Configure_that_fails_after_Shutdown_leaves_the_shutdown_standing()
     {
         // The flag was cleared before the options were checked: a Configure that threw installed nothing, and the next call

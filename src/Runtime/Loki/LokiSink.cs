@@ -174,6 +174,9 @@ public sealed class LokiSink : LogSink
     public override string Name => "Loki";
 
     /// <inheritdoc />
+    internal override bool UsableAfterDispose => false;
+
+    /// <inheritdoc />
     internal override bool DefersDelivery => true;
 
     /// <summary>The push endpoint, e.g. <c>http://localhost:3100/loki/api/v1/push</c>.</summary>

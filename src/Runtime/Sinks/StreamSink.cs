@@ -45,6 +45,9 @@ public abstract class StreamSink : LogSink
     private protected bool OwnsStream { get; }
 
     /// <inheritdoc />
+    internal override bool UsableAfterDispose => false;
+
+    /// <inheritdoc />
     public override void Write(in LogBatch batch, CancellationToken cancellationToken)
     {
         Stream stream = _stream ?? throw new ObjectDisposedException(Name);
