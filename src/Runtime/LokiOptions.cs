@@ -484,6 +484,26 @@ public sealed class LokiOptions
         return true;
     }
 
+    /// <summary>
+    /// Whether a label value from the variable holds another label after a <c>;</c>, <c>|</c> or space
+    /// (<c>shop;env=prod</c>): a piece after such a separator that begins with a label name and <c>=</c>. A value with an
+    /// <c>=</c> of its own (<c>a1b2== (rc1)</c>, <c>a = b</c>) is one value.
+    /// </summary>
+    private static bool JoinsAnotherLabel(string value)
+    {
+        string[] pieces = value.Split([';', '|', ' '], StringSplitOptions.RemoveEmptyEntries);
+        for (int i = 1; i < pieces.Length; i++)
+        {
+            int eq = pieces[i].IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0 && IsLabelName(pieces[i][..eq]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     internal static bool IsLabelName(string name)
     {
         if (string.IsNullOrEmpty(name) || name.StartsWith("__", StringComparison.Ordinal))
@@ -640,7 +660,7 @@ public sealed class LokiOptions
             }
 
             string value = part.Substring(eq + 1).Trim();
-            if (!secretValues && value.Contains('=', StringComparison.Ordinal) && value.AsSpan().IndexOfAny(";| ") >= 0)
+            if (!secretValues && JoinsAnotherLabel(value))
             {
                 // app=shop;env=prod: two labels joined by another separator became one label whose value is
                 // "shop;env=prod", and nothing said so.

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -293,6 +294,36 @@ public sealed class HostingTests : HostingTestBase
         using IHost host = BuildHost(new InMemorySink(), new Dictionary<string, string?> { ["FapiLog:Loki:Url:Primary"] = "http://127.0.0.1:3100" });
         FapiLogConfigurationException ex = await Assert.ThrowsAsync<FapiLogConfigurationException>(() => host.StartAsync());
         Assert.Equal("FapiLog:Loki:Url", ex.Setting);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Two_hosts_given_the_same_file_sink_both_start_and_the_one_left_keeps_writing(bool firstDisposedFirst)
+    {
+        // A sink given to two hosts of one process (WebApplicationFactory tests): neither host's start may refuse it as
+        // disposed, and the host left keeps writing to it once the other is gone.
+        string dir = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"));
+        string file = Path.Combine(dir, "app.jsonl");
+        var shared = new JsonFileSink(file);
+        IHost a = BuildHost(new InMemorySink(), configure: o => o.AddSink(shared));
+        IHost b = BuildHost(new InMemorySink(), configure: o => o.AddSink(shared));
+        await a.StartAsync();
+        a.Services.GetRequiredService<ILogger<HostingTests>>().LogInformation("from a");
+        await b.StartAsync();
+        b.Services.GetRequiredService<ILogger<HostingTests>>().LogInformation("from b");
+
+        (IHost gone, IHost left) = firstDisposedFirst ? (a, b) : (b, a);
+        await gone.StopAsync();
+        gone.Dispose();
+        left.Services.GetRequiredService<ILogger<HostingTests>>().LogInformation("after one host went");
+        Assert.True(FapiLogging.Flush(TimeSpan.FromSeconds(30)));
+        await left.StopAsync();
+        left.Dispose();
+
+        Assert.Equal(3, File.ReadAllLines(file).Length);
+        Assert.Equal(0, FapiLogging.Statistics.Failed);
+        Directory.Delete(dir, recursive: true);
     }
 
     [Theory]

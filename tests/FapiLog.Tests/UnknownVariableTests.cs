@@ -33,10 +33,12 @@ public sealed class UnknownVariableTests
     }
 
     [Fact]
-    public void The_settings_and_the_load_tests_own_variables_are_not_said()
+    public void The_settings_the_load_tests_own_variables_and_configuration_keys_are_not_said()
     {
         Environment.SetEnvironmentVariable("FAPILOG_BATCH_SIZE", "50");
         Environment.SetEnvironmentVariable("FAPILOG_LOADTEST_RATE", "10");
+        // A configuration key for the host's environment provider, bound by the hosting package.
+        Environment.SetEnvironmentVariable("FapiLog__MinimumLevel", "Warning");
         using var stderr = new StderrCapture();
         try
         {
@@ -46,6 +48,7 @@ public sealed class UnknownVariableTests
         {
             Environment.SetEnvironmentVariable("FAPILOG_BATCH_SIZE", null);
             Environment.SetEnvironmentVariable("FAPILOG_LOADTEST_RATE", null);
+            Environment.SetEnvironmentVariable("FapiLog__MinimumLevel", null);
         }
 
         Assert.DoesNotContain(stderr.Lines(), l => l.Contains("is not a FapiLog setting", StringComparison.Ordinal));

@@ -8,12 +8,17 @@ namespace FapiLog.Internal;
 /// Says on stderr, once per name and process, a <c>FAPILOG_*</c> environment variable that is no FapiLog setting (a typo
 /// such as <c>FAPILOG_LOKI_ULR</c>, or a lower-case name on Linux, whose variables are case-sensitive): it was ignored
 /// without a word, and the application ran without the Loki sink or the level it was meant to have. Not an error: the
-/// variable may be meant for something else. The load test's own <c>FAPILOG_LOADTEST_*</c> variables are not FapiLog's.
+/// variable may be meant for something else. The load test's own <c>FAPILOG_LOADTEST_*</c> variables are not FapiLog's, nor
+/// are configuration keys given as variables (<c>FapiLog__MinimumLevel</c>).
 /// </summary>
 internal static class UnknownVariables
 {
     private const string Prefix = "FAPILOG_";
     private const string LoadTestPrefix = "FAPILOG_LOADTEST_";
+
+    // FapiLog__MinimumLevel, FapiLog__Loki__Tenant: the configuration key FapiLog:MinimumLevel, read by the host's
+    // environment configuration provider and bound by the hosting package, not a FAPILOG_* setting.
+    private const string ConfigurationPrefix = "FAPILOG__";
 
     private static readonly HashSet<string> s_reported = new(StringComparer.Ordinal);
 
@@ -38,6 +43,7 @@ internal static class UnknownVariables
             if (variable.Key is not string name
                 || !name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase)
                 || name.StartsWith(LoadTestPrefix, StringComparison.OrdinalIgnoreCase)
+                || name.StartsWith(ConfigurationPrefix, StringComparison.OrdinalIgnoreCase)
                 || read.Contains(name))
             {
                 continue;

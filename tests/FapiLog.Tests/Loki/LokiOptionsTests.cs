@@ -194,11 +194,15 @@ public sealed class LokiOptionsTests
         Assert.Contains("separated by ','", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void A_label_value_with_an_equals_sign_alone_is_taken()
+    [Theory]
+    [InlineData("build=a1b2==", "build", "a1b2==")]
+    [InlineData("build=a1b2== (rc1)", "build", "a1b2== (rc1)")]
+    [InlineData("commit=sha1=9f2c dirty", "commit", "sha1=9f2c dirty")]
+    [InlineData("expr=a = b", "expr", "a = b")]
+    public void A_label_value_with_an_equals_sign_of_its_own_is_taken(string labels, string name, string value)
     {
-        var options = new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = "build=a1b2==" }));
-        Assert.Equal("a1b2==", options.Loki.Labels["build"]);
+        var options = new FapiLogOptions().ApplyEnvironment(Env(new() { ["FAPILOG_LOKI_LABELS"] = labels }));
+        Assert.Equal(value, options.Loki.Labels[name]);
     }
 
     [Fact]
