@@ -140,7 +140,15 @@ public sealed class PackageTests : IDisposable
             Run(RepositoryRoot, "pack", project, "-c", Configuration, "--no-build", "-o", feed, "-p:Version=" + version);
         }
 
-        Assert.True(File.Exists(Path.Combine(feed, $"FapiLog.Gen.Hosting.{version}.nupkg")));
+        string hostingPackage = Path.Combine(feed, $"FapiLog.Gen.Hosting.{version}.nupkg");
+        Assert.True(File.Exists(hostingPackage));
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(hostingPackage))
+        {
+            // The hosting package calls the runtime's internals: it must take exactly the runtime it was packed with, or a
+            // consumer gets a MissingMethodException at start.
+            using var nuspec = new StreamReader(zip.GetEntry("FapiLog.Gen.Hosting.nuspec")!.Open());
+            Assert.Contains($"<dependency id=\"FapiLog.Gen\" version=\"[{version}]\"", nuspec.ReadToEnd());
+        }
 
         string nupkg = Path.Combine(feed, $"FapiLog.Gen.{version}.nupkg");
         Assert.True(File.Exists(nupkg));
@@ -178,7 +186,9 @@ public sealed class PackageTests : IDisposable
         File.WriteAllText(Path.Combine(consumer, "Directory.Build.targets"), "<Project />");
         File.WriteAllText(Path.Combine(consumer, "Directory.Packages.props"), "<Project />");
 
-        Run(consumer, "build", "-c", "Release");
+        string generated = Path.Combine(_work, "generated");
+        Run(consumer, "build", "-c", "Release", "-p:EmitCompilerGeneratedFiles=true", "-p:CompilerGeneratedFilesOutputPath=" + generated);
+        Assert.Single(Directory.GetFiles(generated, "FapiLog.ModuleInitializer.g.cs", SearchOption.AllDirectories));
         Run(consumer, "run", "-c", "Release", "--no-build");
 
         JsonElement[] events = ReadEvents("consumer.jsonl");
@@ -200,6 +210,14 @@ public sealed class PackageTests : IDisposable
         Run(consumer, "publish", "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishAot=true", "-o", native);
         RunProgram(Path.Combine(native, "Consumer"), "native.jsonl", consumer);
         Assert.Equal(events.Select(Comparable), ReadEvents("native.jsonl").Select(Comparable));
+
+        // FapiLogShutdownHook=false reaches the generator through the package's buildTransitive props: the log methods are
+        // generated, the module initializer is not.
+        string withoutHook = Path.Combine(_work, "generated-without-hook");
+        Run(consumer, "build", "-c", "Release", "-p:FapiLogShutdownHook=false", "-p:EmitCompilerGeneratedFiles=true", "-p:CompilerGeneratedFilesOutputPath=" + withoutHook);
+        string[] files = Directory.GetFiles(withoutHook, "*.g.cs", SearchOption.AllDirectories);
+        Assert.NotEmpty(files);
+        Assert.DoesNotContain(files, f => Path.GetFileName(f) == "FapiLog.ModuleInitializer.g.cs");
     }
 
     private JsonElement[] ReadEvents(string file) => File.ReadAllLines(Path.Combine(_work, file))
