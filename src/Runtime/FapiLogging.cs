@@ -697,15 +697,25 @@ public static class FapiLogging
                 }
             }
 
+            // Handed over before the new pipeline is built, so that a sink an earlier worker is disposing right now is
+            // refused rather than taken (checked first, so that a Configure that fails its checks hands nothing over).
+            options.Validate();
+            foreach (LogPipeline holder in holders)
+            {
+                // Too late for a sink that fails once disposed (a file, Loki); one that works on (an InMemorySink) is taken, and
+                // the new worker waits for this one's exit as for any holder.
+                if (!holder.HandOver(options.Sinks) && SharedSinkUnusableAfterDispose(holder, options) is { } disposing)
+                {
+                    throw new FapiLogConfigurationException(nameof(FapiLogOptions.Sinks), disposing.Name,
+                        "a sink that is not being disposed: a pipeline that had it is disposing it now, at the end of its shutdown; give Configure a new one");
+                }
+            }
+
             StartLocked(options, startWorker: holders.Count == 0);
             // Configure after Shutdown starts logging again (with sinks of its own: the old ones were disposed). Once it has
             // succeeded: one that threw (a bad setting, a file it cannot open) installed nothing, and the shutdown stands.
             s_shutdownAsked = false;
             started = s_pipeline!;
-            foreach (LogPipeline holder in holders)
-            {
-                holder.HandOver(started.Sinks);
-            }
 
             if (previous is not null)
             {
@@ -752,6 +762,28 @@ public static class FapiLogging
             // return at once and are counted as dropped (reason Shutdown).
             started.Shutdown(started.ShutdownTimeout);
         }
+    }
+
+    /// <summary>A sink of <paramref name="options"/> that <paramref name="holder"/> has too and that fails once disposed, or null.</summary>
+    private static LogSink? SharedSinkUnusableAfterDispose(LogPipeline holder, FapiLogOptions options)
+    {
+        foreach (LogSink sink in options.Sinks)
+        {
+            if (sink.UsableAfterDispose)
+            {
+                continue;
+            }
+
+            foreach (LogSink held in holder.Sinks)
+            {
+                if (ReferenceEquals(sink, held))
+                {
+                    return sink;
+                }
+            }
+        }
+
+        return null;
     }
 
     private static bool SharesSinks(LogPipeline previous, FapiLogOptions options)

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using FapiLog.Internal;
@@ -70,6 +71,63 @@ public sealed class SinkHandOverTests : IDisposable
         Assert.True(TestLog.EmitInstalled(3, 1));
         Assert.True(FapiLogging.Flush(TestLog.Safety));
         Assert.False(shared.WrittenAfterDispose);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_sink_configured_again_while_its_first_pipeline_disposes_it_is_refused_when_it_fails_once_disposed(bool reusable)
+    {
+        // P1's worker had decided to dispose S (not handed over) when P3 came with S: the hand-over was too late, S was
+        // disposed under P3, and P3 wrote to a disposed sink. A file sink, which then fails every batch, is now refused,
+        // naming it; an in-memory sink, which works on once disposed, is taken.
+        string file = Path.Combine(Path.GetTempPath(), "fapilog-" + Guid.NewGuid().ToString("N"), "app.jsonl");
+        LogSink shared = reusable ? new InMemorySink() : new JsonFileSink(file);
+        FapiLogging.Configure(o => { o.Console = false; o.AddSink(shared); o.ShutdownTimeout = TestLog.Safety; });
+        LogPipeline first = FapiLogging.CurrentPipeline!;
+        using var deciding = new ManualResetEventSlim();
+        using var goOn = new ManualResetEventSlim();
+        first._beforeDisposingSinksForTesting = () =>
+        {
+            deciding.Set();
+            goOn.Wait(TestLog.Safety);
+        };
+
+        // P2, without S, replaces P1; its Configure waits for P1's shutdown, in which P1's worker reaches its sinks' disposal.
+        var second = new Thread(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
+        second.Start();
+        try
+        {
+            Assert.True(deciding.Wait(TestLog.Safety));
+            if (reusable)
+            {
+                FapiLogging.Configure(o => { o.Console = false; o.AddSink(shared); });
+            }
+            else
+            {
+                var ex = Assert.Throws<FapiLogConfigurationException>(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(shared); }));
+                Assert.Equal("Sinks", ex.Setting);
+                Assert.Equal(shared.Name, ex.Value);
+                Assert.Contains("is disposing it now", ex.Message, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            goOn.Set();
+            Assert.True(second.Join(TestLog.Safety));
+        }
+
+        Assert.True(shared._disposeCalled);
+        if (reusable)
+        {
+            Assert.True(TestLog.EmitInstalled(3, 0));
+            Assert.True(FapiLogging.Flush(TestLog.Safety));
+            Assert.Single(((InMemorySink)shared).Events);
+        }
+        else
+        {
+            Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        }
     }
 
     [Fact]

@@ -152,10 +152,19 @@ internal sealed class LogPipeline
     /// runs can hand sinks to more than one later pipeline). Call before its worker finishes: before
     /// <see cref="Shutdown"/>, or while it is still inside a sink.
     /// </summary>
-    internal void HandOver(IEnumerable<LogSink> sinks)
+    /// <returns>
+    /// False, with nothing handed over, once this pipeline's worker has begun disposing its sinks (the end of its shutdown):
+    /// a sink of it that is not handed over yet is being disposed, and the later pipeline must not take it.
+    /// </returns>
+    internal bool HandOver(IEnumerable<LogSink> sinks)
     {
         lock (_flushLock)
         {
+            if (_disposingSinks)
+            {
+                return false;
+            }
+
             var all = new HashSet<LogSink>(sinks, ReferenceEqualityComparer.Instance);
             if (Volatile.Read(ref _handedOver) is { } earlier)
             {
@@ -163,8 +172,15 @@ internal sealed class LogPipeline
             }
 
             Volatile.Write(ref _handedOver, all);
+            return true;
         }
     }
+
+    // Set under _flushLock when the worker decides which sinks it disposes: HandOver is too late from then on.
+    private bool _disposingSinks;
+
+    /// <summary>Tests: called once the worker has decided which sinks to dispose, before it disposes them.</summary>
+    internal Action? _beforeDisposingSinksForTesting;
 
     public LogQueue Queue => _queue;
 
@@ -982,7 +998,16 @@ internal sealed class LogPipeline
         ReportDropsIfDue(force: true);
         FlushSinks();
         CompleteFlushWaiters(long.MaxValue);
-        HashSet<LogSink>? handedOver = Volatile.Read(ref _handedOver);
+        HashSet<LogSink>? handedOver;
+        lock (_flushLock)
+        {
+            // From here a sink not handed over is disposed: a Configure that comes with it now is refused (see HandOver),
+            // where it was taken and the sink disposed under the new pipeline, which then failed every batch.
+            _disposingSinks = true;
+            handedOver = _handedOver;
+        }
+
+        _beforeDisposingSinksForTesting?.Invoke();
         foreach (LogSink sink in _sinks)
         {
             if (handedOver is not null && handedOver.Contains(sink))
