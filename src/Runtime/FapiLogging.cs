@@ -697,21 +697,60 @@ public static class FapiLogging
                 }
             }
 
-            // Handed over before the new pipeline is built, so that a sink an earlier worker is disposing right now is
-            // refused rather than taken (checked first, so that a Configure that fails its checks hands nothing over).
-            options.Validate();
-            foreach (LogPipeline holder in holders)
+            // Built first, not installed: a Configure that fails (a bad setting, a file it cannot open) hands nothing over.
+            // Then, under every holder's lock at once (only a caller under s_lock does that, and a worker takes its own
+            // only), a file or Loki sink one of them is disposing right now is refused; otherwise all are handed over.
+            (LogPipeline built, List<LogSink> builtSinks) = BuildLocked(options, startWorker: holders.Count == 0);
+            LogSink? refused = null;
+            int entered = 0;
+            try
             {
-                // Too late for a sink that fails once disposed (a file, Loki); one that works on (an InMemorySink) is taken, and
-                // the new worker waits for this one's exit as for any holder.
-                if (!holder.HandOver(options.Sinks) && SharedSinkUnusableAfterDispose(holder, options) is { } disposing)
+                foreach (LogPipeline holder in holders)
                 {
-                    throw new FapiLogConfigurationException(nameof(FapiLogOptions.Sinks), disposing.Name,
-                        "a sink that is not being disposed: a pipeline that had it is disposing it now, at the end of its shutdown; give Configure a new one");
+                    Monitor.Enter(holder.HandOverLock);
+                    entered++;
+                }
+
+                foreach (LogPipeline holder in holders)
+                {
+                    foreach (LogSink sink in options.Sinks)
+                    {
+                        if (!sink.UsableAfterDispose && holder.IsDisposing(sink))
+                        {
+                            refused = sink;
+                        }
+                    }
+                }
+
+                if (refused is null)
+                {
+                    foreach (LogPipeline holder in holders)
+                    {
+                        holder.HandOver(options.Sinks);
+                    }
+                }
+            }
+            finally
+            {
+                for (int i = entered - 1; i >= 0; i--)
+                {
+                    Monitor.Exit(holders[i].HandOverLock);
                 }
             }
 
-            StartLocked(options, startWorker: holders.Count == 0);
+            if (refused is not null)
+            {
+                for (int i = options.Sinks.Count; i < builtSinks.Count; i++)
+                {
+                    builtSinks[i].Dispose();
+                }
+
+                throw new FapiLogConfigurationException(nameof(FapiLogOptions.Sinks), refused.Name,
+                    "a sink that is not being disposed: a pipeline that had it is disposing it now, at the end of its shutdown; give Configure a new one");
+            }
+
+            s_pipeline = built;
+            FapiLogRuntime.Install(built.Queue, options.MinimumLevel, options.CaptureTraceContext);
             // Configure after Shutdown starts logging again (with sinks of its own: the old ones were disposed). Once it has
             // succeeded: one that threw (a bad setting, a file it cannot open) installed nothing, and the shutdown stands.
             s_shutdownAsked = false;
@@ -764,28 +803,6 @@ public static class FapiLogging
         }
     }
 
-    /// <summary>A sink of <paramref name="options"/> that <paramref name="holder"/> has too and that fails once disposed, or null.</summary>
-    private static LogSink? SharedSinkUnusableAfterDispose(LogPipeline holder, FapiLogOptions options)
-    {
-        foreach (LogSink sink in options.Sinks)
-        {
-            if (sink.UsableAfterDispose)
-            {
-                continue;
-            }
-
-            foreach (LogSink held in holder.Sinks)
-            {
-                if (ReferenceEquals(sink, held))
-                {
-                    return sink;
-                }
-            }
-        }
-
-        return null;
-    }
-
     private static bool SharesSinks(LogPipeline previous, FapiLogOptions options)
     {
         foreach (LogSink sink in options.Sinks)
@@ -802,7 +819,7 @@ public static class FapiLogging
         return false;
     }
 
-    private static void StartLocked(FapiLogOptions options, bool startWorker = true, bool withSinks = true)
+    private static (LogPipeline Pipeline, List<LogSink> Sinks) BuildLocked(FapiLogOptions options, bool startWorker, bool withSinks = true)
     {
         options.Validate();
         List<LogSink> sinks = withSinks ? BuildSinks(options) : [];
@@ -829,6 +846,12 @@ public static class FapiLogging
             throw;
         }
 
+        return (pipeline, sinks);
+    }
+
+    private static void StartLocked(FapiLogOptions options, bool startWorker = true, bool withSinks = true)
+    {
+        LogPipeline pipeline = BuildLocked(options, startWorker, withSinks).Pipeline;
         s_pipeline = pipeline;
         FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);
     }

@@ -85,20 +85,14 @@ public sealed class SinkHandOverTests : IDisposable
         LogSink shared = reusable ? new InMemorySink() : new JsonFileSink(file);
         FapiLogging.Configure(o => { o.Console = false; o.AddSink(shared); o.ShutdownTimeout = TestLog.Safety; });
         LogPipeline first = FapiLogging.CurrentPipeline!;
-        using var deciding = new ManualResetEventSlim();
-        using var goOn = new ManualResetEventSlim();
-        first._beforeDisposingSinksForTesting = () =>
-        {
-            deciding.Set();
-            goOn.Wait(TestLog.Safety);
-        };
+        var hold = new DisposalHold(first);
 
         // P2, without S, replaces P1; its Configure waits for P1's shutdown, in which P1's worker reaches its sinks' disposal.
         var second = new Thread(() => FapiLogging.Configure(o => { o.Console = false; o.AddSink(new InMemorySink()); }));
         second.Start();
         try
         {
-            Assert.True(deciding.Wait(TestLog.Safety));
+            Assert.True(hold.WaitReached());
             if (reusable)
             {
                 FapiLogging.Configure(o => { o.Console = false; o.AddSink(shared); });
@@ -113,7 +107,7 @@ public sealed class SinkHandOverTests : IDisposable
         }
         finally
         {
-            goOn.Set();
+            hold.Release();
             Assert.True(second.Join(TestLog.Safety));
         }
 

@@ -176,6 +176,13 @@ internal sealed class LogPipeline
         }
     }
 
+    /// <summary>The lock HandOver takes (Start holds every holder's at once, under s_lock, to decide for all of them).</summary>
+    internal object HandOverLock => _flushLock;
+
+    /// <summary>Under <see cref="HandOverLock"/>: whether this pipeline's worker is disposing <paramref name="sink"/> (its own, not handed over).</summary>
+    internal bool IsDisposing(LogSink sink)
+        => _disposingSinks && Array.IndexOf(_sinks, sink) >= 0 && !(_handedOver?.Contains(sink) ?? false);
+
     // Set under _flushLock when the worker decides which sinks it disposes: HandOver is too late from then on.
     private bool _disposingSinks;
 

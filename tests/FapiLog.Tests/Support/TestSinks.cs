@@ -156,3 +156,24 @@ internal sealed class FlushHookSink(Action onFlush) : LogSink
 
     public override void Flush(CancellationToken cancellationToken) => onFlush();
 }
+
+/// <summary>
+/// Holds a pipeline's worker once it has decided which sinks to dispose (the end of its shutdown), until
+/// <see cref="Release"/>. The events are not disposed: the worker may still be leaving its wait.
+/// </summary>
+internal sealed class DisposalHold
+{
+    private readonly ManualResetEventSlim _reached = new();
+    private readonly ManualResetEventSlim _released = new();
+
+    public DisposalHold(Internal.LogPipeline pipeline) => pipeline._beforeDisposingSinksForTesting = () =>
+    {
+        _reached.Set();
+        _released.Wait(TestLog.Safety);
+    };
+
+    /// <summary>Waits until the worker is held; false when it did not get there within <see cref="TestLog.Safety"/>.</summary>
+    public bool WaitReached() => _reached.Wait(TestLog.Safety);
+
+    public void Release() => _released.Set();
+}
