@@ -740,17 +740,12 @@ public static class FapiLogging
 
             if (refused is not null)
             {
-                for (int i = options.Sinks.Count; i < builtSinks.Count; i++)
-                {
-                    builtSinks[i].Dispose();
-                }
-
+                DisposeBuiltSinks(options, builtSinks);
                 throw new FapiLogConfigurationException(nameof(FapiLogOptions.Sinks), refused.Name,
                     "a sink that is not being disposed: a pipeline that had it is disposing it now, at the end of its shutdown; give Configure a new one");
             }
 
-            s_pipeline = built;
-            FapiLogRuntime.Install(built.Queue, options.MinimumLevel, options.CaptureTraceContext);
+            InstallLocked(built, options);
             // Configure after Shutdown starts logging again (with sinks of its own: the old ones were disposed). Once it has
             // succeeded: one that threw (a bad setting, a file it cannot open) installed nothing, and the shutdown stands.
             s_shutdownAsked = false;
@@ -837,21 +832,27 @@ public static class FapiLogging
         }
         catch
         {
-            // The sinks built from settings (file, Loki, console) are ours and would leak their handles; yours stay yours.
-            for (int i = options.Sinks.Count; i < sinks.Count; i++)
-            {
-                sinks[i].Dispose();
-            }
-
+            DisposeBuiltSinks(options, sinks);
             throw;
         }
 
         return (pipeline, sinks);
     }
 
-    private static void StartLocked(FapiLogOptions options, bool startWorker = true, bool withSinks = true)
+    /// <summary>The sinks built from settings (file, Loki, console) are ours and would leak their handles; yours stay yours.</summary>
+    private static void DisposeBuiltSinks(FapiLogOptions options, List<LogSink> sinks)
     {
-        LogPipeline pipeline = BuildLocked(options, startWorker, withSinks).Pipeline;
+        for (int i = options.Sinks.Count; i < sinks.Count; i++)
+        {
+            sinks[i].Dispose();
+        }
+    }
+
+    private static void StartLocked(FapiLogOptions options, bool withSinks = true)
+        => InstallLocked(BuildLocked(options, startWorker: true, withSinks).Pipeline, options);
+
+    private static void InstallLocked(LogPipeline pipeline, FapiLogOptions options)
+    {
         s_pipeline = pipeline;
         FapiLogRuntime.Install(pipeline.Queue, options.MinimumLevel, options.CaptureTraceContext);
     }

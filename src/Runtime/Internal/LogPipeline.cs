@@ -150,21 +150,13 @@ internal sealed class LogPipeline
     /// Marks <paramref name="sinks"/> as taken over by a later pipeline: this one's final flush still flushes them, but
     /// leaves disposing them to that one. Added to what earlier calls handed over (a retired pipeline whose worker still
     /// runs can hand sinks to more than one later pipeline). Call before its worker finishes: before
-    /// <see cref="Shutdown"/>, or while it is still inside a sink.
+    /// <see cref="Shutdown"/>, or while it is still inside a sink. Once the worker has begun disposing its sinks it is too
+    /// late for those it has not been told of (see <see cref="IsDisposing"/>, which the caller asks first).
     /// </summary>
-    /// <returns>
-    /// False, with nothing handed over, once this pipeline's worker has begun disposing its sinks (the end of its shutdown):
-    /// a sink of it that is not handed over yet is being disposed, and the later pipeline must not take it.
-    /// </returns>
-    internal bool HandOver(IEnumerable<LogSink> sinks)
+    internal void HandOver(IEnumerable<LogSink> sinks)
     {
         lock (_flushLock)
         {
-            if (_disposingSinks)
-            {
-                return false;
-            }
-
             var all = new HashSet<LogSink>(sinks, ReferenceEqualityComparer.Instance);
             if (Volatile.Read(ref _handedOver) is { } earlier)
             {
@@ -172,7 +164,6 @@ internal sealed class LogPipeline
             }
 
             Volatile.Write(ref _handedOver, all);
-            return true;
         }
     }
 
@@ -183,7 +174,7 @@ internal sealed class LogPipeline
     internal bool IsDisposing(LogSink sink)
         => _disposingSinks && Array.IndexOf(_sinks, sink) >= 0 && !(_handedOver?.Contains(sink) ?? false);
 
-    // Set under _flushLock when the worker decides which sinks it disposes: HandOver is too late from then on.
+    // Set under _flushLock when the worker decides which sinks it disposes: a hand-over is too late from then on.
     private bool _disposingSinks;
 
     /// <summary>Tests: called once the worker has decided which sinks to dispose, before it disposes them.</summary>

@@ -11,9 +11,10 @@ internal static class Spelling
     {
         string? best = null;
         int bestDistance = int.MaxValue;
+        string upper = key.ToUpperInvariant();
         foreach (string name in known)
         {
-            int distance = Edits(key.ToUpperInvariant(), name.ToUpperInvariant());
+            int distance = Edits(upper, name.ToUpperInvariant());
             if (distance < bestDistance)
             {
                 best = name;
