@@ -73,12 +73,15 @@ public static class FapiLogRuntime
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static LogEventWriter BeginSlow(LogQueue queue, LogEventDescriptor descriptor, bool captureTraceContext, long deadline)
     {
+        // The time of the call: read once a wait for room begins (so a call that waited under Block keeps the time it
+        // was made, not the time it found room), otherwise when the slot is claimed.
+        long calledAtTicks = 0;
         for (int followed = 0; ; followed++)
         {
-            switch (queue.TryClaimSlow(descriptor.Level, out long position, ref deadline, followReplacement: followed < LogQueue.MaxReplacementsFollowed))
+            switch (queue.TryClaimSlow(descriptor.Level, out long position, ref deadline, ref calledAtTicks, followReplacement: followed < LogQueue.MaxReplacementsFollowed))
             {
                 case ClaimOutcome.Claimed:
-                    return Stamp(queue, position, descriptor, captureTraceContext);
+                    return Stamp(queue, position, descriptor, captureTraceContext, calledAtTicks);
                 case ClaimOutcome.Replaced:
                     queue = queue.Successor!;
                     break;
@@ -88,12 +91,15 @@ public static class FapiLogRuntime
         }
     }
 
-    /// <summary>Stamps a claimed slot with the time, the descriptor and the trace context, and hands it to the writer.</summary>
+    /// <summary>
+    /// Stamps a claimed slot with the time (<paramref name="calledAtTicks"/> when the call read it before a wait, the clock
+    /// otherwise), the descriptor and the trace context, and hands it to the writer.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static LogEventWriter Stamp(LogQueue queue, long position, LogEventDescriptor descriptor, bool captureTraceContext)
+    private static LogEventWriter Stamp(LogQueue queue, long position, LogEventDescriptor descriptor, bool captureTraceContext, long calledAtTicks = 0)
     {
         ref LogRecord record = ref queue.Slot(position);
-        record._timestampTicks = queue.UtcNowTicks();
+        record._timestampTicks = calledAtTicks != 0 ? calledAtTicks : queue.UtcNowTicks();
         record._descriptor = descriptor;
         if (captureTraceContext && s_activitySeen)
         {

@@ -508,10 +508,13 @@ public static class FapiLogging
     }
 
     /// <summary>
-    /// SIGTERM and SIGINT end a .NET process without raising <see cref="AppDomain.ProcessExit"/>, so the events queued at
-    /// that moment would be lost. The handlers flush (within the shutdown timeout) and then let the signal take its
-    /// default course. They flush rather than shut down so that an application that cancels the signal and keeps running
-    /// (the Generic Host does, to stop gracefully) keeps logging.
+    /// SIGTERM, SIGINT, SIGQUIT and SIGHUP end a .NET process without raising <see cref="AppDomain.ProcessExit"/>, so the
+    /// events queued at that moment would be lost. The handlers flush (within the shutdown timeout), say what the report
+    /// intervals were still holding back, and then let the signal take its default course. They flush rather than shut
+    /// down so that an application that cancels the signal and keeps running (the Generic Host does, to stop gracefully; so
+    /// does a <see cref="Console.CancelKeyPress"/> handler that sets <c>Cancel</c>) keeps logging: .NET runs the handlers
+    /// registered later first, and one registered before these (in Main, before a library with log methods was first
+    /// used) may still cancel the signal after they ran.
     /// </summary>
     private static void RegisterSignalHandlers()
     {
@@ -520,19 +523,31 @@ public static class FapiLogging
             return;
         }
 
-        try
+        var registrations = new List<System.Runtime.InteropServices.PosixSignalRegistration>(4);
+        foreach (System.Runtime.InteropServices.PosixSignal signal in s_endingSignals)
         {
-            s_signalRegistrations =
-            [
-                System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal),
-                System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal),
-            ];
+            try
+            {
+                registrations.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, OnSignal));
+            }
+            catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
+            {
+                // Not this signal on this platform: ProcessExit and explicit Shutdown remain.
+            }
         }
-        catch (Exception ex) when (ex is PlatformNotSupportedException or System.IO.IOException)
-        {
-            // No signals here: ProcessExit and explicit Shutdown remain.
-        }
+
+        s_signalRegistrations = [.. registrations];
     }
+
+    // The signals whose default action ends the process and that .NET lets a handler see. SIGHUP is what a closed terminal
+    // or SSH session sends; SIGQUIT is what the Generic Host, too, takes as a request to stop.
+    private static readonly System.Runtime.InteropServices.PosixSignal[] s_endingSignals =
+    [
+        System.Runtime.InteropServices.PosixSignal.SIGTERM,
+        System.Runtime.InteropServices.PosixSignal.SIGINT,
+        System.Runtime.InteropServices.PosixSignal.SIGQUIT,
+        System.Runtime.InteropServices.PosixSignal.SIGHUP,
+    ];
 
     private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
     {
@@ -548,8 +563,10 @@ public static class FapiLogging
 
     /// <summary>
     /// The signal handler's flush: the running pipeline and those a concurrent Configure is still shutting down, all within
-    /// one <see cref="FapiLogOptions.ShutdownTimeout"/> of the running pipeline. False, after a report on stderr, when that
-    /// did not finish.
+    /// one <see cref="FapiLogOptions.ShutdownTimeout"/> of the running pipeline. Events other threads log while it runs (an
+    /// application still at work when the signal came) are flushed too, for as long as that budget lasts. Then the drops and
+    /// sink failures the report intervals were holding back are said, since the process usually ends when this returns.
+    /// False, after a report on stderr, when events were left undelivered.
     /// </summary>
     internal static bool FlushForSignal(System.Runtime.InteropServices.PosixSignal signal)
     {
@@ -565,6 +582,7 @@ public static class FapiLogging
         List<LogPipeline>? replaced = ReplacedStillRunning(includeGivenUp: false);
         // One budget for the whole handler: the time between a signal and the kill that follows it is what it has.
         TimeSpan budget = pipeline.ShutdownTimeout;
+        long flushedTo = pipeline.Queue.Tail;
         bool flushed = pipeline.Flush(budget);
         if (replaced is not null)
         {
@@ -574,12 +592,30 @@ public static class FapiLogging
             }
         }
 
-        if (flushed)
+        // Events logged while the flush ran are behind it in the queue: flush again while more come and time is left.
+        while (flushed && pipeline.Queue.Tail != flushedTo && Remaining(budget, start) > TimeSpan.Zero)
         {
-            return true;
+            flushedTo = pipeline.Queue.Tail;
+            flushed = pipeline.Flush(Remaining(budget, start));
         }
 
         long undelivered = pipeline.Undelivered;
+        if (replaced is not null)
+        {
+            foreach (LogPipeline old in replaced)
+            {
+                undelivered += old.Undelivered;
+            }
+        }
+
+        pipeline.SayHeldBackReports();
+        replaced?.ForEach(static old => old.SayHeldBackReports());
+        if (flushed && undelivered == 0)
+        {
+            Stderr.Drain(Remaining(budget, start));
+            return true;
+        }
+
         // A sink a replacement took over belongs to both pipelines: its trouble is quoted once.
         var quoted = new HashSet<LogSink>(ReferenceEqualityComparer.Instance);
         string troubles = pipeline.Troubles(quoted);
@@ -588,7 +624,6 @@ public static class FapiLogging
         {
             foreach (LogPipeline old in replaced)
             {
-                undelivered += old.Undelivered;
                 troubles += old.Troubles(quoted);
                 statistics = statistics.Plus(old.GetStatistics());
             }
@@ -596,8 +631,11 @@ public static class FapiLogging
 
         // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
         // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
-        Stderr.Write($"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
-            $"{undelivered} event(s) were not delivered to every sink yet (a sink is slow or hung{troubles}). {statistics}");
+        Stderr.Write(flushed
+            ? $"FapiLog: {signal}: events were still being logged when the flush's {budget.TotalSeconds:0.###} s ran out; " +
+              $"{undelivered} event(s) were not delivered to every sink yet. {statistics}"
+            : $"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
+              $"{undelivered} event(s) were not delivered to every sink yet (a sink is slow or hung{troubles}). {statistics}");
         Stderr.Drain(Remaining(budget, start));
         return false;
     }

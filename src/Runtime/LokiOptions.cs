@@ -167,10 +167,12 @@ public sealed class LokiOptions
             };
         }
 
-        Tenant = SettingParser.Get(getVariable, "FAPILOG_LOKI_TENANT") ?? Tenant;
-        Username = SettingParser.Get(getVariable, "FAPILOG_LOKI_USERNAME") ?? Username;
-        Password = SettingParser.Get(getVariable, "FAPILOG_LOKI_PASSWORD") ?? Password;
-        BearerToken = SettingParser.Get(getVariable, "FAPILOG_LOKI_BEARER_TOKEN") ?? BearerToken;
+        // Each value is checked here, not only in Validate: there the message could only name the Loki.* setting, which the
+        // user did not set.
+        Tenant = CheckedVariable(getVariable, "FAPILOG_LOKI_TENANT", ValidateTenant) ?? Tenant;
+        Username = CheckedVariable(getVariable, "FAPILOG_LOKI_USERNAME", ValidateUsername) ?? Username;
+        Password = CheckedVariable(getVariable, "FAPILOG_LOKI_PASSWORD", ValidatePassword) ?? Password;
+        BearerToken = CheckedVariable(getVariable, "FAPILOG_LOKI_BEARER_TOKEN", ValidateBearerToken) ?? BearerToken;
 
         if (SettingParser.Get(getVariable, "FAPILOG_LOKI_HEADERS") is { } headers)
         {
@@ -261,9 +263,9 @@ public sealed class LokiOptions
             ThrowHelper.ThrowConfiguration("Loki.Format", Format.ToString(), "Protobuf or Json");
         }
 
-        if (Tenant is not null && TenantProblem(Tenant) is { } expected)
+        if (Tenant is not null)
         {
-            ThrowHelper.ThrowConfiguration("Loki.Tenant", Tenant, expected);
+            ValidateTenant(Tenant, "Loki.Tenant");
         }
 
         if ((Username is null) != (Password is null))
@@ -273,19 +275,19 @@ public sealed class LokiOptions
                 "Username and Password set together (basic authentication; FAPILOG_LOKI_USERNAME and FAPILOG_LOKI_PASSWORD), or neither");
         }
 
-        if (Username is not null && (Username.Contains(':') || !IsHeaderValue(Username)))
+        if (Username is not null)
         {
-            ThrowHelper.ThrowConfiguration("Loki.Username", "(hidden)", "a user name without ':' or control characters");
+            ValidateUsername(Username, "Loki.Username");
         }
 
-        if (Password is not null && !IsHeaderValue(Password))
+        if (Password is not null)
         {
-            ThrowHelper.ThrowConfiguration("Loki.Password", "(hidden)", "a password without control characters");
+            ValidatePassword(Password, "Loki.Password");
         }
 
-        if (BearerToken is not null && (BearerToken.Length == 0 || !IsAsciiHeaderValue(BearerToken)))
+        if (BearerToken is not null)
         {
-            ThrowHelper.ThrowConfiguration("Loki.BearerToken", "(hidden)", "a non-empty token of printable ASCII characters");
+            ValidateBearerToken(BearerToken, "Loki.BearerToken");
         }
 
         if (BearerToken is not null && Username is not null)
@@ -426,6 +428,50 @@ public sealed class LokiOptions
         // It may also carry a query (an API key) or a fragment: show neither, as Redact does for a good one.
         int query = text.IndexOfAny(['?', '#']);
         return query < 0 ? text : text.Substring(0, query) + "?(hidden)";
+    }
+
+    /// <summary>The variable's value, checked with <paramref name="validate"/> under the variable's name; null when unset.</summary>
+    private static string? CheckedVariable(Func<string, string?> getVariable, string name, Action<string, string> validate)
+    {
+        string? value = SettingParser.Get(getVariable, name);
+        if (value is not null)
+        {
+            validate(value, name);
+        }
+
+        return value;
+    }
+
+    private static void ValidateTenant(string tenant, string setting)
+    {
+        if (TenantProblem(tenant) is { } expected)
+        {
+            ThrowHelper.ThrowConfiguration(setting, tenant, expected);
+        }
+    }
+
+    private static void ValidateUsername(string username, string setting)
+    {
+        if (username.Contains(':') || !IsHeaderValue(username))
+        {
+            ThrowHelper.ThrowConfiguration(setting, "(hidden)", "a user name without ':' or control characters");
+        }
+    }
+
+    private static void ValidatePassword(string password, string setting)
+    {
+        if (!IsHeaderValue(password))
+        {
+            ThrowHelper.ThrowConfiguration(setting, "(hidden)", "a password without control characters");
+        }
+    }
+
+    private static void ValidateBearerToken(string token, string setting)
+    {
+        if (token.Length == 0 || !IsAsciiHeaderValue(token))
+        {
+            ThrowHelper.ThrowConfiguration(setting, "(hidden)", "a non-empty token of printable ASCII characters");
+        }
     }
 
     internal static void ValidateLabel(string name, string value, string setting)

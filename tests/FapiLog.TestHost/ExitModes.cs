@@ -442,7 +442,7 @@ internal static class ExitModes
                 Ticks(count);
                 return FapiLogging.Shutdown(TimeSpan.FromSeconds(30)) ? 0 : 4;
             default:
-                return null;
+                return SignalExitModes.Run(mode, file, count);
         }
     }
 

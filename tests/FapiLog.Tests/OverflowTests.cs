@@ -483,4 +483,35 @@ public class OverflowTests
         Assert.Equal(new long[] { 59, 69, 79, 89, 99, 109, 119, 129, 139, 149 }, keptAboveMark);
         Assert.True(pipeline.Shutdown(TestLog.Safety));
     }
+
+    [Fact]
+    public void A_call_that_waits_for_room_under_Block_keeps_the_time_it_was_made()
+    {
+        // "Timestamps are the call's own": the clock was read once the slot was claimed, so a call that waited 10 s for
+        // room was stamped 10 s late (found by a review).
+        var gate = new GateSink();
+        FapiLogOptions options = TestLog.Options(o => { o.QueueCapacity = 4; o.BatchSize = 4; o.Overflow = OverflowStrategy.Block; o.BlockTimeout = TimeSpan.FromMinutes(5); });
+        var clock = (FakeTime)options.TimeProvider!;
+        options.AddSink(gate);
+        InMemorySink sink = TestLog.Memory(options);
+        LogPipeline pipeline = TestLog.Start(options);
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.True(TestLog.Emit(pipeline, 1, i));
+        }
+
+        Assert.True(gate.WaitEntered(TestLog.Safety)); // the worker holds all 4 slots inside the sink
+        DateTimeOffset calledAt = clock.GetUtcNow();
+        Task<bool> blocked = Task.Factory.StartNew(() => TestLog.Emit(pipeline, 1, 4), TaskCreationOptions.LongRunning);
+        Assert.True(SpinWait.SpinUntil(() => pipeline.Queue.BlockedProducers == 1, TestLog.Safety));
+
+        clock.Advance(TimeSpan.FromSeconds(10)); // the call waits 10 s for room
+        gate.Open();
+        Assert.True(blocked.Wait(TestLog.Safety));
+        Assert.True(blocked.Result);
+        Assert.True(pipeline.Shutdown(TestLog.Safety));
+
+        Assert.Equal(calledAt, sink.Events.Single(e => (long)e["Sequence"]! == 4).Timestamp);
+        Assert.Equal(calledAt, sink.Events.Single(e => (long)e["Sequence"]! == 0).Timestamp);
+    }
 }

@@ -1252,6 +1252,20 @@ internal sealed class LogPipeline
         SayDropsLeft();
     }
 
+    /// <summary>
+    /// Says on stderr at once, whatever the intervals, the drops and the sink failures they are holding back: for a signal
+    /// whose default action ends the process next, with no shutdown to say them (see FapiLogging.FlushForSignal). Should
+    /// the process go on, the sinks still get the drop warning from the worker, as ever.
+    /// </summary>
+    internal void SayHeldBackReports()
+    {
+        SayDropsLeft();
+        foreach (LogSink sink in _sinks)
+        {
+            SinkFailureReporter.ReportPending(sink);
+        }
+    }
+
     /// <summary>Says on stderr, within the interval or not, the drops counted after the worker's last report (the sinks are done).</summary>
     private void SayDropsLeft()
     {

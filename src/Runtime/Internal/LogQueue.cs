@@ -134,7 +134,8 @@ internal sealed class LogQueue
         }
 
         long deadline = long.MaxValue;
-        return TryClaimSlow(level, out position, ref deadline, followReplacement: false) == ClaimOutcome.Claimed;
+        long calledAtTicks = 0;
+        return TryClaimSlow(level, out position, ref deadline, ref calledAtTicks, followReplacement: false) == ClaimOutcome.Claimed;
     }
 
     /// <summary>Claims the next position when there is room below the fast-path limit and no other producer gets in between.</summary>
@@ -164,14 +165,16 @@ internal sealed class LogQueue
     /// Claims a position after the fast path failed: applies the overflow strategy, or counts the refusal of a closed queue.
     /// Under <see cref="OverflowStrategy.Block"/> the wait ends at <paramref name="deadline"/> (a Stopwatch timestamp) or
     /// after <c>BlockTimeout</c>, whichever comes first; the earlier of the two is written back when the wait begins, so
-    /// that a call that moves on to a successor keeps the time it has already waited against its bound.
+    /// that a call that moves on to a successor keeps the time it has already waited against its bound. So is the time of
+    /// the call into <paramref name="calledAtTicks"/> (<see cref="UtcNowTicks"/>), unless it is set already: the event's
+    /// timestamp, so that a call that waited for room keeps the time it was made.
     /// </summary>
     /// <returns>
     /// <see cref="ClaimOutcome.Replaced"/>, with nothing counted, when the queue was closed because its pipeline was replaced
     /// and <paramref name="followReplacement"/> is true: the caller claims in <see cref="Successor"/> instead.
     /// </returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal ClaimOutcome TryClaimSlow(LogLevel level, out long position, ref long deadline, bool followReplacement)
+    internal ClaimOutcome TryClaimSlow(LogLevel level, out long position, ref long deadline, ref long calledAtTicks, bool followReplacement)
     {
         bool sampledIn = false;
         bool waited = false;
@@ -217,6 +220,11 @@ internal sealed class LogQueue
                 if (!waited)
                 {
                     waited = true;
+                    if (calledAtTicks == 0)
+                    {
+                        calledAtTicks = UtcNowTicks();
+                    }
+
                     if (_blockTimeoutTicks != long.MaxValue)
                     {
                         deadline = Math.Min(deadline, Stopwatch.GetTimestamp() + ToStopwatchTicks(_blockTimeoutTicks));

@@ -478,7 +478,8 @@ internal sealed class LokiBatchEncoder
     /// <summary>The JSON-preserving cut of <see cref="Truncate"/>, in place; the new length, or -1 when the line is not a walkable JSON object.</summary>
     internal static int TruncateJson(Span<byte> line, ReadOnlySpan<byte> marker, int max)
     {
-        ReadOnlySpan<byte> memberPrefix = ",\"truncated\":\""u8;
+        Span<byte> memberPrefixBuffer = stackalloc byte[MarkerMemberPrefixCapacity];
+        ReadOnlySpan<byte> memberPrefix = MarkerMemberPrefix(line, memberPrefixBuffer);
         const int MaxDepth = 64;
         Span<byte> closers = stackalloc byte[MaxDepth];
         Span<bool> hasItems = stackalloc bool[MaxDepth];
@@ -579,6 +580,60 @@ internal sealed class LokiBatchEncoder
         prefix.CopyTo(line.Slice(pos));
         pos += prefix.Length;
         return CloseWithMarker(line, pos, marker, closers.Slice(0, safeDepth));
+    }
+
+    private const int MaxMarkerNameUnderscores = 16;
+    private const int MarkerMemberPrefixCapacity = MaxMarkerNameUnderscores + 16;
+
+    /// <summary>
+    /// <c>,"truncated":"</c>, the start of the marker's own member, with one more <c>_</c> before the name for as long as
+    /// the line has a member of that name already (an event with a field called <c>truncated</c>), so that a cut line
+    /// never has two members of one name.
+    /// </summary>
+    private static ReadOnlySpan<byte> MarkerMemberPrefix(ReadOnlySpan<byte> line, Span<byte> buffer)
+    {
+        buffer[0] = (byte)',';
+        buffer[1] = (byte)'"';
+        int underscores = 0;
+        Span<byte> name;
+        while (true)
+        {
+            buffer.Slice(2, underscores).Fill((byte)'_');
+            "truncated"u8.CopyTo(buffer.Slice(2 + underscores));
+            name = buffer.Slice(2, underscores + "truncated"u8.Length);
+            if (underscores == MaxMarkerNameUnderscores || !HasMemberNamed(line, name))
+            {
+                break;
+            }
+
+            underscores++;
+        }
+
+        int end = 2 + name.Length;
+        "\":\""u8.CopyTo(buffer.Slice(end));
+        return buffer.Slice(0, end + 3);
+    }
+
+    /// <summary>Whether the line has a member called <paramref name="name"/>, at any depth.</summary>
+    private static bool HasMemberNamed(ReadOnlySpan<byte> line, ReadOnlySpan<byte> name)
+    {
+        var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 64 });
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals(name))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a JSON object we can walk: TruncateJson finds that out itself.
+        }
+
+        return false;
     }
 
     /// <summary>Writes the marker, the quote that ends its string and the open containers' closers (innermost first) at <paramref name="pos"/>; the new length.</summary>

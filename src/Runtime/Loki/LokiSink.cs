@@ -959,6 +959,12 @@ public sealed class LokiSink : LogSink
                 }
 
                 _failedParts.Add((from, to));
+                if (f.StatusCode == (int)HttpStatusCode.RequestEntityTooLarge)
+                {
+                    // A single entry too large for the limit: the halving was for it, so the rest of the batch goes out in
+                    // full requests again (and halves again only if they are too large themselves), not one entry each.
+                    maxEntries = int.MaxValue;
+                }
             }
 
             from = to;
@@ -1091,7 +1097,7 @@ public sealed class LokiSink : LogSink
             }
 
             bool retryable = status is 429 or (>= 500 and <= 599);
-            string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {ReadSnippet(response, timeout.Token)}";
+            string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {ReadSnippet(response, timeout.Token)}{Redirect(response)}";
             return new Attempt(status, LokiFailureReasons.Http(status), retryable, retryable ? RetryAfter(response) : null, detail);
         }
         catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException or IOException)
@@ -1139,7 +1145,7 @@ public sealed class LokiSink : LogSink
         {
             try
             {
-                return _client.Send(request, HttpCompletionOption.ResponseContentRead, token);
+                return _client.Send(request, HttpCompletionOption.ResponseHeadersRead, token);
             }
             catch (NotSupportedException)
             {
@@ -1151,7 +1157,7 @@ public sealed class LokiSink : LogSink
         }
 
         // Blocks the worker on the async path: this one does need the thread pool.
-        return _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, token).GetAwaiter().GetResult();
+        return _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).GetAwaiter().GetResult();
     }
 
     private HttpRequestMessage CreateRequest(ArraySegment<byte> body)
@@ -1190,6 +1196,27 @@ public sealed class LokiSink : LogSink
         return request;
     }
 
+    /// <summary>
+    /// For a redirect, where it points and what to do: the sink does not follow redirects (HttpClient would turn a 301 or
+    /// 302 POST into a GET, and the tenant and custom headers would go wherever the answer points), so the URL to set is
+    /// the one the user needs to hear about. Empty for any other answer.
+    /// </summary>
+    private string Redirect(HttpResponseMessage response)
+    {
+        if ((int)response.StatusCode is < 300 or > 399 || response.Headers.Location is not { } location)
+        {
+            return string.Empty;
+        }
+
+        Uri? target = location.IsAbsoluteUri ? location : Uri.TryCreate(_pushUri, location, out Uri? resolved) ? resolved : null;
+        if (target is null)
+        {
+            return string.Empty;
+        }
+
+        return $" (redirected to {LokiOptions.Redact(target)}; FapiLog does not follow redirects: set the Loki URL, Loki.Url or FAPILOG_LOKI_URL, to where it points)";
+    }
+
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {
         RetryConditionHeaderValue? retryAfter = response.Headers.RetryAfter;
@@ -1222,6 +1249,10 @@ public sealed class LokiSink : LogSink
 
     private static string ReadSnippet(HttpResponseMessage response, CancellationToken token)
     {
+        // The body is read only here, and only its start (the status decides, once the headers are in: a 2xx whose body is
+        // slow, endless or huge is a success, not a timeout). A synchronous read does not watch the token, so the request's
+        // deadline ends it by disposing the response, which closes the connection under the read.
+        using CancellationTokenRegistration abort = token.UnsafeRegister(static r => ((HttpResponseMessage)r!).Dispose(), response);
         try
         {
             using Stream stream = response.Content.ReadAsStream(token);

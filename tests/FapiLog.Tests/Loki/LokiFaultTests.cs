@@ -386,6 +386,90 @@ public sealed class LokiFaultTests
     }
 
     [Fact]
+    public void After_a_single_entry_too_large_for_a_413_the_rest_of_the_batch_goes_out_in_full_requests_again()
+    {
+        // One entry of 40 is too large for the proxy: once it was given up, the other 39 went out one per request, since
+        // the halved limit was never raised again (found by a review).
+        using var receiver = new LokiReceiver((_, request) => request.AllEntries().Any(e => e.Line.Length > 20_000)
+            ? new ResponsePlan(413, Body: "too large")
+            : ResponsePlan.NoContent);
+        using var sink = new LokiSink(Options(receiver.Url));
+        var records = new LogRecord[40];
+        for (int i = 0; i < records.Length; i++)
+        {
+            LokiTestEvents.Order(ref records[i], LokiTestEvents.BaseTicks + i, i + 1, i == 0 ? new string('x', 30_000) : "alice", i);
+        }
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(records), CancellationToken.None));
+
+        Assert.Equal(1, ex.FailedEntries);
+        Assert.Equal([40, 20, 10, 5, 2, 1, 39], receiver.Requests.Select(r => r.AllEntries().Count()));
+        Assert.Equal(Enumerable.Range(2, 39).Select(i => (long)i), receiver.Requests[^1].AllEntries().Select(e => e.Json.GetProperty("OrderId").GetInt64()));
+        Assert.Equal(39, sink.Statistics.EntriesSent);
+        Assert.Equal(1, sink.Statistics.GetEntriesFailed("http_413"));
+    }
+
+    [Theory]
+    [InlineData(200, 100L)]             // the rest of the body never comes
+    [InlineData(204, 0L)]               // control: no body at all
+    [InlineData(200, 3_000_000_000L)]   // a body larger than HttpClient would ever buffer
+    public void A_2xx_is_a_success_once_its_headers_are_in_whatever_its_body_does(int status, long announced)
+    {
+        // The whole body was read before the status was looked at: a 200 whose body was slow or huge was retried (a
+        // duplicate push) and then counted failed as a timeout or a connection error (found by a review).
+        using var receiver = new LokiReceiver((_, _) => announced == 0
+            ? new ResponsePlan(status)
+            : new ResponsePlan(status, Body: "{\"status\":", AnnouncedLength: announced));
+        LokiOptions options = Options(receiver.Url, maxAttempts: 2);
+        options.RequestTimeout = TimeSpan.FromSeconds(30);
+        using var sink = new LokiSink(options);
+
+        sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
+
+        Assert.Single(receiver.Requests);
+        Assert.Equal(3, sink.Statistics.EntriesSent);
+        Assert.Equal(0, sink.Statistics.EntriesFailed);
+        Assert.Equal(0, sink.Statistics.Retries);
+    }
+
+    [Fact]
+    public void A_5xx_whose_body_never_ends_is_counted_as_that_5xx_within_the_request_timeout()
+    {
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(503, Body: "ingester unavail", AnnouncedLength: 1_000));
+        LokiOptions options = Options(receiver.Url, maxAttempts: 1);
+        options.RequestTimeout = TimeSpan.FromMilliseconds(300);
+        using var sink = new LokiSink(options);
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None));
+
+        // The status is what failed; the body's start could not be read before the deadline closed the connection.
+        Assert.Equal("http_503", ex.Reason);
+        Assert.Equal(503, ex.StatusCode);
+        Assert.Contains("HTTP 503", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(2, sink.Statistics.GetEntriesFailed("http_503"));
+    }
+
+    [Theory]
+    [InlineData(301)]
+    [InlineData(307)]
+    [InlineData(308)]
+    public void A_redirect_is_not_followed_and_the_message_names_where_it_points(int status)
+    {
+        // Deliberately not followed (a 301/302 POST would become a GET, and the tenant and custom headers would go wherever
+        // the answer points), so the message says where to point the sink instead.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(status, Location: "/moved/loki/api/v1/push?key=secret"));
+        using var sink = new LokiSink(Options(receiver.Url));
+
+        LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None));
+
+        Assert.Equal("http_" + status, ex.Reason);
+        Assert.Single(receiver.Requests);
+        Assert.Contains($"redirected to http://127.0.0.1:{receiver.Url.Port}/moved/loki/api/v1/push;", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("set the Loki URL", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_drop_warning_keeps_its_schedule_while_Loki_retries_one_batch()
     {
         // Loki down and steady traffic: the sink's sender sits in its retry backoff (minutes per batch with the defaults).

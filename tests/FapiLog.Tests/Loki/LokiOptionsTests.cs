@@ -180,6 +180,23 @@ public sealed class LokiOptionsTests
     }
 
     [Theory]
+    [InlineData("FAPILOG_LOKI_TENANT", "team-a|team-b", "team-a|team-b")]
+    [InlineData("FAPILOG_LOKI_USERNAME", "user:" + HeaderSecret, "(hidden)")]
+    [InlineData("FAPILOG_LOKI_PASSWORD", HeaderSecret + "\u0001", "(hidden)")]
+    [InlineData("FAPILOG_LOKI_BEARER_TOKEN", HeaderSecret + "\u00e9", "(hidden)")]
+    public void A_bad_tenant_or_credential_from_the_environment_names_the_variable(string variable, string value, string shown)
+    {
+        // Once accepted here and refused by Validate as "Loki.Tenant" (or Loki.Username, ...), which the user never set
+        // (found by a review).
+        var ex = Assert.Throws<FapiLogConfigurationException>(
+            () => new FapiLogOptions().ApplyEnvironment(Env(new() { [variable] = value })));
+
+        Assert.Equal(variable, ex.Setting);
+        Assert.Equal(shown, ex.Value);
+        AssertNoSecret(ex.Message);
+    }
+
+    [Theory]
     [InlineData("app=shop;env=prod", "app=shop;env=prod")]
     [InlineData("app=shop env=prod", "app=shop env=prod")]
     [InlineData("team=core,app=shop|env=prod", "app=shop|env=prod")]

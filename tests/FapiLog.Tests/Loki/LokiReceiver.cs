@@ -16,7 +16,12 @@ using Snappier;
 namespace FapiLog.Tests.Loki;
 
 /// <summary>What the receiver answers to one request.</summary>
-internal sealed record ResponsePlan(int Status, string? RetryAfter = null, string Body = "", bool Hang = false)
+/// <param name="Location">A Location header to send.</param>
+/// <param name="AnnouncedLength">
+/// A Content-Length larger than <paramref name="Body"/>: the body is sent, then the receiver stays silent (a body that is
+/// slow, endless or huge).
+/// </param>
+internal sealed record ResponsePlan(int Status, string? RetryAfter = null, string Body = "", bool Hang = false, string? Location = null, long? AnnouncedLength = null)
 {
     public static readonly ResponsePlan NoContent = new(204);
 }
@@ -382,16 +387,26 @@ internal sealed class LokiReceiver : IDisposable
                     byte[] responseBody = Encoding.UTF8.GetBytes(plan.Body);
                     var head = new StringBuilder();
                     head.Append("HTTP/1.1 ").Append(plan.Status).Append(' ').Append(Reason(plan.Status)).Append("\r\n");
-                    head.Append("Content-Length: ").Append(responseBody.Length).Append("\r\n");
+                    head.Append("Content-Length: ").Append(plan.AnnouncedLength ?? responseBody.Length).Append("\r\n");
                     if (plan.RetryAfter is not null)
                     {
                         head.Append("Retry-After: ").Append(plan.RetryAfter).Append("\r\n");
+                    }
+
+                    if (plan.Location is not null)
+                    {
+                        head.Append("Location: ").Append(plan.Location).Append("\r\n");
                     }
 
                     head.Append("\r\n");
                     await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), _stop.Token);
                     await stream.WriteAsync(responseBody, _stop.Token);
                     await stream.FlushAsync(_stop.Token);
+                    if (plan.AnnouncedLength is not null)
+                    {
+                        await Task.Delay(Timeout.Infinite, _stop.Token);
+                        return;
+                    }
                 }
             }
         }

@@ -430,6 +430,49 @@ public sealed class LokiWireTests
         Assert.Contains(lines, l => l.Contains("\"message\":\"Order", StringComparison.Ordinal) && l.Contains("c… [truncated by FapiLog", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(new[] { "truncated" }, "_truncated")]
+    [InlineData(new[] { "truncated", "_truncated" }, "__truncated")]
+    public void The_marker_member_of_a_cut_line_takes_a_name_no_field_of_the_event_has(string[] fieldNames, string markerMember)
+    {
+        // A field called "truncated" (not a reserved name) and the marker's own member gave a line two members of one name
+        // when the limit fell just after a number (found by a review).
+        var args = fieldNames.Select(LogArgument.Create<bool>).ToList();
+        for (int i = 0; i < 30; i++)
+        {
+            args.Add(LogArgument.Create<long>("n" + i));
+        }
+
+        var descriptor = new LogEventDescriptor(1, "Fetched", LogLevel.Information, "Fetched", args.ToArray());
+        var records = new LogRecord[1];
+        records[0]._timestampTicks = LokiTestEvents.BaseTicks;
+        records[0]._descriptor = descriptor;
+        var writer = new LogEventWriter(ref records[0], null, 0, descriptor);
+        foreach (string _ in fieldNames)
+        {
+            writer.Write(true);
+        }
+
+        for (int i = 0; i < 30; i++)
+        {
+            writer.Write(1234567890123L);
+        }
+
+        using var receiver = new LokiReceiver();
+        using var sink = new LokiSink(new LokiOptions { Url = receiver.Url, MaxAttempts = 1, MaxLineBytes = 300 });
+        sink.Push(LokiTestEvents.Batch(records), CancellationToken.None);
+
+        string line = receiver.WaitForRequests(1)[0].AllEntries().Single().Line;
+        using JsonDocument json = ParseOrFail(line);
+        string[] names = json.RootElement.EnumerateObject().Select(m => m.Name).ToArray();
+        Assert.True(names.Length == names.Distinct(StringComparer.Ordinal).Count(), line);
+        Assert.StartsWith("… [truncated by FapiLog, ", json.RootElement.GetProperty(markerMember).GetString(), StringComparison.Ordinal);
+        foreach (string field in fieldNames)
+        {
+            Assert.True(json.RootElement.GetProperty(field).GetBoolean(), line);
+        }
+    }
+
     [Fact]
     public void Truncation_keeps_random_JSON_objects_valid()
     {
