@@ -26,7 +26,7 @@ internal static class DiagnosticDescriptors
         "Log method '{0}' cannot have type parameters");
 
     public static readonly DiagnosticDescriptor InvalidParameterModifier = Error(
-        "FAPI005", "A [FapiLog] parameter cannot be out, ref or params",
+        "FAPI005", "A [FapiLog] parameter cannot be out, ref, params or __arglist",
         "Parameter '{0}' of log method '{1}' cannot be '{2}'; pass it by value or 'in'");
 
     public static readonly DiagnosticDescriptor PlaceholderWithoutParameter = Error(

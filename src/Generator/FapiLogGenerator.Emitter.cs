@@ -212,7 +212,12 @@ public sealed partial class FapiLogGenerator
 
         private static void WriteMethod(IndentedWriter w, LogMethod method, string field, string factory, bool nullableAnnotations)
         {
-            w.Line(s_generatedCode);
+            if (!method.HasGeneratedCode)
+            {
+                // The parts' attributes are merged, and [GeneratedCode] allows one (CS0579): a declaration a tool wrote has it.
+                w.Line(s_generatedCode);
+            }
+
             string modifiers = method.Modifiers.Length > 0 ? method.Modifiers + " " : string.Empty;
             w.Open(modifiers + "partial void " + method.Identifier + "(" + string.Join(", ", method.Parameters.Select(Signature)) + ")");
             if (method.Level == 6)

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Linq;
 using System.Threading;
 using FapiLog.Generator.Model;
@@ -156,7 +157,8 @@ public sealed partial class FapiLogGenerator
                         message!,
                         parameters.ToEquatableArray(),
                         UseWarnings(method),
-                        method.GetAttributes().Any(IsObsoleteAttribute)),
+                        method.GetAttributes().Any(IsObsoleteAttribute),
+                        method.GetAttributes().Any(IsGeneratedCodeAttribute)),
                     TakenNames(method.ContainingType));
             return new ParseResult(model, diagnostics.ToEquatableArray(), eventIdUse);
         }
@@ -239,6 +241,19 @@ public sealed partial class FapiLogGenerator
                 AddGenerated(names, nested.Name);
             }
 
+            // A primary constructor's parameters are in scope in every member body and are no members: a generated field
+            // of the same name would hide one there.
+            foreach (SyntaxReference reference in type.DeclaringSyntaxReferences)
+            {
+                if (reference.GetSyntax() is TypeDeclarationSyntax { ParameterList: { } primary })
+                {
+                    foreach (ParameterSyntax parameter in primary.Parameters)
+                    {
+                        AddGenerated(names, parameter.Identifier.ValueText);
+                    }
+                }
+            }
+
             for (INamedTypeSymbol? baseType = type.BaseType; baseType is not null; baseType = baseType.BaseType)
             {
                 bool nestedInBase = IsNestedIn(type, baseType.OriginalDefinition);
@@ -260,13 +275,19 @@ public sealed partial class FapiLogGenerator
 
                 if (nestedInBase)
                 {
-                    // The base's generated members, as the emitter names them when nothing of its own is in the way.
+                    // The base's generated members, as the emitter names them when nothing of its own is in the way: the
+                    // field of a method's first overload is __FapiLog_Name, of the next ones __FapiLog_Name_1, _2, ...
+                    var overloads = new Dictionary<string, int>(StringComparer.Ordinal);
                     foreach (IMethodSymbol method in baseType.GetMembers().OfType<IMethodSymbol>())
                     {
                         if (method.GetAttributes().Any(IsFapiLogAttribute))
                         {
-                            names.Add(Emitter.GeneratedMemberPrefix + method.Name);
-                            names.Add(Emitter.GeneratedMemberPrefix + method.Name + "_Create");
+                            overloads.TryGetValue(method.Name, out int count);
+                            string field = Emitter.GeneratedMemberPrefix + method.Name
+                                + (count == 0 ? string.Empty : "_" + count.ToString(CultureInfo.InvariantCulture));
+                            names.Add(field);
+                            names.Add(field + "_Create");
+                            overloads[method.Name] = count + 1;
                         }
                     }
                 }
@@ -287,6 +308,17 @@ public sealed partial class FapiLogGenerator
 
             return false;
         }
+
+        private static bool IsGeneratedCodeAttribute(AttributeData attribute)
+            => attribute.AttributeClass is
+            {
+                Name: "GeneratedCodeAttribute", ContainingType: null,
+                ContainingNamespace:
+                {
+                    Name: "Compiler",
+                    ContainingNamespace: { Name: "CodeDom", ContainingNamespace: { Name: "System", ContainingNamespace.IsGlobalNamespace: true } },
+                },
+            };
 
         private static bool IsObsoleteAttribute(AttributeData attribute)
             => attribute.AttributeClass is
@@ -430,6 +462,13 @@ public sealed partial class FapiLogGenerator
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodIsGeneric, at, method.Name));
             }
 
+            if (method.IsVararg)
+            {
+                // "M(int value, __arglist)": the list is no parameter of the symbol, so the generated part, written from the
+                // parameters, would match no declaration (CS0759) without this.
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidParameterModifier, at, "__arglist", method.Name, "__arglist"));
+            }
+
             for (SyntaxNode? parent = syntax.Parent; parent is TypeDeclarationSyntax type; parent = parent.Parent)
             {
                 if (!type.Modifiers.Any(SyntaxKind.PartialKeyword))
@@ -476,7 +515,9 @@ public sealed partial class FapiLogGenerator
                         }
                     }
 
-                    return null;
+                    // A type nested in a constructed generic type carries type arguments there too:
+                    // List<Legacy::Lib.Thing>.Enumerator.
+                    return named.ContainingType is { } outer ? ExternAlias(outer, compilation) : null;
                 default:
                     return null;
             }
@@ -829,10 +870,17 @@ public sealed partial class FapiLogGenerator
                 && named.Name is "DateTimeOffset" or "TimeSpan" or "Guid";
         }
 
-        private static bool IsException(ITypeSymbol type, INamedTypeSymbol exceptionType)
+        private static bool IsException(ITypeSymbol type, INamedTypeSymbol exceptionType, int depth = 0)
         {
-            ITypeSymbol? current = type is ITypeParameterSymbol tp ? tp.ConstraintTypes.FirstOrDefault(t => t.TypeKind == TypeKind.Class) : type;
-            for (; current is not null; current = current.BaseType)
+            if (type is ITypeParameterSymbol tp)
+            {
+                // Through its class constraint, or through another type parameter it is constrained to
+                // (where TError : TBase where TBase : Exception). C# refuses circular constraints; the depth bounds it anyway.
+                return depth < 32 && tp.ConstraintTypes.Any(t =>
+                    (t.TypeKind == TypeKind.Class || t is ITypeParameterSymbol) && IsException(t, exceptionType, depth + 1));
+            }
+
+            for (ITypeSymbol? current = type; current is not null; current = current.BaseType)
             {
                 if (SymbolEqualityComparer.Default.Equals(current, exceptionType))
                 {

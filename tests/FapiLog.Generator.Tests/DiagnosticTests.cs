@@ -490,6 +490,8 @@ public sealed class DiagnosticTests
     [InlineData("Legacy::Lib.Thing[]")]
     [InlineData("System.Collections.Generic.List<Legacy::Lib.Thing>")]
     [InlineData("Legacy::Lib.Level?")]
+    [InlineData("System.Collections.Generic.List<Legacy::Lib.Thing>.Enumerator")]
+    [InlineData("System.Collections.Generic.Dictionary<int, Legacy::Lib.Thing>.KeyCollection")]
     public void FAPI019_type_from_an_extern_aliased_reference(string type)
     {
         // Generated code names types global::..., which cannot reach a reference that only has an alias: without the
@@ -607,6 +609,28 @@ public sealed class DiagnosticTests
                 .RunGenerators(GeneratorHarness.CreateCompilation(sources)).GetRunResult();
             return new CSharpCompilationRun(result.Diagnostics);
         }
+    }
+
+    [Fact]
+    public void FAPI005_an_arglist_method()
+    {
+        // "partial void M(int value, __arglist)" is legal C#. The generated part dropped the __arglist, so it matched no
+        // declaration (CS0759 in the generated file, CS8795 at the user's) and no FAPI diagnostic said why (found by a
+        // review).
+        (string source, TextSpan span) = Markup.Parse(Usings + """
+            public static partial class Log
+            {
+                [FapiLog(LogLevel.Information, "Got {Value}")]
+                public static partial void [|Got|](int value, __arglist);
+            }
+            """);
+        GeneratorRun run = GeneratorHarness.Run(source);
+
+        Assert.DoesNotContain(run.CompilationProblems, d => d.Location.SourceTree?.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal) == true);
+        Diagnostic error = Assert.Single(run.GeneratorDiagnostics, d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Equal("FAPI005", error.Id);
+        Assert.Equal(span, error.Location.SourceSpan);
+        Assert.Contains("'__arglist'", error.GetMessage(System.Globalization.CultureInfo.InvariantCulture), System.StringComparison.Ordinal);
     }
 
     private static class Markup

@@ -348,6 +348,42 @@ public sealed class EdgeCaseTests
             }
         }
         """)]
+    [InlineData("a record nested in its base, whose log method has two overloads, with a log method named like the second overload's descriptor", """
+        namespace App;
+        public abstract partial record Shape
+        {
+            [FapiLog(LogLevel.Information, "Step {Value}")]
+            protected static partial void Step(int value);
+
+            [FapiLog(LogLevel.Information, "Step {Value}")]
+            protected static partial void Step(string value);
+
+            public sealed partial record Circle : Shape
+            {
+                [FapiLog(LogLevel.Information, "Circle step {Value}")]
+                public static partial void Step_1(int value);
+            }
+        }
+        """)]
+    [InlineData("a declaration that a tool generated, with [GeneratedCode] of its own", """
+        namespace App;
+        public static partial class Log
+        {
+            [System.CodeDom.Compiler.GeneratedCode("MyT4Template", "1.0")]
+            [FapiLog(LogLevel.Information, "x {Value}")]
+            public static partial void M(int value);
+        }
+        """)]
+    [InlineData("a primary-constructor parameter named like the descriptor field", """
+        namespace App;
+        public partial class Service(int __FapiLog_Started)
+        {
+            public int Captured => __FapiLog_Started;
+
+            [FapiLog(LogLevel.Information, "Started")]
+            public partial void Started();
+        }
+        """)]
     public void Generated_code_compiles(string description, string source)
     {
         Assert.NotEmpty(description);
@@ -498,6 +534,27 @@ public sealed class EdgeCaseTests
     {
         Assert.NotEmpty(description);
         AssertClean(GeneratorHarness.Run(new[] { Usings + source }, LanguageVersion.Latest));
+    }
+
+    [Fact]
+    public void A_type_parameter_constrained_to_Exception_through_another_type_parameter_is_the_events_exception()
+    {
+        // README, Parameters: "a type assignable to Exception (the first such parameter)" is the event's exception, not a
+        // field. TError is assignable to Exception (TError : TBase, TBase : Exception), so it must go to SetException.
+        GeneratorRun run = GeneratorHarness.Run(new[]
+        {
+            Usings + """
+            namespace App;
+            public partial class Retry<TBase, TError> where TBase : Exception where TError : TBase
+            {
+                [FapiLog(LogLevel.Error, "Attempt {Attempt} failed")]
+                public static partial void Failed(int attempt, TError error);
+            }
+            """,
+        }, LanguageVersion.Latest);
+        AssertClean(run);
+        Assert.Contains(".SetException(error);", run.GeneratedText, System.StringComparison.Ordinal);
+        Assert.DoesNotContain("CaptureString(error)", run.GeneratedText, System.StringComparison.Ordinal);
     }
 
     private static void AssertClean(GeneratorRun run)

@@ -49,6 +49,10 @@ internal sealed record ContainingType(string Keyword, string Name, string FileNa
 /// <param name="Parameters">The parameters in declaration order.</param>
 /// <param name="SuppressedWarnings">Ids of warnings that naming the parameter types gives (obsolete or experimental types), sorted.</param>
 /// <param name="IsObsolete">Whether the method is <c>[Obsolete]</c>: its descriptor field and factory are marked so too.</param>
+/// <param name="HasGeneratedCode">
+/// Whether the declaration has <c>[GeneratedCode]</c> of its own (a tool wrote it): the attribute, which does not allow
+/// several, is then not written on the method again.
+/// </param>
 internal sealed record LogMethod(
     string Name,
     string Identifier,
@@ -59,7 +63,8 @@ internal sealed record LogMethod(
     string Message,
     EquatableArray<LogParameter> Parameters,
     EquatableArray<string> SuppressedWarnings,
-    bool IsObsolete);
+    bool IsObsolete,
+    bool HasGeneratedCode);
 
 /// <summary>A partial type with its log methods: one generated file.</summary>
 /// <param name="HintName">The file name, unique in the compilation ignoring case (see <see cref="FileName"/>).</param>
