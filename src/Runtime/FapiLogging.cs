@@ -549,6 +549,9 @@ public static class FapiLogging
         System.Runtime.InteropServices.PosixSignal.SIGHUP,
     ];
 
+    /// <summary>How many more times the signal handler flushes for events logged while its flush ran.</summary>
+    private const int MaxSignalFlushRounds = 8;
+
     private static void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
     {
         // .NET runs every handler, also after one cancelled the signal: the process is then not ending on it, and the
@@ -564,7 +567,7 @@ public static class FapiLogging
     /// <summary>
     /// The signal handler's flush: the running pipeline and those a concurrent Configure is still shutting down, all within
     /// one <see cref="FapiLogOptions.ShutdownTimeout"/> of the running pipeline. Events other threads log while it runs (an
-    /// application still at work when the signal came) are flushed too, for as long as that budget lasts. Then the drops and
+    /// application still at work when the signal came) are flushed too, in a few more rounds. Then the drops and
     /// sink failures the report intervals were holding back are said, since the process usually ends when this returns.
     /// False, after a report on stderr, when events were left undelivered.
     /// </summary>
@@ -592,8 +595,10 @@ public static class FapiLogging
             }
         }
 
-        // Events logged while the flush ran are behind it in the queue: flush again while more come and time is left.
-        while (flushed && pipeline.Queue.Tail != flushedTo && Remaining(budget, start) > TimeSpan.Zero)
+        // Events logged while the flush ran (a request finishing its work) are behind it in the queue: flush again while
+        // more came, a few rounds at most. A thread that logs without pause would otherwise hold the process for the whole
+        // budget after Ctrl+C; what it logs past those rounds is said below as not delivered.
+        for (int round = 0; round < MaxSignalFlushRounds && flushed && pipeline.Queue.Tail != flushedTo; round++)
         {
             flushedTo = pipeline.Queue.Tail;
             flushed = pipeline.Flush(Remaining(budget, start));
@@ -632,7 +637,7 @@ public static class FapiLogging
         // The signal's default action usually ends the process next, with no ProcessExit and so no shutdown to report
         // what was lost: say it here. (An application that cancels the signal may still deliver them later.)
         Stderr.Write(flushed
-            ? $"FapiLog: {signal}: events were still being logged when the flush's {budget.TotalSeconds:0.###} s ran out; " +
+            ? $"FapiLog: {signal}: events were still being logged after the flush; " +
               $"{undelivered} event(s) were not delivered to every sink yet. {statistics}"
             : $"FapiLog: {signal}: the flush did not finish within {budget.TotalSeconds:0.###} s; " +
               $"{undelivered} event(s) were not delivered to every sink yet (a sink is slow or hung{troubles}). {statistics}");

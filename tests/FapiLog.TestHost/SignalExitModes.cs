@@ -12,7 +12,8 @@ namespace FapiLog.TestHost;
 /// write (an application still at work when the signal comes). signal-after-drops: QueueCapacity COUNT (Drop,
 /// DropWarningInterval 1 h); twice, a sink holds the worker while COUNT + 3 (then COUNT + 4) events are logged, then
 /// everything queued is flushed; the first drops are said before the second burst. signal-sink-fails: a sink that fails
-/// every batch beside the file; COUNT events flushed (its failure said), then COUNT more queued.
+/// every batch beside the file; COUNT events flushed (its failure said), then COUNT more queued. signal-endless-logging:
+/// each batch a sink writes, another thread logs 10 more events (ShutdownTimeout 1 h).
 /// </summary>
 internal static class SignalExitModes
 {
@@ -24,6 +25,8 @@ internal static class SignalExitModes
                 return WhileLogging(file, count);
             case "signal-after-drops":
                 return AfterDrops(file, count);
+            case "signal-endless-logging":
+                return EndlessLogging();
             case "signal-sink-fails":
                 FapiLogging.RegisterShutdownHooks();
                 FapiLogging.Configure(o =>
@@ -70,6 +73,36 @@ internal static class SignalExitModes
         { IsBackground = true };
         other.Start();
         Ticks(0, count);
+        return Ready("ready");
+    }
+
+    private static int EndlessLogging()
+    {
+        // Every batch a sink is given makes another thread log 10 more events before the sink returns: a flush never finds
+        // the queue as it was when it began, as with a thread that logs without pause, but step by step.
+        var batch = new SemaphoreSlim(0);
+        var logged = new SemaphoreSlim(0);
+        FapiLogging.RegisterShutdownHooks();
+        FapiLogging.Configure(o =>
+        {
+            o.Console = false;
+            o.AddSink(new RelaySink(batch, logged));
+            o.FlushInterval = TimeSpan.FromHours(1);
+            o.BatchSize = 1000;
+            o.ShutdownTimeout = TimeSpan.FromHours(1);
+        });
+        var other = new Thread(() =>
+        {
+            for (long next = 100; ; next += 10)
+            {
+                batch.Wait();
+                Ticks(next, next + 10);
+                logged.Release();
+            }
+        })
+        { IsBackground = true };
+        other.Start();
+        Ticks(0, 100);
         return Ready("ready");
     }
 
@@ -151,6 +184,16 @@ internal static class SignalExitModes
             }
 
             open.Wait(cancellationToken);
+        }
+    }
+
+    /// <summary>For every batch, lets another thread log and waits until it has (bounded), then returns.</summary>
+    private sealed class RelaySink(SemaphoreSlim batch, SemaphoreSlim logged) : LogSink
+    {
+        public override void Write(in LogBatch written, CancellationToken cancellationToken)
+        {
+            batch.Release();
+            logged.Wait(TimeSpan.FromSeconds(30), cancellationToken);
         }
     }
 

@@ -47,6 +47,24 @@ public sealed class SignalExitTests : IDisposable
             $"{delivered.Length} of 200 delivered; stderr: <{errors}>");
     }
 
+    [Fact]
+    public void A_thread_that_logs_without_pause_does_not_hold_a_signal_for_the_whole_shutdown_timeout()
+    {
+        // The handler flushes again for events logged while its flush ran, a few rounds at most: chasing a thread that
+        // never stops would hold Ctrl+C for the whole ShutdownTimeout (1 h here, so this test would hang). Each batch the
+        // sink writes makes the child's other thread log 10 more, so every round finds new events.
+        using RunningChild p = ChildProcess.Start("signal-endless-logging", _file, "0");
+        Assert.Equal("ready", p.ReadLine());
+
+        ChildProcess.SendSignal(p, 15);
+        p.WaitForExit();
+        string errors = p.StandardError;
+
+        // Ended by the signal after the rounds; the 10 events the last round made the thread log are said.
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.True(errors.Contains("FapiLog: SIGTERM: events were still being logged after the flush; 10 event(s) were not delivered", StringComparison.Ordinal), errors);
+    }
+
     [Theory]
     [InlineData(15)] // SIGTERM
     [InlineData(2)]  // SIGINT
