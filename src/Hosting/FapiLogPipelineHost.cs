@@ -36,6 +36,9 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
     private readonly object _lock = new();
     private LogPipeline? _pipeline;
     private volatile ExceptionDispatchInfo? _failure;
+
+    // 1 once a log call's failed start has been said on stderr.
+    private int _failureSaid;
     // Set under _lock and _deferLock, cleared under both: while it is set, log calls are kept instead of waiting.
     private volatile Thread? _startingThread;
     // ILogger calls made while the pipeline starts, on any thread (an options callback or a sink factory that logs, or
@@ -187,8 +190,15 @@ internal sealed class FapiLogPipelineHost : IDisposable, IAsyncDisposable
                 {
                     StartAndExit();
                 }
-                catch (Exception)
+                catch (Exception ex)
                 {
+                    // A host's start says it by failing, but a host built for its services and never started (or a bare
+                    // ServiceCollection) only has these calls, which would then be dropped without a word: said once.
+                    if (Interlocked.Exchange(ref _failureSaid, 1) == 0)
+                    {
+                        Stderr.Write($"FapiLog: ILogger calls are not logged: the pipeline could not start. {ex.Message}");
+                    }
+
                     return StartState.Failed;
                 }
 

@@ -431,6 +431,20 @@ internal static class ExitModes
                 Console.WriteLine("{0} {1}", "only one value");
                 return 1;
 
+            case "console-stdout-unread":
+                // `app | less` left unscrolled, with stderr on the terminal: stdout is a pipe that nobody reads, stderr is
+                // not a pipe (a file here, which .NET's console stream writes as it writes a terminal). COUNT events fill the
+                // pipe, so the console sink's write waits for good and the shutdown gives up after a second; it must still
+                // say so on stderr.
+                Native.StandardOutputToUnreadPipe();
+                Native.StandardErrorToFile(file);
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = true;
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                });
+                Ticks(count);
+                return FapiLogging.Shutdown(TimeSpan.FromSeconds(1)) ? 0 : 4;
             case "console":
                 // The default console sink, set up by the environment it was started with (NO_COLOR, FORCE_COLOR, TERM):
                 // COUNT events to stdout, which the test reads through a pipe.

@@ -46,4 +46,30 @@ internal static class Native
 
         return fds[0];
     }
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "open")]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    /// <summary>
+    /// Puts a new pipe on descriptor 1 whose read end stays open and is never read (a reader that stopped reading). Call it
+    /// before anything touches Console.
+    /// </summary>
+    public static void StandardOutputToUnreadPipe()
+    {
+        int[] fds = new int[2];
+        if (Pipe(fds) == -1 || Dup2(fds[1], 1) == -1 || Close(fds[1]) == -1)
+        {
+            throw new InvalidOperationException("pipe or dup2 failed: errno " + Marshal.GetLastPInvokeError());
+        }
+    }
+
+    /// <summary>Puts <paramref name="path"/> (created or emptied) on descriptor 2, as `2&gt;path` does. Call it before anything touches Console.Error.</summary>
+    public static void StandardErrorToFile(string path)
+    {
+        int fd = Open(path, 0x1 | 0x40 | 0x200, 420); // O_WRONLY | O_CREAT | O_TRUNC, 0644
+        if (fd == -1 || Dup2(fd, 2) == -1 || Close(fd) == -1)
+        {
+            throw new InvalidOperationException("open or dup2 failed: errno " + Marshal.GetLastPInvokeError());
+        }
+    }
 }

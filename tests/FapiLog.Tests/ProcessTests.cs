@@ -507,6 +507,27 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void With_stdout_a_pipe_nobody_reads_a_shutdown_that_gives_up_still_says_so_on_a_stderr_that_is_not_a_pipe()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;   // the host uses Linux's open flags
+        }
+
+        // `app | less` left unscrolled, stderr on the terminal: the console sink's write to the full stdout pipe waits for
+        // good holding Console.Out's lock, and .NET's console stream, which writes a terminal or a file on stderr, takes
+        // that same lock: FapiLog's stderr lines (the shutdown's report of what it could not deliver, sink failures, drop
+        // warnings) waited behind it and were never written. The host's stderr is the file _file.
+        var environment = new Dictionary<string, string> { ["NO_COLOR"] = "1" };
+        using RunningChild p = ChildProcess.StartWith(environment, "console-stdout-unread", _file, "20000");
+        p.WaitForExit();
+
+        string errors = File.ReadAllText(_file);
+        Assert.True(p.ExitCode == 4, $"exit {p.ExitCode}: {errors}");
+        Assert.Contains("FapiLog: shutdown did not finish within 1 s; ", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Console_events_written_after_the_reader_of_stdout_went_away_are_counted_as_failed_and_reported_once()
     {
         // `app | head -1`: .NET's console stream takes a write to a pipe without a reader as a success, so the events

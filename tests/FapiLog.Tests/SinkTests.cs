@@ -909,6 +909,64 @@ public class SinkTests
         }
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true, EntryPoint = "open")]
+    private static extern int SystemOpen([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true, EntryPoint = "write")]
+    private static extern nint SystemWrite(int descriptor, byte[] buffer, nint count);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true, EntryPoint = "close")]
+    private static extern int SystemClose(int descriptor);
+
+    [Fact]
+    public void A_descriptor_path_to_a_redirected_file_keeps_the_lines_the_application_writes_to_that_descriptor()
+    {
+        // FAPILOG_FILE=/dev/stdout with `app > out.log` (or systemd's StandardOutput=file:): descriptor 1 is the file,
+        // opened without O_APPEND, and the application's Console.WriteLine (and, with 2>&1, FapiLog's own stderr lines)
+        // write through it at that descriptor's offset. The sink opened the path again, a second open file with an offset
+        // of its own, and wrote each batch at the end: the application's next line went out at its own offset, over the
+        // events written since.
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        string file = TempLogFile();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        int fd = SystemOpen(file, 0x1 | 0x40 | 0x200, 420); // O_WRONLY | O_CREAT | O_TRUNC, 0644: what the shell's `>` opens
+        Assert.True(fd >= 0, "open failed");
+        try
+        {
+            void Application(string line)
+            {
+                byte[] bytes = Encoding.UTF8.GetBytes(line + "\n");
+                Assert.Equal(bytes.Length, (int)SystemWrite(fd, bytes, bytes.Length));
+            }
+
+            LogPipeline pipeline = TestLog.Start(TestLog.Options(o => o.FilePath = "/proc/self/fd/" + fd));
+            Application("application line 1");
+            Order(pipeline, 1, "alice");
+            Assert.True(pipeline.Flush(TestLog.Safety));
+            Application("application line 2");
+            Order(pipeline, 2, "bob");
+            Assert.True(pipeline.Shutdown(TestLog.Safety));
+            Application("application line 3");
+
+            string[] lines = File.ReadAllLines(file);
+            Assert.Equal(new[] { "application line 1", "application line 2", "application line 3" }, lines.Where(l => !l.StartsWith('{')));
+            Assert.Equal(new long[] { 1, 2 }, lines.Where(l => l.StartsWith('{')).Select(l =>
+            {
+                using JsonDocument d = JsonDocument.Parse(l);
+                return d.RootElement.GetProperty("OrderId").GetInt64();
+            }));
+        }
+        finally
+        {
+            SystemClose(fd);
+            Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        }
+    }
+
     [Fact]
     public void The_in_memory_sink_waits_with_timeouts_longer_than_a_monitor_takes()
     {

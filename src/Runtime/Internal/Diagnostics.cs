@@ -23,7 +23,7 @@ internal static class Stderr
 
     private static readonly StderrHandOff s_lines = new(Capacity, StallWait);
 
-    // Descriptor 2 when it is a pipe or a socket, written without .NET's console stream, or null.
+    // Descriptor 2, written without .NET's console stream, or null (Windows, or no descriptor 2).
     private static readonly PipeWriter? s_pipe = OpenPipe() is { } pipe ? new PipeWriter(pipe) : null;
 
     /// <summary>
@@ -74,9 +74,13 @@ internal static class Stderr
     internal static bool IsIdle => s_lines.IsIdle;
 
     /// <summary>
-    /// Standard error when it is a pipe or a socket and not a terminal or a file (whose offset the application's own writes
-    /// share); as the console sink's standard output, but a non-blocking pipe that is full is waited for by the stream
-    /// itself, without <c>Console.Out</c>'s lock, where the console sink goes over to .NET's console stream.
+    /// Standard error, written with <c>write(2)</c> on descriptor 2 as the console sink's standard output is, but a
+    /// non-blocking pipe that is full is waited for by the stream itself, without <c>Console.Out</c>'s lock, where the
+    /// console sink goes over to .NET's console stream. Also a terminal or a file: .NET's console stream writes those under
+    /// <c>Console.Out</c>'s lock too, so with standard output a pipe nobody reads (<c>app | less</c> left unscrolled) the
+    /// console sink's stuck write kept every line here back, the shutdown's report of what it could not deliver among them.
+    /// A file's offset is the descriptor's, which <c>write(2)</c> moves as .NET's stream does: the lines of both follow each
+    /// other.
     /// </summary>
     private static Stream? OpenPipe()
     {
@@ -87,17 +91,7 @@ internal static class Stderr
 
         try
         {
-            if (!Console.IsErrorRedirected)
-            {
-                return null;
-            }
-
             var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(2, ownsHandle: false), FileAccess.Write, bufferSize: 0);
-            if (stream.CanSeek)
-            {
-                stream.Dispose();
-                return null;
-            }
 
             // Only the writer thread writes it.
             return new ConsoleSink.PipeOutput(stream, waitingOutput: null);

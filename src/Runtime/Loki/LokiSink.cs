@@ -39,6 +39,13 @@ public sealed class LokiSink : LogSink
 {
     private const int MaxErrorBodyChars = 300;
 
+    // The most of a response's body read to keep its connection (a longer one closes the connection instead).
+    private const long MaxBodyBytes = 64 * 1024;
+
+    // The sender thread's buffers for a response's body: its start, quoted in an error, and the rest read past it.
+    private readonly byte[] _bodyStart = new byte[MaxErrorBodyChars];
+    private readonly byte[] _bodyScratch = new byte[4096];
+
     /// <summary>
     /// Prepared batches kept for reuse once sent, and the largest one kept (a burst of huge lines is let go), also at most a
     /// sixteenth of the send buffer.
@@ -157,6 +164,9 @@ public sealed class LokiSink : LogSink
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             UseCookies = false,
             AllowAutoRedirect = false,
+            // A body left unread (past MaxBodyBytes, or cut off by the deadline) closes the connection at once: a background
+            // drain would keep the sender's blocked read waiting for it (2 s by default), past the request's deadline.
+            MaxResponseDrainSize = 0,
         };
 
         // A DelegatingHandler that overrides only SendAsync would be skipped by the synchronous path (its Send goes
@@ -1091,13 +1101,17 @@ public sealed class LokiSink : LogSink
         {
             using HttpResponseMessage response = Send(ref request, body, timeout.Token);
             int status = (int)response.StatusCode;
+            // The status decides once the headers are in: a 2xx whose body is slow, endless or huge is a success, not a
+            // timeout. The body is still read (to its end, or as far as the deadline and the cap let it), so that the
+            // connection goes back to the pool for the next push.
+            int snippet = ReadBody(response, timeout.Token);
             if (status is >= 200 and < 300)
             {
                 return new Attempt(status, null, false, null, null);
             }
 
             bool retryable = status is 429 or (>= 500 and <= 599);
-            string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {ReadSnippet(response, timeout.Token)}{Redirect(response)}";
+            string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {Snippet(snippet)}{Redirect(response)}";
             return new Attempt(status, LokiFailureReasons.Http(status), retryable, retryable ? RetryAfter(response) : null, detail);
         }
         catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException or IOException)
@@ -1247,36 +1261,48 @@ public sealed class LokiSink : LogSink
         return null;
     }
 
-    private static string ReadSnippet(HttpResponseMessage response, CancellationToken token)
+    /// <summary>
+    /// Reads the response's body to its end, or to <see cref="MaxBodyBytes"/>, or until the request's deadline; keeps its
+    /// first <see cref="MaxErrorBodyChars"/> bytes in <see cref="_bodyStart"/> and returns how many. A synchronous read does
+    /// not watch the token, so the deadline ends it by disposing the response, which closes the connection under the read
+    /// (the handler drains nothing in the background: see the constructor); what was read before stays.
+    /// </summary>
+    private int ReadBody(HttpResponseMessage response, CancellationToken token)
     {
-        // The body is read only here, and only its start (the status decides, once the headers are in: a 2xx whose body is
-        // slow, endless or huge is a success, not a timeout). A synchronous read does not watch the token, so the request's
-        // deadline ends it by disposing the response, which closes the connection under the read.
         using CancellationTokenRegistration abort = token.UnsafeRegister(static r => ((HttpResponseMessage)r!).Dispose(), response);
+        int kept = 0;
         try
         {
             using Stream stream = response.Content.ReadAsStream(token);
-            byte[] buffer = new byte[MaxErrorBodyChars];
-            int read = 0;
+            long total = 0;
             int n;
-            while (read < buffer.Length && (n = stream.Read(buffer, read, buffer.Length - read)) > 0)
+            while (total < MaxBodyBytes && (n = stream.Read(_bodyScratch, 0, _bodyScratch.Length)) > 0)
             {
-                read += n;
+                int keep = Math.Min(n, _bodyStart.Length - kept);
+                Array.Copy(_bodyScratch, 0, _bodyStart, kept, keep);
+                kept += keep;
+                total += n;
             }
-
-            string text = Encoding.UTF8.GetString(buffer, 0, read).Trim();
-            var sb = new StringBuilder(text.Length);
-            foreach (char c in text)
-            {
-                sb.Append(char.IsControl(c) ? ' ' : c);
-            }
-
-            return sb.Length == 0 ? "(empty body)" : sb.ToString();
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
         {
-            return "(body unreadable)";
+            // Cut off by the deadline or the connection: the start read so far is what the message quotes.
         }
+
+        return kept;
+    }
+
+    /// <summary>The first <paramref name="length"/> bytes of the body read last, as one line of text.</summary>
+    private string Snippet(int length)
+    {
+        string text = Encoding.UTF8.GetString(_bodyStart, 0, length).Trim();
+        var sb = new StringBuilder(text.Length);
+        foreach (char c in text)
+        {
+            sb.Append(char.IsControl(c) ? ' ' : c);
+        }
+
+        return sb.Length == 0 ? "(empty body)" : sb.ToString();
     }
 
     private static string Describe(Exception ex)

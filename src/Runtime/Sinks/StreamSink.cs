@@ -518,8 +518,64 @@ public sealed class JsonFileSink : StreamSink
             stream = inherited;
         }
 
+        if (stream.CanSeek && DescriptorOf(path) is { } shared)
+        {
+            // /dev/stdout of `app > out.log`: a file the application writes through its own descriptor, at that
+            // descriptor's offset, which the sink's writes (through another open of the file) do not move, so the
+            // application's next line went over the events written since. Both now append, as `app >> out.log` does.
+            AppendOnly.Set(shared);
+            AppendOnly.Set(stream.SafeFileHandle);
+        }
+
         length = stream.CanSeek ? stream.Seek(0, SeekOrigin.End) : 0;
         return stream;
+    }
+
+    /// <summary>
+    /// Sets <c>O_APPEND</c> on an open file (Linux only, where a write then goes to the end whatever the offset, and
+    /// pwrite too); best effort: a file it cannot be set on keeps its offset, as before.
+    /// </summary>
+    private static class AppendOnly
+    {
+        private const int GetFlags = 3;   // F_GETFL
+        private const int SetFlags = 4;   // F_SETFL
+        private const int Append = 0x400; // O_APPEND
+
+        public static void Set(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+        {
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                Set((int)handle.DangerousGetHandle());
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+        }
+
+        public static void Set(int descriptor)
+        {
+            // Linux only: fcntl is variadic, which P/Invoke calls correctly on Linux's x64 and arm64 conventions but not on
+            // Apple's arm64 one.
+            if (!OperatingSystem.IsLinux())
+            {
+                return;
+            }
+
+            int flags = Fcntl(descriptor, GetFlags, 0);
+            if (flags >= 0 && (flags & Append) == 0)
+            {
+                Fcntl(descriptor, SetFlags, flags | Append);
+            }
+        }
+
+        [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+        private static extern int Fcntl(int descriptor, int command, int argument);
     }
 
     /// <summary>

@@ -420,8 +420,9 @@ public sealed class LokiFaultTests
         using var receiver = new LokiReceiver((_, _) => announced == 0
             ? new ResponsePlan(status)
             : new ResponsePlan(status, Body: "{\"status\":", AnnouncedLength: announced));
+        // The body is read for the connection's sake until the deadline cuts it off; the push stays a success.
         LokiOptions options = Options(receiver.Url, maxAttempts: 2);
-        options.RequestTimeout = TimeSpan.FromSeconds(30);
+        options.RequestTimeout = TimeSpan.FromMilliseconds(300);
         using var sink = new LokiSink(options);
 
         sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None);
@@ -430,6 +431,32 @@ public sealed class LokiFaultTests
         Assert.Equal(3, sink.Statistics.EntriesSent);
         Assert.Equal(0, sink.Statistics.EntriesFailed);
         Assert.Equal(0, sink.Statistics.Retries);
+    }
+
+    [Theory]
+    [InlineData(200, "{\"status\":\"success\"}")]   // a gateway or a Loki-compatible store
+    [InlineData(204, "")]                             // Loki
+    [InlineData(503, "ingester unavailable")]         // retried, on the same connection
+    public void Pushes_keep_one_connection_whatever_the_answers_body(int status, string body)
+    {
+        // A 2xx's body left unread made HttpClient drain it in the background, and the next push, finding no idle
+        // connection, opened a new one: a TCP (with https a TLS) handshake on about every third push (found by a review).
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(status, Body: body));
+        using var sink = new LokiSink(Options(receiver.Url, maxAttempts: 1));
+
+        for (int i = 0; i < 30; i++)
+        {
+            try
+            {
+                sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None);
+            }
+            catch (LokiPushException) when (status >= 300)
+            {
+            }
+        }
+
+        Assert.Equal(30, receiver.Requests.Count);
+        Assert.Equal(1, receiver.Connections);
     }
 
     [Fact]
@@ -442,10 +469,11 @@ public sealed class LokiFaultTests
 
         LokiPushException ex = Assert.Throws<LokiPushException>(() => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(2)), CancellationToken.None));
 
-        // The status is what failed; the body's start could not be read before the deadline closed the connection.
+        // The status is what failed, and the start of the body read before the deadline closed the connection is quoted
+        // (it was thrown away for "(body unreadable)": found by a review).
         Assert.Equal("http_503", ex.Reason);
         Assert.Equal(503, ex.StatusCode);
-        Assert.Contains("HTTP 503", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("HTTP 503 Service Unavailable: ingester unavail", ex.Message, StringComparison.Ordinal);
         Assert.Equal(2, sink.Statistics.GetEntriesFailed("http_503"));
     }
 

@@ -271,6 +271,18 @@ internal sealed class LokiReceiver : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<TcpClient> _clients = new();
 
+    /// <summary>How many connections were accepted so far.</summary>
+    public int Connections
+    {
+        get
+        {
+            lock (_clients)
+            {
+                return _clients.Count;
+            }
+        }
+    }
+
     public LokiReceiver(Func<int, ReceivedRequest, ResponsePlan>? respond = null)
     {
         _respond = respond ?? ((_, _) => ResponsePlan.NoContent);
