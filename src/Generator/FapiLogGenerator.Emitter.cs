@@ -158,7 +158,7 @@ public sealed partial class FapiLogGenerator
             }
         }
 
-        private static string UniqueName(string name, System.Func<string, bool> isTaken)
+        internal static string UniqueName(string name, System.Func<string, bool> isTaken)
         {
             string candidate = name;
             for (int n = 1; isTaken(candidate); n++)

@@ -275,19 +275,23 @@ public sealed partial class FapiLogGenerator
 
                 if (nestedInBase)
                 {
-                    // The base's generated members, as the emitter names them when nothing of its own is in the way: the
-                    // field of a method's first overload is __FapiLog_Name, of the next ones __FapiLog_Name_1, _2, ...
-                    var overloads = new Dictionary<string, int>(StringComparer.Ordinal);
-                    foreach (IMethodSymbol method in baseType.GetMembers().OfType<IMethodSymbol>())
+                    // The base's generated members, named as the emitter will name them (see Emitter.WriteMethods): in
+                    // declaration order, each the first free name among the base's log methods, its taken names and the
+                    // names given before it (__FapiLog_Step, then __FapiLog_Step_1 for an overload).
+                    IMethodSymbol[] logMethods = baseType.OriginalDefinition.GetMembers().OfType<IMethodSymbol>()
+                        .Where(m => m.GetAttributes().Any(IsFapiLogAttribute)).ToArray();
+                    if (logMethods.Length > 0)
                     {
-                        if (method.GetAttributes().Any(IsFapiLogAttribute))
+                        var used = new HashSet<string>(logMethods.Select(m => m.Name).Concat(TakenNames(baseType.OriginalDefinition)), StringComparer.Ordinal);
+                        foreach (IMethodSymbol method in logMethods)
                         {
-                            overloads.TryGetValue(method.Name, out int count);
-                            string field = Emitter.GeneratedMemberPrefix + method.Name
-                                + (count == 0 ? string.Empty : "_" + count.ToString(CultureInfo.InvariantCulture));
+                            bool Taken(string n) => used.Contains(n) || method.Parameters.Any(p => p.Name == n);
+                            string field = Emitter.UniqueName(Emitter.GeneratedMemberPrefix + method.Name, Taken);
+                            used.Add(field);
+                            string factory = Emitter.UniqueName(field + "_Create", Taken);
+                            used.Add(factory);
                             names.Add(field);
-                            names.Add(field + "_Create");
-                            overloads[method.Name] = count + 1;
+                            names.Add(factory);
                         }
                     }
                 }

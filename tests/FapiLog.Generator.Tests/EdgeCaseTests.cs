@@ -348,6 +348,46 @@ public sealed class EdgeCaseTests
             }
         }
         """)]
+    [InlineData("a record nested in its base, whose base has a log method named like an overload's descriptor (declared first)", """
+        namespace App;
+        public abstract partial record Shape
+        {
+            [FapiLog(LogLevel.Information, "Other {Value}")]
+            protected static partial void Step_1(int value);
+
+            [FapiLog(LogLevel.Information, "Step {Value}")]
+            protected static partial void Step(int value);
+
+            [FapiLog(LogLevel.Information, "Step {Value}")]
+            protected static partial void Step(string value);
+
+            public sealed partial record Circle : Shape
+            {
+                [FapiLog(LogLevel.Information, "Circle step {Value}")]
+                public static partial void Step_2(int value);
+            }
+        }
+        """)]
+    [InlineData("a record nested in its base, whose base has a log method named like an overload's descriptor (declared last)", """
+        namespace App;
+        public abstract partial record Shape
+        {
+            [FapiLog(LogLevel.Information, "Step {Value}")]
+            protected static partial void Step(int value);
+
+            [FapiLog(LogLevel.Information, "Step {Value}")]
+            protected static partial void Step(string value);
+
+            [FapiLog(LogLevel.Information, "Other {Value}")]
+            protected static partial void Step_1(int value);
+
+            public sealed partial record Circle : Shape
+            {
+                [FapiLog(LogLevel.Information, "Circle step {Value}")]
+                public static partial void Step_1(string value);
+            }
+        }
+        """)]
     [InlineData("a record nested in its base, whose log method has two overloads, with a log method named like the second overload's descriptor", """
         namespace App;
         public abstract partial record Shape

@@ -431,6 +431,22 @@ internal static class ExitModes
                 Console.WriteLine("{0} {1}", "only one value");
                 return 1;
 
+            case "stderr-set-to-stdout":
+            {
+                // An application that sends its stderr to stdout (Console.SetError(Console.Out): a CI runner or PowerShell
+                // that takes anything on stderr for a failure), stderr itself a file (or the terminal).
+                Native.StandardErrorToFile(file);
+                Console.SetError(Console.Out);
+                FapiLogging.Configure(o =>
+                {
+                    o.Console = false;
+                    o.FlushInterval = TimeSpan.FromHours(1);
+                    o.AddSink(new NamedFailureSink("disk", "disk full"));
+                });
+                Ticks(count);
+                return FapiLogging.Shutdown(TimeSpan.FromSeconds(10)) ? 0 : 4;
+            }
+
             case "console-stdout-unread":
                 // `app | less` left unscrolled, with stderr on the terminal: stdout is a pipe that nobody reads, stderr is
                 // not a pipe (a file here, which .NET's console stream writes as it writes a terminal). COUNT events fill the

@@ -673,4 +673,26 @@ public sealed class ProcessTests : IDisposable
             stack);
         Assert.Contains("Cycle: Inner exceptions in a cycle\n    System.InvalidOperationException: outer\n     ---> ", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_Console_Error_the_application_set_to_Console_Out_gets_FapiLogs_lines_with_stderr_a_file()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;   // the host uses Linux's open flags
+        }
+
+        // README: "A Console.Error you replaced with Console.SetError is written as before". Console.Out's encoding is one
+        // System.Console made, so FapiLog took the replacement for .NET's own stderr writer and wrote descriptor 2, and
+        // since stderr on a terminal or a file goes through FapiLog's own stream too, the lines an application sent to
+        // stdout went to stderr there as well (found by a review).
+        using RunningChild p = ChildProcess.Start("stderr-set-to-stdout", _file, "3");
+        p.WaitForExit();
+        string stdout = p.StandardOutput;
+        string stderrFile = File.ReadAllText(_file);
+
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {stdout} {stderrFile}");
+        Assert.Contains("FapiLog: sink 'disk' failed 3 event(s)", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("FapiLog:", stderrFile, StringComparison.Ordinal);
+    }
 }

@@ -24,7 +24,7 @@ internal static class Stderr
     private static readonly StderrHandOff s_lines = new(Capacity, StallWait);
 
     // Descriptor 2, written without .NET's console stream, or null (Windows, or no descriptor 2).
-    private static readonly PipeWriter? s_pipe = OpenPipe() is { } pipe ? new PipeWriter(pipe) : null;
+    private static readonly PipeWriter? s_pipe = OpenPipe(out bool terminalOrFile) is { } pipe ? new PipeWriter(pipe, terminalOrFile) : null;
 
     /// <summary>
     /// Writes <paramref name="message"/> to <see cref="Console.Error"/> as it is now (a test's or an application's
@@ -38,7 +38,8 @@ internal static class Stderr
             target = Console.Error;
             // .NET's console streams write under a lock on Console.Out: a write blocked on a full stderr pipe would hold
             // up every Console.Out writer of the process (and a console sink on a terminal or a file) for as long.
-            if (s_pipe is not null && IsConsoleEncoding(target.Encoding))
+            // Console.SetError(Console.Out) (stderr sent to stdout) is the application's choice, and written as it is.
+            if (s_pipe is not null && IsConsoleEncoding(target.Encoding) && !ReferenceEquals(target, Console.Out))
             {
                 target = new PipeLine(s_pipe, target, target.Encoding);
             }
@@ -82,8 +83,13 @@ internal static class Stderr
     /// A file's offset is the descriptor's, which <c>write(2)</c> moves as .NET's stream does: the lines of both follow each
     /// other.
     /// </summary>
-    private static Stream? OpenPipe()
+    /// <param name="terminalOrFile">
+    /// Whether it is a terminal or a file, which standard output may be too (<c>app &gt; out.log 2&gt;&amp;1</c>): a line
+    /// is then written under <c>Console.Out</c>'s lock as well (see <see cref="PipeWriter"/>).
+    /// </param>
+    private static Stream? OpenPipe(out bool terminalOrFile)
     {
+        terminalOrFile = false;
         if (OperatingSystem.IsWindows() || OperatingSystem.IsBrowser() || OperatingSystem.IsWasi())
         {
             return null;
@@ -92,6 +98,7 @@ internal static class Stderr
         try
         {
             var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(2, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+            terminalOrFile = stream.CanSeek || !Console.IsErrorRedirected;
 
             // Only the writer thread writes it.
             return new ConsoleSink.PipeOutput(stream, waitingOutput: null);
@@ -119,7 +126,7 @@ internal static class Stderr
     /// the thread that holds <c>Console.Error</c>'s lock while a line goes out must be free to stop waiting for it and let
     /// go of that lock.
     /// </summary>
-    private sealed class PipeWriter(Stream pipe)
+    private sealed class PipeWriter(Stream pipe, bool terminalOrFile)
     {
         private readonly object _callers = new();
         private readonly object _lock = new();
@@ -142,13 +149,31 @@ internal static class Stderr
                 // go once the line has waited the stall period: held while it waited for a stderr nobody reads, it was held
                 // for good, and Console.Error.Flush() hung with it, and so did Console.OutputEncoding's setter, which calls
                 // that under System.Console's own lock once it has dropped Console.Out, and with it every Console.WriteLine.
+                // On a terminal or a file, which standard output may share, Console.Out's lock too, which .NET takes for a
+                // whole Console.WriteLine (and for every piece it writes to stdout or stderr): without it this line could
+                // land inside a line of the application's on stdout. Waited for the stall period at most: a console sink
+                // stuck on a stdout pipe nobody reads holds it for good, and the line must still go out.
                 bool held = false;
+                bool heldOut = false;
+                object? consoleOut = null;
                 try
                 {
                     Monitor.Enter(consoleError, ref held);
+                    if (terminalOrFile)
+                    {
+                        consoleOut = Console.Out;
+                        Monitor.TryEnter(consoleOut, StallWait, ref heldOut);
+                    }
+
                     if (HandOver(line, StallWait))
                     {
                         return;
+                    }
+
+                    if (heldOut)
+                    {
+                        Monitor.Exit(consoleOut!);
+                        heldOut = false;
                     }
 
                     Monitor.Exit(consoleError);
@@ -157,6 +182,11 @@ internal static class Stderr
                 }
                 finally
                 {
+                    if (heldOut)
+                    {
+                        Monitor.Exit(consoleOut!);
+                    }
+
                     if (held)
                     {
                         Monitor.Exit(consoleError);

@@ -42,6 +42,12 @@ public sealed class LokiSink : LogSink
     // The most of a response's body read to keep its connection (a longer one closes the connection instead).
     private const long MaxBodyBytes = 64 * 1024;
 
+    // How long the body of a 2xx is waited for, at most, for the connection's sake.
+    private static readonly TimeSpan SuccessBodyWait = TimeSpan.FromSeconds(1);
+
+    // Whether the sink built the handler (with MaxResponseDrainSize = 0), not the application.
+    private readonly bool _ownHandler;
+
     // The sender thread's buffers for a response's body: its start, quoted in an error, and the rest read past it.
     private readonly byte[] _bodyStart = new byte[MaxErrorBodyChars];
     private readonly byte[] _bodyScratch = new byte[4096];
@@ -173,6 +179,8 @@ public sealed class LokiSink : LogSink
         // straight to the inner handler), so a handler we did not build is driven through SendAsync, unless it is one of
         // the framework's own transports, whose synchronous Send is complete.
         _useAsync = !(handler is SocketsHttpHandler || handler.GetType() == typeof(HttpClientHandler));
+
+        _ownHandler = options.HttpMessageHandler is null;
 
         // The sink owns the handler it created, never one it was given.
         _client = new HttpClient(handler, disposeHandler: options.HttpMessageHandler is null) { Timeout = Timeout.InfiniteTimeSpan };
@@ -1099,17 +1107,28 @@ public sealed class LokiSink : LogSink
         HttpRequestMessage request = CreateRequest(body);
         try
         {
+            long sent = Stopwatch.GetTimestamp();
             using HttpResponseMessage response = Send(ref request, body, timeout.Token);
             int status = (int)response.StatusCode;
-            // The status decides once the headers are in: a 2xx whose body is slow, endless or huge is a success, not a
-            // timeout. The body is still read (to its end, or as far as the deadline and the cap let it), so that the
-            // connection goes back to the pool for the next push.
-            int snippet = ReadBody(response, timeout.Token);
             if (status is >= 200 and < 300)
             {
+                // The status decides once the headers are in: a 2xx whose body is slow, endless or huge is a success, not a
+                // timeout. Its body (a gateway's JSON; Loki's 204 has none) is still read, so that the connection goes
+                // back to the pool for the next push rather than a new one opened, but for a second at most: a body not in
+                // by then closes the connection. Not with a handler of the application's, which drains a disposed body
+                // in the background on its own terms (and would keep this read waiting for that).
+                if (_ownHandler)
+                {
+                    TimeSpan left = _requestTimeout - Stopwatch.GetElapsedTime(sent);
+                    _deadline.Shorten(left < SuccessBodyWait ? left : SuccessBodyWait);
+                    ReadBody(response, timeout.Token);
+                }
+
                 return new Attempt(status, null, false, null, null);
             }
 
+            // An error's body is read for the start of it that the message quotes, within the request's deadline.
+            int snippet = ReadBody(response, timeout.Token);
             bool retryable = status is 429 or (>= 500 and <= 599);
             string detail = $"HTTP {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}: {Snippet(snippet)}{Redirect(response)}";
             return new Attempt(status, LokiFailureReasons.Http(status), retryable, retryable ? RetryAfter(response) : null, detail);

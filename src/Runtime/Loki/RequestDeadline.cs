@@ -33,6 +33,9 @@ internal sealed class RequestDeadline
         return new Registration(this);
     }
 
+    /// <summary>Brings the armed deadline forward to <paramref name="timeout"/> from now (never later than it was: the caller passes at most what is left).</summary>
+    public void Shorten(TimeSpan timeout) => _timer.Change(timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout, Timeout.InfiniteTimeSpan);
+
     private void Expire()
     {
         // The callbacks are HttpClient's own (abort the request); one that throws has done what it could, and the timer

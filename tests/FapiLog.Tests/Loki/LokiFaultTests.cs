@@ -434,6 +434,33 @@ public sealed class LokiFaultTests
     }
 
     [Theory]
+    [InlineData(false)]   // the sink's own handler: the body is waited for a second at most
+    [InlineData(true)]    // the application's handler: the body is not read at all
+    public void A_2xx_whose_body_stalls_does_not_hold_the_sender_until_the_request_deadline(bool applicationsHandler)
+    {
+        // Reading a 2xx's body for the connection's sake until the request's deadline made every push to a server whose
+        // body stalls cost the whole RequestTimeout (10 s by default), and with the application's own handler 2 s more,
+        // its background drain (found by a review). The deadline here is an hour: the push must not wait for it, and the
+        // minute the test gives it is only a bound on a hang.
+        using var receiver = new LokiReceiver((_, _) => new ResponsePlan(200, Body: "{\"status\":", AnnouncedLength: 100));
+        using var handler = new System.Net.Http.SocketsHttpHandler();
+        LokiOptions options = Options(receiver.Url, maxAttempts: 1);
+        options.RequestTimeout = TimeSpan.FromMinutes(10);
+        if (applicationsHandler)
+        {
+            options.HttpMessageHandler = handler;
+        }
+
+        using var sink = new LokiSink(options);
+
+        var push = System.Threading.Tasks.Task.Factory.StartNew(
+            () => sink.Push(LokiTestEvents.Batch(LokiTestEvents.Orders(3)), CancellationToken.None), System.Threading.Tasks.TaskCreationOptions.LongRunning);
+
+        Assert.True(push.Wait(TimeSpan.FromMinutes(1)), "the push waited for the request's deadline");
+        Assert.Equal(3, sink.Statistics.EntriesSent);
+    }
+
+    [Theory]
     [InlineData(200, "{\"status\":\"success\"}")]   // a gateway or a Loki-compatible store
     [InlineData(204, "")]                             // Loki
     [InlineData(503, "ingester unavailable")]         // retried, on the same connection
