@@ -221,8 +221,19 @@ public sealed partial class FapiLogGenerator
         /// this compilation does not have yet. Almost always none, so the model stays as it was when the type's other
         /// members change.
         /// </summary>
-        private static EquatableArray<string> TakenNames(INamedTypeSymbol type)
+        private static EquatableArray<string> TakenNames(INamedTypeSymbol type) => TakenNames(type, new Dictionary<INamedTypeSymbol, EquatableArray<string>>(SymbolEqualityComparer.Default));
+
+        /// <summary>
+        /// <see cref="TakenNames(INamedTypeSymbol)"/>, with the names of the bases worked out so far: a chain of types each
+        /// nested in the one it derives from asks for each base's names once, not once per type below it.
+        /// </summary>
+        private static EquatableArray<string> TakenNames(INamedTypeSymbol type, Dictionary<INamedTypeSymbol, EquatableArray<string>> known)
         {
+            if (known.TryGetValue(type, out EquatableArray<string> done))
+            {
+                return done;
+            }
+
             var names = new SortedSet<string>(StringComparer.Ordinal);
             AddGenerated(names, type.Name);
             foreach (ITypeParameterSymbol typeParameter in type.TypeParameters)
@@ -282,7 +293,7 @@ public sealed partial class FapiLogGenerator
                         .Where(m => m.GetAttributes().Any(IsFapiLogAttribute)).ToArray();
                     if (logMethods.Length > 0)
                     {
-                        var used = new HashSet<string>(logMethods.Select(m => m.Name).Concat(TakenNames(baseType.OriginalDefinition)), StringComparer.Ordinal);
+                        var used = new HashSet<string>(logMethods.Select(m => m.Name).Concat(TakenNames(baseType.OriginalDefinition, known)), StringComparer.Ordinal);
                         foreach (IMethodSymbol method in logMethods)
                         {
                             bool Taken(string n) => used.Contains(n) || method.Parameters.Any(p => p.Name == n);
@@ -297,7 +308,9 @@ public sealed partial class FapiLogGenerator
                 }
             }
 
-            return names.ToEquatableArray();
+            EquatableArray<string> taken = names.ToEquatableArray();
+            known[type] = taken;
+            return taken;
         }
 
         private static bool IsNestedIn(INamedTypeSymbol type, INamedTypeSymbol outer)

@@ -604,4 +604,28 @@ public sealed class EdgeCaseTests
         Assert.NotEmpty(run.Result.GeneratedTrees);
         Assert.Empty(run.CompilationProblems);
     }
+
+    [Fact]
+    public async System.Threading.Tasks.Task A_chain_of_types_each_nested_in_and_derived_from_the_one_before_is_generated_without_a_hang()
+    {
+        // L0 { L1 : L0 { L2 : L1 { ... } } }, each with a log method: the names a type must leave free include the generated
+        // members of every base it is nested in, worked out with that base's own taken names, and those with its bases'
+        // in turn. 40 levels; the bound only guards against a hang (each level costs a constant factor more than the last
+        // when nothing is remembered from one base to the next).
+        const int depth = 40;
+        var source = new System.Text.StringBuilder("namespace App;\npublic partial class L0\n{\n    [FapiLog(LogLevel.Information, \"Step {Value}\")]\n    protected static partial void Step0(int value);\n");
+        for (int i = 1; i < depth; i++)
+        {
+            source.Append("public partial class L").Append(i).Append(" : L").Append(i - 1).Append("\n{\n")
+                .Append("    [FapiLog(LogLevel.Information, \"Step {Value}\")]\n    protected static partial void Step").Append(i).Append("(int value);\n");
+        }
+
+        source.Append('}', depth);
+        var run = System.Threading.Tasks.Task.Factory.StartNew(
+            () => GeneratorHarness.Run(new[] { Usings + source }, LanguageVersion.Latest),
+            System.Threading.Tasks.TaskCreationOptions.LongRunning);
+
+        // Throws TimeoutException when the generator has not finished.
+        AssertClean(await run.WaitAsync(System.TimeSpan.FromMinutes(2)));
+    }
 }

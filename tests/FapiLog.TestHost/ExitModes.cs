@@ -431,6 +431,47 @@ internal static class ExitModes
                 Console.WriteLine("{0} {1}", "only one value");
                 return 1;
 
+            case "stderr-output-encoding-race":
+            {
+                // stderr a file (as a terminal), neither Console.Out nor Console.Error replaced, and the application sets
+                // Console.OutputEncoding while FapiLog writes a line on stderr. COUNT rounds; each ends with the setter
+                // done, or reports a deadlock.
+                Native.StandardErrorToFile(file);
+                var write = typeof(FapiLogging).Assembly.GetType("FapiLog.Internal.Stderr")!.GetMethod("Write")!;
+                var outField = typeof(Console).GetField("s_out", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+                using var stdout = new System.IO.FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), System.IO.FileAccess.Write, 1);
+                void Say(string text)
+                {
+                    byte[] bytes = System.Text.Encoding.UTF8.GetBytes(text + "\n");
+                    stdout.Write(bytes, 0, bytes.Length);
+                }
+
+                for (int i = 0; i < count; i++)
+                {
+                    System.IO.TextWriter error = Console.Error;
+                    _ = Console.Out;
+                    Monitor.Enter(error);
+                    long contention = Monitor.LockContentionCount;
+                    // FapiLog's stderr thread takes Console.Error's lock (held here) for the line.
+                    write.Invoke(null, ["FapiLog: line " + i]);
+                    SpinWait.SpinUntil(() => Monitor.LockContentionCount > contention, TimeSpan.FromSeconds(5));
+                    // Console.OutputEncoding's setter: System.Console's lock, Console.Out flushed and dropped, then
+                    // Console.Error.Flush(), which waits for Console.Error's lock.
+                    var setter = new Thread(() => Console.OutputEncoding = new System.Text.UTF8Encoding(false));
+                    setter.Start();
+                    SpinWait.SpinUntil(() => outField.GetValue(null) is null && (setter.ThreadState & ThreadState.WaitSleepJoin) != 0, TimeSpan.FromSeconds(5));
+                    Monitor.Exit(error);
+                    if (!setter.Join(TimeSpan.FromSeconds(20)))
+                    {
+                        Say("deadlock in round " + i);
+                        System.Diagnostics.Process.GetCurrentProcess().Kill();
+                    }
+                }
+
+                Say("rounds done");
+                return 0;
+            }
+
             case "stderr-set-to-stdout":
             {
                 // An application that sends its stderr to stdout (Console.SetError(Console.Out): a CI runner or PowerShell

@@ -695,4 +695,23 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains("FapiLog: sink 'disk' failed 3 event(s)", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("FapiLog:", stderrFile, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Console_OutputEncoding_set_while_FapiLog_writes_stderr_to_a_file_does_not_deadlock()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;   // the host uses Linux's open flags
+        }
+
+        // The stderr writer held Console.Error's lock and then read Console.Out, which takes System.Console's lock when
+        // the setter of Console.OutputEncoding has just dropped Console.Out; that setter holds System.Console's lock and
+        // waits for Console.Error's (Console.Error.Flush()): a deadlock (found by a review). 20 rounds, each of which has
+        // the writer and the setter both waiting for Console.Error's lock when it is let go.
+        using RunningChild p = ChildProcess.Start("stderr-output-encoding-race", _file, "20");
+        p.WaitForExit();
+        string stdout = p.StandardOutput;
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {stdout}");
+        Assert.Contains("rounds done", stdout, StringComparison.Ordinal);
+    }
 }

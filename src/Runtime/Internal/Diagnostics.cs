@@ -153,15 +153,17 @@ internal static class Stderr
                 // whole Console.WriteLine (and for every piece it writes to stdout or stderr): without it this line could
                 // land inside a line of the application's on stdout. Waited for the stall period at most: a console sink
                 // stuck on a stdout pipe nobody reads holds it for good, and the line must still go out.
+                // Console.Out is read before Console.Error's lock is taken: the Console.OutputEncoding setter holds
+                // System.Console's lock, which the getter needs once the setter has dropped Console.Out, while it waits for
+                // Console.Error's lock (to flush it), and the two would wait for each other for good.
+                object? consoleOut = terminalOrFile ? Console.Out : null;
                 bool held = false;
                 bool heldOut = false;
-                object? consoleOut = null;
                 try
                 {
                     Monitor.Enter(consoleError, ref held);
-                    if (terminalOrFile)
+                    if (consoleOut is not null)
                     {
-                        consoleOut = Console.Out;
                         Monitor.TryEnter(consoleOut, StallWait, ref heldOut);
                     }
 
