@@ -1288,6 +1288,11 @@ public sealed class LokiSink : LogSink
     /// </summary>
     private int ReadBody(HttpResponseMessage response, CancellationToken token)
     {
+        if (response.Content.Headers.ContentLength == 0)
+        {
+            return 0;   // Loki's 204: nothing to read, and no registration to make for it
+        }
+
         using CancellationTokenRegistration abort = token.UnsafeRegister(static r => ((HttpResponseMessage)r!).Dispose(), response);
         int kept = 0;
         try
