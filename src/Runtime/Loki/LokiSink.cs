@@ -1288,9 +1288,11 @@ public sealed class LokiSink : LogSink
     /// </summary>
     private int ReadBody(HttpResponseMessage response, CancellationToken token)
     {
-        if (response.Content.Headers.ContentLength == 0)
+        // Loki's 204: nothing to read, and no registration to make for it. Not a chunked body that a proxy gave a
+        // Content-Length of 0 as well: Transfer-Encoding wins (RFC 9112 6.3), and .NET reads that body.
+        if (response.Content.Headers.ContentLength == 0 && response.Headers.TransferEncodingChunked != true)
         {
-            return 0;   // Loki's 204: nothing to read, and no registration to make for it
+            return 0;
         }
 
         using CancellationTokenRegistration abort = token.UnsafeRegister(static r => ((HttpResponseMessage)r!).Dispose(), response);
