@@ -144,10 +144,7 @@ public sealed partial class FapiLogGenerator
                 }
 
                 LogMethod method = methods[i];
-                string field = UniqueName(GeneratedMemberPrefix + method.Name, n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
-                usedNames.Add(field);
-                string factory = UniqueName(field + "_Create", n => usedNames.Contains(n) || method.Parameters.Any(p => p.Name == n));
-                usedNames.Add(factory);
+                (string field, string factory) = DescriptorNames(method.Name, usedNames, n => method.Parameters.Any(p => p.Name == n));
                 if (method.Level != 6)
                 {
                     WriteDescriptor(w, method, field, factory);
@@ -158,7 +155,21 @@ public sealed partial class FapiLogGenerator
             }
         }
 
-        internal static string UniqueName(string name, System.Func<string, bool> isTaken)
+        /// <summary>
+        /// The names of a log method's descriptor field and factory: the first free ones, neither in <paramref name="used"/>
+        /// (to which they are added) nor the name of one of the method's parameters. The parser works out a base's names
+        /// with it too, in the same order as here.
+        /// </summary>
+        internal static (string Field, string Factory) DescriptorNames(string methodName, HashSet<string> used, System.Func<string, bool> isParameter)
+        {
+            string field = UniqueName(GeneratedMemberPrefix + methodName, n => used.Contains(n) || isParameter(n));
+            used.Add(field);
+            string factory = UniqueName(field + "_Create", n => used.Contains(n) || isParameter(n));
+            used.Add(factory);
+            return (field, factory);
+        }
+
+        private static string UniqueName(string name, System.Func<string, bool> isTaken)
         {
             string candidate = name;
             for (int n = 1; isTaken(candidate); n++)

@@ -296,11 +296,7 @@ public sealed partial class FapiLogGenerator
                         var used = new HashSet<string>(logMethods.Select(m => m.Name).Concat(TakenNames(baseType.OriginalDefinition, known)), StringComparer.Ordinal);
                         foreach (IMethodSymbol method in logMethods)
                         {
-                            bool Taken(string n) => used.Contains(n) || method.Parameters.Any(p => p.Name == n);
-                            string field = Emitter.UniqueName(Emitter.GeneratedMemberPrefix + method.Name, Taken);
-                            used.Add(field);
-                            string factory = Emitter.UniqueName(field + "_Create", Taken);
-                            used.Add(factory);
+                            (string field, string factory) = Emitter.DescriptorNames(method.Name, used, n => method.Parameters.Any(p => p.Name == n));
                             names.Add(field);
                             names.Add(factory);
                         }

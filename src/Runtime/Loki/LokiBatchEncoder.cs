@@ -480,9 +480,8 @@ internal sealed class LokiBatchEncoder
     {
         Span<byte> memberPrefixBuffer = stackalloc byte[MarkerMemberPrefixCapacity];
         ReadOnlySpan<byte> memberPrefix = MarkerMemberPrefix(line, memberPrefixBuffer);
-        const int MaxDepth = 64;
-        Span<byte> closers = stackalloc byte[MaxDepth];
-        Span<bool> hasItems = stackalloc bool[MaxDepth];
+        Span<byte> closers = stackalloc byte[MaxJsonDepth];
+        Span<bool> hasItems = stackalloc bool[MaxJsonDepth];
         int depth = 0;
 
         // The last place where the line could end with the marker as a new member or element and still fit.
@@ -490,7 +489,7 @@ internal sealed class LokiBatchEncoder
         int safeDepth = 0;
         bool safeHasItems = false;
 
-        var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = MaxDepth });
+        var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = MaxJsonDepth });
         try
         {
             while (reader.Read())
@@ -582,6 +581,9 @@ internal sealed class LokiBatchEncoder
         return CloseWithMarker(line, pos, marker, closers.Slice(0, safeDepth));
     }
 
+    // The deepest nesting a line is walked to when it is cut.
+    private const int MaxJsonDepth = 64;
+
     private const int MaxMarkerNameUnderscores = 16;
     private const int MarkerMemberPrefixCapacity = MaxMarkerNameUnderscores + 16;
 
@@ -617,7 +619,7 @@ internal sealed class LokiBatchEncoder
     /// <summary>Whether the line has a member called <paramref name="name"/>, at any depth.</summary>
     private static bool HasMemberNamed(ReadOnlySpan<byte> line, ReadOnlySpan<byte> name)
     {
-        var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 64 });
+        var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = MaxJsonDepth });
         try
         {
             while (reader.Read())
